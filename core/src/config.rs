@@ -1,0 +1,158 @@
+//! One configuration for a connection: limits, dialects, timeouts, buffers.
+
+use core::time::Duration;
+
+use crate::decoder::DecoderConfig;
+use crate::dialect::{Dialect, DialectMode};
+
+/// Everything a [`Connection`](crate::Connection) decides by: set once, shared by every adapter so
+/// that a TCP peer and a browser are held to the same rules.
+///
+/// Defaults: 10 MiB messages, dialect detected from the peer's first frame (replies go out in
+/// the peer's dialect; v2 before the peer has spoken), no idle timeout, 30 s to finish a frame
+/// once it has begun, a bad JSON payload rejected alone, 1 MiB of unsent output before the
+/// connection stops taking input.
+///
+/// ```
+/// use std::time::Duration;
+/// use jsocket_core::{Config, Dialect, DialectMode};
+/// let config = Config::default()
+///     .dialect(DialectMode::Fixed(Dialect::V1))
+///     .max_message_size(1 << 20)
+///     .idle_timeout(Some(Duration::from_secs(300)))
+///     .strict_json(true);
+/// assert_eq!(config.get_max_message_size(), 1 << 20);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub(crate) decoder: DecoderConfig,
+    pub(crate) send_dialect: Dialect,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) frame_timeout: Option<Duration>,
+    pub(crate) strict_json: bool,
+    pub(crate) max_pending_output: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            decoder: DecoderConfig::default(),
+            send_dialect: Dialect::V2,
+            idle_timeout: None,
+            frame_timeout: Some(Duration::from_secs(30)),
+            strict_json: false,
+            max_pending_output: 1024 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Largest payload accepted or sent (default 10 MiB).
+    #[must_use]
+    pub fn max_message_size(mut self, max: u32) -> Self {
+        self.decoder = self.decoder.max_message_size(max);
+        self
+    }
+
+    /// Which dialects the peer may speak (default: detected from its first frame). A fixed
+    /// dialect is also the one sent.
+    #[must_use]
+    pub fn dialect(mut self, mode: DialectMode) -> Self {
+        self.decoder = self.decoder.dialect(mode);
+        if let DialectMode::Fixed(d) = mode {
+            self.send_dialect = d;
+        }
+        self
+    }
+
+    /// The dialect sent before the peer's has been detected (default v2). Ignored when the
+    /// dialect is fixed.
+    #[must_use]
+    pub fn send_dialect(mut self, dialect: Dialect) -> Self {
+        if self.decoder.get_dialect() == DialectMode::Auto {
+            self.send_dialect = dialect;
+        }
+        self
+    }
+
+    /// Read an ambiguous first length as little-endian (see [`DecoderConfig::prefer_little_endian`]).
+    #[must_use]
+    pub fn prefer_little_endian(mut self, yes: bool) -> Self {
+        self.decoder = self.decoder.prefer_little_endian(yes);
+        self
+    }
+
+    /// Close the connection after this long with nothing received or sent (default: never).
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Close the connection when a frame, once begun, is not complete within this long (default
+    /// 30 s). This cuts off a peer that trickles a frame or stalls inside one; a peer that is
+    /// quiet between frames is not affected.
+    #[must_use]
+    pub fn frame_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.frame_timeout = timeout;
+        self
+    }
+
+    /// Close the connection on a payload that is not valid JSON, as Python jsocket does (default
+    /// false: the message is rejected alone and the stream goes on, its frame being intact).
+    #[must_use]
+    pub fn strict_json(mut self, yes: bool) -> Self {
+        self.strict_json = yes;
+        self
+    }
+
+    /// Unsent output above which the connection stops wanting input, until the peer has read
+    /// enough (default 1 MiB). See [`Connection::wants_input`](crate::Connection::wants_input).
+    #[must_use]
+    pub fn max_pending_output(mut self, bytes: usize) -> Self {
+        self.max_pending_output = bytes;
+        self
+    }
+
+    /// Buffer capacity kept once drained (default 2 KiB); more is released.
+    #[must_use]
+    pub fn retain_capacity(mut self, bytes: usize) -> Self {
+        self.decoder = self.decoder.retain_capacity(bytes);
+        self
+    }
+
+    /// The payload limit.
+    pub fn get_max_message_size(&self) -> u32 {
+        self.decoder.get_max_message_size()
+    }
+
+    /// The dialect mode.
+    pub fn get_dialect(&self) -> DialectMode {
+        self.decoder.get_dialect()
+    }
+
+    /// The idle timeout.
+    pub fn get_idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+
+    /// The frame timeout.
+    pub fn get_frame_timeout(&self) -> Option<Duration> {
+        self.frame_timeout
+    }
+
+    /// Whether a bad JSON payload closes the connection.
+    pub fn get_strict_json(&self) -> bool {
+        self.strict_json
+    }
+
+    /// The unsent-output limit.
+    pub fn get_max_pending_output(&self) -> usize {
+        self.max_pending_output
+    }
+
+    /// The decoder's part of this configuration.
+    pub fn decoder_config(&self) -> &DecoderConfig {
+        &self.decoder
+    }
+}

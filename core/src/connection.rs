@@ -1,0 +1,383 @@
+//! The connection state machine: the decoder and encoder plus the policy both adapters share
+//! (timeouts, strictness, output limit, statistics).
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::decoder::Decoder;
+use crate::dialect::{Dialect, DialectMode};
+use crate::error::{ErrorKind, LocalError, RemoteError};
+use crate::frame::Encoder;
+use crate::payload::FromPayload;
+use crate::stats::{client_identity, Stats};
+
+/// Something that happened on a connection, returned by [`Connection::poll_event`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event<T> {
+    /// A message arrived.
+    Message(T),
+    /// A frame arrived intact but its payload was not a valid message; the stream goes on.
+    Rejected(RemoteError),
+    /// The connection is over; this is the last event. Unsent output may remain to be written.
+    Closed(Closed),
+}
+
+/// Why a connection closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Closed {
+    /// The peer ended the stream between frames.
+    Eof,
+    /// This side called [`Connection::close`].
+    Local,
+    /// The peer broke the protocol or a timeout struck.
+    Error(RemoteError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    /// Closed, with the `Closed` event queued but not yet polled. Unless this side closed it,
+    /// replies to the messages polled before that event may still be sent.
+    Closing {
+        local: bool,
+    },
+    /// The `Closed` event has been polled.
+    Closed,
+}
+
+/// One jsocket connection, without IO: bytes and time in, messages and bytes out.
+///
+/// `T` is what each message becomes: [`serde_json::Value`] by default, any
+/// `T: DeserializeOwned`, or [`RawPayload`](crate::RawPayload) to parse elsewhere.
+///
+/// Inputs (`handle_*`) only change state; outputs (`poll_*`, [`transmit`](Self::transmit)) drain
+/// it. After any input, drain every output: events until `None`, then the bytes to send, then
+/// [`poll_timeout`](Self::poll_timeout) for when to call [`handle_timeout`](Self::handle_timeout).
+///
+/// ```
+/// use std::time::Duration;
+/// use jsocket_core::{Config, Connection, Event};
+/// use serde_json::{json, Value};
+///
+/// let now = Duration::ZERO;
+/// let mut server: Connection<Value> = Connection::new(Config::default(), now);
+/// // A jsocket 2.x client sent {"echo": "hello"}:
+/// server.handle_input(now, b"JSN1\x00\x00\x00\x11\x98\x21\x94\x55{\"echo\": \"hello\"}");
+/// while let Some(event) = server.poll_event() {
+///     if let Event::Message(msg) = event {
+///         server.send(&msg)?; // echo, in the dialect the client spoke
+///     }
+/// }
+/// let mut wire = Vec::new();
+/// server.poll_transmit(&mut wire);
+/// assert_eq!(&wire[..4], b"JSN1");
+/// assert_eq!(server.stats().messages_in, 1);
+/// # Ok::<(), jsocket_core::LocalError>(())
+/// ```
+#[derive(Debug)]
+pub struct Connection<T = serde_json::Value> {
+    config: Config,
+    decoder: Decoder,
+    state: State,
+    events: VecDeque<Event<T>>,
+    /// Frames queued for sending; `out[out_start..]` is not yet written.
+    out: Vec<u8>,
+    out_start: usize,
+    stats: Stats,
+    /// The latest time an input brought; `send` stamps with it.
+    now: Duration,
+    /// When the frame now being received began, if one is under way.
+    frame_started: Option<Duration>,
+    /// When anything last crossed the connection.
+    last_activity: Duration,
+}
+
+impl<T: FromPayload> Connection<T> {
+    /// A new connection, opened at `now` (any monotonic clock; only differences matter).
+    pub fn new(config: Config, now: Duration) -> Self {
+        let decoder = Decoder::new(config.decoder.clone());
+        let stats = Stats {
+            connected_at: now,
+            dialect: decoder.dialect(),
+            ..Stats::default()
+        };
+        Connection {
+            config,
+            decoder,
+            state: State::Open,
+            events: VecDeque::new(),
+            out: Vec::new(),
+            out_start: 0,
+            stats,
+            now,
+            frame_started: None,
+            last_activity: now,
+        }
+    }
+
+    /// Takes bytes received from the peer at `now`. Ignored once the connection is closed.
+    pub fn handle_input(&mut self, now: Duration, bytes: &[u8]) {
+        self.now = now;
+        if self.state != State::Open || bytes.is_empty() {
+            return;
+        }
+        self.last_activity = now;
+        self.stats.bytes_in += bytes.len() as u64;
+        let mut input = bytes;
+        loop {
+            match self.decoder.decode(&mut input) {
+                Ok(Some(payload)) => {
+                    let text = payload.as_str();
+                    self.stats.messages_in += 1;
+                    self.stats.last_in = Some(now);
+                    if let Some(id) = client_identity(text) {
+                        self.stats.client_id = Some(id);
+                    }
+                    match T::from_payload(text) {
+                        Ok(message) => self.events.push_back(Event::Message(message)),
+                        Err(e) => {
+                            if self.reject(e) {
+                                break;
+                            }
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.fail(e);
+                    break;
+                }
+            }
+        }
+        self.stats.dialect = self.decoder.dialect();
+        self.frame_started = match (self.decoder.buffered(), self.frame_started) {
+            (0, _) => None,
+            (_, Some(started)) => Some(started),
+            (_, None) => Some(now),
+        };
+    }
+
+    /// Reports that the peer ended its stream at `now`.
+    pub fn handle_eof(&mut self, now: Duration) {
+        self.now = now;
+        if self.state != State::Open {
+            return;
+        }
+        match self.decoder.finish() {
+            Ok(()) => self.close_with(Closed::Eof),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Reports the time; closes the connection if a deadline from
+    /// [`poll_timeout`](Self::poll_timeout) has passed.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        self.now = now;
+        if self.state != State::Open {
+            return;
+        }
+        if let Some(deadline) = self.frame_deadline() {
+            if now >= deadline {
+                let received = self.decoder.buffered();
+                return self.fail(RemoteError::FrameTimeout { received });
+            }
+        }
+        if let Some(deadline) = self.idle_deadline() {
+            if now >= deadline {
+                self.fail(RemoteError::IdleTimeout);
+            }
+        }
+    }
+
+    /// Reports a payload that the application found invalid after taking it as
+    /// [`RawPayload`](crate::RawPayload): counted, and handled as the config says (closing the
+    /// connection in strict mode).
+    pub fn report_invalid(&mut self, error: RemoteError) {
+        if self.state == State::Open {
+            self.reject(error);
+        }
+    }
+
+    /// Counts a failure the adapter saw (a failed write, a handler error).
+    pub fn record_failure(&mut self, kind: ErrorKind) {
+        self.stats.failures.add(kind);
+    }
+
+    /// Serialises `message` and queues it as one frame, in the peer's dialect.
+    pub fn send<M: Serialize + ?Sized>(&mut self, message: &M) -> Result<(), LocalError> {
+        self.queue(|encoder, out| encoder.encode(message, out))
+    }
+
+    /// Queues an already serialised JSON payload as one frame (see [`Encoder::encode_raw`]).
+    pub fn send_raw(&mut self, payload: &[u8]) -> Result<(), LocalError> {
+        self.queue(|encoder, out| encoder.encode_raw(payload, out))
+    }
+
+    /// Closes the connection from this side: no more input is taken; queued output remains to
+    /// be written.
+    pub fn close(&mut self) {
+        if self.state == State::Open {
+            self.close_with(Closed::Local);
+        }
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event<T>> {
+        let event = self.events.pop_front()?;
+        if matches!(event, Event::Closed(_)) {
+            self.state = State::Closed;
+        }
+        Some(event)
+    }
+
+    /// Appends every byte waiting to be sent to `buf` (taking the buffer over without a copy when
+    /// `buf` is empty) and counts them as written. Returns how many bytes were appended.
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> usize {
+        let pending = self.out.len() - self.out_start;
+        if pending == 0 {
+            return 0;
+        }
+        if buf.is_empty() && self.out_start == 0 {
+            core::mem::swap(buf, &mut self.out);
+            self.out.clear();
+        } else {
+            buf.extend_from_slice(&self.out[self.out_start..]);
+            self.handle_written(pending);
+        }
+        pending
+    }
+
+    /// The bytes waiting to be sent, as one slice: write what the transport takes, then report it
+    /// with [`handle_written`](Self::handle_written).
+    #[must_use]
+    pub fn transmit(&self) -> &[u8] {
+        &self.out[self.out_start..]
+    }
+
+    /// Reports that the first `n` bytes of [`transmit`](Self::transmit) were written.
+    pub fn handle_written(&mut self, n: usize) {
+        self.out_start = (self.out_start + n).min(self.out.len());
+        if self.out_start == self.out.len() {
+            self.out.clear();
+            self.out_start = 0;
+            if self.out.capacity() > self.config.decoder.get_retain_capacity() {
+                self.out = Vec::new();
+            }
+        }
+    }
+
+    /// The earliest deadline at which [`handle_timeout`](Self::handle_timeout) must be called,
+    /// if any.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        if self.state != State::Open {
+            return None;
+        }
+        match (self.frame_deadline(), self.idle_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether to read more from the peer: false once closed, and while unsent output is over
+    /// the configured limit (so a peer that does not read cannot make us buffer without bound).
+    #[must_use]
+    pub fn wants_input(&self) -> bool {
+        self.state == State::Open && self.transmit().len() <= self.config.max_pending_output
+    }
+
+    /// True once the connection is closed (the `Closed` event may still be queued).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.state != State::Open
+    }
+
+    /// The statistics so far.
+    #[must_use]
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The dialect sends use: the fixed one, else the peer's once detected, else the configured
+    /// `send_dialect`.
+    #[must_use]
+    pub fn send_dialect(&self) -> Dialect {
+        match (self.config.get_dialect(), self.decoder.dialect()) {
+            (DialectMode::Fixed(d), _) | (DialectMode::Auto, Some(d)) => d,
+            (DialectMode::Auto, None) => self.config.send_dialect,
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Heap bytes held by this connection's buffers (not counting queued events).
+    #[must_use]
+    pub fn buffer_capacity(&self) -> usize {
+        self.decoder.capacity() + self.out.capacity()
+    }
+
+    fn queue(
+        &mut self,
+        encode: impl FnOnce(&Encoder, &mut Vec<u8>) -> Result<(), LocalError>,
+    ) -> Result<(), LocalError> {
+        if !matches!(self.state, State::Open | State::Closing { local: false }) {
+            return Err(LocalError::Closed);
+        }
+        // Reclaim written space before it outgrows what is still pending.
+        if self.out_start > 0 && self.out_start >= self.out.len() - self.out_start {
+            self.out.drain(..self.out_start);
+            self.out_start = 0;
+        }
+        let encoder =
+            Encoder::new(self.send_dialect()).max_message_size(self.config.get_max_message_size());
+        let before = self.out.len();
+        encode(&encoder, &mut self.out)?;
+        self.stats.messages_out += 1;
+        self.stats.bytes_out += (self.out.len() - before) as u64;
+        self.stats.last_out = Some(self.now);
+        self.last_activity = self.now;
+        Ok(())
+    }
+
+    /// Handles a bad payload in an intact frame. Returns true if it closed the connection.
+    fn reject(&mut self, error: RemoteError) -> bool {
+        if self.config.strict_json {
+            self.fail(error);
+            true
+        } else {
+            self.stats.failures.add(error.kind());
+            self.events.push_back(Event::Rejected(error));
+            false
+        }
+    }
+
+    fn fail(&mut self, error: RemoteError) {
+        self.stats.failures.add(error.kind());
+        self.close_with(Closed::Error(error));
+    }
+
+    fn close_with(&mut self, why: Closed) {
+        self.state = State::Closing {
+            local: why == Closed::Local,
+        };
+        self.frame_started = None;
+        self.events.push_back(Event::Closed(why));
+    }
+
+    fn frame_deadline(&self) -> Option<Duration> {
+        Some(self.frame_started? + self.config.frame_timeout?)
+    }
+
+    fn idle_deadline(&self) -> Option<Duration> {
+        Some(self.last_activity + self.config.idle_timeout?)
+    }
+}

@@ -1,0 +1,376 @@
+//! The frame decoder: bytes in any chunking, validated payloads out.
+
+use alloc::vec::Vec;
+use serde::Deserialize;
+
+use crate::dialect::{sniff, Dialect, DialectMode, Sniffed};
+use crate::error::RemoteError;
+use crate::frame::{check_payload, Header, DEFAULT_MAX_MESSAGE_SIZE};
+
+/// Buffer capacity a decoder or connection keeps after a message; more is released.
+pub const DEFAULT_RETAIN_CAPACITY: usize = 2048;
+
+/// How a [`Decoder`] reads: limit, accepted dialects, buffer retention.
+///
+/// ```
+/// use jsocket_core::{Dialect, DialectMode, DecoderConfig};
+/// let config = DecoderConfig::default()
+///     .max_message_size(64 * 1024)
+///     .dialect(DialectMode::Fixed(Dialect::V1));
+/// assert_eq!(config.get_max_message_size(), 65536);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecoderConfig {
+    max_message_size: u32,
+    dialect: DialectMode,
+    prefer_little_endian: bool,
+    retain_capacity: usize,
+}
+
+impl Default for DecoderConfig {
+    fn default() -> Self {
+        DecoderConfig {
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            dialect: DialectMode::Auto,
+            prefer_little_endian: false,
+            retain_capacity: DEFAULT_RETAIN_CAPACITY,
+        }
+    }
+}
+
+impl DecoderConfig {
+    /// Largest payload accepted (default 10 MiB, as jsocket). Checked on the header, before any of
+    /// the payload is buffered.
+    #[must_use]
+    pub const fn max_message_size(mut self, max: u32) -> Self {
+        self.max_message_size = max;
+        self
+    }
+
+    /// Which dialects are accepted (default: detect from the first frame).
+    #[must_use]
+    pub const fn dialect(mut self, mode: DialectMode) -> Self {
+        self.dialect = mode;
+        self
+    }
+
+    /// When detecting, read a first length that fits the limit in both byte orders as
+    /// little-endian (the 2011 original) rather than big-endian (jsocket 1.x). Default false.
+    #[must_use]
+    pub const fn prefer_little_endian(mut self, yes: bool) -> Self {
+        self.prefer_little_endian = yes;
+        self
+    }
+
+    /// Buffer capacity kept for the next frame once one is done (default 2 KiB); a larger buffer
+    /// left by a large message is released.
+    #[must_use]
+    pub const fn retain_capacity(mut self, bytes: usize) -> Self {
+        self.retain_capacity = bytes;
+        self
+    }
+
+    /// The configured payload limit.
+    pub const fn get_max_message_size(&self) -> u32 {
+        self.max_message_size
+    }
+
+    /// The configured dialect mode.
+    pub const fn get_dialect(&self) -> DialectMode {
+        self.dialect
+    }
+
+    /// The configured buffer retention.
+    pub const fn get_retain_capacity(&self) -> usize {
+        self.retain_capacity
+    }
+}
+
+/// One validated payload: its frame was complete, within the limit, its CRC (v2) matched and it
+/// is UTF-8. Whether it is JSON is decided by whoever parses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Payload<'a> {
+    text: &'a str,
+}
+
+impl<'a> Payload<'a> {
+    /// The payload as text.
+    pub const fn as_str(&self) -> &'a str {
+        self.text
+    }
+
+    /// The payload's bytes.
+    pub const fn as_bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    /// Parses the payload as one JSON value of type `T` (which may borrow from the payload).
+    pub fn json<T: Deserialize<'a>>(&self) -> Result<T, RemoteError> {
+        serde_json::from_str(self.text).map_err(|e| RemoteError::from_json(&e))
+    }
+
+    /// Parses the payload as a [`serde_json::Value`].
+    pub fn value(&self) -> Result<serde_json::Value, RemoteError> {
+        self.json()
+    }
+}
+
+/// Turns a byte stream, in chunks of any size, into validated payloads.
+///
+/// A frame that arrives whole inside one chunk is handed out as a slice of that chunk, without a
+/// copy; only a frame split across chunks is gathered in a buffer, which grows with the bytes that
+/// really arrive (never by the announced length alone) and is released after a large frame.
+/// After a framing error every call returns that error again.
+///
+/// ```
+/// use jsocket_core::{Decoder, DecoderConfig};
+/// let wire = b"JSN1\x00\x00\x00\x02\x32\x24\xb0\x8842JSN1\x00\x00\x00\x02\xa3\xa6\xbf\x43{}";
+/// let mut decoder = Decoder::new(DecoderConfig::default());
+/// let mut values = Vec::new();
+/// for chunk in wire.chunks(5) {
+///     let mut input = chunk;
+///     while let Some(payload) = decoder.decode(&mut input)? {
+///         values.push(payload.value()?);
+///     }
+/// }
+/// decoder.finish()?;
+/// assert_eq!(values, [serde_json::json!(42), serde_json::json!({})]);
+/// # Ok::<(), jsocket_core::RemoteError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    config: DecoderConfig,
+    /// The dialect in force: fixed by the config or detected from the first frame.
+    dialect: Option<Dialect>,
+    /// The bytes received so far of a frame that did not arrive whole in one chunk.
+    buf: Vec<u8>,
+    /// The header of the frame in `buf`, once complete and checked.
+    header: Option<Header>,
+    /// `buf` holds a complete frame handed out by the last call; it is dropped on the next one.
+    handed_out: bool,
+    /// The framing error that ended the stream, returned by every later call.
+    error: Option<RemoteError>,
+}
+
+impl Decoder {
+    /// A decoder with this configuration.
+    pub fn new(config: DecoderConfig) -> Self {
+        let dialect = match config.dialect {
+            DialectMode::Auto => None,
+            DialectMode::Fixed(d) => Some(d),
+        };
+        Decoder {
+            config,
+            dialect,
+            buf: Vec::new(),
+            header: None,
+            handed_out: false,
+            error: None,
+        }
+    }
+
+    /// Decodes the next frame from `input`, advancing `input` past the bytes it used.
+    ///
+    /// Returns `Ok(None)` once `input` is used up without completing a frame (its bytes are kept
+    /// for the next call), and an error for a malformed frame. Call it until it returns `Ok(None)`.
+    pub fn decode<'o, 'i: 'o>(
+        &'o mut self,
+        input: &mut &'i [u8],
+    ) -> Result<Option<Payload<'o>>, RemoteError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if self.handed_out {
+            self.handed_out = false;
+            self.header = None;
+            self.buf.clear();
+            if self.buf.capacity() > self.config.retain_capacity {
+                self.buf = Vec::new();
+            }
+        }
+        if self.buf.is_empty() {
+            if let Some(payload) = self.decode_whole(input)? {
+                return Ok(Some(payload));
+            }
+        }
+        self.decode_buffered(input)
+    }
+
+    /// Reports the end of the stream: an error if it ended inside a frame.
+    pub fn finish(&mut self) -> Result<(), RemoteError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if self.buffered() == 0 {
+            return Ok(());
+        }
+        let expected = match (self.dialect, self.header) {
+            (Some(d), Some(h)) => d.header_len() + h.len as usize,
+            (Some(d), None) => d.header_len(),
+            (None, _) => 4,
+        };
+        let e = RemoteError::Truncated {
+            received: self.buf.len(),
+            expected,
+        };
+        self.error = Some(e.clone());
+        Err(e)
+    }
+
+    /// The dialect of the stream, once fixed or detected.
+    pub fn dialect(&self) -> Option<Dialect> {
+        self.dialect
+    }
+
+    /// Bytes held of a frame not yet complete (0 between frames).
+    pub fn buffered(&self) -> usize {
+        if self.handed_out {
+            0
+        } else {
+            self.buf.len()
+        }
+    }
+
+    /// Capacity of the internal buffer, for memory accounting.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// The framing error that ended this stream, if any.
+    pub fn error(&self) -> Option<&RemoteError> {
+        self.error.as_ref()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DecoderConfig {
+        &self.config
+    }
+
+    /// The fast path: a frame that lies whole in `input` is checked and handed out in place.
+    /// Returns `Ok(None)`, consuming nothing, when `input` does not hold a whole frame.
+    fn decode_whole<'i>(
+        &mut self,
+        input: &mut &'i [u8],
+    ) -> Result<Option<Payload<'i>>, RemoteError> {
+        let whole: &'i [u8] = input;
+        let dialect = match self.dialect {
+            Some(d) => d,
+            None => match self.detect(whole)? {
+                Some(d) => d,
+                None => return Ok(None),
+            },
+        };
+        let header_len = dialect.header_len();
+        let Some(head) = whole.get(..header_len) else {
+            return Ok(None);
+        };
+        let header = self.check(Header::parse(dialect, head, self.config.max_message_size))?;
+        let end = header_len + header.len as usize;
+        let Some(payload) = whole.get(header_len..end) else {
+            return Ok(None);
+        };
+        let text = self.check(check_payload(header, payload))?;
+        *input = &whole[end..];
+        Ok(Some(Payload { text }))
+    }
+
+    /// The slow path: gathers a frame split across chunks in `buf`.
+    fn decode_buffered<'o>(
+        &'o mut self,
+        input: &mut &[u8],
+    ) -> Result<Option<Payload<'o>>, RemoteError> {
+        let dialect = match self.dialect {
+            Some(d) => d,
+            None => {
+                self.gather(input, 4);
+                let head = core::mem::take(&mut self.buf);
+                let detected = self.detect(&head);
+                self.buf = head;
+                match detected? {
+                    Some(d) => d,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let header_len = dialect.header_len();
+        let header = match self.header {
+            Some(h) => h,
+            None => {
+                self.gather(input, header_len);
+                if self.buf.len() < header_len {
+                    return Ok(None);
+                }
+                let parsed = Header::parse(
+                    dialect,
+                    &self.buf[..header_len],
+                    self.config.max_message_size,
+                );
+                let h = self.check(parsed)?;
+                self.header = Some(h);
+                h
+            }
+        };
+        let end = header_len + header.len as usize;
+        self.gather(input, end);
+        if self.buf.len() < end {
+            return Ok(None);
+        }
+        // Fields are borrowed one by one so that the payload can borrow `buf` while `error` is set.
+        match check_payload(header, &self.buf[header_len..end]) {
+            Ok(text) => {
+                self.handed_out = true;
+                Ok(Some(Payload { text }))
+            }
+            Err(e) => {
+                self.error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Detects the dialect from the stream's first bytes; `Ok(None)` while fewer than four arrived.
+    fn detect(&mut self, first: &[u8]) -> Result<Option<Dialect>, RemoteError> {
+        let sniffed = sniff(
+            first,
+            self.config.max_message_size,
+            self.config.prefer_little_endian,
+        );
+        match sniffed {
+            Sniffed::NeedMore => Ok(None),
+            Sniffed::Jsocket(d) => {
+                self.dialect = Some(d);
+                Ok(Some(d))
+            }
+            Sniffed::Http | Sniffed::Tls | Sniffed::Unknown => {
+                let mut found = [0; 4];
+                found.copy_from_slice(&first[..4]);
+                self.check(Err(RemoteError::UnknownHeader { found }))
+            }
+        }
+    }
+
+    /// Records a framing error so that every later call reports it.
+    fn check<T>(&mut self, result: Result<T, RemoteError>) -> Result<T, RemoteError> {
+        if let Err(e) = &result {
+            self.error = Some(e.clone());
+        }
+        result
+    }
+
+    /// Moves bytes from `input` into `buf` until `buf` holds `upto` bytes or `input` is empty.
+    /// Capacity grows geometrically but never past `upto`, the size of the frame being gathered.
+    fn gather(&mut self, input: &mut &[u8], upto: usize) {
+        let take = upto.saturating_sub(self.buf.len()).min(input.len());
+        if take == 0 {
+            return;
+        }
+        let needed = self.buf.len() + take;
+        if needed > self.buf.capacity() {
+            let target = needed.max(self.buf.capacity().saturating_mul(2)).min(upto);
+            self.buf.reserve_exact(target - self.buf.len());
+        }
+        let (now, later) = input.split_at(take);
+        self.buf.extend_from_slice(now);
+        *input = later;
+    }
+}

@@ -1,0 +1,234 @@
+//! Typed errors, split by who was wrong: [`RemoteError`] for what the peer sent (or failed to send),
+//! [`LocalError`] for what this program asked that cannot be done.
+
+use alloc::string::String;
+use core::fmt;
+
+/// Something the peer did wrong: bad bytes, a stalled frame, an abandoned stream.
+///
+/// A framing error (every variant but [`RemoteError::InvalidJson`]) leaves the byte stream without
+/// trustworthy boundaries, so the decoder that met it returns it again on every later call.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteError {
+    /// A v2 header did not start with `JSN1`.
+    BadMagic {
+        /// The four bytes found where the magic belongs.
+        found: [u8; 4],
+    },
+    /// With dialect detection on, the first four bytes fit no dialect (an HTTP request, a TLS
+    /// handshake, or a length over the limit in both byte orders).
+    UnknownHeader {
+        /// The first four bytes of the stream.
+        found: [u8; 4],
+    },
+    /// The header announced a payload larger than the configured limit; nothing of it was buffered.
+    Oversize {
+        /// The announced payload length.
+        len: u32,
+        /// The configured `max_message_size`.
+        max: u32,
+    },
+    /// The payload's CRC32 differs from the one in its v2 header.
+    CrcMismatch {
+        /// The CRC32 the header announced.
+        expected: u32,
+        /// The CRC32 of the payload received.
+        actual: u32,
+    },
+    /// The payload is not UTF-8.
+    InvalidUtf8 {
+        /// Length of the payload's longest valid UTF-8 prefix.
+        valid_up_to: usize,
+    },
+    /// The frame was intact but its payload is not one JSON value (or not the expected type).
+    /// Only this message is lost: unless strict mode is on, the stream goes on.
+    InvalidJson {
+        /// 1-based line of the error in the payload (0 when it concerns the whole value).
+        line: usize,
+        /// 1-based column of the error in the payload.
+        column: usize,
+        /// What serde_json said.
+        reason: String,
+    },
+    /// The stream ended inside a frame.
+    Truncated {
+        /// Bytes of the frame (header included) received before the end.
+        received: usize,
+        /// Bytes the frame needed: the header's size while the header itself was incomplete.
+        expected: usize,
+    },
+    /// The peer stopped in the middle of a frame for longer than the frame timeout.
+    FrameTimeout {
+        /// Bytes of the frame (header included) received before the deadline.
+        received: usize,
+    },
+    /// Nothing crossed the connection for longer than the idle timeout.
+    IdleTimeout,
+}
+
+/// Something this program asked for that cannot be done; the connection is unharmed.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalError {
+    /// The message to send serialises to more than the configured limit (or than a u32 holds).
+    Oversize {
+        /// The serialised length.
+        len: usize,
+        /// The configured `max_message_size`.
+        max: u32,
+    },
+    /// The value could not be serialised as JSON (for example a map with non-string keys).
+    Serialize {
+        /// What serde_json said.
+        reason: String,
+    },
+    /// The connection is closed (or closing) and takes no more messages.
+    Closed,
+}
+
+/// The kind of a failure, as the per-connection statistics count it.
+///
+/// The names ([`ErrorKind::as_str`]) are those of Python jsocket 2.0.3's `ServerFactory`
+/// statistics, so dashboards built for it read ours unchanged.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// A frame timeout or an idle timeout.
+    Timeout,
+    /// Writing to the peer failed (reported by the adapter).
+    BadWrite,
+    /// A CRC mismatch.
+    BadCrc,
+    /// A bad magic or an unrecognisable first header.
+    BadHeader,
+    /// A frame over the size limit.
+    Oversize,
+    /// A payload that is not UTF-8.
+    InvalidUtf8,
+    /// A payload that is not JSON.
+    InvalidJson,
+    /// The application's handler failed on a message (reported by the adapter).
+    Handler,
+    /// The stream ended inside a frame.
+    Framing,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order of [`ErrorKind::index`].
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::Timeout,
+        ErrorKind::BadWrite,
+        ErrorKind::BadCrc,
+        ErrorKind::BadHeader,
+        ErrorKind::Oversize,
+        ErrorKind::InvalidUtf8,
+        ErrorKind::InvalidJson,
+        ErrorKind::Handler,
+        ErrorKind::Framing,
+    ];
+
+    /// The name jsocket 2.0.3 uses for this kind in its statistics (`bad_crc`, `oversize`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::BadWrite => "bad_write",
+            ErrorKind::BadCrc => "bad_crc",
+            ErrorKind::BadHeader => "bad_header",
+            ErrorKind::Oversize => "oversize",
+            ErrorKind::InvalidUtf8 => "invalid_utf8",
+            ErrorKind::InvalidJson => "invalid_json",
+            ErrorKind::Handler => "handler",
+            ErrorKind::Framing => "framing",
+        }
+    }
+
+    /// Position of this kind in [`ErrorKind::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl RemoteError {
+    /// The statistics kind of this error.
+    pub const fn kind(&self) -> ErrorKind {
+        match self {
+            RemoteError::BadMagic { .. } | RemoteError::UnknownHeader { .. } => {
+                ErrorKind::BadHeader
+            }
+            RemoteError::Oversize { .. } => ErrorKind::Oversize,
+            RemoteError::CrcMismatch { .. } => ErrorKind::BadCrc,
+            RemoteError::InvalidUtf8 { .. } => ErrorKind::InvalidUtf8,
+            RemoteError::InvalidJson { .. } => ErrorKind::InvalidJson,
+            RemoteError::Truncated { .. } => ErrorKind::Framing,
+            RemoteError::FrameTimeout { .. } | RemoteError::IdleTimeout => ErrorKind::Timeout,
+        }
+    }
+
+    /// True when the stream's frame boundaries can no longer be trusted, so that the connection
+    /// must close; false only for a bad payload inside an intact frame.
+    pub const fn is_fatal(&self) -> bool {
+        !matches!(self, RemoteError::InvalidJson { .. })
+    }
+
+    pub(crate) fn from_json(err: &serde_json::Error) -> Self {
+        use alloc::string::ToString;
+        RemoteError::InvalidJson {
+            line: err.line(),
+            column: err.column(),
+            reason: err.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoteError::BadMagic { found } => {
+                write!(
+                    f,
+                    "invalid message header magic {:02x?} (expected \"JSN1\")",
+                    found
+                )
+            }
+            RemoteError::UnknownHeader { found } => {
+                write!(f, "first header {:02x?} fits no jsocket dialect", found)
+            }
+            RemoteError::Oversize { len, max } => {
+                write!(f, "message length {len} exceeds max_message_size {max}")
+            }
+            RemoteError::CrcMismatch { expected, actual } => write!(
+                f,
+                "message checksum mismatch (header {expected:#010x}, payload {actual:#010x})"
+            ),
+            RemoteError::InvalidUtf8 { valid_up_to } => {
+                write!(f, "invalid UTF-8 payload (valid up to byte {valid_up_to})")
+            }
+            RemoteError::InvalidJson { reason, .. } => write!(f, "invalid JSON payload: {reason}"),
+            RemoteError::Truncated { received, expected } => write!(
+                f,
+                "connection ended inside a frame ({received} of {expected} bytes received)"
+            ),
+            RemoteError::FrameTimeout { received } => write!(
+                f,
+                "read timeout during message ({received} bytes of the frame received)"
+            ),
+            RemoteError::IdleTimeout => f.write_str("idle timeout"),
+        }
+    }
+}
+
+impl fmt::Display for LocalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LocalError::Oversize { len, max } => {
+                write!(f, "message of {len} bytes exceeds max_message_size {max}")
+            }
+            LocalError::Serialize { reason } => write!(f, "message is not serialisable: {reason}"),
+            LocalError::Closed => f.write_str("connection is closed"),
+        }
+    }
+}
+
+impl core::error::Error for RemoteError {}
+impl core::error::Error for LocalError {}

@@ -1,0 +1,97 @@
+//! # jsocket-core: the jsocket protocol without IO
+//!
+//! Length-prefixed JSON messages, wire-compatible with every Python `jsocket` ever released:
+//! `v2` (jsocket 2.x: `JSN1`, length, CRC32), `v1` (jsocket 1.x: big-endian length) and `v1-le`
+//! (the 2011 original: little-endian length).
+//!
+//! This crate does no networking, reads no clock, starts no thread and never blocks. Bytes and
+//! the time come in as arguments; messages, bytes to send and deadlines come out. The same state
+//! machine runs under the native (smol) adapter and in the browser (wasm over a WebSocket), so
+//! both enforce the same limits and timeouts and keep the same statistics.
+//!
+//! ## Layers
+//! - [`Encoder`] / [`encode`]: a value to one contiguous frame appended to your `Vec<u8>`.
+//! - [`Decoder`]: bytes in any chunking to validated [`Payload`]s, parsed as you like.
+//! - [`Connection`]: the two together with the protocol policy — dialect detection, replies in
+//!   the peer's dialect, frame and idle timeouts, strict or lenient JSON, an output limit for
+//!   backpressure, and [`Stats`].
+//!
+//! ## The driving rule
+//! After every input to a [`Connection`] (`handle_input`, `handle_eof`, `handle_timeout`, `send`,
+//! `close`), drain its outputs: [`Connection::poll_event`] until `None`, then
+//! [`Connection::transmit`] (or [`Connection::poll_transmit`]), then
+//! [`Connection::poll_timeout`] for the next deadline. Time is a [`core::time::Duration`] since
+//! any epoch the adapter picks (`Instant` in native code, `performance.now()` in a browser).
+//!
+//! ```
+//! use std::time::Duration;
+//! use jsocket_core::{Closed, Config, Connection, Dialect, Event, encode};
+//! use serde_json::{json, Value};
+//!
+//! // Two ends of a connection, joined in memory: what an adapter does with a socket.
+//! let t0 = Duration::ZERO;
+//! let mut client: Connection<Value> = Connection::new(Config::default(), t0);
+//! let mut server: Connection<Value> = Connection::new(Config::default(), t0);
+//!
+//! client.send(&json!({"client": "kiosk-1", "op": "hello"}))?;
+//! let mut wire = Vec::new();
+//! client.poll_transmit(&mut wire);
+//! for byte in wire.chunks(3) {
+//!     server.handle_input(t0, byte); // any chunking gives the same events
+//! }
+//! while let Some(event) = server.poll_event() {
+//!     match event {
+//!         Event::Message(msg) => server.send(&json!({"ok": msg["op"]}))?,
+//!         Event::Rejected(err) => eprintln!("bad message: {err}"),
+//!         Event::Closed(why) => eprintln!("closed: {why:?}"),
+//!     }
+//! }
+//! assert_eq!(server.stats().client_id.as_deref(), Some("kiosk-1"));
+//!
+//! wire.clear();
+//! server.poll_transmit(&mut wire);
+//! client.handle_input(t0, &wire);
+//! assert_eq!(client.poll_event(), Some(Event::Message(json!({"ok": "hello"}))));
+//!
+//! // A peer that stalls inside a frame is cut off when the frame timeout passes.
+//! let mut half = Vec::new();
+//! encode(&json!({"slow": true}), Dialect::V2, &mut half)?;
+//! server.handle_input(Duration::from_secs(1), &half[..7]);
+//! let deadline = server.poll_timeout().expect("a frame is under way");
+//! server.handle_timeout(deadline);
+//! assert!(matches!(server.poll_event(), Some(Event::Closed(Closed::Error(_)))));
+//! # Ok::<(), jsocket_core::LocalError>(())
+//! ```
+//!
+//! ## Errors
+//! [`RemoteError`] is what the peer got wrong, [`LocalError`] what this program asked that cannot
+//! be done. A framing error ends the stream for good; a bad JSON payload inside an intact frame
+//! costs only that message unless [`Config::strict_json`] is set. Nothing in this crate panics on
+//! any input bytes, and no buffer grows past the configured limit plus one header.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod config;
+mod connection;
+mod decoder;
+mod dialect;
+mod error;
+mod frame;
+mod payload;
+mod stats;
+
+pub use config::Config;
+pub use connection::{Closed, Connection, Event};
+pub use decoder::{Decoder, DecoderConfig, Payload, DEFAULT_RETAIN_CAPACITY};
+pub use dialect::{sniff, Dialect, DialectMode, Sniffed, UnknownDialect, MAGIC};
+pub use error::{ErrorKind, LocalError, RemoteError};
+pub use frame::{encode, Encoder, DEFAULT_MAX_MESSAGE_SIZE, MAX_HEADER_LEN};
+pub use payload::{FromPayload, RawPayload};
+pub use stats::{Failures, Stats};
