@@ -297,6 +297,13 @@ impl<T: FromPayload> Connection<T> {
         self.state != State::Open
     }
 
+    /// Bytes held of a frame not yet complete: 0 between frames. A read that ends inside a frame
+    /// means the peer holds the rest (Nagle's algorithm), so an adapter may ask for a quick ACK.
+    #[must_use]
+    pub fn partial_frame_len(&self) -> usize {
+        self.decoder.buffered()
+    }
+
     /// The statistics so far.
     #[must_use]
     pub fn stats(&self) -> &Stats {
