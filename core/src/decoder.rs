@@ -205,7 +205,7 @@ impl Decoder {
             return Ok(());
         }
         let expected = match (self.dialect, self.header) {
-            (Some(d), Some(h)) => d.header_len() + h.len as usize,
+            (Some(d), Some(h)) => d.header_len().saturating_add(h.len as usize),
             (Some(d), None) => d.header_len(),
             (None, _) => 4,
         };
@@ -265,7 +265,7 @@ impl Decoder {
             return Ok(None);
         };
         let header = self.check(Header::parse(dialect, head, self.config.max_message_size))?;
-        let end = header_len + header.len as usize;
+        let end = header_len.saturating_add(header.len as usize);
         let Some(payload) = whole.get(header_len..end) else {
             return Ok(None);
         };
@@ -310,7 +310,7 @@ impl Decoder {
                 h
             }
         };
-        let end = header_len + header.len as usize;
+        let end = header_len.saturating_add(header.len as usize);
         self.gather(input, end);
         if self.buf.len() < end {
             return Ok(None);
