@@ -128,9 +128,11 @@ impl<T: FromPayload> Connection<T> {
         self.last_activity = now;
         self.stats.bytes_in += bytes.len() as u64;
         let mut input = bytes;
+        let mut completed = false;
         loop {
             match self.decoder.decode(&mut input) {
                 Ok(Some(payload)) => {
+                    completed = true;
                     let text = payload.as_str();
                     self.stats.messages_in += 1;
                     self.stats.last_in = Some(now);
@@ -154,10 +156,11 @@ impl<T: FromPayload> Connection<T> {
             }
         }
         self.stats.dialect = self.decoder.dialect();
+        // A frame left partial by this chunk began now unless it was already under way before.
         self.frame_started = match (self.decoder.buffered(), self.frame_started) {
             (0, _) => None,
-            (_, Some(started)) => Some(started),
-            (_, None) => Some(now),
+            (_, Some(started)) if !completed => Some(started),
+            _ => Some(now),
         };
     }
 
@@ -245,6 +248,10 @@ impl<T: FromPayload> Connection<T> {
         if buf.is_empty() && self.out_start == 0 {
             core::mem::swap(buf, &mut self.out);
             self.out.clear();
+            // The caller's spare capacity is ours now: keep no more of it than we retain.
+            if self.out.capacity() > self.config.decoder.get_retain_capacity() {
+                self.out = Vec::new();
+            }
         } else {
             buf.extend_from_slice(&self.out[self.out_start..]);
             self.handle_written(pending);

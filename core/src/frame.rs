@@ -144,6 +144,12 @@ impl Encoder {
     /// Appends an already serialised JSON payload as one frame. The payload is sent as it is: it
     /// is the caller's promise that it is one UTF-8 JSON value (`JSON.stringify` output, say).
     pub fn encode_raw(&self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), LocalError> {
+        if u32::try_from(payload.len()).map_or(true, |len| len > self.max_message_size) {
+            return Err(LocalError::Oversize {
+                len: payload.len(),
+                max: self.max_message_size,
+            });
+        }
         let start = out.len();
         let header_len = self.dialect.header_len();
         out.reserve(header_len + payload.len());
