@@ -68,9 +68,7 @@ struct Identity {
 /// The identity a JSON object gives its sender, if any. A cheap substring test comes first, so
 /// only messages that mention a `"client` key pay for a second look.
 pub(crate) fn client_identity(payload: &str) -> Option<String> {
-    if !payload.trim_start().starts_with('{')
-        || memchr::memmem::find(payload.as_bytes(), b"\"client").is_none()
-    {
+    if !payload.trim_start().starts_with('{') || !payload.contains("\"client") {
         return None;
     }
     let identity: Identity = serde_json::from_str(payload).ok()?;
@@ -81,9 +79,52 @@ pub(crate) fn client_identity(payload: &str) -> Option<String> {
     }
 }
 
+/// Whether `payload` plainly repeats the identity already `known`: `"client_id": "<known>"`, or
+/// `"client": "<known>"` when there is no `client_id` key. Clients name themselves in every
+/// message, and this test saves a second parse of each; a nested object that repeats the old
+/// name while the top level changes it is the one case it misses.
+pub(crate) fn repeats_identity(payload: &str, known: &str) -> bool {
+    if known.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        return false;
+    }
+    // Plain `str` searches: a prebuilt finder per message would cost more than they do.
+    let key = if payload.contains("\"client_id\"") {
+        "\"client_id\""
+    } else {
+        "\"client\""
+    };
+    payload.match_indices(key).any(|(at, _)| {
+        let rest = payload[at + key.len()..].trim_start();
+        let Some(rest) = rest.strip_prefix(':') else {
+            return false;
+        };
+        rest.trim_start()
+            .strip_prefix('"')
+            .and_then(|r| r.strip_prefix(known))
+            .is_some_and(|r| r.starts_with('"'))
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::client_identity;
+    use super::{client_identity, repeats_identity};
+
+    #[test]
+    fn a_repeated_identity_is_recognised_without_parsing() {
+        assert!(repeats_identity(
+            r#"{"client": "kiosk-3", "x": 1}"#,
+            "kiosk-3"
+        ));
+        assert!(repeats_identity(r#"{"x": 1, "client_id" :"k"}"#, "k"));
+        assert!(!repeats_identity(r#"{"client": "kiosk-4"}"#, "kiosk-3"));
+        assert!(!repeats_identity(r#"{"client": "kiosk-33"}"#, "kiosk-3"));
+        // `client_id` wins over `client`, so only its value counts.
+        assert!(!repeats_identity(
+            r#"{"client": "a", "client_id": "b"}"#,
+            "a"
+        ));
+        assert!(!repeats_identity(r#"{"client": "a\"b"}"#, "a\"b"));
+    }
 
     #[test]
     fn identity_comes_from_client_id_then_client() {
