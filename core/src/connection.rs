@@ -13,7 +13,7 @@ use crate::dialect::{Dialect, DialectMode};
 use crate::error::{ErrorKind, LocalError, RemoteError};
 use crate::frame::Encoder;
 use crate::payload::FromPayload;
-use crate::stats::{client_identity, repeats_identity, Stats};
+use crate::stats::Stats;
 
 /// Something that happened on a connection, returned by [`Connection::poll_event`].
 #[derive(Debug, Clone, PartialEq)]
@@ -136,12 +136,8 @@ impl<T: FromPayload> Connection<T> {
                     let text = payload.as_str();
                     self.stats.messages_in += 1;
                     self.stats.last_in = Some(now);
-                    let known = self.stats.client_id.as_deref();
-                    if !known.is_some_and(|known| repeats_identity(text, known)) {
-                        if let Some(id) = client_identity(text) {
-                            self.stats.client_id = Some(id);
-                        }
-                    }
+                    #[cfg(feature = "client-identity")]
+                    self.stats.note_identity(text);
                     match T::from_payload(text) {
                         Ok(message) => self.events.push_back(Event::Message(message)),
                         Err(e) => {

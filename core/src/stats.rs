@@ -1,8 +1,11 @@
 //! Per-connection statistics, as Python jsocket 2.0.3's `ServerFactory` keeps them per client.
 
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use core::time::Duration;
+#[cfg(feature = "client-identity")]
 use serde::Deserialize;
+#[cfg(feature = "client-identity")]
+use serde_json::value::RawValue;
 
 use crate::dialect::Dialect;
 use crate::error::ErrorKind;
@@ -52,30 +55,50 @@ pub struct Stats {
     pub last_out: Option<Duration>,
     /// Failures by kind.
     pub failures: Failures,
-    /// The name the peer gave itself in a `client_id` or `client` field of a JSON object.
+    /// The name the peer gave itself in a `client_id` or `client` field of a JSON object (kept
+    /// with the `client-identity` feature, on by default).
     pub client_id: Option<String>,
     /// The dialect the peer speaks, once known.
     pub dialect: Option<Dialect>,
 }
 
-/// The fields that name a client.
+#[cfg(feature = "client-identity")]
+impl Stats {
+    /// Takes the sender's name from a message's text, unless it only repeats the known one.
+    pub(crate) fn note_identity(&mut self, text: &str) {
+        let known = self.client_id.as_deref();
+        if !known.is_some_and(|known| repeats_identity(text, known)) {
+            if let Some(id) = client_identity(text) {
+                self.client_id = Some(id);
+            }
+        }
+    }
+}
+
+/// The fields that name a client, left as raw JSON text: building a `Value` (and formatting
+/// its numbers back) would cost time natively and tens of kilobytes of code in wasm.
+#[cfg(feature = "client-identity")]
 #[derive(Deserialize)]
-struct Identity {
-    client_id: Option<serde_json::Value>,
-    client: Option<serde_json::Value>,
+struct Identity<'a> {
+    #[serde(borrow)]
+    client_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    client: Option<&'a RawValue>,
 }
 
 /// The identity a JSON object gives its sender, if any. A cheap substring test comes first, so
 /// only messages that mention a `"client` key pay for a second look.
-pub(crate) fn client_identity(payload: &str) -> Option<String> {
+#[cfg(feature = "client-identity")]
+fn client_identity(payload: &str) -> Option<String> {
     if !payload.trim_start().starts_with('{') || !payload.contains("\"client") {
         return None;
     }
     let identity: Identity = serde_json::from_str(payload).ok()?;
-    match identity.client_id.or(identity.client)? {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) => Some(s),
-        other => Some(other.to_string()),
+    let raw = identity.client_id.or(identity.client)?.get();
+    match raw.as_bytes().first()? {
+        b'"' => serde_json::from_str(raw).ok(),
+        b'n' => None,
+        _ => Some(String::from(raw)),
     }
 }
 
@@ -83,7 +106,8 @@ pub(crate) fn client_identity(payload: &str) -> Option<String> {
 /// `"client": "<known>"` when there is no `client_id` key. Clients name themselves in every
 /// message, and this test saves a second parse of each; a nested object that repeats the old
 /// name while the top level changes it is the one case it misses.
-pub(crate) fn repeats_identity(payload: &str, known: &str) -> bool {
+#[cfg(feature = "client-identity")]
+fn repeats_identity(payload: &str, known: &str) -> bool {
     if known.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
         return false;
     }
@@ -105,7 +129,7 @@ pub(crate) fn repeats_identity(payload: &str, known: &str) -> bool {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "client-identity"))]
 mod tests {
     use super::{client_identity, repeats_identity};
 
