@@ -1,0 +1,192 @@
+// Types of jsocket-wasm: jsocket's length-prefixed JSON messages in the browser, over a WebSocket
+// whose binary messages carry jsocket frames. The frames are checked by the Rust jsocket core
+// compiled to WebAssembly; payloads become values with `JSON.parse`.
+
+/** Any value `JSON.parse` can return. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/**
+ * A wire dialect: `v2` (jsocket 2.x: `JSN1`, length, CRC32), `v1` (jsocket 1.x: big-endian
+ * length) or `v1-le` (the 2011 original: little-endian length).
+ */
+export type Dialect = 'v2' | 'v1' | 'v1-le';
+
+/**
+ * What went wrong, as the `kind` of every `Error` this package throws or reports. The peer's
+ * faults carry the core's names (those of Python jsocket 2.0.3's statistics):
+ * - `timeout`: a frame stalled past `timeouts.frame`, or nothing moved for `timeouts.idle`.
+ * - `bad_crc`, `bad_header`, `oversize`, `invalid_utf8`, `invalid_json`, `framing` (the stream
+ *   ended inside a frame), `bad_write`, `handler`.
+ * This side's: `oversize` (a message over `maxMessageSize`), `serialize` (no JSON form),
+ * `closed` (the connection is closed), `connect` (the WebSocket did not open), `options`.
+ */
+export type ErrorKind =
+  | 'timeout'
+  | 'bad_write'
+  | 'bad_crc'
+  | 'bad_header'
+  | 'oversize'
+  | 'invalid_utf8'
+  | 'invalid_json'
+  | 'handler'
+  | 'framing'
+  | 'closed'
+  | 'serialize'
+  | 'connect'
+  | 'options';
+
+/** An `Error` from this package. */
+export interface JsocketError extends Error {
+  kind: ErrorKind;
+  /** From `Decoder.push`: the values decoded before the error in that call. */
+  values?: Json[];
+}
+
+/** jsocket's default message limit, 10 MiB. */
+export const DEFAULT_MAX_MESSAGE_SIZE: number;
+
+/**
+ * Loads the WebAssembly module; `JsonSocket.connect` calls it, `encode` and `Decoder` need it
+ * done. `source` defaults to the `.wasm` beside the module (fetched); bytes, a `Response`, a URL
+ * or a `WebAssembly.Module` also do.
+ */
+export function init(source?: BufferSource | Response | URL | string | WebAssembly.Module): Promise<void>;
+
+/**
+ * Frames one message: `JSON.stringify(value)` behind a header of `dialect` (default `v2`).
+ * Throws a {@link JsocketError} of kind `serialize` or `oversize`.
+ */
+export function encode(value: unknown, dialect?: Dialect, maxMessageSize?: number): Uint8Array;
+
+/** Options of a {@link Decoder}. */
+export interface DecoderOptions {
+  /** The dialect to accept, or `auto` (the default) to detect it from the first frame. */
+  dialect?: Dialect | 'auto';
+  /** Largest payload accepted, checked on the header (default 10 MiB). */
+  maxMessageSize?: number;
+}
+
+/**
+ * Turns bytes, in any chunking, into messages: for pages that bring their own transport.
+ *
+ * A framing error (`bad_crc`, `bad_header`, `oversize`, `invalid_utf8`) ends the stream: `push`
+ * throws it, with the values decoded before it in `error.values`, and throws it again on every
+ * later call. A payload that is not JSON costs only itself: `push` throws an `invalid_json`
+ * error (again with `values`) and the values after it come out of the next `push()`.
+ */
+export class Decoder {
+  constructor(options?: DecoderOptions);
+  /** Takes a chunk (or none, to collect what an error held back) and returns the values. */
+  push(chunk?: Uint8Array | ArrayBuffer | ArrayBufferView): Json[];
+  /** The values of a chunk, as an iterator. */
+  decode(chunk?: Uint8Array | ArrayBuffer | ArrayBufferView): Generator<Json>;
+  /** Reports the end of the stream: throws a `framing` error if it ended inside a frame. */
+  finish(): void;
+  /** Bytes held of a frame not yet complete. */
+  readonly buffered: number;
+  /** The dialect in force, once fixed or detected. */
+  readonly dialect: Dialect | null;
+  /** Releases the WebAssembly memory now rather than when the decoder is collected. */
+  free(): void;
+}
+
+/** Reconnection after the peer drops: delays grow by `factor`, with jitter, up to `maxDelay`. */
+export interface ReconnectOptions {
+  /** Milliseconds before the first attempt (default 250). */
+  initialDelay?: number;
+  /** Longest wait between attempts (default 10000). */
+  maxDelay?: number;
+  /** Growth of the delay per failed attempt (default 2). */
+  factor?: number;
+  /** Attempts before giving up (default: never give up). */
+  maxAttempts?: number;
+}
+
+/** Options of {@link JsonSocket.connect}; the core enforces them as the native server does. */
+export interface ConnectOptions {
+  /** The dialect to speak, or `auto` (the default): the peer's, once it has spoken (v2 before). */
+  dialect?: Dialect | 'auto';
+  /** Largest message sent or accepted (default 10 MiB). */
+  maxMessageSize?: number;
+  timeouts?: {
+    /** Close after this many milliseconds with nothing sent or received (default: never). */
+    idle?: number | null;
+    /** Close when a frame, once begun, is not complete within this long (default 30000). */
+    frame?: number | null;
+  };
+  /** Close on a payload that is not JSON, as Python jsocket does (default false: skip it). */
+  strictJson?: boolean;
+  /** Reconnect when the connection drops (default false). */
+  reconnect?: boolean | ReconnectOptions;
+  /** Where to load the `.wasm` from (see {@link init}). */
+  wasm?: BufferSource | Response | URL | string | WebAssembly.Module;
+}
+
+/** Why a WebSocket closed, as `onclose` receives it. */
+export interface CloseInfo {
+  /** `local`: `close()` was called; `eof`: the peer closed between frames; `error`: see `error`. */
+  reason: 'local' | 'eof' | 'error';
+  /** What went wrong, when `reason` is `error`. */
+  error: JsocketError | null;
+  /** The WebSocket close code and reason, when the peer closed. */
+  code?: number;
+  wsReason?: string;
+  /** Whether a reconnection will be attempted. */
+  willReconnect: boolean;
+}
+
+/** A connection's statistics, kept by the core. Times are `performance.now()` milliseconds. */
+export interface Stats {
+  connectedAt: number;
+  messagesIn: number;
+  messagesOut: number;
+  /** Bytes, headers included. */
+  bytesIn: number;
+  bytesOut: number;
+  lastIn: number | null;
+  lastOut: number | null;
+  /** Failures by kind (the peer's kinds of {@link ErrorKind}). */
+  failures: Record<'timeout' | 'bad_write' | 'bad_crc' | 'bad_header' | 'oversize' | 'invalid_utf8' | 'invalid_json' | 'handler' | 'framing', number>;
+  /** The name the peer gave itself in a `client_id` or `client` field. */
+  clientId: string | null;
+  /** The dialect the peer speaks, once known. */
+  dialect: Dialect | null;
+}
+
+/**
+ * A jsocket connection over a WebSocket.
+ *
+ * ```js
+ * const socket = await JsonSocket.connect('ws://127.0.0.1:5489/', { reconnect: true });
+ * socket.onmessage = (msg) => console.log('got', msg);
+ * console.log(await socket.request({ op: 'ping' }));
+ * ```
+ *
+ * Each incoming message goes to the oldest pending `request`, else to a waiting async
+ * iterator, else to `onmessage`; with none of these it is queued for a later iterator.
+ */
+export class JsonSocket implements AsyncIterable<Json> {
+  private constructor();
+  /** Opens a connection; rejects with a {@link JsocketError} of kind `connect` or `options`. */
+  static connect(url: string | URL, options?: ConnectOptions): Promise<JsonSocket>;
+  /** Sends one message; throws a {@link JsocketError} of kind `closed`, `oversize` or `serialize`. */
+  send(value: unknown): void;
+  /** Sends one message and resolves with the next message that arrives (jsocket's request and reply). */
+  request(value: unknown): Promise<Json>;
+  /** Closes the connection (and stops reconnecting); `onclose` follows with reason `local`. */
+  close(): void;
+  /** The core's statistics of the current (or last) connection. */
+  stats(): Stats | null;
+  /** Messages, until the connection closes for good; leaving the loop early closes it. */
+  [Symbol.asyncIterator](): AsyncIterator<Json>;
+  readonly url: string;
+  readonly isOpen: boolean;
+  /** Bytes handed to the WebSocket and not yet on the network. */
+  readonly bufferedAmount: number;
+  onmessage: ((message: Json) => void) | null;
+  onclose: ((info: CloseInfo) => void) | null;
+  /** Called after each reconnection. */
+  onopen: (() => void) | null;
+  /** Called with each payload that is not JSON (kind `invalid_json`), unless `strictJson` closes. */
+  onerror: ((error: JsocketError) => void) | null;
+}

@@ -1,0 +1,235 @@
+//! The codec and the sans-IO session in a real browser (headless Chromium via `wasm/test.sh`),
+//! against the frames captured from the real Python jsocket in `../shared/vectors/`, with the
+//! browser's own `JSON.parse` turning payloads into values as the npm package does.
+
+#![cfg(target_arch = "wasm32")]
+
+use jsocket_wasm::batch::Batcher;
+use jsocket_wasm::{encode_raw, RawDecoder, Session};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Each file with the dialect its frames are in (wasm cannot read files at run time).
+const VECTORS: [(&str, &str); 3] = [
+    (
+        "v2",
+        include_str!("../../../shared/vectors/jsocket-2.0.3.tsv"),
+    ),
+    (
+        "v1",
+        include_str!("../../../shared/vectors/jsocket-1.9.6.tsv"),
+    ),
+    (
+        "v1-le",
+        include_str!("../../../shared/vectors/jsocket-1.0-le.tsv"),
+    ),
+];
+
+struct Case {
+    json: &'static str,
+    frame: Vec<u8>,
+}
+
+fn cases(tsv: &'static str) -> Vec<Case> {
+    let cases: Vec<Case> = tsv
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|line| {
+            let (json, hex) = line.split_once('\t').expect("json<TAB>hex");
+            let frame = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+                .collect();
+            Case { json, frame }
+        })
+        .collect();
+    assert!(cases.len() >= 4, "vector file has cases");
+    cases
+}
+
+fn parse(text: &str) -> JsValue {
+    js_sys::JSON::parse(text).expect("valid JSON")
+}
+
+/// A canonical form of a JS value, to compare two values.
+fn canonical(value: &JsValue) -> String {
+    js_sys::JSON::stringify(value)
+        .expect("stringify")
+        .as_string()
+        .expect("string")
+}
+
+/// The values laid out by the last call, parsed with the browser's `JSON.parse` as the npm
+/// package does: a joined group must parse to an array of exactly `count` elements.
+fn values(batch: &Batcher) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0.. {
+        let Some((text, count)) = batch.item(i) else {
+            break;
+        };
+        let value = parse(std::str::from_utf8(text).expect("UTF-8"));
+        if count == 0 {
+            out.push(canonical(&value));
+        } else {
+            let array: js_sys::Array = value.into();
+            assert_eq!(array.length(), count);
+            out.extend(array.iter().map(|v| canonical(&v)));
+        }
+    }
+    out
+}
+
+#[wasm_bindgen_test]
+fn vectors_decode_to_the_values_json_parse_gives() {
+    for (dialect, tsv) in VECTORS {
+        let cases = cases(tsv);
+        let expected: Vec<String> = cases.iter().map(|c| canonical(&parse(c.json))).collect();
+        for (case, want) in cases.iter().zip(&expected) {
+            for mode in [dialect, "auto"] {
+                let mut decoder = RawDecoder::new(mode, 1 << 20).expect("options");
+                decoder.push(&case.frame);
+                assert_eq!(
+                    &values(decoder.batch()),
+                    std::slice::from_ref(want),
+                    "{dialect} {}",
+                    case.json
+                );
+                assert!(decoder.take_failure().is_undefined());
+            }
+        }
+        // All frames of a file in one stream, cut at every point.
+        let stream: Vec<u8> = cases.iter().flat_map(|c| c.frame.clone()).collect();
+        for cut in 0..=stream.len() {
+            let mut decoder = RawDecoder::new(dialect, 1 << 20).expect("options");
+            decoder.push(&stream[..cut]);
+            let mut got = values(decoder.batch());
+            decoder.push(&stream[cut..]);
+            got.extend(values(decoder.batch()));
+            assert_eq!(got, expected, "{dialect} cut at {cut}");
+            decoder.finish().expect("clean end");
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+fn encoding_the_vector_payloads_gives_the_captured_frames() {
+    for (dialect, tsv) in VECTORS {
+        for case in cases(tsv) {
+            let frame = encode_raw(case.json.as_bytes(), dialect, 1 << 20).expect("encodes");
+            assert_eq!(frame, case.frame, "{dialect} {}", case.json);
+        }
+    }
+}
+
+fn kind(error: &JsValue) -> String {
+    assert!(error.is_instance_of::<js_sys::Error>());
+    js_sys::Reflect::get(error, &"kind".into())
+        .expect("kind")
+        .as_string()
+        .expect("kind is a string")
+}
+
+#[wasm_bindgen_test]
+fn errors_reach_javascript_as_errors_with_the_core_kind() {
+    let (_, tsv) = VECTORS[0];
+    let mut frame = cases(tsv)[0].frame.clone();
+    let last = frame.len() - 1;
+    frame[last] ^= 1;
+    let mut decoder = RawDecoder::new("auto", 1 << 20).expect("options");
+    assert_eq!(decoder.push(&frame), 0);
+    assert_eq!(kind(&decoder.take_failure()), "bad_crc");
+    decoder.push(&[]);
+    assert_eq!(kind(&decoder.take_failure()), "bad_crc", "the error stays");
+
+    let mut small = RawDecoder::new("v1", 8).expect("options");
+    small.push(&[0, 0, 0, 9]);
+    assert_eq!(kind(&small.take_failure()), "oversize");
+    let err = encode_raw(b"\"123456789\"", "v2", 8).expect_err("over the limit");
+    assert_eq!(kind(&err), "oversize");
+    assert_eq!(
+        kind(&RawDecoder::new("v3", 8).err().expect("bad dialect")),
+        "options"
+    );
+}
+
+#[wasm_bindgen_test]
+fn frames_that_are_not_one_value_each_are_never_joined() {
+    let mut wire = Vec::new();
+    for payload in ["1", "1,2", "[3", "4]", "{\"a\":[5]}", "6"] {
+        wire.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        wire.extend_from_slice(payload.as_bytes());
+    }
+    let mut decoder = RawDecoder::new("v1", 1 << 20).expect("options");
+    let items = decoder.push(&wire);
+    assert_eq!(items, 5);
+    let batch = decoder.batch();
+    let texts: Vec<(&[u8], u32)> = (0..items as usize).filter_map(|i| batch.item(i)).collect();
+    assert_eq!(
+        texts,
+        [
+            (&b"[1]"[..], 1),
+            (&b"1,2"[..], 0),
+            (&b"[3"[..], 0),
+            (&b"4]"[..], 0),
+            (&b"[{\"a\":[5]},6]"[..], 2),
+        ]
+    );
+    // Each lone one is what JSON.parse rejects, alone.
+    for (text, _) in &texts[1..4] {
+        assert!(js_sys::JSON::parse(std::str::from_utf8(text).expect("UTF-8")).is_err());
+    }
+}
+
+#[wasm_bindgen_test]
+fn a_session_answers_in_the_peer_dialect_and_keeps_stats() {
+    let (_, tsv) = VECTORS[1];
+    let cases = cases(tsv);
+    let mut session =
+        Session::new("auto", 1 << 20, None, Some(1000.0), false, 0.0).expect("options");
+    let wire: Vec<u8> = cases.iter().flat_map(|c| c.frame.clone()).collect();
+    session.handle_input(5.0, &wire);
+    assert_eq!(values(session.batch()).len(), cases.len());
+    session.send_raw(b"{\"ok\":true}").expect("open");
+    let out = session.take_transmit();
+    assert_eq!(
+        out,
+        [&[0, 0, 0, 11][..], b"{\"ok\":true}"].concat(),
+        "replies in v1"
+    );
+    let stats = session.stats();
+    let get = |k: &str| js_sys::Reflect::get(&stats, &k.into()).expect("field");
+    assert_eq!(get("messagesIn").as_f64(), Some(cases.len() as f64));
+    assert_eq!(get("messagesOut").as_f64(), Some(1.0));
+    assert_eq!(get("dialect").as_string().as_deref(), Some("v1"));
+    assert_eq!(get("lastIn").as_f64(), Some(5.0));
+
+    // A frame begun at 10 ms and stalled is cut off at the 1 s frame timeout.
+    session.handle_input(10.0, &cases[0].frame[..3]);
+    assert_eq!(session.poll_timeout(), Some(1010.0));
+    session.handle_timeout(1009.0);
+    assert!(session.take_closed().is_undefined());
+    session.handle_timeout(1010.0);
+    let closed = session.take_closed();
+    let error = js_sys::Reflect::get(&closed, &"error".into()).expect("error");
+    assert_eq!(kind(&error), "timeout");
+    assert!(session.take_closed().is_undefined(), "reported once");
+    assert_eq!(kind(&session.send_raw(b"1").expect_err("closed")), "closed");
+}
+
+#[wasm_bindgen_test]
+fn a_session_reports_invalid_json_and_closes_on_it_when_strict() {
+    let frame = |p: &str| [&(p.len() as u32).to_be_bytes()[..], p.as_bytes()].concat();
+    let mut lenient = Session::new("v1", 1 << 20, None, None, false, 0.0).expect("options");
+    lenient.handle_input(1.0, &frame("{bad"));
+    lenient.report_invalid("bad");
+    assert!(!lenient.is_closed());
+    let mut strict = Session::new("v1", 1 << 20, None, None, true, 0.0).expect("options");
+    strict.handle_input(1.0, &frame("{bad"));
+    strict.report_invalid("bad");
+    assert!(strict.is_closed());
+    let closed = strict.take_closed();
+    let error = js_sys::Reflect::get(&closed, &"error".into()).expect("error");
+    assert_eq!(kind(&error), "invalid_json");
+}
