@@ -1,9 +1,9 @@
-//! The `native` command: the jsocket server, client and tools on smol.
+//! The `native` command: a jsocket server, client and tools on smol.
+//!
+//! With no arguments it serves: an echo server on 127.0.0.1:5489, as `native serve`.
 
-fn main() {
-    eprintln!(
-        "jsocket native {}: the smol server and CLI are being built; the protocol core (jsocket-core) is ready.",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::exit(2);
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
 }

@@ -1,0 +1,74 @@
+//! [`BlockingClient`]: the [`Client`] for programs that do not use async.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::client::Client;
+use crate::client_config::ClientConfig;
+use crate::error::Error;
+use jsocket_core::Stats;
+
+/// A [`Client`] whose calls block the thread (each runs on [`smol::block_on`]).
+///
+/// ```no_run
+/// use native::{BlockingClient, ClientConfig};
+/// use serde_json::{json, Value};
+///
+/// let mut client = BlockingClient::connect("127.0.0.1:5489", ClientConfig::default())?;
+/// let reply: Value = client.request(&json!({"op": "ping"}))?;
+/// println!("{reply}");
+/// # Ok::<(), native::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct BlockingClient {
+    inner: Client,
+}
+
+impl BlockingClient {
+    /// Connects to `addr` (`host:port`); see [`Client::connect`].
+    pub fn connect(addr: &str, config: ClientConfig) -> Result<Self, Error> {
+        smol::block_on(Client::connect(addr, config)).map(|inner| BlockingClient { inner })
+    }
+
+    /// Connects to a Unix socket; see [`Client::connect_unix`].
+    #[cfg(unix)]
+    pub fn connect_unix(path: impl AsRef<Path>, config: ClientConfig) -> Result<Self, Error> {
+        smol::block_on(Client::connect_unix(path, config)).map(|inner| BlockingClient { inner })
+    }
+
+    /// Sends one message; see [`Client::send`].
+    pub fn send<T: Serialize + ?Sized>(&mut self, message: &T) -> Result<(), Error> {
+        smol::block_on(self.inner.send(message))
+    }
+
+    /// Waits for the next message; see [`Client::recv`].
+    pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T, Error> {
+        smol::block_on(self.inner.recv())
+    }
+
+    /// Sends a message and waits for the reply; see [`Client::request`].
+    pub fn request<Q, R>(&mut self, message: &Q) -> Result<R, Error>
+    where
+        Q: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        smol::block_on(self.inner.request(message))
+    }
+
+    /// Ends the connection from this side; see [`Client::close`].
+    pub fn close(self) -> Result<(), Error> {
+        smol::block_on(self.inner.close())
+    }
+
+    /// The connection's statistics.
+    pub fn stats(&self) -> &Stats {
+        self.inner.stats()
+    }
+
+    /// The async client inside.
+    pub fn into_inner(self) -> Client {
+        self.inner
+    }
+}

@@ -1,0 +1,239 @@
+//! [`Bridge`]: a WebSocket-to-TCP bridge in the manner of websockify, so that browser content can
+//! talk to a jsocket server that knows nothing of WebSocket (a Python jsocket `ServerFactory`,
+//! say).
+//!
+//! Each WebSocket client gets its own TCP connection to the one target given in the
+//! [`BridgeConfig`] (never chosen by the client); the bytes of its binary messages go to the
+//! target as they are, and the target's bytes come back as binary messages. With
+//! [`check_frames`](BridgeConfig::check_frames) the bridge runs the core's decoder on both
+//! directions: only whole, valid frames pass, and a peer that sends a malformed one is dropped
+//! before it reaches the other side (and counted in [`BridgeStats`]).
+//!
+//! Security, since a bridge is an open door: the `Origin` of the handshake must pass the
+//! [`OriginPolicy`] (default: pages from the same host only); connections and message sizes are
+//! limited; and backpressure is carried across: each direction holds at most one read buffer
+//! in flight, so a browser that reads slowly makes the bridge stop reading the target (and a
+//! slow target makes it stop reading the browser) rather than buffer without bound.
+//!
+//! ```no_run
+//! use native::bridge::{Bridge, BridgeConfig};
+//!
+//! let config = BridgeConfig::new("127.0.0.1:5490".parse()?, "127.0.0.1:5489").check_frames(true);
+//! let bridge = Bridge::bind(config)?;
+//! let stats = bridge.stats();
+//! bridge.run_blocking()?; // until its Stopper is used
+//! println!("{:?}", stats.snapshot());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod pump;
+mod stats;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsocket_core::{DialectMode, DEFAULT_MAX_MESSAGE_SIZE};
+use smol::future::FutureExt;
+use smol::{Async, LocalExecutor, Timer};
+
+use crate::handle::Stopper;
+use crate::ws::OriginPolicy;
+
+pub use stats::{BridgeStats, BridgeStatsHandle};
+
+/// What a [`Bridge`] listens on, where it forwards, and its limits.
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    pub(crate) listen: SocketAddr,
+    pub(crate) target: String,
+    pub(crate) check_frames: bool,
+    pub(crate) dialect: DialectMode,
+    pub(crate) origins: OriginPolicy,
+    pub(crate) max_connections: usize,
+    pub(crate) max_message_size: u32,
+    pub(crate) buffer: usize,
+    pub(crate) handshake_timeout: Duration,
+}
+
+impl BridgeConfig {
+    /// Listens on `listen` and forwards to `target` (`host:port`, resolved for each client).
+    /// Defaults: frames not checked, pages from the same host only, 1,000 clients, jsocket's
+    /// 10 MiB message limit, a 64 KiB buffer per direction, 10 s for the handshake.
+    pub fn new(listen: SocketAddr, target: impl Into<String>) -> Self {
+        BridgeConfig {
+            listen,
+            target: target.into(),
+            check_frames: false,
+            dialect: DialectMode::Auto,
+            origins: OriginPolicy::default(),
+            max_connections: 1000,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            buffer: 64 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Runs the core's decoder on both directions and drops a peer that sends a malformed
+    /// frame (bad header, checksum, size, UTF-8 or JSON) before it reaches the other side.
+    #[must_use]
+    pub fn check_frames(mut self, on: bool) -> Self {
+        self.check_frames = on;
+        self
+    }
+
+    /// The dialects accepted when checking frames (default: detected from the first frame).
+    #[must_use]
+    pub fn dialect(mut self, mode: DialectMode) -> Self {
+        self.dialect = mode;
+        self
+    }
+
+    /// Which web pages may connect (default: the same host only).
+    #[must_use]
+    pub fn origins(mut self, policy: OriginPolicy) -> Self {
+        self.origins = policy;
+        self
+    }
+
+    /// Most clients at once; more are answered 503.
+    #[must_use]
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Largest jsocket message (and so WebSocket message) accepted, in bytes.
+    #[must_use]
+    pub fn max_message_size(mut self, max: u32) -> Self {
+        self.max_message_size = max;
+        self
+    }
+
+    /// Bytes read at once from either side: the most each direction holds in flight (at least
+    /// 1 KiB).
+    #[must_use]
+    pub fn buffer(mut self, bytes: usize) -> Self {
+        self.buffer = bytes.max(1024);
+        self
+    }
+}
+
+/// A bound bridge: run it with [`run`](Self::run) or [`run_blocking`](Self::run_blocking) until
+/// its [`Stopper`] is used.
+pub struct Bridge {
+    config: Arc<BridgeConfig>,
+    listener: Async<TcpListener>,
+    stats: BridgeStatsHandle,
+    stop_tx: smol::channel::Sender<()>,
+    stop_rx: smol::channel::Receiver<()>,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("listen", &self.listener.get_ref().local_addr().ok())
+            .field("target", &self.config.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bridge {
+    /// Binds the listening address.
+    pub fn bind(config: BridgeConfig) -> io::Result<Bridge> {
+        let listener = Async::<TcpListener>::bind(config.listen)?;
+        let (stop_tx, stop_rx) = smol::channel::bounded(1);
+        Ok(Bridge {
+            config: Arc::new(config),
+            listener,
+            stats: BridgeStatsHandle::default(),
+            stop_tx,
+            stop_rx,
+        })
+    }
+
+    /// The address bound (with the port the system picked for port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.get_ref().local_addr()
+    }
+
+    /// The bridge's counters, readable from any thread while it runs.
+    pub fn stats(&self) -> BridgeStatsHandle {
+        self.stats.clone()
+    }
+
+    /// A handle to stop the bridge from any thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop_tx.clone())
+    }
+
+    /// Runs on this thread until stopped ([`smol::block_on`]).
+    pub fn run_blocking(self) -> io::Result<()> {
+        smol::block_on(self.run())
+    }
+
+    /// Accepts and bridges clients until stopped; open connections are then dropped.
+    pub async fn run(self) -> io::Result<()> {
+        let ex = Rc::new(LocalExecutor::new());
+        let Bridge {
+            config,
+            listener,
+            stats,
+            stop_rx,
+            ..
+        } = self;
+        let accept = accept_loop(ex.clone(), listener, config, stats);
+        ex.run(accept.or(async {
+            let _ = stop_rx.recv().await;
+            log::info!("bridge shutting down");
+        }))
+        .await;
+        Ok(())
+    }
+}
+
+async fn accept_loop(
+    ex: Rc<LocalExecutor<'static>>,
+    listener: Async<TcpListener>,
+    config: Arc<BridgeConfig>,
+    stats: BridgeStatsHandle,
+) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                Timer::after(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.get_ref().set_nodelay(true);
+        let Some(guard) = stats.try_enter(config.max_connections) else {
+            log::warn!(
+                "refused {peer}: {} connections already",
+                config.max_connections
+            );
+            ex.spawn(refuse_full(tcp)).detach();
+            continue;
+        };
+        let config = config.clone();
+        let stats = stats.clone();
+        ex.spawn(async move {
+            pump::serve(tcp, peer, &config, &stats).await;
+            drop(guard);
+        })
+        .detach();
+    }
+}
+
+async fn refuse_full(tcp: Async<TcpStream>) {
+    let _ = async {
+        crate::http::status(&tcp, 503, "").await;
+    }
+    .or(async {
+        Timer::after(Duration::from_secs(2)).await;
+    })
+    .await;
+}

@@ -1,0 +1,113 @@
+//! The bridge's counters: atomics shared with any thread that reads them.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// What a [`Bridge`](super::Bridge) has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BridgeStats {
+    /// TCP connections open now (handshaking or bridged).
+    pub connections: usize,
+    /// WebSocket clients bridged to the target since the start.
+    pub bridged: u64,
+    /// Handshakes refused for their `Origin` (answered 403).
+    pub refused_origin: u64,
+    /// Connections refused because the limit was reached (answered 503).
+    pub refused_full: u64,
+    /// Requests that were not a valid WebSocket handshake (answered 400, or timed out).
+    pub bad_requests: u64,
+    /// Clients whose target could not be reached.
+    pub target_unreachable: u64,
+    /// Clients dropped for a malformed frame (with frame checks on); the frame did not reach
+    /// the target.
+    pub malformed_from_client: u64,
+    /// Connections cut because the target sent a malformed frame (with frame checks on).
+    pub malformed_from_target: u64,
+    /// Bytes forwarded to the target.
+    pub bytes_to_target: u64,
+    /// Bytes forwarded to clients.
+    pub bytes_to_client: u64,
+    /// Bytes read from one side and not yet taken by the other, now, over all connections.
+    pub in_flight: usize,
+    /// The most [`in_flight`](Self::in_flight) has been.
+    pub peak_in_flight: usize,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) connections: AtomicUsize,
+    pub(crate) bridged: AtomicU64,
+    pub(crate) refused_origin: AtomicU64,
+    pub(crate) refused_full: AtomicU64,
+    pub(crate) bad_requests: AtomicU64,
+    pub(crate) target_unreachable: AtomicU64,
+    pub(crate) malformed_from_client: AtomicU64,
+    pub(crate) malformed_from_target: AtomicU64,
+    pub(crate) bytes_to_target: AtomicU64,
+    pub(crate) bytes_to_client: AtomicU64,
+    pub(crate) in_flight: AtomicUsize,
+    pub(crate) peak_in_flight: AtomicUsize,
+}
+
+/// A shared view of a bridge's counters (cheap to clone, usable from any thread).
+#[derive(Debug, Clone, Default)]
+pub struct BridgeStatsHandle(pub(crate) Arc<Counters>);
+
+impl BridgeStatsHandle {
+    /// The counters now.
+    pub fn snapshot(&self) -> BridgeStats {
+        let c = &self.0;
+        BridgeStats {
+            connections: c.connections.load(Relaxed),
+            bridged: c.bridged.load(Relaxed),
+            refused_origin: c.refused_origin.load(Relaxed),
+            refused_full: c.refused_full.load(Relaxed),
+            bad_requests: c.bad_requests.load(Relaxed),
+            target_unreachable: c.target_unreachable.load(Relaxed),
+            malformed_from_client: c.malformed_from_client.load(Relaxed),
+            malformed_from_target: c.malformed_from_target.load(Relaxed),
+            bytes_to_target: c.bytes_to_target.load(Relaxed),
+            bytes_to_client: c.bytes_to_client.load(Relaxed),
+            in_flight: c.in_flight.load(Relaxed),
+            peak_in_flight: c.peak_in_flight.load(Relaxed),
+        }
+    }
+
+    /// Counts a new connection unless `max` are open; the guard counts it out.
+    pub(crate) fn try_enter(&self, max: usize) -> Option<ConnectionGuard> {
+        let open = &self.0.connections;
+        let mut now = open.load(Relaxed);
+        loop {
+            if now >= max {
+                self.0.refused_full.fetch_add(1, Relaxed);
+                return None;
+            }
+            match open.compare_exchange_weak(now, now + 1, Relaxed, Relaxed) {
+                Ok(_) => return Some(ConnectionGuard(self.clone())),
+                Err(actual) => now = actual,
+            }
+        }
+    }
+
+    /// Bytes now held between a read and the write that passes them on.
+    pub(crate) fn hold(&self, n: usize) {
+        let now = self.0.in_flight.fetch_add(n, Relaxed) + n;
+        self.0.peak_in_flight.fetch_max(now, Relaxed);
+    }
+
+    /// Bytes passed on.
+    pub(crate) fn release(&self, n: usize) {
+        self.0.in_flight.fetch_sub(n, Relaxed);
+    }
+}
+
+/// One open connection, counted until dropped.
+#[derive(Debug)]
+pub(crate) struct ConnectionGuard(BridgeStatsHandle);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0 .0.connections.fetch_sub(1, Relaxed);
+    }
+}

@@ -1,0 +1,441 @@
+//! `native bench`: a load generator for jsocket servers, with the core's encoder and decoder
+//! straight over TCP or a Unix socket.
+//!
+//! Request/response is one request in flight per connection; pipelined keeps `--depth` in
+//! flight. Every request is one frame written whole (never header and payload apart) on a socket
+//! with `TCP_NODELAY`, and every reply must echo it. Two engines drive the connections: `smol`
+//! (the default: tasks on one single-threaded executor per client thread, `--threads`, default
+//! 1, since on a small machine the server needs the other cores more than the client does) and
+//! `threads` (a blocking thread per connection: fewer system calls, few connections).
+
+mod executor;
+mod flow;
+mod report;
+mod threads;
+mod transport;
+
+use std::io::{self, Write};
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use jsocket_core::{DecoderConfig, Dialect, Encoder, DEFAULT_MAX_MESSAGE_SIZE};
+use serde_json::Value;
+
+use self::flow::Plan;
+use self::report::{Latency, Report, Tally};
+use self::transport::{Socket, Transport};
+use super::args::DialectArg;
+use super::Outcome;
+
+/// Bytes a message's JSON takes around its padding: `{"data":""}`.
+const ENVELOPE: usize = 11;
+
+/// Read buffer per client thread: at least this much.
+const MIN_READ_BUF: usize = 64 * 1024;
+
+/// Read buffer per client thread: at most this much.
+const MAX_READ_BUF: usize = 4 * 1024 * 1024;
+
+/// Whole frames kept back to back for writing: at most this many bytes (but at least one frame).
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// How requests are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// One request in flight per connection: send, wait for the reply, send the next.
+    Reqrep,
+    /// `--depth` requests in flight per connection; each reply lets one more go.
+    Pipelined,
+}
+
+/// What drives the connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// Tasks on one single-threaded smol executor per client thread (`--threads`).
+    Smol,
+    /// One blocking OS thread per connection (`--threads` is ignored).
+    Threads,
+}
+
+impl Engine {
+    fn name(self) -> &'static str {
+        match self {
+            Engine::Smol => "smol",
+            Engine::Threads => "threads",
+        }
+    }
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Reqrep => "reqrep",
+            Mode::Pipelined => "pipelined",
+        }
+    }
+}
+
+/// Load a running echo server and measure it: messages/s, MB/s, latency p50/p99/max.
+///
+/// Every message is `{"data": "xxx..."}`, `--size` bytes of JSON, and every reply must be the
+/// same value. Example: `native bench --addr 127.0.0.1:5489 -c 8 --mode pipelined`.
+#[derive(Debug, Parser)]
+pub struct BenchArgs {
+    /// Server address, `host:port`.
+    #[arg(long, default_value = "127.0.0.1:5489")]
+    addr: String,
+    /// Connect to this Unix socket instead of TCP.
+    #[arg(long, value_name = "PATH", conflicts_with = "addr")]
+    unix: Option<PathBuf>,
+    /// Connections at once.
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 1)]
+    connections: usize,
+    /// Request/response, or pipelined with `--depth` requests in flight per connection.
+    #[arg(long, value_enum, default_value_t = Mode::Reqrep)]
+    mode: Mode,
+    /// Message size: bytes of JSON payload per message (at least 11).
+    #[arg(long, value_name = "BYTES", default_value_t = 64)]
+    size: usize,
+    /// Seconds to measure, after the warm-up.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    duration: f64,
+    /// Seconds to run before measuring.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    warmup: f64,
+    /// Requests in flight per connection in pipelined mode.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    depth: usize,
+    /// Dialect to send (auto: v2, and read replies in any dialect).
+    #[arg(long, value_enum, default_value_t = DialectArg::V2)]
+    dialect: DialectArg,
+    /// What drives the connections: smol tasks, or a blocking thread per connection (for
+    /// request/response with few connections: two system calls per exchange).
+    #[arg(long, value_enum, default_value_t = Engine::Smol)]
+    engine: Engine,
+    /// Client threads for the smol engine, each running its share of the connections on one
+    /// executor.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    threads: usize,
+    /// Never ask for quick ACKs. By default a read that ends inside a frame asks for one, so a
+    /// server that writes header and payload apart (Python jsocket) is not stalled by delayed
+    /// ACKs.
+    #[arg(long)]
+    no_quickack: bool,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the load and prints the report; fails if any connection failed.
+pub fn run(args: BenchArgs) -> Outcome {
+    let report = measure(&args)?;
+    print(&report, args.json)?;
+    if report.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} connection(s) failed", report.errors.len()).into())
+    }
+}
+
+/// Connects, runs the load and returns what it measured (failed connections are listed in the
+/// report's errors).
+fn measure(args: &BenchArgs) -> Result<Report, Box<dyn std::error::Error>> {
+    let transport = transport(args)?;
+    if args.connections == 0 || args.threads == 0 || args.depth == 0 {
+        return Err("--connections, --threads and --depth must be at least 1".into());
+    }
+    let duration = secs(args.duration, "--duration")?;
+    let warmup = secs(args.warmup, "--warmup")?;
+    if duration.is_zero() {
+        return Err("--duration must be more than 0".into());
+    }
+    let depth = match args.mode {
+        Mode::Reqrep => 1,
+        Mode::Pipelined => args.depth,
+    };
+    let (payload, value) = message(args.size)?;
+    let dialect = args.dialect.dialect().unwrap_or(Dialect::V2);
+    let limit = u32::try_from(args.size)
+        .map_err(|_| "--size is over 4 GiB")?
+        .max(DEFAULT_MAX_MESSAGE_SIZE);
+    let encoder = Encoder::new(dialect).max_message_size(limit);
+    let mut frame = Vec::new();
+    encoder.encode_raw(&payload, &mut frame)?;
+    let frame_len = frame.len();
+    let batch = frame.repeat(depth.min(BATCH_BYTES / frame_len).max(1));
+    let decoder = DecoderConfig::default()
+        .dialect(args.dialect.mode())
+        .max_message_size(limit)
+        // Keep a buffer big enough for a reply that arrives in pieces, not one per reply.
+        .retain_capacity(frame_len);
+    if args.engine == Engine::Threads && frame_len.saturating_mul(depth) > threads::MAX_IN_FLIGHT {
+        return Err(format!(
+            "the threads engine takes at most {} bytes in flight per connection; use the smol \
+             engine or a lower --depth",
+            threads::MAX_IN_FLIGHT
+        )
+        .into());
+    }
+    let read_buf = frame_len
+        .saturating_mul(depth)
+        .clamp(MIN_READ_BUF, MAX_READ_BUF);
+
+    let mut conns = Vec::with_capacity(args.connections);
+    for n in 0..args.connections {
+        conns.push(
+            transport
+                .connect()
+                .map_err(|e| format!("connection {} to {transport}: {e}", n + 1))?,
+        );
+    }
+    let threads = match args.engine {
+        Engine::Smol => args.threads.min(args.connections),
+        Engine::Threads => args.connections,
+    };
+    let mut shares: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+    for (n, conn) in conns.into_iter().enumerate() {
+        shares[n % threads].push(conn);
+    }
+
+    let cpu_start = process_cpu();
+    let start = Instant::now();
+    let plan = Arc::new(Plan {
+        batch,
+        frame_len,
+        payload,
+        value,
+        depth,
+        decoder,
+        read_buf,
+        quick_ack: !args.no_quickack,
+        measure_from: start + warmup,
+        end: start + warmup + duration,
+        grace: Duration::from_secs(2).max(duration / 2),
+    });
+    let tallies = load(args.engine, shares, &plan);
+    let wall = start.elapsed();
+    let client_cpu = match (cpu_start, process_cpu()) {
+        (Some(a), Some(b)) if !wall.is_zero() => {
+            Some(b.saturating_sub(a).as_secs_f64() / wall.as_secs_f64())
+        }
+        _ => None,
+    };
+
+    let mut total = Tally::new();
+    let mut errors = Vec::new();
+    for (n, t) in tallies.iter().enumerate() {
+        total.merge(t);
+        if let Some(e) = &t.error {
+            errors.push(format!("connection {}: {e}", n + 1));
+        }
+    }
+    let measured = duration.as_secs_f64();
+    let msgs_per_s = total.messages as f64 / measured;
+    let report = Report {
+        transport: transport.kind(),
+        target: match &transport {
+            Transport::Tcp(addr) => addr.to_string(),
+            Transport::Unix(path) => path.display().to_string(),
+        },
+        dialect: args.dialect.name(),
+        mode: args.mode.name(),
+        engine: args.engine.name(),
+        connections: args.connections,
+        threads,
+        depth,
+        size: args.size,
+        frame_bytes: frame_len,
+        warmup_s: warmup.as_secs_f64(),
+        duration_s: measured,
+        messages: total.messages,
+        msgs_per_s,
+        mb_per_s: msgs_per_s * args.size as f64 / 1e6,
+        latency_us: Latency::of(&total.latency),
+        client_cpu,
+        errors,
+    };
+    Ok(report)
+}
+
+/// Runs each share of the connections on a thread of its own, per the engine, and returns every
+/// connection's tally.
+fn load(engine: Engine, shares: Vec<Vec<Socket>>, plan: &Arc<Plan>) -> Vec<Tally> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|share| {
+                let plan = plan.clone();
+                scope.spawn(move || match engine {
+                    Engine::Smol => executor::run_thread(share, plan),
+                    Engine::Threads => share
+                        .into_iter()
+                        .map(|socket| threads::run_connection(socket, plan.clone()))
+                        .collect(),
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(tallies) => tallies,
+                Err(_) => {
+                    let mut t = Tally::new();
+                    t.error = Some("a client thread panicked".into());
+                    vec![t]
+                }
+            })
+            .collect()
+    })
+}
+
+/// Writes the report to standard output. Written, not printed: a closed pipe (`| head`) is an
+/// error to return, not a panic.
+fn print(report: &Report, json: bool) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(report)?)?;
+    } else {
+        write!(out, "{report}")?;
+    }
+    out.flush()
+}
+
+/// Where the arguments say the server is.
+fn transport(args: &BenchArgs) -> Result<Transport, String> {
+    if let Some(path) = &args.unix {
+        return Ok(Transport::Unix(path.clone()));
+    }
+    let addr = args
+        .addr
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {}: {e}", args.addr))?
+        .next()
+        .ok_or_else(|| format!("{} resolves to no address", args.addr))?;
+    Ok(Transport::Tcp(addr))
+}
+
+/// A time given in seconds.
+fn secs(value: f64, what: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value).map_err(|e| format!("{what} {value}: {e}"))
+}
+
+/// The message, `{"data":"xxx..."}` padded to exactly `size` bytes, and its value.
+fn message(size: usize) -> Result<(Vec<u8>, Value), String> {
+    let pad = size
+        .checked_sub(ENVELOPE)
+        .ok_or_else(|| format!("--size must be at least {ENVELOPE} bytes"))?;
+    let value = serde_json::json!({ "data": "x".repeat(pad) });
+    let payload = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
+    debug_assert_eq!(payload.len(), size);
+    Ok((payload, value))
+}
+
+/// CPU time this process has used so far, where the OS tells.
+fn process_cpu() -> Option<Duration> {
+    #[cfg(unix)]
+    {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+        let secs = u64::try_from(t.tv_sec).ok()?;
+        let nanos = u32::try_from(t.tv_nsec).ok()?;
+        Some(Duration::new(secs, nanos))
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use native::handlers::Echo;
+    use native::{handler_fn, Handler, Server, ServerConfig};
+    use serde_json::json;
+
+    #[test]
+    fn messages_are_exactly_the_size_asked() {
+        for size in [11, 12, 64, 1000, 1 << 20] {
+            let (payload, value) = message(size).expect("large enough");
+            assert_eq!(payload.len(), size);
+            let parsed: Value = serde_json::from_slice(&payload).expect("JSON");
+            assert_eq!(parsed, value);
+        }
+        assert!(message(10).is_err());
+    }
+
+    #[test]
+    fn refuses_contradictory_or_empty_settings() {
+        let parse = |args: &[&str]| BenchArgs::try_parse_from(args.iter().copied());
+        assert!(parse(&["bench", "--addr", "127.0.0.1:1", "--unix", "/tmp/s"]).is_err());
+        for bad in [&["bench", "-c", "0"][..], &["bench", "--duration", "0"]] {
+            let args = parse(bad).expect("parses");
+            assert!(measure(&args).is_err(), "{bad:?}");
+        }
+        let too_deep = parse(&["bench", "--engine", "threads", "--mode", "pipelined"])
+            .expect("parses")
+            .with_size(1 << 20);
+        assert!(measure(&too_deep).is_err());
+    }
+
+    impl BenchArgs {
+        fn with_size(mut self, size: usize) -> Self {
+            self.size = size;
+            self
+        }
+    }
+
+    /// Runs `native bench` with `extra` arguments against a server with `handler`.
+    fn bench_against<H: Handler + Send + 'static>(handler: H, extra: &[&str]) -> Report {
+        let server =
+            Server::bind(ServerConfig::default().tcp("127.0.0.1:0".parse().expect("addr")))
+                .expect("bind");
+        let addr = server.local_addr().expect("a TCP address").to_string();
+        let stopper = server.stopper();
+        let running = std::thread::spawn(move || server.run_blocking(handler));
+        // No warm-up: every reply counts, so one round trip in the whole second is enough.
+        let mut argv = vec!["bench", "--addr", &addr, "--duration", "1", "--warmup", "0"];
+        argv.extend_from_slice(extra);
+        let report = measure(&BenchArgs::try_parse_from(argv).expect("parses")).expect("runs");
+        stopper.stop();
+        running.join().expect("server thread").expect("server");
+        report
+    }
+
+    #[test]
+    fn loads_an_echo_server_with_either_engine_and_mode() {
+        for extra in [
+            &["--mode", "reqrep", "-c", "2"][..],
+            &[
+                "--mode",
+                "pipelined",
+                "--depth",
+                "8",
+                "-c",
+                "3",
+                "--threads",
+                "2",
+            ],
+            &["--engine", "threads", "--size", "5000", "--dialect", "v1"],
+        ] {
+            let report = bench_against(Echo, extra);
+            assert!(report.errors.is_empty(), "{extra:?}: {:?}", report.errors);
+            assert!(report.messages > 0, "{extra:?}");
+            assert_eq!(
+                report.latency_us.max > 0.0,
+                report.messages > 0,
+                "{extra:?}: latencies recorded"
+            );
+        }
+    }
+
+    #[test]
+    fn reports_a_server_that_does_not_echo() {
+        for engine in ["smol", "threads"] {
+            let wrong = handler_fn(|_msg: Value, _ctx| Some(json!({"data": "something else"})));
+            let report = bench_against(wrong, &["--engine", engine]);
+            assert_eq!(report.errors.len(), 1, "{engine}");
+            assert!(report.errors[0].contains("differs"), "{}", report.errors[0]);
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! `native serve`: run an echo or chat server until Ctrl-C.
+
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use jsocket_core::{Config, DEFAULT_MAX_MESSAGE_SIZE};
+use native::handlers::{Chat, Echo};
+use native::{Listen, Server, ServerConfig, DEFAULT_PORT};
+
+use super::args::{host_port, seconds, DialectArg, Seconds};
+use super::Outcome;
+
+/// The built-in handlers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HandlerArg {
+    /// Reply to every message with itself.
+    Echo,
+    /// One room: every message goes to every client, tagged with its sender; `{"join": name}`
+    /// names you.
+    Chat,
+}
+
+/// Run a server until Ctrl-C (a second Ctrl-C exits at once).
+#[derive(Debug, Parser)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<String>,
+    /// Port to listen on (default 5489, as jsocket).
+    #[arg(short, long)]
+    port: Option<u16>,
+    /// Listen on this Unix socket (alone, unless --bind or --port is given too).
+    #[arg(long, value_name = "PATH")]
+    unix: Option<PathBuf>,
+    /// Dialects to accept: auto detects each client's from its first frame and replies in it.
+    #[arg(long, value_enum, default_value_t = DialectArg::Auto)]
+    dialect: DialectArg,
+    /// Largest message accepted or sent, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
+    max_message_size: u32,
+    /// Close a connection after this many seconds with no traffic (0: never).
+    #[arg(long, value_name = "SECS", default_value = "0", value_parser = seconds)]
+    idle_timeout: Seconds,
+    /// Close a connection whose frame, once begun, is not complete in this many seconds (0:
+    /// never).
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds)]
+    frame_timeout: Seconds,
+    /// Most clients at once; more are accepted and closed.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_connections: usize,
+    /// What the server does with messages.
+    #[arg(long, value_enum, default_value_t = HandlerArg::Echo)]
+    handler: HandlerArg,
+    /// Close a connection on a payload that is not JSON, as Python jsocket does (by default
+    /// only that message is rejected).
+    #[arg(long)]
+    strict_json: bool,
+    /// Hand `{"$jsocket": ...}` messages to the handler instead of answering them.
+    #[arg(long)]
+    no_control: bool,
+    #[command(flatten)]
+    web: super::web::WebArgs,
+}
+
+/// Runs the server.
+pub fn run(args: ServeArgs) -> Outcome {
+    let connection = Config::default()
+        .dialect(args.dialect.mode())
+        .max_message_size(args.max_message_size)
+        .idle_timeout(args.idle_timeout.0)
+        .frame_timeout(args.frame_timeout.0)
+        .strict_json(args.strict_json);
+    let mut config = ServerConfig::default()
+        .connection(connection)
+        .max_connections(args.max_connections)
+        .control_messages(!args.no_control);
+    if args.unix.is_none() || args.bind.is_some() || args.port.is_some() {
+        let host = args.bind.as_deref().unwrap_or("127.0.0.1");
+        let port = args.port.unwrap_or(DEFAULT_PORT);
+        let target = host_port(host, port);
+        for addr in target
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {target}: {e}"))?
+        {
+            config = config.tcp(addr);
+        }
+    }
+    if let Some(path) = &args.unix {
+        config = config.unix(path);
+    }
+
+    let host = args.bind.as_deref().unwrap_or("127.0.0.1");
+    config = args.web.apply(config, host)?;
+    let server = Server::bind(config).map_err(|e| format!("cannot listen: {e}"))?;
+    let stopper = server.stopper();
+    ctrlc::set_handler(move || {
+        if !stopper.stop() {
+            std::process::exit(130);
+        }
+    })?;
+    let addrs: Vec<String> = server
+        .local_addrs()
+        .iter()
+        .map(|l| match l {
+            Listen::Tcp(addr) => addr.to_string(),
+            Listen::Unix(path) => format!("unix:{}", path.display()),
+        })
+        .collect();
+    let name = match args.handler {
+        HandlerArg::Echo => "echo",
+        HandlerArg::Chat => "chat",
+    };
+    log::info!(
+        "jsocket {name} server listening on {} (dialect {}; Ctrl-C to stop)",
+        addrs.join(", "),
+        args.dialect.name()
+    );
+    match args.handler {
+        HandlerArg::Echo => server.run_blocking(Echo)?,
+        HandlerArg::Chat => server.run_blocking(Chat::new())?,
+    }
+    log::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,353 @@
+//! [`Client`]: one connection to a jsocket server, over TCP or a Unix socket.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use jsocket_core::{Closed, Connection, Dialect, ErrorKind, Event, RawPayload, RemoteError, Stats};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use smol::future::FutureExt;
+use smol::{Async, Timer};
+
+use crate::client_config::ClientConfig;
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::plain_stream::PlainStream;
+use crate::socket::PeerAddr;
+
+/// A jsocket client: messages out with [`send`](Self::send), in with [`recv`](Self::recv), or
+/// both with [`request`](Self::request).
+///
+/// The client keeps its connection state across calls: a [`recv`](Self::recv) that times out
+/// keeps whatever part of a frame had arrived, and the next call goes on from there. The stream
+/// never desynchronises; but a reply that comes after its [`request`](Self::request) timed out
+/// is still the next message received, so call [`recv`](Self::recv) for it before the next
+/// request if replies must pair with requests.
+///
+/// Sockets get `TCP_NODELAY`, each message goes out in one write, and a read that ends inside a
+/// frame asks for a quick ACK (Linux), so a server that writes header and payload apart, as
+/// Python jsocket does, does not stall on delayed ACKs.
+///
+/// ```no_run
+/// use native::{Client, ClientConfig};
+/// use serde_json::{json, Value};
+///
+/// smol::block_on(async {
+///     let mut client = Client::connect("127.0.0.1:5489", ClientConfig::default()).await?;
+///     let reply: Value = client.request(&json!({"op": "ping"})).await?;
+///     println!("{reply}");
+///     Ok::<(), native::Error>(())
+/// })?;
+/// # Ok::<(), native::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    stream: PlainStream,
+    conn: Connection<RawPayload>,
+    clock: Clock,
+    buf: Box<[u8]>,
+    config: ClientConfig,
+    peer: PeerAddr,
+    closed: Option<Closed>,
+}
+
+const READ_BUFFER: usize = 16 * 1024;
+
+async fn timeout<T>(
+    limit: Option<Duration>,
+    op: &'static str,
+    fut: impl std::future::Future<Output = io::Result<T>>,
+) -> Result<T, Error> {
+    match limit {
+        None => Ok(fut.await?),
+        Some(after) => {
+            async { fut.await.map_err(Error::Io) }
+                .or(async {
+                    Timer::after(after).await;
+                    Err(Error::Timeout { op, after })
+                })
+                .await
+        }
+    }
+}
+
+impl Client {
+    /// Connects to `addr` (`host:port`), trying as many times as the config says.
+    pub async fn connect(addr: &str, config: ClientConfig) -> Result<Client, Error> {
+        let mut delay = config.retry_delay;
+        let attempts = config.attempts.max(1);
+        let mut last = io::Error::other("no attempt made");
+        for attempt in 1..=attempts {
+            match connect_tcp(addr, &config).await {
+                Ok((stream, peer)) => {
+                    return Ok(Client::new(PlainStream::tcp(stream), peer, config))
+                }
+                Err(e) => {
+                    log::debug!("connect attempt {attempt}/{attempts} to {addr}: {e}");
+                    last = e;
+                }
+            }
+            if attempt < attempts {
+                Timer::after(delay).await;
+                delay = (delay * 2).min(config.max_retry_delay);
+            }
+        }
+        Err(Error::Connect {
+            addr: addr.to_owned(),
+            attempts,
+            source: last,
+        })
+    }
+
+    /// Connects to a server's Unix socket, trying as many times as the config says.
+    #[cfg(unix)]
+    pub async fn connect_unix(
+        path: impl AsRef<Path>,
+        config: ClientConfig,
+    ) -> Result<Client, Error> {
+        let path = path.as_ref();
+        let mut delay = config.retry_delay;
+        let attempts = config.attempts.max(1);
+        let mut last = io::Error::other("no attempt made");
+        for attempt in 1..=attempts {
+            let connect = Async::<UnixStream>::connect(path);
+            match timeout(config.connect_timeout, "connect", connect).await {
+                Ok(stream) => {
+                    let peer = PeerAddr::Unix(Some(path.to_path_buf()));
+                    return Ok(Client::new(PlainStream::Unix(stream), peer, config));
+                }
+                Err(e) => {
+                    log::debug!(
+                        "connect attempt {attempt}/{attempts} to {}: {e}",
+                        path.display()
+                    );
+                    last = match e {
+                        Error::Io(e) => e,
+                        other => io::Error::new(io::ErrorKind::TimedOut, other.to_string()),
+                    };
+                }
+            }
+            if attempt < attempts {
+                Timer::after(delay).await;
+                delay = (delay * 2).min(config.max_retry_delay);
+            }
+        }
+        Err(Error::Connect {
+            addr: path.display().to_string(),
+            attempts,
+            source: last,
+        })
+    }
+
+    fn new(stream: PlainStream, peer: PeerAddr, config: ClientConfig) -> Client {
+        let clock = Clock::new();
+        Client {
+            stream,
+            conn: Connection::new(config.connection.clone(), clock.now()),
+            clock,
+            buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            config,
+            peer,
+            closed: None,
+        }
+    }
+
+    /// Sends one message and waits until the socket has taken it.
+    pub async fn send<T: Serialize + ?Sized>(&mut self, message: &T) -> Result<(), Error> {
+        if let Some(why) = &self.closed {
+            return Err(closed_error(why));
+        }
+        self.conn.send(message)?;
+        self.flush().await
+    }
+
+    /// Waits for the next message and parses it as `T` (`serde_json::Value` for any JSON).
+    ///
+    /// On [`Error::Timeout`] nothing is lost; on [`Error::Json`] that one message is.
+    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<T, Error> {
+        let payload = self.recv_payload().await?;
+        serde_json::from_str(payload.as_str()).map_err(|e| {
+            if !e.is_data() {
+                // Not JSON at all: the core counts it (and closes in strict mode).
+                self.conn.report_invalid(RemoteError::InvalidJson {
+                    line: e.line(),
+                    column: e.column(),
+                    reason: e.to_string(),
+                });
+            }
+            Error::Json(e)
+        })
+    }
+
+    /// Sends `message` and waits for the next message in reply.
+    pub async fn request<Q, R>(&mut self, message: &Q) -> Result<R, Error>
+    where
+        Q: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        self.send(message).await?;
+        self.recv().await
+    }
+
+    /// Ends the connection from this side, after sending what is queued.
+    pub async fn close(mut self) -> Result<(), Error> {
+        self.conn.close();
+        self.flush().await?;
+        self.stream.shutdown_write();
+        Ok(())
+    }
+
+    /// The connection's statistics.
+    pub fn stats(&self) -> &Stats {
+        self.conn.stats()
+    }
+
+    /// The dialect messages are sent in.
+    pub fn dialect(&self) -> Dialect {
+        self.conn.send_dialect()
+    }
+
+    /// The server's address.
+    pub fn peer(&self) -> &PeerAddr {
+        &self.peer
+    }
+
+    /// Bytes held of a message not yet complete (after a read timeout, for example).
+    pub fn partial_frame_len(&self) -> usize {
+        self.conn.partial_frame_len()
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        let deadline = self.config.write_timeout.map(|t| (t, Instant::now() + t));
+        loop {
+            let out = self.conn.transmit();
+            if out.is_empty() {
+                return Ok(());
+            }
+            match self.stream.try_write(out) {
+                Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
+                Ok(n) => self.conn.handle_written(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let writable = async { self.stream.writable().await.map_err(Error::Io) };
+                    match deadline {
+                        None => writable.await?,
+                        Some((after, at)) => {
+                            writable
+                                .or(async {
+                                    Timer::at(at).await;
+                                    Err(Error::Timeout { op: "write", after })
+                                })
+                                .await?
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.conn.record_failure(ErrorKind::BadWrite);
+                    return Err(Error::Io(e));
+                }
+            }
+        }
+    }
+
+    async fn recv_payload(&mut self) -> Result<RawPayload, Error> {
+        let read_deadline = self.config.read_timeout.map(|t| (t, Instant::now() + t));
+        loop {
+            match self.conn.poll_event() {
+                Some(Event::Message(payload)) => return Ok(payload),
+                // Only `recv` reports a payload as invalid (the core does not parse it here), and
+                // it has already returned that error to the caller.
+                Some(Event::Rejected(_)) => continue,
+                Some(Event::Closed(why)) => {
+                    let err = closed_error(&why);
+                    self.closed = Some(why);
+                    return Err(err);
+                }
+                None => {}
+            }
+            if let Some(why) = &self.closed {
+                return Err(closed_error(why));
+            }
+            let result = self.stream.try_read(&mut self.buf);
+            let now = self.clock.now();
+            match result {
+                Ok(0) => self.conn.handle_eof(now),
+                Ok(n) => {
+                    self.conn.handle_input(now, &self.buf[..n]);
+                    if self.conn.partial_frame_len() > 0 {
+                        self.stream.quick_ack();
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait_readable(read_deadline).await?
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::Io(e)),
+            }
+        }
+    }
+
+    /// Waits until the socket is readable, the read deadline passes (an error) or the core's
+    /// own deadline passes (reported to the core, which may close).
+    async fn wait_readable(&mut self, read: Option<(Duration, Instant)>) -> Result<(), Error> {
+        let core = self.conn.poll_timeout().map(|at| self.clock.instant(at));
+        let readable = async { self.stream.readable().await.map_err(Error::Io) };
+        let read_limit = async {
+            match read {
+                Some((after, at)) => {
+                    Timer::at(at).await;
+                    Err(Error::Timeout { op: "read", after })
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let core_limit = async {
+            match core {
+                Some(at) => {
+                    Timer::at(at).await;
+                    Ok(())
+                }
+                None => std::future::pending().await,
+            }
+        };
+        readable.or(read_limit).or(core_limit).await?;
+        self.conn.handle_timeout(self.clock.now());
+        Ok(())
+    }
+}
+
+fn closed_error(why: &Closed) -> Error {
+    match why {
+        Closed::Eof | Closed::Local => Error::Closed,
+        Closed::Error(e) => Error::Remote(e.clone()),
+    }
+}
+
+async fn connect_tcp(
+    addr: &str,
+    config: &ClientConfig,
+) -> io::Result<(Async<TcpStream>, PeerAddr)> {
+    let addrs: Vec<SocketAddr> = smol::net::resolve(addr).await?;
+    let mut last = io::Error::new(
+        io::ErrorKind::AddrNotAvailable,
+        format!("{addr} resolves to no address"),
+    );
+    for sa in addrs {
+        match timeout(
+            config.connect_timeout,
+            "connect",
+            Async::<TcpStream>::connect(sa),
+        )
+        .await
+        {
+            Ok(stream) => return Ok((stream, PeerAddr::Tcp(sa))),
+            Err(Error::Io(e)) => last = e,
+            Err(other) => last = io::Error::new(io::ErrorKind::TimedOut, other.to_string()),
+        }
+    }
+    Err(last)
+}

@@ -1,0 +1,103 @@
+//! [`ClientConfig`]: connection retries, timeouts and the protocol rules of a client.
+
+use std::time::Duration;
+
+use jsocket_core::{Config, Dialect, DialectMode};
+
+/// How a [`Client`](crate::Client) connects and talks.
+///
+/// Defaults: 10 attempts to connect, 100 ms apart at first and doubling up to 2 s (jsocket's
+/// client tries 10 times 3 s apart); 5 s per attempt; no read or write timeout; the core's
+/// default [`Config`] but without a frame timeout, since the read timeout is the client's
+/// own limit and a read that times out keeps the partial frame for the next call.
+///
+/// ```
+/// use std::time::Duration;
+/// use jsocket_core::Dialect;
+/// use native::ClientConfig;
+///
+/// // Talk to a jsocket 1.9.6 server, give up on a reply after 2 s.
+/// let config = ClientConfig::default()
+///     .dialect(Dialect::V1)
+///     .read_timeout(Some(Duration::from_secs(2)))
+///     .attempts(3);
+/// # let _ = config;
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub(crate) connection: Config,
+    pub(crate) attempts: u32,
+    pub(crate) retry_delay: Duration,
+    pub(crate) max_retry_delay: Duration,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) read_timeout: Option<Duration>,
+    pub(crate) write_timeout: Option<Duration>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            connection: Config::default().frame_timeout(None),
+            attempts: 10,
+            retry_delay: Duration::from_millis(100),
+            max_retry_delay: Duration::from_secs(2),
+            connect_timeout: Some(Duration::from_secs(5)),
+            read_timeout: None,
+            write_timeout: None,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// The protocol rules (see [`Config`]). A frame timeout set here closes the connection
+    /// when a reply stalls half-way, even across calls.
+    #[must_use]
+    pub fn connection(mut self, config: Config) -> Self {
+        self.connection = config;
+        self
+    }
+
+    /// The dialect to speak and expect: `V1` for jsocket 1.x servers, `V1Le` for the 2011
+    /// original, `V2` (the default) for jsocket 2.x.
+    #[must_use]
+    pub fn dialect(mut self, dialect: Dialect) -> Self {
+        self.connection = self.connection.dialect(DialectMode::Fixed(dialect));
+        self
+    }
+
+    /// How many times to try to connect (at least once).
+    #[must_use]
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts.max(1);
+        self
+    }
+
+    /// The wait after the first failed attempt; it doubles after each, up to `max`.
+    #[must_use]
+    pub fn retry_delay(mut self, first: Duration, max: Duration) -> Self {
+        self.retry_delay = first;
+        self.max_retry_delay = max.max(first);
+        self
+    }
+
+    /// How long one connection attempt may take.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a [`recv`](crate::Client::recv) may wait for a message.
+    #[must_use]
+    pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// How long a [`send`](crate::Client::send) may wait for the socket to take the message.
+    #[must_use]
+    pub fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+}

@@ -1,0 +1,165 @@
+//! [`ServerConfig`]: where a server listens and the rules it holds its clients to.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jsocket_core::Config;
+
+/// jsocket's default port, as Python's `JsonServer` and `JsonClient` use it.
+pub const DEFAULT_PORT: u16 = 5489;
+
+/// The address a server listens on when none is given: `127.0.0.1:5489`, as jsocket.
+pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(
+    std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
+    DEFAULT_PORT,
+);
+
+/// One place a server listens on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// A TCP address (port 0 picks a free port; see [`Server::local_addr`](crate::Server::local_addr)).
+    Tcp(SocketAddr),
+    /// A Unix socket path. A stale socket file left there is replaced; the file is removed when
+    /// the server stops.
+    Unix(PathBuf),
+}
+
+/// Everything a [`Server`](crate::Server) is set up with.
+///
+/// The protocol rules (dialect policy, message size, idle and frame timeouts, the output limit
+/// behind backpressure) are the core's [`Config`], applied to every connection; the rest says
+/// where to listen and how many clients to take.
+///
+/// ```
+/// use std::time::Duration;
+/// use jsocket_core::Config;
+/// use native::ServerConfig;
+///
+/// let config = ServerConfig::default()
+///     .tcp("0.0.0.0:5489".parse()?)
+///     .connection(Config::default().idle_timeout(Some(Duration::from_secs(300))))
+///     .max_connections(1000);
+/// assert_eq!(config.get_max_connections(), 1000);
+/// # Ok::<(), std::net::AddrParseError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub(crate) listen: Vec<Listen>,
+    pub(crate) connection: Config,
+    pub(crate) max_connections: usize,
+    pub(crate) control_messages: bool,
+    pub(crate) max_outbox: usize,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) read_buffer: usize,
+    /// WebSocket and HTTP: builder methods in `http`.
+    pub(crate) web: crate::http::WebConfig,
+}
+
+impl Default for ServerConfig {
+    /// Listens on [`DEFAULT_ADDR`] unless told otherwise; the core's default [`Config`]; 10,000
+    /// connections; the stats control message on; 1024 pushed messages queued per connection;
+    /// 2 s for clients to take their last replies at shutdown; a 64 KiB read buffer shared by
+    /// all connections.
+    fn default() -> Self {
+        ServerConfig {
+            listen: Vec::new(),
+            connection: Config::default(),
+            max_connections: 10_000,
+            control_messages: true,
+            max_outbox: 1024,
+            shutdown_grace: Duration::from_secs(2),
+            read_buffer: 64 * 1024,
+            web: crate::http::WebConfig::default(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Adds a TCP address to listen on.
+    #[must_use]
+    pub fn tcp(mut self, addr: SocketAddr) -> Self {
+        self.listen.push(Listen::Tcp(addr));
+        self
+    }
+
+    /// Adds a Unix socket path to listen on.
+    #[must_use]
+    pub fn unix(mut self, path: impl Into<PathBuf>) -> Self {
+        self.listen.push(Listen::Unix(path.into()));
+        self
+    }
+
+    /// The protocol rules for every connection (see [`Config`]).
+    #[must_use]
+    pub fn connection(mut self, config: Config) -> Self {
+        self.connection = config;
+        self
+    }
+
+    /// Most clients served at once; a client over the limit is accepted and closed at once
+    /// (counted as `refused` in the statistics).
+    #[must_use]
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Whether the server handles the control messages `{"$jsocket": "stats"}` and
+    /// `{"$jsocket": "broadcast", "message": m}` itself (default true; see [`crate::server`]).
+    /// When off, they go to the handler like any other message.
+    #[must_use]
+    pub fn control_messages(mut self, on: bool) -> Self {
+        self.control_messages = on;
+        self
+    }
+
+    /// Most pushed messages ([`ServerHandle::send`](crate::ServerHandle::send),
+    /// [`broadcast`](crate::ServerHandle::broadcast)) waiting for one connection; more are
+    /// refused with [`PushError::Full`](crate::PushError::Full).
+    #[must_use]
+    pub fn max_outbox(mut self, messages: usize) -> Self {
+        self.max_outbox = messages;
+        self
+    }
+
+    /// How long a shutting-down server (or a connection closed by an error) waits for a client
+    /// to take its last replies before dropping it.
+    #[must_use]
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Size of the read buffer shared by all connections (default 64 KiB, at least 4 KiB). A
+    /// connection holds no read buffer of its own, only the core's partial frame.
+    #[must_use]
+    pub fn read_buffer(mut self, bytes: usize) -> Self {
+        self.read_buffer = bytes.max(4096);
+        self
+    }
+
+    /// The places to listen on ([`DEFAULT_ADDR`] when none was given).
+    pub fn get_listen(&self) -> Vec<Listen> {
+        if self.listen.is_empty() {
+            vec![Listen::Tcp(DEFAULT_ADDR)]
+        } else {
+            self.listen.clone()
+        }
+    }
+
+    /// The protocol rules for every connection.
+    pub fn get_connection(&self) -> &Config {
+        &self.connection
+    }
+
+    /// The connection limit.
+    pub fn get_max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// Whether the stats control message is answered by the server.
+    pub fn get_control_messages(&self) -> bool {
+        self.control_messages
+    }
+}

@@ -1,0 +1,428 @@
+//! The per-connection driver: the hot path between one socket and its core `Connection`.
+//!
+//! Each turn of its loop:
+//! 1. queues pushed messages (only while the core wants input, so a client that does not read
+//!    cannot make the server buffer without bound);
+//! 2. drains the core's events: each message goes to the handler (or, for the control message,
+//!    to the server itself) and its reply is queued on the core's output buffer, so the replies
+//!    to one read are coalesced;
+//! 3. writes everything pending in one `write` (a frame is never written in two pieces by us;
+//!    only a full socket buffer splits a write) and reports what the socket took;
+//! 4. waits for whichever comes first: the socket readable (only while the core wants input),
+//!    writable (only while output is pending), a pushed message or shutdown, or the core's next
+//!    deadline; then reads once into the server's shared buffer and hands the bytes to the core.
+//!
+//! Backpressure: while the unsent output is over the core's `max_pending_output`, the driver
+//! stops reading the client (and taking pushes for it) until the client has read enough; the
+//! client's further requests wait in the kernel's buffers, then in its own.
+//!
+//! The driver decides nothing of the protocol: limits, timeouts, errors and statistics are the
+//! core's. It reads the clock, moves bytes, and asks for a quick ACK when a read ends inside a
+//! frame (see [`Stream::quick_ack`]).
+
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use jsocket_core::{Closed, ErrorKind, Event, LocalError};
+use serde_json::{json, Value};
+use smol::future::{self, FutureExt};
+use smol::Timer;
+
+use crate::handle::ServerHandle;
+use crate::handler::{Context, Dispatch};
+use crate::registry::{Pushed, Shared, Slot};
+use crate::socket::Stream;
+
+/// The key of a control message: an object with this key is for the server itself.
+pub(crate) const CONTROL_KEY: &str = "$jsocket";
+
+/// How a connection ended, which decides how its socket is let go.
+enum End {
+    /// This side closed (shutdown or the handler's request): end our stream and give the
+    /// client a moment to read the last replies.
+    Local,
+    /// The peer ended its stream, or broke the protocol, or a write failed.
+    Peer,
+}
+
+/// What ended a wait.
+enum Wake {
+    Readable,
+    Writable,
+    Pushed,
+    Timer,
+}
+
+/// Serves one connection until it ends, then unregisters it.
+pub(crate) async fn serve(shared: Rc<Shared>, slot: Rc<Slot>, stream: Stream, dispatch: Dispatch) {
+    let handle = ServerHandle {
+        shared: shared.clone(),
+    };
+    let mut ctx = Context::new(slot.clone(), handle);
+    log::debug!("connection {} from {}", slot.id, slot.peer);
+    dispatch.on_connect(&mut ctx);
+    let end = drive(&shared, &slot, &stream, &dispatch, &mut ctx).await;
+    if let End::Local = end {
+        linger(&shared, &stream).await;
+    }
+    dispatch.on_disconnect(&mut ctx);
+    shared.unregister(&slot);
+    log::debug!("connection {} from {} gone", slot.id, slot.peer);
+}
+
+async fn drive(
+    shared: &Shared,
+    slot: &Slot,
+    stream: &Stream,
+    dispatch: &Dispatch,
+    ctx: &mut Context,
+) -> End {
+    let clock = shared.clock;
+    let mut timer = Timer::never();
+    let mut armed: Option<Duration> = None;
+    let mut read_more = false;
+    let mut closed: Option<Closed> = None;
+    let mut drain_deadline: Option<Instant> = None;
+    loop {
+        if closed.is_none() {
+            take_pushes(slot);
+            closed = handle_events(shared, slot, dispatch, ctx).await;
+            if closed.is_none() && (ctx.close_requested() || shared.stopping.get()) {
+                slot.conn.borrow_mut().close();
+                continue;
+            }
+        }
+        if let Err(e) = flush(slot, stream) {
+            slot.conn.borrow_mut().record_failure(ErrorKind::BadWrite);
+            log::info!("connection {} ({}): write failed: {e}", slot.id, slot.peer);
+            return End::Peer;
+        }
+        let pending = !slot.conn.borrow().transmit().is_empty() || stream.has_buffered_output();
+        if let Some(why) = &closed {
+            if !pending {
+                return match why {
+                    Closed::Local => End::Local,
+                    Closed::Eof | Closed::Error(_) => End::Peer,
+                };
+            }
+            // Closed with replies still to send: wait for the client to take them, a while.
+            let deadline = *drain_deadline
+                .get_or_insert_with(|| Instant::now() + shared.config.shutdown_grace);
+            let timed_out = async { stream.writable().await.is_err() }
+                .or(async {
+                    Timer::at(deadline).await;
+                    true
+                })
+                .await;
+            if timed_out {
+                log::info!(
+                    "connection {} ({}): closed with {} bytes unsent",
+                    slot.id,
+                    slot.peer,
+                    slot.conn.borrow().transmit().len()
+                );
+                return End::Peer;
+            }
+            continue;
+        }
+
+        let (deadline, want_read) = {
+            let conn = slot.conn.borrow();
+            (conn.poll_timeout(), conn.wants_input())
+        };
+        // Re-arm only for an earlier deadline: the idle deadline moves with every message, and
+        // re-arming a timer costs the reactor a wake-up. A timer that fires early just reports
+        // the time to the core (which closes only past a real deadline) and is armed again.
+        if let Some(at) = deadline {
+            if armed.is_none_or(|a| at < a) {
+                timer.set_at(clock.instant(at));
+                armed = Some(at);
+            }
+        }
+        if want_read && read_more {
+            read_more = read(shared, slot, stream);
+            continue;
+        }
+        let wake = async {
+            if want_read {
+                let _ = stream.readable().await;
+                Wake::Readable
+            } else {
+                future::pending().await
+            }
+        }
+        .or(async {
+            if pending {
+                let _ = stream.writable().await;
+                Wake::Writable
+            } else {
+                future::pending().await
+            }
+        })
+        .or(async {
+            Pushed {
+                shared,
+                slot,
+                take: want_read,
+            }
+            .await;
+            Wake::Pushed
+        })
+        .or(async {
+            (&mut timer).await;
+            Wake::Timer
+        })
+        .await;
+        match wake {
+            Wake::Readable => read_more = read(shared, slot, stream),
+            Wake::Writable | Wake::Pushed => {}
+            Wake::Timer => {
+                armed = None;
+                slot.conn.borrow_mut().handle_timeout(clock.now());
+            }
+        }
+    }
+}
+
+/// Reads once into the shared buffer and hands the bytes to the core. Returns true when more
+/// may be waiting (the buffer was filled).
+fn read(shared: &Shared, slot: &Slot, stream: &Stream) -> bool {
+    let mut buf = shared.read_buf.borrow_mut();
+    let result = stream.try_read(&mut buf);
+    let now = shared.clock.now();
+    let mut conn = slot.conn.borrow_mut();
+    match result {
+        Ok(0) => {
+            conn.handle_eof(now);
+            false
+        }
+        Ok(n) => {
+            conn.handle_input(now, &buf[..n]);
+            if conn.partial_frame_len() > 0 {
+                stream.quick_ack();
+            }
+            n == buf.len()
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
+        Err(e) => {
+            log::debug!("connection {} ({}): read failed: {e}", slot.id, slot.peer);
+            conn.handle_eof(now);
+            false
+        }
+    }
+}
+
+/// Writes what is pending until the socket takes no more.
+fn flush(slot: &Slot, stream: &Stream) -> io::Result<()> {
+    // A WebSocket's last message first: it was taken from the core already.
+    stream.flush_buffered()?;
+    let mut conn = slot.conn.borrow_mut();
+    loop {
+        let out = conn.transmit();
+        if out.is_empty() {
+            return Ok(());
+        }
+        let len = out.len();
+        match stream.try_write(out) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                conn.handle_written(n);
+                if n < len {
+                    // A short write means the socket buffer is full: wait to be writable
+                    // rather than spend a call on `WouldBlock`.
+                    return Ok(());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Queues pushed messages while the connection is under its output limit.
+fn take_pushes(slot: &Slot) {
+    let mut outbox = slot.outbox.borrow_mut();
+    if outbox.is_empty() {
+        return;
+    }
+    let mut conn = slot.conn.borrow_mut();
+    while conn.wants_input() {
+        let Some(payload) = outbox.pop_front() else {
+            break;
+        };
+        if let Err(e) = conn.send_raw(&payload) {
+            log::warn!("connection {}: pushed message dropped: {e}", slot.id);
+        }
+    }
+}
+
+/// Drains the core's events, handling messages and queueing replies. Returns why the
+/// connection closed, if it did.
+async fn handle_events(
+    shared: &Shared,
+    slot: &Slot,
+    dispatch: &Dispatch,
+    ctx: &mut Context,
+) -> Option<Closed> {
+    loop {
+        let event = slot.conn.borrow_mut().poll_event()?;
+        let reply = match event {
+            // Closed from this side (the handler asked): what was read after is dropped.
+            Event::Message(_) if ctx.close_requested() => None,
+            Event::Message(msg) => {
+                if shared.config.control_messages && is_control(&msg) {
+                    control_reply(shared, &msg)
+                } else {
+                    call(slot, dispatch, msg, ctx).await
+                }
+            }
+            Event::Rejected(e) => {
+                log::info!(
+                    "connection {} ({}): message rejected: {e}",
+                    slot.id,
+                    slot.peer
+                );
+                None
+            }
+            Event::Closed(why) => {
+                match &why {
+                    Closed::Error(e) => {
+                        log::info!("connection {} ({}): closed: {e}", slot.id, slot.peer)
+                    }
+                    Closed::Eof | Closed::Local => {}
+                }
+                return Some(why);
+            }
+        };
+        if let Some(reply) = reply {
+            let mut conn = slot.conn.borrow_mut();
+            match conn.send(&reply) {
+                Ok(()) => {}
+                Err(LocalError::Closed) => {}
+                Err(e) => {
+                    conn.record_failure(ErrorKind::Handler);
+                    log::warn!("connection {}: reply not sent: {e}", slot.id);
+                }
+            }
+        }
+        if ctx.close_requested() {
+            slot.conn.borrow_mut().close();
+        }
+    }
+}
+
+/// Runs the handler on one message; a panic costs that message only.
+async fn call(slot: &Slot, dispatch: &Dispatch, msg: Value, ctx: &mut Context) -> Option<Value> {
+    let result = match dispatch {
+        Dispatch::Sync(h) => catch_unwind(AssertUnwindSafe(|| h.on_message(msg, ctx))),
+        Dispatch::Async(h) => {
+            AssertUnwindSafe(h.on_message(msg, ctx))
+                .catch_unwind()
+                .await
+        }
+    };
+    result.unwrap_or_else(|_| {
+        log::error!("connection {}: the handler panicked", slot.id);
+        slot.conn.borrow_mut().record_failure(ErrorKind::Handler);
+        None
+    })
+}
+
+fn is_control(msg: &Value) -> bool {
+    msg.as_object().is_some_and(|o| o.contains_key(CONTROL_KEY))
+}
+
+/// The server's own answer to a control message, if it has one.
+fn control_reply(shared: &Shared, msg: &Value) -> Option<Value> {
+    let error = |text: String| Some(json!({CONTROL_KEY: "error", "error": text}));
+    match msg[CONTROL_KEY].as_str() {
+        Some("stats") => Some(shared.stats().to_json()),
+        Some("broadcast") => match msg.get("message") {
+            // No reply: the sender gets the message as every other client does.
+            Some(message) => broadcast(shared, message).err().and_then(error),
+            None => error("broadcast needs a \"message\"".into()),
+        },
+        other => error(format!(
+            "unknown control message {}",
+            other.map_or_else(|| msg[CONTROL_KEY].to_string(), |s| format!("{s:?}"))
+        )),
+    }
+}
+
+/// Pushes `message` to every connection (this one included); a connection whose outbox is full
+/// misses it, as with [`ServerHandle::broadcast`].
+fn broadcast(shared: &Shared, message: &Value) -> Result<(), String> {
+    let payload: Rc<[u8]> = serde_json::to_vec(message)
+        .map_err(|e| format!("broadcast: {e}"))?
+        .into();
+    let slots: Vec<Rc<Slot>> = shared.slots.borrow().values().cloned().collect();
+    for slot in &slots {
+        if !shared.push(slot, payload.clone()) {
+            log::info!("connection {}: outbox full, broadcast dropped", slot.id);
+        }
+    }
+    Ok(())
+}
+
+/// After closing from this side: ends our stream, then reads and drops what the client still
+/// sends until it closes too (or the grace period ends), so that closing with unread input does
+/// not reset the connection and destroy replies the client has not read yet.
+async fn linger(shared: &Shared, stream: &Stream) {
+    stream.shutdown_write();
+    let deadline = Instant::now() + shared.config.shutdown_grace;
+    loop {
+        let timed_out = async { stream.readable().await.is_err() }
+            .or(async {
+                Timer::at(deadline).await;
+                true
+            })
+            .await;
+        if timed_out {
+            return;
+        }
+        let mut buf = shared.read_buf.borrow_mut();
+        match stream.try_read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{TcpListener, TcpStream};
+    use std::rc::Rc;
+
+    use smol::Async;
+
+    use crate::config::ServerConfig;
+    use crate::handler::Dispatch;
+    use crate::handlers::Echo;
+    use crate::registry::Shared;
+    use crate::socket::{PeerAddr, Stream};
+
+    /// Every idle connection holds its task's future: keep it small (10,000 idle connections
+    /// should cost the server well under 4 KiB each).
+    #[test]
+    fn a_connection_task_is_small() -> std::io::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let stream = TcpStream::connect(listener.local_addr()?)?;
+        let peer = PeerAddr::Tcp(stream.peer_addr()?);
+        let (stop, _stopped) = smol::channel::bounded(1);
+        let shared = Rc::new(Shared::new(ServerConfig::default(), stop));
+        let slot = shared.register(peer);
+        let stream = Stream::tcp(Async::new(stream)?);
+        let task = super::serve(shared, slot, stream, Dispatch::Sync(Rc::new(Echo)));
+        let size = std::mem::size_of_val(&task);
+        eprintln!("connection future: {size} bytes");
+        assert!(size <= 1536, "the connection future is {size} bytes");
+        Ok(())
+    }
+}

@@ -1,0 +1,94 @@
+//! [`Error`]: what a [`Client`](crate::Client) call can fail with.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use jsocket_core::{LocalError, RemoteError};
+
+/// Why a client call failed.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum Error {
+    /// No connection could be made in all the attempts configured.
+    Connect {
+        /// The address as given.
+        addr: String,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The error of the last attempt.
+        source: io::Error,
+    },
+    /// The socket failed.
+    Io(io::Error),
+    /// A read, write or connect took longer than its timeout. Nothing received is lost: the next
+    /// call goes on from where the stream stood.
+    Timeout {
+        /// Which operation: `"read"`, `"write"` or `"connect"`.
+        op: &'static str,
+        /// The timeout that passed.
+        after: Duration,
+    },
+    /// The peer broke the protocol (or a core timeout struck); the connection is closed.
+    Remote(RemoteError),
+    /// The message cannot be sent (too large, not serialisable, connection closed).
+    Local(LocalError),
+    /// The peer closed the connection.
+    Closed,
+    /// A message arrived but is not JSON of the type asked for; the connection goes on.
+    Json(serde_json::Error),
+}
+
+impl Error {
+    /// True for [`Error::Timeout`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Connect {
+                addr,
+                attempts,
+                source,
+            } => write!(
+                f,
+                "could not connect to {addr} after {attempts} attempt{}: {source}",
+                if *attempts == 1 { "" } else { "s" }
+            ),
+            Error::Io(e) => write!(f, "socket error: {e}"),
+            Error::Timeout { op, after } => write!(f, "{op} timed out after {after:?}"),
+            Error::Remote(e) => write!(f, "peer error: {e}"),
+            Error::Local(e) => write!(f, "cannot send: {e}"),
+            Error::Closed => f.write_str("connection closed by the peer"),
+            Error::Json(e) => write!(f, "unexpected message: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Connect { source, .. } => Some(source),
+            Error::Io(e) => Some(e),
+            Error::Remote(e) => Some(e),
+            Error::Local(e) => Some(e),
+            Error::Json(e) => Some(e),
+            Error::Timeout { .. } | Error::Closed => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+impl From<LocalError> for Error {
+    fn from(e: LocalError) -> Self {
+        Error::Local(e)
+    }
+}

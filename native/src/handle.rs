@@ -1,0 +1,122 @@
+//! [`ServerHandle`], to push messages, read statistics and shut a running server down from its
+//! own tasks, and [`Stopper`], to shut it down from any thread.
+
+use std::fmt;
+use std::rc::Rc;
+
+use serde::Serialize;
+
+use crate::registry::Shared;
+use crate::stats::ServerStats;
+
+/// Why a pushed message was not queued.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushError {
+    /// No connection has this id (it may have closed).
+    NoSuchConnection(u64),
+    /// The connection's outbox is full: its client does not read fast enough.
+    Full(u64),
+    /// The message could not be serialised.
+    Serialize(String),
+}
+
+impl fmt::Display for PushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PushError::NoSuchConnection(id) => write!(f, "no connection {id}"),
+            PushError::Full(id) => write!(f, "outbox of connection {id} is full"),
+            PushError::Serialize(e) => write!(f, "message is not serialisable: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PushError {}
+
+/// A handle on a server, for its handlers and the tasks of its thread (it is not `Send`; see
+/// [`Stopper`] for other threads).
+///
+/// Pushed messages ([`send`](Self::send), [`broadcast`](Self::broadcast)) are serialised once
+/// and queued on each connection's outbox; each goes out in the dialect its client speaks, after
+/// the replies already queued. A connection takes pushed messages only while its unsent output is
+/// under the core's `max_pending_output`; past
+/// [`ServerConfig::max_outbox`](crate::ServerConfig::max_outbox) waiting messages, pushes to it
+/// are refused.
+#[derive(Clone)]
+pub struct ServerHandle {
+    pub(crate) shared: Rc<Shared>,
+}
+
+impl fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerHandle").finish_non_exhaustive()
+    }
+}
+
+fn serialise<T: Serialize + ?Sized>(message: &T) -> Result<Rc<[u8]>, PushError> {
+    serde_json::to_vec(message)
+        .map(Rc::from)
+        .map_err(|e| PushError::Serialize(e.to_string()))
+}
+
+impl ServerHandle {
+    /// Sends `message` to the connection `id`.
+    pub fn send<T: Serialize + ?Sized>(&self, id: u64, message: &T) -> Result<(), PushError> {
+        let payload = serialise(message)?;
+        let slot = self
+            .shared
+            .slots
+            .borrow()
+            .get(&id)
+            .cloned()
+            .ok_or(PushError::NoSuchConnection(id))?;
+        if self.shared.push(&slot, payload) {
+            Ok(())
+        } else {
+            Err(PushError::Full(id))
+        }
+    }
+
+    /// Sends `message` to every connection; returns how many took it.
+    pub fn broadcast<T: Serialize + ?Sized>(&self, message: &T) -> Result<usize, PushError> {
+        let payload = serialise(message)?;
+        let slots: Vec<_> = self.shared.slots.borrow().values().cloned().collect();
+        Ok(slots
+            .iter()
+            .filter(|slot| self.shared.push(slot, payload.clone()))
+            .count())
+    }
+
+    /// The ids of the connections open now.
+    pub fn connections(&self) -> Vec<u64> {
+        self.shared.slots.borrow().keys().copied().collect()
+    }
+
+    /// The statistics of the server and of each client now.
+    pub fn stats(&self) -> ServerStats {
+        self.shared.stats()
+    }
+
+    /// Shuts the server down: it stops accepting, each connection sends the replies it has
+    /// produced and closes, and [`Server::run`](crate::Server::run) returns.
+    pub fn shutdown(&self) {
+        self.shared.stop.close();
+    }
+
+    /// A [`Stopper`] for this server, to shut it down from another thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.shared.stop.clone())
+    }
+}
+
+/// Shuts a server down from any thread (for example a Ctrl-C handler), as
+/// [`ServerHandle::shutdown`]. Cheap to clone; stopping twice is harmless.
+#[derive(Debug, Clone)]
+pub struct Stopper(pub(crate) smol::channel::Sender<()>);
+
+impl Stopper {
+    /// Asks the server to shut down; returns false if it was already asked.
+    pub fn stop(&self) -> bool {
+        self.0.close()
+    }
+}

@@ -1,0 +1,200 @@
+//! What a server does with messages: [`Handler`] (a reply computed at once, as jsocket's
+//! `_process_message`) or [`AsyncHandler`] (a reply that waits on something), and the
+//! [`Context`] each gets.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use jsocket_core::Stats;
+use serde_json::Value;
+
+use crate::handle::ServerHandle;
+use crate::registry::Slot;
+use crate::socket::PeerAddr;
+
+/// A boxed future that need not be `Send` (the server runs on one thread).
+pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// A server's behaviour: one required method, as Python jsocket's `_process_message`.
+///
+/// `on_message` gets each message of a client in order and returns the reply, if any; the reply
+/// goes out in the dialect the client spoke. Replies to the messages of one read are written
+/// together. A panic in `on_message` costs that message only: it is counted as a `handler`
+/// failure and the connection goes on.
+///
+/// ```
+/// use native::{Context, Handler};
+/// use serde_json::{json, Value};
+///
+/// struct Adder;
+///
+/// impl Handler for Adder {
+///     fn on_message(&self, msg: Value, ctx: &mut Context) -> Option<Value> {
+///         let sum = msg["a"].as_i64()? + msg["b"].as_i64()?;
+///         Some(json!({"sum": sum, "conn": ctx.id()}))
+///     }
+/// }
+/// ```
+pub trait Handler: 'static {
+    /// Handles one message; returns the reply, if any.
+    fn on_message(&self, msg: Value, ctx: &mut Context) -> Option<Value>;
+
+    /// Called once when the server starts running, with a handle to push messages (from tasks
+    /// or timers of your own) and read statistics; keep a clone if you need it later.
+    fn on_start(&self, _handle: &ServerHandle) {}
+
+    /// Called when a client connects, before its first message.
+    fn on_connect(&self, _ctx: &mut Context) {}
+
+    /// Called when a client is gone (its statistics are still readable in `ctx`).
+    fn on_disconnect(&self, _ctx: &mut Context) {}
+}
+
+/// A server's behaviour when a reply must wait on something (a database, a timer, another
+/// connection): `on_message` returns a boxed local future.
+///
+/// A connection's messages are handled one at a time, in order: while its handler waits, that
+/// connection reads no further (its messages wait in the socket), and other connections go on.
+///
+/// ```
+/// use std::time::Duration;
+/// use native::{AsyncHandler, Context, LocalBoxFuture};
+/// use serde_json::Value;
+///
+/// struct Slow;
+///
+/// impl AsyncHandler for Slow {
+///     fn on_message<'a>(&'a self, msg: Value, _ctx: &'a mut Context) -> LocalBoxFuture<'a, Option<Value>> {
+///         Box::pin(async move {
+///             smol::Timer::after(Duration::from_millis(10)).await;
+///             Some(msg)
+///         })
+///     }
+/// }
+/// ```
+pub trait AsyncHandler: 'static {
+    /// Handles one message; the future's output is the reply, if any.
+    fn on_message<'a>(
+        &'a self,
+        msg: Value,
+        ctx: &'a mut Context,
+    ) -> LocalBoxFuture<'a, Option<Value>>;
+
+    /// Called once when the server starts running, with a handle to push messages (from tasks
+    /// or timers of your own) and read statistics; keep a clone if you need it later.
+    fn on_start(&self, _handle: &ServerHandle) {}
+
+    /// Called when a client connects, before its first message.
+    fn on_connect(&self, _ctx: &mut Context) {}
+
+    /// Called when a client is gone.
+    fn on_disconnect(&self, _ctx: &mut Context) {}
+}
+
+/// A [`Handler`] made of a closure, from [`handler_fn`].
+pub struct FnHandler<F>(F);
+
+/// A [`Handler`] from a closure.
+///
+/// ```
+/// use native::handler_fn;
+/// let echo = handler_fn(|msg, _ctx| Some(msg));
+/// # let _ = echo;
+/// ```
+pub fn handler_fn<F>(f: F) -> FnHandler<F>
+where
+    F: Fn(Value, &mut Context) -> Option<Value> + 'static,
+{
+    FnHandler(f)
+}
+
+impl<F> Handler for FnHandler<F>
+where
+    F: Fn(Value, &mut Context) -> Option<Value> + 'static,
+{
+    fn on_message(&self, msg: Value, ctx: &mut Context) -> Option<Value> {
+        (self.0)(msg, ctx)
+    }
+}
+
+/// What a handler knows of the connection a message came on.
+pub struct Context {
+    slot: Rc<Slot>,
+    handle: ServerHandle,
+    close: bool,
+}
+
+impl Context {
+    pub(crate) fn new(slot: Rc<Slot>, handle: ServerHandle) -> Self {
+        Context {
+            slot,
+            handle,
+            close: false,
+        }
+    }
+
+    /// The connection's id, unique for the server's lifetime (as [`ServerHandle::send`] takes
+    /// it).
+    pub fn id(&self) -> u64 {
+        self.slot.id
+    }
+
+    /// Where the client connects from.
+    pub fn peer(&self) -> &PeerAddr {
+        &self.slot.peer
+    }
+
+    /// The connection's statistics so far (a copy).
+    pub fn stats(&self) -> Stats {
+        self.slot
+            .conn
+            .try_borrow()
+            .map(|c| c.stats().clone())
+            .unwrap_or_default()
+    }
+
+    /// The server, to push to other connections or read its statistics.
+    pub fn handle(&self) -> &ServerHandle {
+        &self.handle
+    }
+
+    /// Closes this connection once the reply to the current message (if any) is sent.
+    pub fn close(&mut self) {
+        self.close = true;
+    }
+
+    pub(crate) fn close_requested(&self) -> bool {
+        self.close
+    }
+}
+
+/// The handler a server runs, either kind.
+#[derive(Clone)]
+pub(crate) enum Dispatch {
+    Sync(Rc<dyn Handler>),
+    Async(Rc<dyn AsyncHandler>),
+}
+
+impl Dispatch {
+    pub(crate) fn on_start(&self, handle: &ServerHandle) {
+        match self {
+            Dispatch::Sync(h) => h.on_start(handle),
+            Dispatch::Async(h) => h.on_start(handle),
+        }
+    }
+
+    pub(crate) fn on_connect(&self, ctx: &mut Context) {
+        match self {
+            Dispatch::Sync(h) => h.on_connect(ctx),
+            Dispatch::Async(h) => h.on_connect(ctx),
+        }
+    }
+
+    pub(crate) fn on_disconnect(&self, ctx: &mut Context) {
+        match self {
+            Dispatch::Sync(h) => h.on_disconnect(ctx),
+            Dispatch::Async(h) => h.on_disconnect(ctx),
+        }
+    }
+}

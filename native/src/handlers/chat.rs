@@ -1,0 +1,69 @@
+//! The chat handler: one room, every message to everyone.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use crate::handler::{Context, Handler};
+
+/// A chat room: every message from a client is broadcast to every connected client (the sender
+/// too), tagged with the sender's connection id and name. Nothing is replied directly.
+///
+/// | a client sends | everyone receives |
+/// |---|---|
+/// | `{"join": "ada"}` | `{"from": 3, "name": "ada", "joined": true}` (names the sender) |
+/// | any other message `m` | `{"from": 3, "name": "ada", "message": m}` (`name` is `null` before a join) |
+/// | (disconnects) | `{"from": 3, "name": "ada", "left": true}` |
+#[derive(Debug, Default)]
+pub struct Chat {
+    names: RefCell<HashMap<u64, String>>,
+}
+
+impl Chat {
+    /// An empty room.
+    pub fn new() -> Self {
+        Chat::default()
+    }
+
+    fn name(&self, id: u64) -> Value {
+        self.names
+            .borrow()
+            .get(&id)
+            .map_or(Value::Null, |n| json!(n))
+    }
+
+    fn broadcast(ctx: &Context, message: &Value) {
+        if let Err(e) = ctx.handle().broadcast(message) {
+            log::warn!("chat: broadcast failed: {e}");
+        }
+    }
+}
+
+impl Handler for Chat {
+    fn on_message(&self, msg: Value, ctx: &mut Context) -> Option<Value> {
+        let id = ctx.id();
+        let join = msg
+            .get("join")
+            .filter(|_| msg.as_object().is_some_and(|o| o.len() == 1));
+        let out = match join {
+            Some(name) => {
+                let name = name
+                    .as_str()
+                    .map_or_else(|| name.to_string(), str::to_owned);
+                self.names.borrow_mut().insert(id, name.clone());
+                json!({"from": id, "name": name, "joined": true})
+            }
+            None => json!({"from": id, "name": self.name(id), "message": msg}),
+        };
+        Chat::broadcast(ctx, &out);
+        None
+    }
+
+    fn on_disconnect(&self, ctx: &mut Context) {
+        let id = ctx.id();
+        let name = self.name(id);
+        self.names.borrow_mut().remove(&id);
+        Chat::broadcast(ctx, &json!({"from": id, "name": name, "left": true}));
+    }
+}

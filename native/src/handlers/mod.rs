@@ -1,0 +1,7 @@
+//! Built-in handlers: [`Echo`] and [`Chat`].
+
+mod chat;
+mod echo;
+
+pub use chat::Chat;
+pub use echo::Echo;

@@ -1,0 +1,120 @@
+//! Writing HTTP responses: static files and short error pages. One request per connection.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::net::{Shutdown, TcpStream};
+use std::path::Path;
+
+use smol::io::AsyncWriteExt;
+use smol::Async;
+
+use super::files::{content_type, resolve, Resolved};
+use super::head::Head;
+
+fn reason(code: u16) -> &'static str {
+    match code {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Internal Server Error",
+    }
+}
+
+fn header_block(code: u16, content_type: &str, len: u64, extra: &str) -> String {
+    format!(
+        "HTTP/1.1 {code} {}\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\n\
+         X-Content-Type-Options: nosniff\r\nCache-Control: no-cache\r\nConnection: close\r\n{extra}\r\n",
+        reason(code)
+    )
+}
+
+/// Answers with a status and a one-line text body, then ends the stream.
+pub(crate) async fn status(sock: &Async<TcpStream>, code: u16, extra_headers: &str) {
+    let body = format!("{code} {}\n", reason(code));
+    let mut out = header_block(
+        code,
+        "text/plain; charset=utf-8",
+        body.len() as u64,
+        extra_headers,
+    );
+    out.push_str(&body);
+    let _ = write_all(sock, out.as_bytes()).await;
+    let _ = sock.get_ref().shutdown(Shutdown::Write);
+}
+
+/// Answers a GET or HEAD with a file from `root`, or the error that says why not.
+pub(crate) async fn static_file(sock: &Async<TcpStream>, root: Option<&Path>, head: &Head) {
+    let code = match serve_file(sock, root, head).await {
+        Ok(()) => {
+            let _ = sock.get_ref().shutdown(Shutdown::Write);
+            return;
+        }
+        Err(Some(code)) => code,
+        Err(None) => return,
+    };
+    let allow = if code == 405 {
+        "Allow: GET, HEAD\r\n"
+    } else {
+        ""
+    };
+    status(sock, code, allow).await;
+}
+
+/// Sends the file; `Err(Some(status))` for an answer still to give, `Err(None)` when the
+/// connection failed half-way.
+async fn serve_file(
+    sock: &Async<TcpStream>,
+    root: Option<&Path>,
+    head: &Head,
+) -> Result<(), Option<u16>> {
+    let body = match head.method.as_str() {
+        "GET" => true,
+        "HEAD" => false,
+        _ => return Err(Some(405)),
+    };
+    let root = root.ok_or(Some(404))?;
+    let path = match resolve(root, &head.target) {
+        Resolved::File(path) => path,
+        Resolved::BadRequest => return Err(Some(400)),
+        Resolved::Forbidden => return Err(Some(403)),
+        Resolved::NotFound => return Err(Some(404)),
+    };
+    let mut file = File::open(&path).map_err(|_| Some(404))?;
+    let len = file.metadata().map_err(|_| Some(500))?.len();
+    let headers = header_block(200, content_type(&path), len, "");
+    write_all(sock, headers.as_bytes())
+        .await
+        .map_err(|_| None)?;
+    if !body {
+        return Ok(());
+    }
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut sent = 0u64;
+    while sent < len {
+        let n = match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        write_all(sock, &chunk[..n]).await.map_err(|_| None)?;
+        sent += n as u64;
+    }
+    // A file that shrank while being sent: the client sees a short body, not a wrong one.
+    if sent < len {
+        return Err(None);
+    }
+    Ok(())
+}
+
+async fn write_all(sock: &Async<TcpStream>, bytes: &[u8]) -> io::Result<()> {
+    let mut w = sock;
+    w.write_all(bytes).await?;
+    w.flush().await
+}

@@ -1,0 +1,81 @@
+//! [`PlainStream`]: the client's socket, TCP or Unix. Kept apart from the server's stream kinds
+//! (which include WebSockets tied to the server's thread) so that a client stays `Send`.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
+
+use smol::Async;
+
+/// A connected client socket registered with the reactor.
+#[derive(Debug)]
+pub(crate) enum PlainStream {
+    Tcp(Async<TcpStream>),
+    #[cfg(unix)]
+    Unix(Async<UnixStream>),
+}
+
+impl PlainStream {
+    /// A TCP stream, with Nagle's algorithm turned off (each message goes out at once).
+    pub(crate) fn tcp(stream: Async<TcpStream>) -> Self {
+        if let Err(e) = stream.get_ref().set_nodelay(true) {
+            log::debug!("TCP_NODELAY not set: {e}");
+        }
+        PlainStream::Tcp(stream)
+    }
+
+    /// Reads what is there without waiting (`WouldBlock` when nothing is).
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            PlainStream::Tcp(s) => s.get_ref().read(buf),
+            #[cfg(unix)]
+            PlainStream::Unix(s) => s.get_ref().read(buf),
+        }
+    }
+
+    /// Writes what the socket takes without waiting (`WouldBlock` when it takes nothing).
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            PlainStream::Tcp(s) => s.get_ref().write(buf),
+            #[cfg(unix)]
+            PlainStream::Unix(s) => s.get_ref().write(buf),
+        }
+    }
+
+    /// Waits until a read may succeed.
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        match self {
+            PlainStream::Tcp(s) => s.readable().await,
+            #[cfg(unix)]
+            PlainStream::Unix(s) => s.readable().await,
+        }
+    }
+
+    /// Waits until a write may succeed.
+    pub(crate) async fn writable(&self) -> io::Result<()> {
+        match self {
+            PlainStream::Tcp(s) => s.writable().await,
+            #[cfg(unix)]
+            PlainStream::Unix(s) => s.writable().await,
+        }
+    }
+
+    /// Asks for an immediate ACK (Linux): a server that writes a reply's header and payload
+    /// apart, as Python jsocket does, waits for the ACK of the first before the second.
+    pub(crate) fn quick_ack(&self) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let PlainStream::Tcp(s) = self {
+            let _ = socket2::SockRef::from(s.get_ref()).set_tcp_quickack(true);
+        }
+    }
+
+    /// Ends our side of the stream (the peer reads end of file after what was written).
+    pub(crate) fn shutdown_write(&self) {
+        let _ = match self {
+            PlainStream::Tcp(s) => s.get_ref().shutdown(Shutdown::Write),
+            #[cfg(unix)]
+            PlainStream::Unix(s) => s.get_ref().shutdown(Shutdown::Write),
+        };
+    }
+}

@@ -1,0 +1,195 @@
+//! The state a server's tasks share on its one thread: the live connections (each with its core
+//! `Connection` and its outbox of pushed messages), the totals of the past ones, the read buffer.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context as TaskContext, Poll, Waker};
+
+use jsocket_core::Connection;
+use serde_json::Value;
+
+use crate::clock::Clock;
+use crate::config::ServerConfig;
+use crate::socket::PeerAddr;
+use crate::stats::{ClientStats, FailureCounts, ServerStats, Traffic};
+
+/// One live connection, as every task of the server sees it.
+pub(crate) struct Slot {
+    pub(crate) id: u64,
+    pub(crate) peer: PeerAddr,
+    /// Borrowed by the connection's task only between awaits and never across a handler call,
+    /// so that handlers and other tasks may read it (statistics) at any time.
+    pub(crate) conn: RefCell<Connection<Value>>,
+    /// Serialised payloads pushed by other tasks, waiting to be queued on `conn`.
+    pub(crate) outbox: RefCell<VecDeque<Rc<[u8]>>>,
+    /// The connection task's waker while it waits.
+    waker: Cell<Option<Waker>>,
+}
+
+impl Slot {
+    /// Wakes the connection's task (after a push or at shutdown).
+    pub(crate) fn wake(&self) {
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+/// Totals of the connections gone.
+#[derive(Default)]
+pub(crate) struct Totals {
+    pub(crate) accepted: u64,
+    pub(crate) disconnected: u64,
+    pub(crate) refused: u64,
+    pub(crate) traffic: Traffic,
+    pub(crate) failures: FailureCounts,
+}
+
+/// Everything the tasks of one server share.
+pub(crate) struct Shared {
+    pub(crate) config: ServerConfig,
+    pub(crate) clock: Clock,
+    pub(crate) slots: RefCell<BTreeMap<u64, Rc<Slot>>>,
+    next_id: Cell<u64>,
+    pub(crate) totals: RefCell<Totals>,
+    /// One read buffer for all connections: a read and the core's `handle_input` happen with no
+    /// await between them, so no connection needs a buffer of its own while it waits.
+    pub(crate) read_buf: RefCell<Box<[u8]>>,
+    pub(crate) stopping: Cell<bool>,
+    pub(crate) stop: smol::channel::Sender<()>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: ServerConfig, stop: smol::channel::Sender<()>) -> Self {
+        let read_buf = vec![0; config.read_buffer].into_boxed_slice();
+        Shared {
+            config,
+            clock: Clock::new(),
+            slots: RefCell::new(BTreeMap::new()),
+            next_id: Cell::new(1),
+            totals: RefCell::new(Totals::default()),
+            read_buf: RefCell::new(read_buf),
+            stopping: Cell::new(false),
+            stop,
+        }
+    }
+
+    /// Whether another connection may be taken.
+    pub(crate) fn has_room(&self) -> bool {
+        self.slots.borrow().len() < self.config.max_connections
+    }
+
+    /// Registers a new connection.
+    pub(crate) fn register(&self, peer: PeerAddr) -> Rc<Slot> {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let conn = Connection::new(self.config.connection.clone(), self.clock.now());
+        let slot = Rc::new(Slot {
+            id,
+            peer,
+            conn: RefCell::new(conn),
+            outbox: RefCell::new(VecDeque::new()),
+            waker: Cell::new(None),
+        });
+        self.slots.borrow_mut().insert(id, slot.clone());
+        self.totals.borrow_mut().accepted += 1;
+        slot
+    }
+
+    /// Forgets a connection, keeping its counts in the totals.
+    pub(crate) fn unregister(&self, slot: &Slot) {
+        self.slots.borrow_mut().remove(&slot.id);
+        let mut totals = self.totals.borrow_mut();
+        totals.disconnected += 1;
+        if let Ok(conn) = slot.conn.try_borrow() {
+            totals.traffic.add(conn.stats());
+            totals.failures.add(&conn.stats().failures);
+        }
+    }
+
+    /// Queues a serialised payload for one connection and wakes it.
+    pub(crate) fn push(&self, slot: &Slot, payload: Rc<[u8]>) -> bool {
+        let mut outbox = slot.outbox.borrow_mut();
+        if outbox.len() >= self.config.max_outbox {
+            return false;
+        }
+        outbox.push_back(payload);
+        drop(outbox);
+        slot.wake();
+        true
+    }
+
+    /// Marks the server as stopping and wakes every connection.
+    pub(crate) fn begin_stop(&self) {
+        self.stopping.set(true);
+        for slot in self.slots.borrow().values() {
+            slot.wake();
+        }
+    }
+
+    /// The statistics now.
+    pub(crate) fn stats(&self) -> ServerStats {
+        let now = self.clock.now();
+        let totals = self.totals.borrow();
+        let mut stats = ServerStats {
+            uptime: now,
+            accepted: totals.accepted,
+            disconnected: totals.disconnected,
+            refused: totals.refused,
+            traffic: totals.traffic,
+            failures: totals.failures,
+            ..ServerStats::default()
+        };
+        let slots = self.slots.borrow();
+        stats.connections = slots.len();
+        for slot in slots.values() {
+            // The connection's own task never holds this borrow across an await or a handler
+            // call, so it is free here; should it not be, the client is left out, not a panic.
+            let Ok(conn) = slot.conn.try_borrow() else {
+                continue;
+            };
+            let s = conn.stats();
+            stats.traffic.add(s);
+            stats.failures.add(&s.failures);
+            stats.buffered_bytes += conn.buffer_capacity();
+            stats.clients.push(ClientStats {
+                id: slot.id,
+                peer: slot.peer.clone(),
+                connected_for: now.saturating_sub(s.connected_at),
+                stats: s.clone(),
+                buffered_bytes: conn.buffer_capacity(),
+                pending_output: conn.transmit().len(),
+                reading_paused: !conn.is_closed() && !conn.wants_input(),
+            });
+        }
+        stats
+    }
+}
+
+/// Resolves when the server is stopping, or (if `take`) a connection has something pushed.
+pub(crate) struct Pushed<'a> {
+    pub(crate) shared: &'a Shared,
+    pub(crate) slot: &'a Slot,
+    /// Whether the connection takes pushed messages now (it does not while over its output
+    /// limit).
+    pub(crate) take: bool,
+}
+
+impl Future for Pushed<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        if self.shared.stopping.get() || (self.take && !self.slot.outbox.borrow().is_empty()) {
+            return Poll::Ready(());
+        }
+        let waker = match self.slot.waker.take() {
+            Some(w) if w.will_wake(cx.waker()) => w,
+            _ => cx.waker().clone(),
+        };
+        self.slot.waker.set(Some(waker));
+        Poll::Pending
+    }
+}

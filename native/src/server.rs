@@ -1,0 +1,315 @@
+//! [`Server`]: binds, accepts, and serves every client on one thread, one task per connection.
+//!
+//! ## The control message
+//! A message that is a JSON object with the key `"$jsocket"` is for the server itself, not the
+//! handler: `{"$jsocket": "stats"}` is answered with the server's statistics (see
+//! [`ServerStats::to_json`](crate::ServerStats::to_json)), in the client's dialect, in order with
+//! the other replies. `{"$jsocket": "broadcast", "message": m}` sends `m` to every connected
+//! client, TCP and WebSocket alike, the sender included (each in its own dialect, after the
+//! replies already queued for it) and is not answered otherwise; it lets clients of any handler,
+//! the default echo too, share a room. Any other value is answered
+//! `{"$jsocket": "error", "error": "..."}`. Turn this off with
+//! [`ServerConfig::control_messages`] to hand such messages to the handler.
+//!
+//! ## Backpressure
+//! A client that does not read its replies cannot grow the server's memory without bound. Once
+//! a connection's unsent output passes the core's
+//! [`Config::max_pending_output`](jsocket_core::Config::max_pending_output) (1 MiB by default),
+//! the server stops reading that client, and stops taking pushed messages for it, until the
+//! client has read enough; its further requests wait in the kernel's buffers and then in the
+//! client's own. The client is not disconnected (set an idle timeout for that): the others go
+//! on being served. What one connection holds stays under that limit plus the replies to one
+//! read ([`ServerConfig::read_buffer`]), plus at most
+//! [`ServerConfig::max_outbox`] pushed messages waiting; pushes past that are refused. The
+//! statistics show such a client as `reading_paused`.
+//!
+//! ## Timeouts
+//! The core's frame timeout cuts off a client that stalls inside a frame (a slow-loris
+//! trickle); its idle timeout, if set, one that sends nothing at all. A client quiet between
+//! frames is left alone until the idle timeout.
+//!
+//! ## Shutdown
+//! [`Stopper::stop`] (or [`ServerHandle::shutdown`]) stops accepting; each connection handles
+//! the messages it has already read, sends every reply produced (waiting up to
+//! [`ServerConfig::shutdown_grace`] for a slow reader), ends its stream and closes; then
+//! [`Server::run`] returns.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+#[cfg(unix)]
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use smol::{Async, LocalExecutor, Timer};
+
+use crate::config::{Listen, ServerConfig};
+use crate::handle::{ServerHandle, Stopper};
+use crate::handler::{AsyncHandler, Dispatch, Handler};
+use crate::http::{self, Door};
+use crate::registry::Shared;
+use crate::socket::{PeerAddr, Stream};
+
+/// Pending connections the kernel holds for us before `accept`.
+const BACKLOG: i32 = 1024;
+
+enum Listener {
+    Tcp(Async<TcpListener>),
+    /// WebSocket and HTTP only (see `crate::http`).
+    Web(Async<TcpListener>),
+    #[cfg(unix)]
+    Unix(Async<UnixListener>),
+}
+
+/// A jsocket server: bound by [`Server::bind`], then run with a [`Handler`] (or an
+/// [`AsyncHandler`]) until shut down through a [`Stopper`] or a [`ServerHandle`].
+///
+/// All its clients are served on the thread that runs it, each connection in a task of its own
+/// on a single-threaded executor. A bound server is `Send`: bind it on one thread (to learn its
+/// address), run it on another.
+///
+/// ```
+/// use native::{handlers::Echo, BlockingClient, ClientConfig, Server, ServerConfig};
+/// use serde_json::{json, Value};
+///
+/// let server = Server::bind(ServerConfig::default().tcp("127.0.0.1:0".parse()?))?;
+/// let addr = server.local_addr().ok_or("no TCP address")?;
+/// let stopper = server.stopper();
+/// let thread = std::thread::spawn(move || server.run_blocking(Echo));
+///
+/// let mut client = BlockingClient::connect(&addr.to_string(), ClientConfig::default())?;
+/// let reply: Value = client.request(&json!({"hello": "world"}))?;
+/// assert_eq!(reply, json!({"hello": "world"}));
+///
+/// stopper.stop();
+/// thread.join().map_err(|_| "server thread panicked")??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Server {
+    config: ServerConfig,
+    listeners: Vec<Listener>,
+    addrs: Vec<Listen>,
+    stop_tx: smol::channel::Sender<()>,
+    stop_rx: smol::channel::Receiver<()>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addrs", &self.addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Binds every address of `config` (`127.0.0.1:5489` when none is given).
+    pub fn bind(config: ServerConfig) -> io::Result<Server> {
+        let mut listeners = Vec::new();
+        let mut addrs = Vec::new();
+        for listen in config.get_listen() {
+            match listen {
+                Listen::Tcp(addr) => {
+                    let listener = bind_tcp(addr)?;
+                    addrs.push(Listen::Tcp(listener.local_addr()?));
+                    listeners.push(Listener::Tcp(Async::new(listener)?));
+                }
+                #[cfg(unix)]
+                Listen::Unix(path) => {
+                    let listener = bind_unix(&path)?;
+                    addrs.push(Listen::Unix(path));
+                    listeners.push(Listener::Unix(Async::new(listener)?));
+                }
+                #[cfg(not(unix))]
+                Listen::Unix(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        "Unix sockets are not supported on this platform",
+                    ))
+                }
+            }
+        }
+        for addr in &config.web.listen {
+            listeners.push(Listener::Web(Async::new(bind_tcp(*addr)?)?));
+        }
+        let (stop_tx, stop_rx) = smol::channel::bounded(1);
+        Ok(Server {
+            config,
+            listeners,
+            addrs,
+            stop_tx,
+            stop_rx,
+        })
+    }
+
+    /// The first TCP address bound (with the port the system picked for port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.addrs.iter().find_map(|l| match l {
+            Listen::Tcp(addr) => Some(*addr),
+            Listen::Unix(_) => None,
+        })
+    }
+
+    /// Every address bound.
+    pub fn local_addrs(&self) -> &[Listen] {
+        &self.addrs
+    }
+
+    /// The addresses that serve WebSocket and HTTP only
+    /// ([`ServerConfig::web_tcp`](crate::ServerConfig::web_tcp)), with the ports picked.
+    pub fn web_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| match l {
+                Listener::Web(l) => l.get_ref().local_addr().ok(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A handle to shut the server down from any thread. (Handlers get a [`ServerHandle`], to
+    /// push messages and read statistics, in [`Handler::on_start`] and in each message's
+    /// [`Context`](crate::Context).)
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop_tx.clone())
+    }
+
+    /// Serves clients with `handler` until shut down; returns once every connection is closed.
+    pub async fn run<H: Handler>(self, handler: H) -> io::Result<()> {
+        self.run_dispatch(Dispatch::Sync(Rc::new(handler))).await
+    }
+
+    /// As [`run`](Self::run), with a handler whose replies wait on something.
+    pub async fn run_async<H: AsyncHandler>(self, handler: H) -> io::Result<()> {
+        self.run_dispatch(Dispatch::Async(Rc::new(handler))).await
+    }
+
+    /// Runs the server on this thread ([`smol::block_on`]) until shut down.
+    pub fn run_blocking<H: Handler>(self, handler: H) -> io::Result<()> {
+        smol::block_on(self.run(handler))
+    }
+
+    async fn run_dispatch(self, dispatch: Dispatch) -> io::Result<()> {
+        let Server {
+            config,
+            listeners,
+            addrs,
+            stop_tx,
+            stop_rx,
+        } = self;
+        let shared = Rc::new(Shared::new(config, stop_tx));
+        dispatch.on_start(&ServerHandle {
+            shared: shared.clone(),
+        });
+        let ex = Rc::new(LocalExecutor::new());
+        // Every connection task holds a sender; `recv` fails once the last one is gone.
+        let (alive_tx, alive_rx) = smol::channel::bounded::<()>(1);
+        let accepts: Vec<_> = listeners
+            .into_iter()
+            .map(|listener| {
+                ex.spawn(accept_loop(
+                    ex.clone(),
+                    shared.clone(),
+                    listener,
+                    dispatch.clone(),
+                    alive_tx.clone(),
+                ))
+            })
+            .collect();
+        drop(alive_tx);
+        let supervisor = ex.spawn({
+            let shared = shared.clone();
+            async move {
+                let _ = stop_rx.recv().await;
+                log::info!("shutting down");
+                drop(accepts);
+                shared.begin_stop();
+                let _ = alive_rx.recv().await;
+            }
+        });
+        // The executor runs on nothing but the supervisor's task handle (a flag check): the
+        // accept loops and the connections are tasks of their own, so a wake-up polls only the
+        // task it concerns, never a listener.
+        ex.run(supervisor).await;
+        for addr in &addrs {
+            if let Listen::Unix(path) = addr {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn accept_loop(
+    ex: Rc<LocalExecutor<'static>>,
+    shared: Rc<Shared>,
+    listener: Listener,
+    dispatch: Dispatch,
+    alive: smol::channel::Sender<()>,
+) {
+    let door = match &listener {
+        Listener::Web(_) => Door::Web,
+        _ => Door::Any,
+    };
+    loop {
+        let accepted = match &listener {
+            Listener::Tcp(l) | Listener::Web(l) => l
+                .accept()
+                .await
+                .map(|(s, addr)| (Stream::tcp(s), PeerAddr::Tcp(addr))),
+            #[cfg(unix)]
+            Listener::Unix(l) => l.accept().await.map(|(s, addr)| {
+                let path = addr.as_pathname().map(PathBuf::from);
+                (Stream::Unix(s), PeerAddr::Unix(path))
+            }),
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors, most likely: wait for some to be freed.
+                log::warn!("accept failed: {e}");
+                Timer::after(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if !shared.has_room() {
+            shared.totals.borrow_mut().refused += 1;
+            log::warn!(
+                "refused {peer}: {} connections already",
+                shared.config.max_connections
+            );
+            continue;
+        }
+        let slot = shared.register(peer);
+        // The first bytes tell jsocket, WebSocket and HTTP apart (see `crate::http`).
+        let task = http::serve(shared.clone(), slot, stream, dispatch.clone(), door);
+        let alive = alive.clone();
+        ex.spawn(async move {
+            task.await;
+            drop(alive);
+        })
+        .detach();
+    }
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Binds a Unix socket, replacing a stale socket file no server answers on.
+#[cfg(unix)]
+fn bind_unix(path: &std::path::Path) -> io::Result<UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.file_type().is_socket() && std::os::unix::net::UnixStream::connect(path).is_err() {
+            std::fs::remove_file(path)?;
+        }
+    }
+    UnixListener::bind(path)
+}

@@ -1,0 +1,21 @@
+//! WebSocket: the jsocket byte stream carried in binary WebSocket messages, as browsers speak it.
+//!
+//! A [`Server`](crate::Server) accepts WebSocket clients on its TCP port beside plain jsocket
+//! clients (see [`WebConfig`](crate::WebConfig)); the bytes of their binary messages go to the
+//! same core connection as a TCP client's bytes, so message boundaries mean nothing: a frame may
+//! be split across messages, or several frames packed into one. On the client side, [`connect`]
+//! gives an `AsyncRead` + `AsyncWrite` byte stream and [`WsSocket`] a non-blocking socket-like one.
+//! The WebSocket protocol itself is tungstenite's.
+
+mod client;
+mod handshake;
+mod origin;
+mod socket;
+mod stream;
+
+pub use client::{connect, WsBytes};
+pub use origin::OriginPolicy;
+pub use socket::WsSocket;
+
+pub(crate) use handshake::{accept, ws_config, Refused};
+pub(crate) use stream::WsStream;

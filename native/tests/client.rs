@@ -1,0 +1,224 @@
+//! The client end to end: retries and their final error, read timeouts that keep the bytes
+//! already received, and the blocking wrapper.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{frame, start};
+use native::handlers::Echo;
+use native::jsocket_core::{Dialect, Encoder};
+use native::{BlockingClient, Client, ClientConfig, Error, ServerConfig};
+use serde_json::{json, Value};
+
+/// A loopback port with nothing listening on it (bound, then let go).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn connect_retries_then_fails_with_a_clear_error() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = ClientConfig::default()
+        .attempts(3)
+        .retry_delay(Duration::from_millis(5), Duration::from_millis(20));
+    let err = BlockingClient::connect(&addr, config).unwrap_err();
+    match &err {
+        Error::Connect {
+            attempts, addr: a, ..
+        } => {
+            assert_eq!(*attempts, 3);
+            assert_eq!(a, &addr);
+        }
+        other => panic!("expected a connect error, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains(&addr) && text.contains("3 attempts"),
+        "{text}"
+    );
+}
+
+#[test]
+fn connect_retries_until_the_server_comes_up() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let client = std::thread::spawn({
+        let addr = addr.clone();
+        move || {
+            let config = ClientConfig::default()
+                .attempts(1000)
+                .retry_delay(Duration::from_millis(5), Duration::from_millis(5))
+                .read_timeout(Some(Duration::from_secs(30)));
+            ready_tx.send(()).unwrap();
+            let mut client = BlockingClient::connect(&addr, config)?;
+            client.request::<_, Value>(&json!("late"))
+        }
+    });
+    // The client is trying (and failing) before the server exists.
+    ready_rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let server = native::Server::bind(ServerConfig::default().tcp(addr.parse().unwrap())).unwrap();
+    let stopper = server.stopper();
+    let running = std::thread::spawn(move || server.run_blocking(Echo));
+    assert_eq!(client.join().unwrap().unwrap(), json!("late"));
+    stopper.stop();
+    running.join().unwrap().unwrap();
+}
+
+#[test]
+fn a_read_timeout_keeps_the_partial_frame() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let first = frame(&json!({"reply": 1, "pad": "p".repeat(100)}), Dialect::V2);
+    let second = frame(&json!({"reply": 2}), Dialect::V2);
+    let server = std::thread::spawn({
+        let (first, second) = (first.clone(), second.clone());
+        move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            let mut request = [0u8; 64];
+            let _ = sock.read(&mut request).unwrap();
+            // Half a header, then stall until the client has timed out.
+            sock.write_all(&first[..7]).unwrap();
+            go_rx.recv().unwrap();
+            sock.write_all(&first[7..50]).unwrap();
+            go_rx.recv().unwrap();
+            sock.write_all(&first[50..]).unwrap();
+            sock.write_all(&second).unwrap();
+            sock
+        }
+    });
+
+    let config = ClientConfig::default().read_timeout(Some(Duration::from_millis(50)));
+    let mut client = BlockingClient::connect(&addr.to_string(), config).unwrap();
+    client.send(&json!("hello")).unwrap();
+    let err = client.recv::<Value>().unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    go_tx.send(()).unwrap();
+    // More of the frame arrives, then another stall: still a timeout, nothing lost.
+    let mut client = client.into_inner();
+    smol::block_on(async {
+        loop {
+            match client.recv::<Value>().await {
+                Err(e) if e.is_timeout() && client.partial_frame_len() == 50 => break,
+                Err(e) if e.is_timeout() => continue,
+                other => panic!("expected a timeout, got {other:?}"),
+            }
+        }
+    });
+    go_tx.send(()).unwrap();
+    let reply: Value = smol::block_on(client.recv()).unwrap();
+    assert_eq!(reply["reply"], json!(1));
+    assert_eq!(reply["pad"].as_str().map(str::len), Some(100));
+    let reply: Value = smol::block_on(client.recv()).unwrap();
+    assert_eq!(reply, json!({"reply": 2}));
+    assert_eq!(client.partial_frame_len(), 0);
+    drop(server.join().unwrap());
+}
+
+#[test]
+fn async_client_pipelines_and_sees_the_server_close() {
+    let server = start(ServerConfig::default(), || Echo);
+    let addr = server.addr.to_string();
+    smol::block_on(async {
+        let mut client = Client::connect(&addr, common::client_config()).await?;
+        for i in 0..100 {
+            client.send(&json!({"i": i})).await?;
+        }
+        for i in 0..100 {
+            let reply: Value = client.recv().await?;
+            assert_eq!(reply, json!({"i": i}));
+        }
+        assert_eq!(client.stats().messages_in, 100);
+        assert_eq!(client.dialect(), Dialect::V2);
+        server.stopper.stop();
+        assert!(matches!(client.recv::<Value>().await, Err(Error::Closed)));
+        Ok::<(), Error>(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_reply_of_the_wrong_type_costs_that_message_only() {
+    let server = start(ServerConfig::default(), || Echo);
+    let mut client = server.client();
+    client.send(&json!("not a number")).unwrap();
+    assert!(matches!(client.recv::<u64>(), Err(Error::Json(_))));
+    assert_eq!(client.request::<_, u64>(&json!(7)).unwrap(), 7);
+}
+
+#[test]
+fn a_v1_client_talks_to_an_auto_server() {
+    let server = start(ServerConfig::default(), || Echo);
+    let config = common::client_config().dialect(Dialect::V1);
+    let mut client = BlockingClient::connect(&server.addr.to_string(), config).unwrap();
+    let reply: Value = client.request(&json!({"old": "school"})).unwrap();
+    assert_eq!(reply, json!({"old": "school"}));
+    assert_eq!(client.stats().dialect, Some(Dialect::V1));
+}
+
+#[test]
+fn the_client_sends_exactly_the_v2_frame() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut sock, _): (TcpStream, _) = listener.accept().unwrap();
+        let mut all = Vec::new();
+        sock.read_to_end(&mut all).unwrap();
+        all
+    });
+    let mut client = BlockingClient::connect(&addr.to_string(), common::client_config()).unwrap();
+    let msg = json!({"whole": "frame", "n": 1});
+    client.send(&msg).unwrap();
+    client.close().unwrap();
+    assert_eq!(reader.join().unwrap(), frame(&msg, Dialect::V2));
+}
+
+#[test]
+fn a_payload_that_is_not_json_costs_that_message_only() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        // An intact frame (length and CRC right) around a payload that is not JSON.
+        let mut bad = Vec::new();
+        Encoder::new(Dialect::V2)
+            .encode_raw(b"{nope", &mut bad)
+            .unwrap();
+        sock.write_all(&bad).unwrap();
+        sock.write_all(&frame(&json!("fine"), Dialect::V2)).unwrap();
+        sock.write_all(&frame(&json!("also fine"), Dialect::V2))
+            .unwrap();
+        sock
+    });
+    let mut client = BlockingClient::connect(&addr.to_string(), common::client_config()).unwrap();
+    assert!(matches!(client.recv::<Value>(), Err(Error::Json(_))));
+    assert_eq!(client.recv::<Value>().unwrap(), json!("fine"));
+    assert_eq!(client.recv::<Value>().unwrap(), json!("also fine"));
+    assert_eq!(
+        client
+            .stats()
+            .failures
+            .get(native::jsocket_core::ErrorKind::InvalidJson),
+        1
+    );
+    drop(server.join().unwrap());
+}
+
+#[test]
+fn clients_and_a_bound_server_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<Client>();
+    send::<BlockingClient>();
+    send::<native::Server>();
+    send::<native::Stopper>();
+}

@@ -1,0 +1,174 @@
+//! Helpers for the end-to-end tests: a server on its own thread, raw peers that write exact
+//! bytes, and waiting for a condition without turning time into an assertion.
+
+#![allow(dead_code)]
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use native::jsocket_core::{Config, Connection, Dialect, DialectMode, Event};
+use native::{BlockingClient, ClientConfig, Handler, Server, ServerConfig, Stopper};
+use serde_json::{json, Value};
+
+/// A server running on a thread of its own; stopped (and joined) on drop.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub stopper: Stopper,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+/// Binds `config` on a free loopback port and runs the handler `make` builds on a new thread.
+pub fn start<H: Handler>(
+    config: ServerConfig,
+    make: impl FnOnce() -> H + Send + 'static,
+) -> Running {
+    let server = Server::bind(config.tcp("127.0.0.1:0".parse().unwrap())).expect("bind");
+    let addr = server.local_addr().expect("a TCP address");
+    let stopper = server.stopper();
+    let thread = std::thread::spawn(move || server.run_blocking(make()));
+    Running {
+        addr,
+        stopper,
+        thread: Some(thread),
+    }
+}
+
+impl Running {
+    /// Shuts the server down and waits for `run` to return.
+    pub fn stop(mut self) -> io::Result<()> {
+        self.stop_and_join()
+    }
+
+    /// Waits for `run` to return (the server was shut down some other way).
+    pub fn join(mut self) -> io::Result<()> {
+        self.thread
+            .take()
+            .expect("joined once")
+            .join()
+            .expect("server thread panicked")
+    }
+
+    fn stop_and_join(&mut self) -> io::Result<()> {
+        self.stopper.stop();
+        match self.thread.take() {
+            Some(t) => t.join().expect("server thread panicked"),
+            None => Ok(()),
+        }
+    }
+
+    /// A blocking client with a generous read timeout (a hung test fails instead of hanging).
+    pub fn client(&self) -> BlockingClient {
+        BlockingClient::connect(&self.addr.to_string(), client_config()).expect("connect")
+    }
+
+    /// The server's statistics, asked over the wire.
+    pub fn stats(&self) -> Value {
+        let mut client = self.client();
+        client
+            .request(&json!({"$jsocket": "stats"}))
+            .expect("stats reply")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.thread.is_some() && !std::thread::panicking() {
+            self.stop_and_join().expect("server run failed");
+        } else {
+            self.stopper.stop();
+        }
+    }
+}
+
+/// The client settings of the tests: a 30 s read timeout so that a bug fails, not hangs.
+pub fn client_config() -> ClientConfig {
+    ClientConfig::default().read_timeout(Some(Duration::from_secs(30)))
+}
+
+/// Waits until `check` holds, polling; panics with `what` after a generous 30 s. This is a wait,
+/// not a measurement: no test asserts how long anything takes.
+pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < give_up, "gave up waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The stats entry of the client connected from `peer`, if it is connected.
+pub fn client_entry(stats: &Value, peer: SocketAddr) -> Option<Value> {
+    stats["clients"]
+        .as_array()?
+        .iter()
+        .find(|c| c["peer"] == json!(peer.to_string()))
+        .cloned()
+}
+
+/// One frame of `value` in `dialect`.
+pub fn frame(value: &Value, dialect: Dialect) -> Vec<u8> {
+    let mut out = Vec::new();
+    native::jsocket_core::encode(value, dialect, &mut out).expect("encodable");
+    out
+}
+
+/// A peer on a plain socket: writes exact bytes, reads frames of a fixed dialect.
+pub struct RawPeer {
+    pub stream: TcpStream,
+    conn: Connection<Value>,
+}
+
+impl RawPeer {
+    pub fn connect(addr: SocketAddr, dialect: Dialect) -> RawPeer {
+        RawPeer::from_stream(TcpStream::connect(addr).expect("connect"), dialect)
+    }
+
+    pub fn from_stream(stream: TcpStream, dialect: Dialect) -> RawPeer {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let config = Config::default()
+            .dialect(DialectMode::Fixed(dialect))
+            .frame_timeout(None);
+        RawPeer {
+            stream,
+            conn: Connection::new(config, Duration::ZERO),
+        }
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// The next event: a message, a rejected payload, or the end (`Closed`).
+    pub fn next(&mut self) -> Event<Value> {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            if let Some(event) = self.conn.poll_event() {
+                return event;
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) => self.conn.handle_eof(Duration::ZERO),
+                Ok(n) => self.conn.handle_input(Duration::ZERO, &buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    self.conn.handle_eof(Duration::ZERO)
+                }
+                Err(e) => panic!("read failed: {e}"),
+            }
+        }
+    }
+
+    /// The next message; panics on anything else.
+    pub fn recv(&mut self) -> Value {
+        match self.next() {
+            Event::Message(v) => v,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    /// True once the server has closed the connection (reads end of file or a reset).
+    pub fn closed_by_server(&mut self) -> bool {
+        matches!(self.next(), Event::Closed(_))
+    }
+}

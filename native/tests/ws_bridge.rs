@@ -1,0 +1,314 @@
+//! The WebSocket-to-TCP bridge in front of a jsocket server that speaks only TCP (here our own
+//! echo server with WebSocket turned off; the Python jsocket 2.0.3 server is in the workspace's
+//! tests): frames reach the server and replies come back, a foreign origin is refused, malformed
+//! frames are dropped and counted, and a slow reader does not make the bridge buffer.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::{Bytes, Message};
+use async_tungstenite::WebSocketStream;
+use jsocket_core::{encode, Decoder, DecoderConfig, Dialect};
+use native::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
+use native::handlers::Echo;
+use native::{BlockingClient, ClientConfig, Server, ServerConfig, Stopper};
+use serde_json::{json, Value};
+use smol::stream::StreamExt;
+use smol::{Async, Timer};
+
+type Ws = WebSocketStream<Async<TcpStream>>;
+
+struct Running {
+    addr: SocketAddr,
+    stopper: Stopper,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stopper.stop();
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+/// A TCP-only echo server: the bridge is what gives it WebSocket clients.
+fn target() -> Running {
+    let config = ServerConfig::default()
+        .tcp("127.0.0.1:0".parse().unwrap())
+        .websocket(false);
+    let server = Server::bind(config).unwrap();
+    let addr = server.local_addr().unwrap();
+    let stopper = server.stopper();
+    let thread = std::thread::spawn(move || server.run_blocking(Echo).unwrap());
+    Running {
+        addr,
+        stopper,
+        thread: Some(thread),
+    }
+}
+
+fn bridge(config: BridgeConfig) -> (Running, BridgeStatsHandle) {
+    let bridge = Bridge::bind(config).unwrap();
+    let addr = bridge.local_addr().unwrap();
+    let stats = bridge.stats();
+    let stopper = bridge.stopper();
+    let thread = std::thread::spawn(move || bridge.run_blocking().unwrap());
+    let running = Running {
+        addr,
+        stopper,
+        thread: Some(thread),
+    };
+    (running, stats)
+}
+
+fn config(target: SocketAddr) -> BridgeConfig {
+    BridgeConfig::new("127.0.0.1:0".parse().unwrap(), target.to_string())
+}
+
+async fn ws_connect(addr: SocketAddr, origin: Option<&str>) -> Result<Ws, String> {
+    let mut request = format!("ws://{addr}/").into_client_request().unwrap();
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+    }
+    let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
+    async_tungstenite::client_async(request, tcp)
+        .await
+        .map(|(ws, _)| ws)
+        .map_err(|e| e.to_string())
+}
+
+fn frame(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode(value, Dialect::V2, &mut out).unwrap();
+    out
+}
+
+async fn read_values(ws: &mut Ws, count: usize) -> Vec<Value> {
+    let mut decoder = Decoder::new(DecoderConfig::default());
+    let mut values = Vec::new();
+    while values.len() < count {
+        let msg = ws.next().await.expect("stream open").expect("no error");
+        let Message::Binary(bytes) = msg else {
+            continue;
+        };
+        let mut input = &bytes[..];
+        while let Some(payload) = decoder.decode(&mut input).unwrap() {
+            values.push(payload.value().unwrap());
+        }
+    }
+    values
+}
+
+/// The target's own statistics, asked over TCP.
+fn target_stats(addr: SocketAddr) -> Value {
+    let mut client = BlockingClient::connect(&addr.to_string(), ClientConfig::default()).unwrap();
+    client.request(&json!({"$jsocket": "stats"})).unwrap()
+}
+
+#[test]
+fn frames_cross_the_bridge_both_ways_however_they_are_cut() {
+    let server = target();
+    let (bridge, stats) = bridge(config(server.addr).check_frames(true));
+    let values: Vec<Value> = (0..50)
+        .map(|i| json!({"i": i, "text": "é".repeat(i * 7)}))
+        .collect();
+    let stream: Vec<u8> = values.iter().flat_map(frame).collect();
+    smol::block_on(async {
+        let mut ws = ws_connect(bridge.addr, None).await.unwrap();
+        // Odd cuts: a byte, a few bytes, a frame and a half...
+        let mut at = 0;
+        for size in [1, 2, 3, 40, 1, 500, 7].iter().cycle() {
+            if at == stream.len() {
+                break;
+            }
+            let end = (at + size).min(stream.len());
+            ws.send(Message::Binary(Bytes::copy_from_slice(&stream[at..end])))
+                .await
+                .unwrap();
+            at = end;
+        }
+        assert_eq!(read_values(&mut ws, values.len()).await, values);
+        ws.close(None).await.unwrap();
+    });
+    let s = stats.snapshot();
+    assert_eq!((s.bridged, s.malformed_from_client), (1, 0));
+    assert_eq!(s.bytes_to_target, stream.len() as u64);
+}
+
+#[test]
+fn a_foreign_origin_is_refused_with_403_and_counted() {
+    let server = target();
+    let (bridge, stats) = bridge(config(server.addr));
+    smol::block_on(async {
+        let err = ws_connect(bridge.addr, Some("https://evil.example"))
+            .await
+            .expect_err("refused");
+        assert!(err.contains("403"), "{err}");
+        let mut ws = ws_connect(bridge.addr, Some("http://127.0.0.1:1234"))
+            .await
+            .unwrap();
+        ws.send(Message::Binary(frame(&json!("same host")).into()))
+            .await
+            .unwrap();
+        assert_eq!(read_values(&mut ws, 1).await, [json!("same host")]);
+    });
+    let s = stats.snapshot();
+    assert_eq!((s.refused_origin, s.bridged), (1, 1));
+}
+
+#[test]
+fn malformed_frames_are_dropped_before_the_target_and_counted() {
+    let server = target();
+    let (bridge, stats) = bridge(config(server.addr).check_frames(true));
+    let mut bad_crc = frame(&json!({"evil": true}));
+    bad_crc[8] ^= 0xff;
+    let bad_json = {
+        let mut f = Vec::new();
+        jsocket_core::Encoder::new(Dialect::V2)
+            .encode_raw(b"{not json", &mut f)
+            .unwrap();
+        f
+    };
+    let bad_magic = b"JSN2\0\0\0\x02\0\0\0\0{}".to_vec();
+    smol::block_on(async {
+        for (i, bad) in [bad_crc, bad_json, bad_magic].into_iter().enumerate() {
+            let mut ws = ws_connect(bridge.addr, None).await.unwrap();
+            // A good frame first, then the bad one packed into the same message.
+            let mut both = frame(&json!({"good": i}));
+            both.extend_from_slice(&bad);
+            ws.send(Message::Binary(both.into())).await.unwrap();
+            assert_eq!(read_values(&mut ws, 1).await, [json!({"good": i})]);
+            // Then the bridge drops the client with "invalid data".
+            let mut closed_with = None;
+            while let Some(msg) = ws.next().await {
+                match msg {
+                    Ok(Message::Close(Some(frame))) => closed_with = Some(frame.code),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            assert_eq!(closed_with, Some(CloseCode::Invalid), "case {i}");
+        }
+    });
+    assert_eq!(stats.snapshot().malformed_from_client, 3);
+    // The target saw only the good frames: no failure of any kind.
+    let seen = target_stats(server.addr);
+    assert!(
+        seen["failures"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|n| n == &json!(0)),
+        "{seen}"
+    );
+    assert_eq!(seen["messages_in"], json!(3 + 1), "{seen}");
+}
+
+#[test]
+fn without_frame_checks_bytes_pass_as_they_are() {
+    let server = target();
+    let (bridge, stats) = bridge(config(server.addr));
+    smol::block_on(async {
+        let mut ws = ws_connect(bridge.addr, None).await.unwrap();
+        let mut bad = frame(&json!(1));
+        bad[8] ^= 0xff;
+        ws.send(Message::Binary(bad.into())).await.unwrap();
+        // The target itself finds the bad checksum and closes; the bridge closes the client.
+        while let Some(Ok(msg)) = ws.next().await {
+            assert!(matches!(msg, Message::Close(_)), "{msg:?}");
+        }
+    });
+    assert_eq!(stats.snapshot().malformed_from_client, 0);
+    assert_eq!(target_stats(server.addr)["failures"]["bad_crc"], json!(1));
+}
+
+#[test]
+fn a_slow_reader_makes_the_bridge_stop_reading_not_buffer() {
+    let server = target();
+    let buffer = 16 * 1024;
+    let (bridge, stats) = bridge(config(server.addr).buffer(buffer));
+    let payload = "x".repeat(30_000);
+    let count = 300; // about 9 MB each way: far more than the socket buffers hold
+    smol::block_on(async {
+        let ws = ws_connect(bridge.addr, None).await.unwrap();
+        let (mut tx, mut rx) = ws.split();
+        let writer = async {
+            for i in 0..count {
+                let f = frame(&json!({"i": i, "pad": payload}));
+                tx.send(Message::Binary(f.into())).await.unwrap();
+            }
+        };
+        let reader = async {
+            let mut decoder = Decoder::new(DecoderConfig::default());
+            let mut next = 0;
+            while next < count {
+                // Slow: a pause before each message taken.
+                Timer::after(Duration::from_millis(1)).await;
+                let Some(Ok(Message::Binary(bytes))) = rx.next().await else {
+                    panic!("stream ended at {next}");
+                };
+                let mut input = &bytes[..];
+                while let Some(p) = decoder.decode(&mut input).unwrap() {
+                    assert_eq!(p.value().unwrap()["i"], json!(next));
+                    next += 1;
+                }
+            }
+        };
+        smol::future::zip(writer, reader).await;
+    });
+    let s = stats.snapshot();
+    assert!(s.bytes_to_client > 8_000_000, "{s:?}");
+    // Each direction holds at most one read buffer between a read and its write.
+    assert!(s.peak_in_flight <= 2 * buffer, "{s:?}");
+}
+
+/// The `native bridge` command, with its log on stderr.
+struct Cli(Child);
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_bridge_command_forwards_and_checks_origins() {
+    let server = target();
+    let mut child = Cli(Command::new(env!("CARGO_BIN_EXE_native"))
+        .args(["bridge", "--listen", "127.0.0.1:0", "--target"])
+        .arg(server.addr.to_string())
+        .args(["--check-frames", "--allow-origin", "https://app.example"])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap());
+    let stderr = child.0.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr: SocketAddr = loop {
+        let line = lines.next().expect("the bridge logs its address").unwrap();
+        if let Some(rest) = line.split("ws://").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    // Keep draining the log so the bridge never blocks on it.
+    std::thread::spawn(move || lines.for_each(drop));
+    smol::block_on(async {
+        let mut ws = ws_connect(addr, Some("https://app.example")).await.unwrap();
+        ws.send(Message::Binary(frame(&json!({"via": "cli"})).into()))
+            .await
+            .unwrap();
+        assert_eq!(read_values(&mut ws, 1).await, [json!({"via": "cli"})]);
+        let err = ws_connect(addr, Some("https://other.example")).await.err();
+        assert!(err.is_some_and(|e| e.contains("403")));
+    });
+}

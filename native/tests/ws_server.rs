@@ -1,0 +1,545 @@
+//! WebSocket and HTTP on the server's own port: WebSocket clients get the same echoes, handler,
+//! statistics and broadcast as TCP clients; static files come with the right bytes and types;
+//! paths out of the web root and foreign origins are refused.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::{Bytes, Message};
+use async_tungstenite::WebSocketStream;
+use jsocket_core::{Decoder, DecoderConfig};
+use native::handlers::{Chat, Echo};
+use native::{BlockingClient, ClientConfig, Handler, Server, ServerConfig, Stopper};
+use serde_json::{json, Value};
+use smol::stream::StreamExt;
+use smol::Async;
+
+type Ws = WebSocketStream<Async<TcpStream>>;
+
+/// The shared wire vectors: (file, value, frame bytes).
+fn vectors() -> Vec<(String, Value, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "tsv"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (json, hex) = line.split_once('\t').unwrap();
+            let bytes = (0..hex.trim().len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex.trim()[i..i + 2], 16).unwrap())
+                .collect();
+            out.push((name.clone(), serde_json::from_str(json).unwrap(), bytes));
+        }
+    }
+    assert!(out.len() >= 15, "too few vectors in {}", dir.display());
+    out
+}
+
+struct Running {
+    addr: SocketAddr,
+    web: Vec<SocketAddr>,
+    stopper: Stopper,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stopper.stop();
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+fn start<H: Handler + Send + 'static>(config: ServerConfig, handler: H) -> Running {
+    let server = Server::bind(config.tcp("127.0.0.1:0".parse().unwrap())).unwrap();
+    let addr = server.local_addr().unwrap();
+    let web = server.web_addrs();
+    let stopper = server.stopper();
+    let thread = std::thread::spawn(move || server.run_blocking(handler).unwrap());
+    Running {
+        addr,
+        web,
+        stopper,
+        thread: Some(thread),
+    }
+}
+
+async fn ws_connect(addr: SocketAddr, origin: Option<&str>) -> Result<Ws, String> {
+    let mut request = format!("ws://{addr}/").into_client_request().unwrap();
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+    }
+    let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
+    async_tungstenite::client_async(request, tcp)
+        .await
+        .map(|(ws, _)| ws)
+        .map_err(|e| e.to_string())
+}
+
+/// Reads binary messages until `count` jsocket messages have been decoded from their bytes.
+async fn read_values(ws: &mut Ws, count: usize) -> Vec<Value> {
+    let mut decoder = Decoder::new(DecoderConfig::default());
+    let mut values = Vec::new();
+    while values.len() < count {
+        let msg = ws.next().await.expect("stream open").expect("no error");
+        let Message::Binary(bytes) = msg else {
+            continue;
+        };
+        let mut input = &bytes[..];
+        while let Some(payload) = decoder.decode(&mut input).unwrap() {
+            values.push(payload.value().unwrap());
+        }
+    }
+    values
+}
+
+/// Cuts `bytes` into pieces whose sizes cycle through `sizes`.
+fn cut<'a>(bytes: &'a [u8], sizes: &[usize]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    let mut i = 0;
+    while at < bytes.len() {
+        let n = sizes[i % sizes.len()].min(bytes.len() - at);
+        out.push(&bytes[at..at + n]);
+        at += n;
+        i += 1;
+    }
+    out
+}
+
+#[test]
+fn websocket_clients_get_echoes_of_the_vectors_however_the_messages_cut_them() {
+    let server = start(ServerConfig::default(), Echo);
+    let all = vectors();
+    let mut files: Vec<&str> = all.iter().map(|(f, _, _)| f.as_str()).collect();
+    files.dedup();
+    let cuts: [&[usize]; 4] = [&[usize::MAX], &[1], &[3, 1, 7, 2, 13, 64], &[12, 4, 5000]];
+    smol::block_on(async {
+        for file in files {
+            let frames: Vec<_> = all.iter().filter(|(f, _, _)| f == file).collect();
+            let stream: Vec<u8> = frames.iter().flat_map(|(_, _, b)| b.clone()).collect();
+            let expected: Vec<Value> = frames.iter().map(|(_, v, _)| v.clone()).collect();
+            for sizes in cuts {
+                // One connection per dialect and cut: the dialect is detected per connection.
+                let mut ws = ws_connect(server.addr, None).await.unwrap();
+                for piece in cut(&stream, sizes) {
+                    ws.send(Message::Binary(Bytes::copy_from_slice(piece)))
+                        .await
+                        .unwrap();
+                }
+                let got = read_values(&mut ws, expected.len()).await;
+                assert_eq!(got, expected, "{file} cut as {sizes:?}");
+                ws.close(None).await.unwrap();
+            }
+        }
+    });
+}
+
+#[test]
+fn websocket_and_tcp_clients_share_the_handler_statistics_and_broadcast() {
+    let server = start(ServerConfig::default(), Chat::new());
+    let mut tcp =
+        BlockingClient::connect(&server.addr.to_string(), ClientConfig::default()).unwrap();
+    smol::block_on(async {
+        let mut ws = ws_connect(server.addr, None).await.unwrap();
+        let mut frame = Vec::new();
+        jsocket_core::encode(
+            &json!({"join": "browser"}),
+            jsocket_core::Dialect::V2,
+            &mut frame,
+        )
+        .unwrap();
+        ws.send(Message::Binary(frame.into())).await.unwrap();
+        let joined = read_values(&mut ws, 1).await;
+        assert_eq!(joined[0]["joined"], json!(true));
+        assert_eq!(joined[0]["name"], json!("browser"));
+
+        // A TCP client's message reaches the WebSocket client through the chat's broadcast.
+        let heard: Value = tcp.recv().unwrap();
+        assert_eq!(heard["name"], json!("browser"));
+        tcp.send(&json!({"hello": "from tcp"})).unwrap();
+        let relayed = read_values(&mut ws, 1).await;
+        assert_eq!(relayed[0]["message"], json!({"hello": "from tcp"}));
+
+        // Both are counted by the server, which answers the control message over WebSocket.
+        let mut ask = Vec::new();
+        jsocket_core::encode(
+            &json!({"$jsocket": "stats"}),
+            jsocket_core::Dialect::V2,
+            &mut ask,
+        )
+        .unwrap();
+        ws.send(Message::Binary(ask.into())).await.unwrap();
+        let stats = read_values(&mut ws, 1).await;
+        assert_eq!(stats[0]["connections"], json!(2), "{}", stats[0]);
+    });
+}
+
+/// A raw HTTP exchange: the status code, the headers (lower-cased names) and the body.
+fn http(addr: SocketAddr, request: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).unwrap();
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8(raw[..end].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let code = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .map(|l| {
+            let (k, v) = l.split_once(':').unwrap();
+            (k.trim().to_ascii_lowercase(), v.trim().to_owned())
+        })
+        .collect();
+    (code, headers, raw[end + 4..].to_vec())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+    )
+}
+
+/// A fresh directory holding `site/` (the web root) and a secret file beside it.
+fn site() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "native-ws-site-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("site/js")).unwrap();
+    std::fs::write(dir.join("secret.txt"), "not for the web").unwrap();
+    std::fs::write(dir.join("site/index.html"), "<!doctype html><p>exhibit</p>").unwrap();
+    std::fs::write(dir.join("site/js/app.js"), "console.log(1);").unwrap();
+    let wasm: Vec<u8> = b"\0asm\x01\0\0\0"
+        .iter()
+        .copied()
+        .chain(0..=255u8)
+        .collect();
+    std::fs::write(dir.join("site/app.wasm"), wasm).unwrap();
+    dir
+}
+
+#[test]
+fn static_files_come_with_their_bytes_and_content_types() {
+    let dir = site();
+    let server = start(
+        ServerConfig::default()
+            .web_root(dir.join("site"))
+            .web_tcp("127.0.0.1:0".parse().unwrap()),
+        Echo,
+    );
+    for addr in [server.addr, server.web[0]] {
+        let (code, headers, body) = get(addr, "/");
+        assert_eq!(code, 200);
+        assert_eq!(
+            header(&headers, "content-type"),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(body, std::fs::read(dir.join("site/index.html")).unwrap());
+
+        let (code, headers, body) = get(addr, "/app.wasm");
+        assert_eq!(code, 200);
+        assert_eq!(header(&headers, "content-type"), Some("application/wasm"));
+        assert_eq!(header(&headers, "content-length"), Some("264"));
+        assert_eq!(body, std::fs::read(dir.join("site/app.wasm")).unwrap());
+
+        let (code, headers, body) = get(addr, "/js/app.js?v=2");
+        assert_eq!(code, 200);
+        assert_eq!(
+            header(&headers, "content-type"),
+            Some("text/javascript; charset=utf-8")
+        );
+        assert_eq!(body, b"console.log(1);");
+
+        let (code, headers, body) = http(
+            addr,
+            &format!("HEAD /app.wasm HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+        );
+        assert_eq!((code, body.len()), (200, 0));
+        assert_eq!(header(&headers, "content-length"), Some("264"));
+
+        assert_eq!(get(addr, "/missing.js").0, 404);
+        let (code, headers, _) = http(addr, "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(code, 405);
+        assert_eq!(header(&headers, "allow"), Some("GET, HEAD"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn paths_out_of_the_web_root_are_refused() {
+    let dir = site();
+    let server = start(ServerConfig::default().web_root(dir.join("site")), Echo);
+    for path in [
+        "/../secret.txt",
+        "/js/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/js/..%2f..%2fsecret.txt",
+        "/..\\secret.txt",
+    ] {
+        let (code, _, body) = get(server.addr, path);
+        assert_eq!(code, 403, "{path}");
+        assert!(!String::from_utf8_lossy(&body).contains("not for the web"));
+    }
+    // A link inside the root that points out of it is refused too.
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(dir.join("secret.txt"), dir.join("site/link.txt")).unwrap();
+        assert_eq!(get(server.addr, "/link.txt").0, 403);
+    }
+    // `..` that stays inside the root is still refused: no path may climb at all.
+    assert_eq!(get(server.addr, "/js/../index.html").0, 403);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_page_from_another_origin_is_refused_with_403() {
+    let server = start(ServerConfig::default(), Echo);
+    smol::block_on(async {
+        let refused = ws_connect(server.addr, Some("https://evil.example")).await;
+        let err = refused.expect_err("the handshake must fail");
+        assert!(err.contains("403"), "{err}");
+        // The same host, on any port, is allowed; so is a client that sends no Origin.
+        ws_connect(server.addr, Some("http://127.0.0.1:8000"))
+            .await
+            .unwrap();
+        ws_connect(server.addr, None).await.unwrap();
+    });
+    let widened = start(
+        ServerConfig::default()
+            .allow_origins(native::ws::OriginPolicy::default().allow("https://app.example")),
+        Echo,
+    );
+    smol::block_on(async {
+        ws_connect(widened.addr, Some("https://app.example"))
+            .await
+            .unwrap();
+        assert!(ws_connect(widened.addr, Some("https://evil.example"))
+            .await
+            .is_err());
+    });
+}
+
+#[test]
+fn the_client_connector_speaks_jsocket_over_websocket() {
+    use smol::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start(ServerConfig::default(), Echo);
+    smol::block_on(async {
+        let mut ws = native::ws::connect(&format!("ws://{}/", server.addr))
+            .await
+            .unwrap();
+        let mut frame = Vec::new();
+        jsocket_core::encode(&json!({"n": 1}), jsocket_core::Dialect::V2, &mut frame).unwrap();
+        ws.write_all(&frame).await.unwrap();
+        ws.flush().await.unwrap();
+        let mut reply = vec![0; frame.len()];
+        ws.read_exact(&mut reply).await.unwrap();
+        // The echo of a compact frame in the client's dialect is the same bytes.
+        assert_eq!(reply, frame);
+    });
+}
+
+#[test]
+fn shutdown_closes_websocket_clients_with_a_close_frame() {
+    let mut server = start(ServerConfig::default(), Echo);
+    smol::block_on(async {
+        let mut ws = ws_connect(server.addr, None).await.unwrap();
+        let mut frame = Vec::new();
+        jsocket_core::encode(&json!("hi"), jsocket_core::Dialect::V2, &mut frame).unwrap();
+        ws.send(Message::Binary(frame.into())).await.unwrap();
+        assert_eq!(read_values(&mut ws, 1).await, [json!("hi")]);
+        server.stopper.stop();
+        let mut closed = false;
+        while let Some(Ok(msg)) = ws.next().await {
+            closed |= matches!(msg, Message::Close(_));
+        }
+        assert!(closed, "no close frame before the end");
+    });
+    // The server's run returns once the client has answered the close.
+    server.thread.take().unwrap().join().unwrap();
+}
+
+#[test]
+fn an_oversize_websocket_message_closes_the_connection() {
+    let core = jsocket_core::Config::default().max_message_size(1024);
+    let server = start(ServerConfig::default().connection(core), Echo);
+    smol::block_on(async {
+        let mut ws = ws_connect(server.addr, None).await.unwrap();
+        ws.send(Message::Binary(vec![0u8; 4096].into()))
+            .await
+            .unwrap();
+        let mut code = None;
+        while let Some(Ok(msg)) = ws.next().await {
+            if let Message::Close(Some(f)) = msg {
+                code = Some(f.code);
+            }
+        }
+        assert_eq!(
+            code,
+            Some(async_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Size)
+        );
+    });
+}
+
+#[test]
+fn a_frame_sent_with_the_handshake_is_not_lost() {
+    let server = start(ServerConfig::default(), Echo);
+    let mut jsocket = Vec::new();
+    jsocket_core::encode(&json!("early"), jsocket_core::Dialect::V2, &mut jsocket).unwrap();
+    // One write: the handshake request and, right behind it, a masked binary message (mask
+    // key zero, so the payload is sent as it is).
+    let mut wire = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        server.addr
+    )
+    .into_bytes();
+    wire.extend_from_slice(&[0x82, 0x80 | jsocket.len() as u8, 0, 0, 0, 0]);
+    wire.extend_from_slice(&jsocket);
+    let mut tcp = TcpStream::connect(server.addr).unwrap();
+    tcp.write_all(&wire).unwrap();
+    // The 101 answer, then an unmasked binary message holding the echo.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let head_end = loop {
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+        if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    assert!(
+        got.starts_with(b"HTTP/1.1 101"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    while got.len() < head_end + 2 + jsocket.len() {
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the echo");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let message = &got[head_end..];
+    assert_eq!(message[..2], [0x82, jsocket.len() as u8]);
+    assert_eq!(&message[2..2 + jsocket.len()], &jsocket[..]);
+}
+
+#[test]
+fn the_socket_like_client_speaks_jsocket_over_websocket() {
+    let server = start(ServerConfig::default(), Echo);
+    let ws = smol::block_on(native::ws::WsSocket::connect(&format!(
+        "ws://{}/",
+        server.addr
+    )))
+    .unwrap();
+    // Moved to another thread, as a load generator's worker would.
+    std::thread::spawn(move || {
+        smol::block_on(async {
+            let mut stream = Vec::new();
+            for i in 0..100 {
+                jsocket_core::encode(&json!({ "i": i }), jsocket_core::Dialect::V2, &mut stream)
+                    .unwrap();
+            }
+            ws.write_all(&stream).await.unwrap();
+            let mut back = Vec::new();
+            let mut buf = vec![0u8; 1000];
+            while back.len() < stream.len() {
+                let n = ws.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed early");
+                back.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(back, stream);
+            ws.close();
+            while ws.read(&mut buf).await.unwrap() > 0 {}
+        })
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn a_silent_tcp_client_still_gets_broadcasts() {
+    // A client that only listens sends no first bytes to tell what it is: a push must reach it
+    // all the same.
+    let server = start(ServerConfig::default(), Chat::new());
+    let mut listener =
+        BlockingClient::connect(&server.addr.to_string(), ClientConfig::default()).unwrap();
+    smol::block_on(async {
+        let mut ws = ws_connect(server.addr, None).await.unwrap();
+        let mut frame = Vec::new();
+        jsocket_core::encode(
+            &json!({"join": "talker"}),
+            jsocket_core::Dialect::V2,
+            &mut frame,
+        )
+        .unwrap();
+        ws.send(Message::Binary(frame.into())).await.unwrap();
+        read_values(&mut ws, 1).await;
+    });
+    let heard: Value = listener.recv().unwrap();
+    assert_eq!(heard["name"], json!("talker"));
+    assert_eq!(heard["joined"], json!(true));
+}
+
+#[test]
+fn websocket_clients_count_against_the_connection_limit() {
+    let server = start(ServerConfig::default().max_connections(1), Echo);
+    let mut tcp =
+        BlockingClient::connect(&server.addr.to_string(), ClientConfig::default()).unwrap();
+    let echoed: Value = tcp.request(&json!("first")).unwrap();
+    assert_eq!(echoed, json!("first"));
+    smol::block_on(async {
+        // The one place is taken: the WebSocket client is turned away before its handshake.
+        assert!(ws_connect(server.addr, None).await.is_err());
+    });
+    drop(tcp);
+    // Once the TCP client has gone, a WebSocket client takes its place.
+    smol::block_on(async {
+        let mut ws = loop {
+            if let Ok(ws) = ws_connect(server.addr, None).await {
+                break ws;
+            }
+            smol::Timer::after(std::time::Duration::from_millis(10)).await;
+        };
+        let mut frame = Vec::new();
+        jsocket_core::encode(&json!("second"), jsocket_core::Dialect::V2, &mut frame).unwrap();
+        ws.send(Message::Binary(frame.into())).await.unwrap();
+        assert_eq!(read_values(&mut ws, 1).await, [json!("second")]);
+    });
+}
