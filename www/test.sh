@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# End-to-end test of the web exhibit in headless Chromium: builds the npm package and the page
+# (www/build.sh), starts the native server on a free port serving www/dist, then two pages and a
+# Python jsocket 2.0.3 client share the live room (www/tests/e2e.mjs). The screenshot goes to
+# target/e2e/exhibit.png. Installs what it needs: Debian's chromium (never a downloaded
+# browser), playwright-core in www/node_modules, the Python venv under target/py.
+# Runs from any directory; quiet on success. SKIP_WASM_BUILD=1 as for build.sh.
+set -euo pipefail
+
+WWW="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(dirname "$WWW")"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+LOG_DIR="$TARGET_DIR/www-logs"
+mkdir -p "$LOG_DIR"
+
+quietly() {
+    local name="$1"
+    shift
+    local log="$LOG_DIR/$name.log"
+    if ! "$@" >"$log" 2>&1; then
+        echo "FAILED: $name: $*" >&2
+        tail -n 40 "$log" >&2
+        echo "(full log: $log)" >&2
+        return 1
+    fi
+}
+
+CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+if ! [ -x "$CHROMIUM" ]; then
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    quietly apt-chromium sh -c "$sudo apt-get update && $sudo apt-get install -y chromium"
+fi
+
+PY_VENV="$TARGET_DIR/py/jsocket-2.0.3"
+PYTHON="${JSOCKET_PY_203:-$PY_VENV/bin/python}"
+if ! "$PYTHON" -c 'import jsocket, sys; sys.exit(jsocket.__version__ != "2.0.3")' 2>/dev/null; then
+    PYTHON="$PY_VENV/bin/python"
+    quietly venv-203 sh -c "python3 -m venv '$PY_VENV' && '$PY_VENV/bin/pip' install -q jsocket==2.0.3"
+fi
+
+quietly www-build "$WWW/build.sh"
+quietly cargo-native cargo build -q -p native --manifest-path "$ROOT/Cargo.toml"
+SERVER="$TARGET_DIR/debug/native"
+
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+SERVER_LOG="$LOG_DIR/e2e-server.log"
+"$SERVER" serve --port "$PORT" --web "$WWW/dist" >"$SERVER_LOG" 2>&1 &
+SERVER_PID=$!
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+}
+trap stop_server EXIT
+
+# Wait (a condition, not a measurement) for the page to be served.
+for _ in $(seq 300); do
+    if curl -fs -o /dev/null "http://127.0.0.1:$PORT/"; then break; fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        echo "FAILED: the server exited:" >&2
+        cat "$SERVER_LOG" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
+
+mkdir -p "$TARGET_DIR/e2e"
+if ! (cd "$WWW" && EXHIBIT_URL="http://127.0.0.1:$PORT/" PYTHON="$PYTHON" CHROMIUM="$CHROMIUM" \
+    SCREENSHOT="$TARGET_DIR/e2e/exhibit.png" node tests/e2e.mjs); then
+    echo "(server log: $SERVER_LOG)" >&2
+    exit 1
+fi
