@@ -3,9 +3,10 @@
 #
 # Installs what the tests need (skipping anything already at the right version), then runs
 # formatting, lints, the host tests (including interop against the real Python jsocket 2.0.3 and
-# 1.9.6), the wasm build, a fuzz smoke run and a bench compile check.
+# 1.9.6), the wasm build, the browser tests in headless Chromium (wasm/test.sh), the web
+# exhibit's end-to-end test (www/test.sh), a fuzz smoke run and a bench compile check.
 #
-#   --quick          skip the fuzz smoke run, the wasm build and the bench compile check
+#   --quick          skip the browser tests, the fuzz smoke run and the bench compile check
 #   FUZZ_SECONDS=N   seconds per fuzz target (default 20)
 set -euo pipefail
 shopt -s inherit_errexit
@@ -153,12 +154,26 @@ cargo test --workspace
 step_done
 
 # ---------------------------------------------------------------------------------------------
+step "wasm build ($WASM_TARGET)"
+cargo build -p jsocket-core --target "$WASM_TARGET" --no-default-features
+cargo build -p jsocket-wasm --target "$WASM_TARGET"
+cargo clippy -p jsocket-wasm --target "$WASM_TARGET" --all-targets -- -D warnings
+step_done
+
+step "committed web exhibit (www/dist) matches its sources"
+./www/stamp.sh --check
+step_done
+
+# ---------------------------------------------------------------------------------------------
 if [ "$QUICK" -eq 1 ]; then
-    skip "wasm build (--quick)"
+    skip "browser tests and web exhibit end-to-end (--quick)"
 else
-    step "wasm build ($WASM_TARGET)"
-    cargo build -p jsocket-core --target "$WASM_TARGET" --no-default-features
-    cargo build -p jsocket-wasm --target "$WASM_TARGET"
+    step "browser: wasm-bindgen tests in Chromium, npm package, end to end (wasm/test.sh)"
+    ./wasm/test.sh
+    step_done
+
+    step "web exhibit end-to-end in Chromium with Python jsocket (www/test.sh)"
+    SKIP_WASM_BUILD=1 ./www/test.sh
     step_done
 fi
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds the web exhibit into www/dist: builds the npm package (wasm/build.sh), installs it from
-# its tarball into www/node_modules as any user of the package would, and copies the page and the
-# package's browser files beside it (an import map names the package: no bundler needed).
-# Then `cargo run -p native` serves it at http://127.0.0.1:5489/.
+# Builds the web exhibit into www/dist (or the directory given with --out DIR): builds the npm
+# package (wasm/build.sh), installs it from its tarball into www/node_modules as any user of the
+# package would, and copies the page and the package's browser files beside it (an import map
+# names the package: no bundler needed), with a STAMP of the sources (www/stamp.sh).
+# www/dist is committed, so that `cargo run -p native` serves the exhibit at
+# http://127.0.0.1:5489/ on a fresh clone; CI checks that it matches its sources.
 # Runs from any directory; quiet on success. SKIP_WASM_BUILD=1 takes the package tarball already
 # in target/npm as it is.
 set -euo pipefail
@@ -12,6 +14,15 @@ ROOT="$(dirname "$WWW")"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 LOG_DIR="$TARGET_DIR/www-logs"
 mkdir -p "$LOG_DIR"
+
+OUT="$WWW/dist"
+if [ "${1:-}" = --out ] && [ -n "${2:-}" ]; then
+    mkdir -p "$2"
+    OUT="$(cd "$2" && pwd)"
+elif [ -n "${1:-}" ]; then
+    echo "usage: www/build.sh [--out DIR]" >&2
+    exit 2
+fi
 
 # quietly NAME CMD...: runs CMD with its output in a log; on failure prints the log's end.
 quietly() {
@@ -54,7 +65,7 @@ rm -rf node_modules/jsocket-wasm
 quietly npm-install npm install --no-audit --no-fund --no-package-lock
 
 pkg="$WWW/node_modules/jsocket-wasm"
-stage="$WWW/dist.new"
+stage="$OUT.new"
 rm -rf "$stage"
 mkdir -p "$stage/vendor/jsocket-wasm"
 cp "$WWW"/src/*.html "$WWW"/src/*.js "$WWW"/src/*.css "$stage/"
@@ -70,8 +81,9 @@ for file in index.js jsocket_wasm_bg.wasm; do
         exit 1
     fi
 done
+"$WWW/stamp.sh" >"$stage/STAMP"
 # Swap in whole, so a running server never serves half a build.
-rm -rf "$WWW/dist.old"
-if [ -d "$WWW/dist" ]; then mv "$WWW/dist" "$WWW/dist.old"; fi
-mv "$stage" "$WWW/dist"
-rm -rf "$WWW/dist.old"
+rm -rf "$OUT.old"
+if [ -d "$OUT" ]; then mv "$OUT" "$OUT.old"; fi
+mv "$stage" "$OUT"
+rm -rf "$OUT.old"

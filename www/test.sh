@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of the web exhibit in headless Chromium: builds the npm package and the page
-# (www/build.sh), starts the native server on a free port serving www/dist, then two pages and a
+# (www/build.sh, into target/www-dist: the test runs what the sources make now, not the
+# committed www/dist), starts the native server on a free port serving it, then two pages and a
 # Python jsocket 2.0.3 client share the live room (www/tests/e2e.mjs). The screenshot goes to
 # target/e2e/exhibit.png. Installs what it needs: Debian's chromium (never a downloaded
 # browser), playwright-core in www/node_modules, the Python venv under target/py.
@@ -39,13 +40,14 @@ if ! "$PYTHON" -c 'import jsocket, sys; sys.exit(jsocket.__version__ != "2.0.3")
     quietly venv-203 sh -c "python3 -m venv '$PY_VENV' && '$PY_VENV/bin/pip' install -q jsocket==2.0.3"
 fi
 
-quietly www-build "$WWW/build.sh"
+DIST="$TARGET_DIR/www-dist"
+quietly www-build "$WWW/build.sh" --out "$DIST"
 quietly cargo-native cargo build -q -p native --manifest-path "$ROOT/Cargo.toml"
 SERVER="$TARGET_DIR/debug/native"
 
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 SERVER_LOG="$LOG_DIR/e2e-server.log"
-"$SERVER" serve --port "$PORT" --web "$WWW/dist" >"$SERVER_LOG" 2>&1 &
+"$SERVER" serve --port "$PORT" --web "$DIST" >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
 stop_server() {
     kill "$SERVER_PID" 2>/dev/null || true
