@@ -135,7 +135,9 @@ ensure_jsocket_venv() {
 
 JSOCKET_PY_203=$(ensure_jsocket_venv 2.0.3)
 JSOCKET_PY_196=$(ensure_jsocket_venv 1.9.6)
-export JSOCKET_PY_203 JSOCKET_PY_196
+# From here on a missing interpreter fails the interop tests instead of skipping them.
+JSOCKET_REQUIRE_PY=1
+export JSOCKET_PY_203 JSOCKET_PY_196 JSOCKET_REQUIRE_PY
 echo "JSOCKET_PY_203=$JSOCKET_PY_203"
 echo "JSOCKET_PY_196=$JSOCKET_PY_196"
 step_done

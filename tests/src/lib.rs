@@ -108,6 +108,25 @@ pub fn python(version: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// [`python`] for a test named `what`, which is skipped (with a `SKIPPED:` line) when the
+/// interpreter is not set up, unless `JSOCKET_REQUIRE_PY` or `CI` is set (as `./tests/run.sh`
+/// does): then a missing interpreter fails the test.
+pub fn python_or_skip(version: &str, what: &str) -> Option<PathBuf> {
+    if let Some(path) = python(version) {
+        return Some(path);
+    }
+    let var = python_env_var(version);
+    let required = ["JSOCKET_REQUIRE_PY", "CI"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    assert!(
+        !required,
+        "{var} is unset: ./tests/run.sh creates the jsocket {version} venv and exports it"
+    );
+    eprintln!("SKIPPED: {what} ({var} unset; run ./tests/run.sh)");
+    None
+}
+
 /// The name of the environment variable [`python`] reads for `version`.
 pub fn python_env_var(version: &str) -> String {
     format!("JSOCKET_PY_{}", version.replace('.', ""))

@@ -16,7 +16,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use jsocket_core::{Config, Dialect};
-use jsocket_tests::{python, python_env_var, python_script, vectors, vectors_dir};
+use jsocket_tests::{python_or_skip, python_script, vectors, vectors_dir};
 use native::handlers::Echo;
 use native::{BlockingClient, ClientConfig, Server, ServerConfig, Stopper};
 use serde_json::{json, Value};
@@ -27,15 +27,7 @@ const V196: &str = "1.9.6";
 /// The interpreter with jsocket `version`, or `None` (after saying so) when it is not configured.
 /// Under CI a missing interpreter is a failure: the run script must have provided it.
 fn interpreter(version: &str) -> Option<PathBuf> {
-    if let Some(path) = python(version) {
-        return Some(path);
-    }
-    let var = python_env_var(version);
-    if std::env::var_os("CI").is_some_and(|ci| !ci.is_empty()) {
-        panic!("{var} is unset under CI: ./tests/run.sh must create the jsocket {version} venv and export {var}");
-    }
-    eprintln!("SKIPPED: native python interop ({var} unset; run ./tests/run.sh)");
-    None
+    python_or_skip(version, "native python interop")
 }
 
 /// Our echo server on a free port, on a thread of its own; stopped on drop.

@@ -20,6 +20,9 @@ pub struct Chat {
     names: RefCell<HashMap<u64, String>>,
 }
 
+/// The longest name kept for a client, in characters; longer ones are cut.
+pub const MAX_NAME_CHARS: usize = 64;
+
 impl Chat {
     /// An empty room.
     pub fn new() -> Self {
@@ -51,6 +54,8 @@ impl Handler for Chat {
                 let name = name
                     .as_str()
                     .map_or_else(|| name.to_string(), str::to_owned);
+                // Kept while the client stays and sent with each of its messages: bounded.
+                let name: String = name.chars().take(MAX_NAME_CHARS).collect();
                 self.names.borrow_mut().insert(id, name.clone());
                 json!({"from": id, "name": name, "joined": true})
             }

@@ -3,5 +3,5 @@
 mod chat;
 mod echo;
 
-pub use chat::Chat;
+pub use chat::{Chat, MAX_NAME_CHARS};
 pub use echo::Echo;
