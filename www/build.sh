@@ -10,8 +10,8 @@
 set -euo pipefail
 
 WWW="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(dirname "$WWW")"
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+# shellcheck source=../wasm/tools.sh
+source "$WWW/../wasm/tools.sh" # ROOT, TARGET_DIR, quietly, ensure_chromium
 LOG_DIR="$TARGET_DIR/www-logs"
 mkdir -p "$LOG_DIR"
 
@@ -23,19 +23,6 @@ elif [ -n "${1:-}" ]; then
     echo "usage: www/build.sh [--out DIR]" >&2
     exit 2
 fi
-
-# quietly NAME CMD...: runs CMD with its output in a log; on failure prints the log's end.
-quietly() {
-    local name="$1"
-    shift
-    local log="$LOG_DIR/$name.log"
-    if ! "$@" >"$log" 2>&1; then
-        echo "FAILED: $name: $*" >&2
-        tail -n 40 "$log" >&2
-        echo "(full log: $log)" >&2
-        return 1
-    fi
-}
 
 if [ "${SKIP_WASM_BUILD:-0}" != 1 ]; then
     quietly wasm-build "$ROOT/wasm/build.sh"

@@ -9,28 +9,14 @@
 set -euo pipefail
 
 WWW="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(dirname "$WWW")"
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+# shellcheck source=../wasm/tools.sh
+source "$WWW/../wasm/tools.sh" # ROOT, TARGET_DIR, quietly, ensure_chromium
 LOG_DIR="$TARGET_DIR/www-logs"
 mkdir -p "$LOG_DIR"
 
-quietly() {
-    local name="$1"
-    shift
-    local log="$LOG_DIR/$name.log"
-    if ! "$@" >"$log" 2>&1; then
-        echo "FAILED: $name: $*" >&2
-        tail -n 40 "$log" >&2
-        echo "(full log: $log)" >&2
-        return 1
-    fi
-}
-
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 if ! [ -x "$CHROMIUM" ]; then
-    sudo=""
-    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-    quietly apt-chromium sh -c "$sudo apt-get update && $sudo apt-get install -y chromium"
+    ensure_chromium
 fi
 
 PY_VENV="$TARGET_DIR/py/jsocket-2.0.3"
@@ -72,3 +58,4 @@ if ! (cd "$WWW" && EXHIBIT_URL="http://127.0.0.1:$PORT/" PYTHON="$PYTHON" CHROMI
     echo "(server log: $SERVER_LOG)" >&2
     exit 1
 fi
+echo "www: exhibit end-to-end in Chromium: ok (screenshot: $TARGET_DIR/e2e/exhibit.png)"
