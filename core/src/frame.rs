@@ -74,7 +74,7 @@ impl Header {
 /// Checks a received payload against its header's CRC (v2) and for UTF-8, and returns it as text.
 pub(crate) fn check_payload(header: Header, payload: &[u8]) -> Result<&str, RemoteError> {
     if let Some(expected) = header.crc {
-        let actual = crc32fast::hash(payload);
+        let actual = crate::crc::hash(payload);
         if actual != expected {
             return Err(RemoteError::CrcMismatch { expected, actual });
         }
@@ -174,7 +174,7 @@ impl Encoder {
         };
         let (head, payload) = out[start..].split_at_mut(header_len);
         let crc = match self.dialect {
-            Dialect::V2 => Some(crc32fast::hash(payload)),
+            Dialect::V2 => Some(crate::crc::hash(payload)),
             Dialect::V1 | Dialect::V1Le => None,
         };
         Header { len, crc }.write(self.dialect, head);

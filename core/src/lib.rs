@@ -80,6 +80,7 @@ extern crate std;
 
 mod config;
 mod connection;
+mod crc;
 mod decoder;
 mod dialect;
 mod error;
@@ -94,4 +95,4 @@ pub use dialect::{sniff, Dialect, DialectMode, Sniffed, UnknownDialect, MAGIC};
 pub use error::{ErrorKind, LocalError, RemoteError};
 pub use frame::{encode, Encoder, DEFAULT_MAX_MESSAGE_SIZE, MAX_HEADER_LEN};
 pub use payload::{FromPayload, RawPayload};
-pub use stats::{Failures, Stats};
+pub use stats::{Failures, Stats, MAX_IDENTITY_LEN};

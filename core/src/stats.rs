@@ -86,8 +86,13 @@ struct Identity<'a> {
     client: Option<&'a RawValue>,
 }
 
-/// The identity a JSON object gives its sender, if any. A cheap substring test comes first, so
-/// only messages that mention a `"client` key pay for a second look.
+/// The longest identity kept, in bytes of its JSON text: the peer chooses it, and it is kept for
+/// the life of the connection and copied into every statistics report.
+pub const MAX_IDENTITY_LEN: usize = 256;
+
+/// The identity a JSON object gives its sender, if any: a string or a number of at most
+/// [`MAX_IDENTITY_LEN`] bytes (anything else names no one). A cheap substring test comes first,
+/// so only messages that mention a `"client` key pay for a second look.
 #[cfg(feature = "client-identity")]
 fn client_identity(payload: &str) -> Option<String> {
     if !payload.trim_start().starts_with('{') || !payload.contains("\"client") {
@@ -95,10 +100,13 @@ fn client_identity(payload: &str) -> Option<String> {
     }
     let identity: Identity = serde_json::from_str(payload).ok()?;
     let raw = identity.client_id.or(identity.client)?.get();
+    if raw.len() > MAX_IDENTITY_LEN {
+        return None;
+    }
     match raw.as_bytes().first()? {
         b'"' => serde_json::from_str(raw).ok(),
-        b'n' => None,
-        _ => Some(String::from(raw)),
+        b'-' | b'0'..=b'9' => Some(String::from(raw)),
+        _ => None,
     }
 }
 
@@ -132,6 +140,7 @@ fn repeats_identity(payload: &str, known: &str) -> bool {
 #[cfg(all(test, feature = "client-identity"))]
 mod tests {
     use super::{client_identity, repeats_identity};
+    use alloc::format;
 
     #[test]
     fn a_repeated_identity_is_recognised_without_parsing() {
@@ -168,5 +177,15 @@ mod tests {
         assert_eq!(client_identity(r#"["client", 1]"#), None);
         assert_eq!(client_identity(r#"{"client": null}"#), None);
         assert_eq!(client_identity(r#"{"other": 1}"#), None);
+        assert_eq!(client_identity(r#"{"client": {"name": "x"}}"#), None);
+        assert_eq!(client_identity(r#"{"client": [1]}"#), None);
+        assert_eq!(client_identity(r#"{"client": true}"#), None);
+        let long = "k".repeat(super::MAX_IDENTITY_LEN);
+        assert_eq!(client_identity(&format!(r#"{{"client": "{long}"}}"#)), None);
+        let longest = &long[2..];
+        assert_eq!(
+            client_identity(&format!(r#"{{"client": "{longest}"}}"#)).as_deref(),
+            Some(longest)
+        );
     }
 }
