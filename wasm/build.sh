@@ -18,7 +18,7 @@ OUT="$TARGET_DIR/npm/jsocket-wasm"
 STAGE="$TARGET_DIR/npm/bindgen"
 WASM_IN="$TARGET_DIR/$WASM_TARGET/$PROFILE/jsocket_wasm.wasm"
 
-quietly cargo-build cargo build -p jsocket-wasm --target "$WASM_TARGET" --profile "$PROFILE"
+quietly cargo-build cargo build -p jsocket-wasm --no-default-features --target "$WASM_TARGET" --profile "$PROFILE"
 
 rm -rf "$STAGE" "$OUT"
 mkdir -p "$STAGE" "$OUT"

@@ -49,7 +49,7 @@ function wasmDecode(chunks) {
 
 // About 100 B, 4 KiB and 1 MiB of JSON: a chat line, and a page of such lines.
 // The receive path of JsonSocket, without a network: a WebSocket stand-in whose messages the
-// benchmark delivers itself, straight into the Rust link's onmessage.
+// benchmark delivers itself, straight into the package's WebSocket adapter (its onmessage).
 class BenchWebSocket {
   static last = null;
   constructor(url) {

@@ -1,18 +1,22 @@
 // jsocket for browsers: length-prefixed JSON messages over a WebSocket, checked by the Rust core
 // compiled to WebAssembly. Types and documentation: index.d.ts.
 
-import initWasm, { Link, RawDecoder, Session, encodeRaw } from './jsocket_wasm.js';
+import initWasm, { RawDecoder, Session, encodeRaw } from './jsocket_wasm.js';
 
 /** jsocket's default limit on a message, 10 MiB. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024;
 
-// What the WebAssembly link reports (see wasm/src/link.rs).
+// What a Link reports to its sink.
 const SINK_OPEN = 1;
 const SINK_ITEMS = 2;
 const SINK_CLOSED = 3;
 
-// Bytes handed to wasm at once by Decoder.push.
+// Bytes handed to wasm at once (by Decoder.push and per received WebSocket message): wasm memory
+// never shrinks, so it holds no more than the largest frame allowed plus a slice.
 const SLICE = 64 * 1024;
+
+// WebSocket close code sent when the peer broke the protocol (4000-4999 are the application's).
+const CLOSE_PROTOCOL_ERROR = 4002;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const utf8Encoder = new TextEncoder();
@@ -229,9 +233,186 @@ function normalise(options) {
       throw kindError('options', 'reconnect needs 0 <= initialDelay <= maxDelay and factor >= 1');
     }
   }
-  // Checked by the core now rather than on the first reconnect.
-  new Session(dialect, maxMessageSize, idle, frame, strictJson, 0).free();
   return { dialect, maxMessageSize, idle, frame, strictJson, backoff };
+}
+
+/**
+ * The adapter: a browser WebSocket (binary type `arraybuffer`) moving bytes between the peer and
+ * the core's Session, with performance.now() as the clock and setTimeout for the core's
+ * deadlines. It decides nothing about the protocol. `sink(what, arg)` hears of the opening, of
+ * laid-out payloads (SINK_ITEMS with their count: read them before any other call into wasm) and,
+ * last, of the close.
+ */
+class Link {
+  #ws;
+  #session;
+  #sink;
+  #opened = false;
+  // The close has been reported to the sink; nothing follows it.
+  #finished = false;
+  #timer = null;
+  #timerAt = null;
+
+  constructor(url, o, sink) {
+    // The core checks the options here, before the WebSocket is made.
+    this.#session = new Session(o.dialect, o.maxMessageSize, o.idle, o.frame, o.strictJson, performance.now());
+    try {
+      this.#ws = new WebSocket(url);
+    } catch (cause) {
+      this.#session.free();
+      throw kindError('connect', cause?.message ?? 'invalid WebSocket URL', cause);
+    }
+    this.#sink = sink;
+    const ws = this.#ws;
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = () => this.#onopen();
+    ws.onmessage = (event) => this.#onmessage(event);
+    ws.onclose = (event) => this.#onclose(event);
+  }
+
+  /** Sends a serialised JSON payload (UTF-8 bytes) as one frame. */
+  sendRaw(payload) {
+    if (!this.#opened || this.#finished) throw kindError('closed', 'the WebSocket is not open');
+    this.#session.sendRaw(payload);
+    this.#flush();
+  }
+
+  /** Closes from this side: what is queued is sent, then the WebSocket closes. */
+  close() {
+    if (this.#finished) return;
+    this.#session.close();
+    this.#finishIfClosed();
+  }
+
+  /** Reports a payload that JSON.parse rejected (fatal in strict mode). */
+  reportInvalid(reason) {
+    if (this.#finished) return;
+    this.#session.reportInvalid(reason);
+    this.#finishIfClosed();
+  }
+
+  stats() {
+    return this.#session.stats();
+  }
+
+  bufferedAmount() {
+    return this.#ws.bufferedAmount;
+  }
+
+  itemsPtr() {
+    return this.#session.itemsPtr();
+  }
+
+  boundsPtr() {
+    return this.#session.boundsPtr();
+  }
+
+  /** Unhooks the WebSocket, closing it if the link had not finished, and frees the session. */
+  free() {
+    const ws = this.#ws;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    this.#clearTimer();
+    if (!this.#finished) {
+      this.#finished = true;
+      ws.close();
+    }
+    this.#session.free();
+  }
+
+  #onopen() {
+    if (this.#finished) return;
+    this.#opened = true;
+    this.#reschedule();
+    this.#sink(SINK_OPEN);
+  }
+
+  #onmessage(event) {
+    const data = event.data;
+    // The peer should send binary messages; a text one goes to the core as its UTF-8 bytes.
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : utf8Encoder.encode(String(data));
+    const session = this.#session;
+    for (let at = 0; at < bytes.length && !this.#finished; at += SLICE) {
+      const count = session.handleInput(performance.now(), bytes.subarray(at, at + SLICE));
+      if (count > 0) this.#sink(SINK_ITEMS, count);
+      if (this.#finished) return;
+      this.#flush();
+      this.#finishIfClosed();
+    }
+  }
+
+  #onclose(event) {
+    if (this.#finished) return;
+    if (!this.#opened) {
+      this.#finished = true;
+      this.#clearTimer();
+      const error = kindError('connect', `WebSocket to ${this.#ws.url} did not open`);
+      this.#sink(SINK_CLOSED, { reason: 'error', error, code: event.code, wsReason: event.reason });
+      return;
+    }
+    this.#session.handleEof(performance.now());
+    this.#finishIfClosed(event);
+  }
+
+  #ontimer() {
+    this.#timer = null;
+    this.#timerAt = null;
+    if (this.#finished) return;
+    this.#session.handleTimeout(performance.now());
+    this.#reschedule();
+    this.#finishIfClosed();
+  }
+
+  // Sends what the session has queued and re-arms the timer.
+  #flush() {
+    const out = this.#session.takeTransmit();
+    if (out.length > 0) {
+      try {
+        this.#ws.send(out);
+      } catch {
+        this.#session.reportWriteFailure();
+      }
+    }
+    this.#reschedule();
+  }
+
+  // Keeps one setTimeout pending for the session's next deadline.
+  #reschedule() {
+    const at = this.#session.pollTimeout() ?? null;
+    if (at === this.#timerAt) return;
+    this.#clearTimer();
+    if (at !== null) {
+      this.#timerAt = at;
+      this.#timer = setTimeout(() => this.#ontimer(), Math.max(0, at - performance.now()));
+    }
+  }
+
+  #clearTimer() {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#timerAt = null;
+  }
+
+  // Once the session has closed: sends what remains, closes the WebSocket, stops the timer and
+  // tells the sink, adding the WebSocket's own close code and reason when it closed first.
+  #finishIfClosed(event) {
+    if (this.#finished) return;
+    const closed = this.#session.takeClosed();
+    if (closed === undefined) return;
+    this.#finished = true;
+    const out = this.#session.takeTransmit();
+    try {
+      if (out.length > 0) this.#ws.send(out);
+      this.#ws.close(closed.reason === 'error' ? CLOSE_PROTOCOL_ERROR : 1000);
+    } catch {
+      // The WebSocket is already closing or closed: nothing more to do with it.
+    }
+    this.#clearTimer();
+    if (event !== undefined) {
+      closed.code = event.code;
+      closed.wsReason = event.reason;
+    }
+    this.#sink(SINK_CLOSED, closed);
+  }
 }
 
 /**
@@ -343,12 +524,11 @@ export class JsonSocket {
 
   #start() {
     const o = this.#options;
-    const session = new Session(o.dialect, o.maxMessageSize, o.idle, o.frame, o.strictJson, performance.now());
     return new Promise((resolve, reject) => {
       this.#opening = { resolve, reject };
       let link;
       try {
-        link = new Link(this.#url, session, (what, arg) => this.#sink(link, what, arg));
+        link = new Link(this.#url, o, (what, arg) => this.#sink(link, what, arg));
       } catch (error) {
         this.#opening = null;
         reject(error);
@@ -369,13 +549,26 @@ export class JsonSocket {
       opening?.resolve();
     } else if (what === SINK_ITEMS) {
       const entries = [];
-      readItems(link, arg, entries);
-      for (const entry of entries) {
+      const clean = readItems(link, arg, entries);
+      const requests = this.#requests;
+      const waiters = this.#waiters;
+      for (let i = 0; i < entries.length; i++) {
         if (link !== this.#link) break;
-        if (entry instanceof Failure) {
+        const entry = entries[i];
+        const handler = this.onmessage;
+        if (!clean && entry instanceof Failure) {
           this.#report(this.onerror, entry.error);
           // Counted by the core; in strict mode it closes the connection (and onclose follows).
           link.reportInvalid(entry.error.message);
+        } else if (requests.length === 0 && waiters.length === 0 && typeof handler === 'function') {
+          // The common case, inlined: a page reading messages with onmessage.
+          try {
+            handler.call(this, entry);
+          } catch (error) {
+            queueMicrotask(() => {
+              throw error;
+            });
+          }
         } else {
           this.#deliver(entry);
         }

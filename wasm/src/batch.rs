@@ -19,7 +19,7 @@ use alloc::vec::Vec;
 pub const SMALL_PAYLOAD: usize = 1024;
 
 /// The most bytes one joined group holds.
-pub const GROUP_LIMIT: usize = 16 * 1024;
+pub const GROUP_LIMIT: usize = 64 * 1024;
 
 /// Output capacity kept between calls; more is released, since wasm memory never shrinks.
 const RETAIN: usize = 64 * 1024;
@@ -36,6 +36,16 @@ pub struct Batcher {
 }
 
 impl Batcher {
+    /// An empty batcher.
+    pub const fn new() -> Self {
+        Batcher {
+            text: Vec::new(),
+            items: Vec::new(),
+            bounds: Vec::new(),
+            group: None,
+        }
+    }
+
     /// Drops the previous call's output, keeping a bounded amount of capacity.
     pub fn clear(&mut self) {
         self.text.clear();
@@ -161,24 +171,39 @@ pub fn is_single_value(payload: &[u8]) -> bool {
 /// payloads it beats searching for quotes with memchr.
 fn closes_at_end(value: &[u8]) -> bool {
     let mut depth = 0usize;
-    let mut i = 0;
-    while let Some(&b) = value.get(i) {
-        i += 1;
-        match b {
-            b'"' => match string_end(value, i) {
-                Some(end) => i = end,
-                None => return false,
-            },
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                // `value` opens with a bracket and the scan stops when depth returns to 0, so
-                // depth is at least 1 here.
-                depth -= 1;
-                if depth == 0 {
-                    return i == value.len();
+    let mut bytes = value.iter();
+    while let Some(&b) = bytes.next() {
+        if b == b'"' {
+            // To the quote that closes the string; the byte after a backslash cannot.
+            loop {
+                let Some(&c) = bytes.next() else {
+                    return false;
+                };
+                if c == b'"' {
+                    break;
+                }
+                if c == b'\\' && bytes.next().is_none() {
+                    return false;
                 }
             }
-            _ => {}
+            continue;
+        }
+        // `[`, `]`, `{` and `}` differ only in bits 1, 2 and 5, so one well-predicted test
+        // passes them (and `y`, `Y`, `_`, DEL) and lets every other byte go on. Tests of the byte
+        // itself compile to a jump table taken for every byte, several times slower.
+        if b & 0xd9 != 0x59 {
+            continue;
+        }
+        let folded = b | 0x20;
+        if folded == b'{' {
+            depth += 1;
+        } else if folded == b'}' {
+            // `value` opens with a bracket and the scan stops when depth returns to 0, so
+            // depth is at least 1 here.
+            depth -= 1;
+            if depth == 0 {
+                return bytes.as_slice().is_empty();
+            }
         }
     }
     false
@@ -212,6 +237,8 @@ fn trim_json_ws(payload: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::{String, ToString};
+    use alloc::{format, vec};
 
     #[test]
     fn single_values_pass() {
@@ -256,6 +283,58 @@ mod tests {
         }
     }
 
+    /// The scan as first written, with an index and `string_end`: the reference for the faster
+    /// one.
+    fn closes_at_end_indexed(value: &[u8]) -> bool {
+        let mut depth = 0usize;
+        let mut i = 0;
+        while let Some(&b) = value.get(i) {
+            i += 1;
+            match b {
+                b'"' => match string_end(value, i) {
+                    Some(end) => i = end,
+                    None => return false,
+                },
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return i == value.len();
+                    }
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn the_scan_agrees_with_its_reference() {
+        // Every body of up to 6 bytes over the bytes that matter and one that does not, behind
+        // each opening bracket.
+        let alphabet = b"\\\"{}[]a";
+        let mut stack = vec![Vec::new()];
+        while let Some(body) = stack.pop() {
+            for open in [b'{', b'['] {
+                let mut value = vec![open];
+                value.extend_from_slice(&body);
+                assert_eq!(
+                    closes_at_end(&value),
+                    closes_at_end_indexed(&value),
+                    "{:?}",
+                    String::from_utf8_lossy(&value)
+                );
+            }
+            if body.len() < 6 {
+                for &b in alphabet.iter() {
+                    let mut next = body.clone();
+                    next.push(b);
+                    stack.push(next);
+                }
+            }
+        }
+    }
+
     fn items(b: &Batcher) -> Vec<(String, u32)> {
         (0..)
             .map_while(|i| b.item(i))
@@ -291,7 +370,7 @@ mod tests {
     fn groups_stay_under_the_limit() {
         let mut b = Batcher::default();
         let msg = format!("\"{}\"", "y".repeat(998));
-        for _ in 0..40 {
+        for _ in 0..200 {
             b.push(&msg);
         }
         let n = b.finish() as usize;
@@ -302,6 +381,6 @@ mod tests {
             assert!(text.len() <= GROUP_LIMIT);
             total += count;
         }
-        assert_eq!(total, 40);
+        assert_eq!(total, 200);
     }
 }

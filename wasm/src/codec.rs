@@ -1,5 +1,7 @@
 //! The pure codec for pages that bring their own transport: frames out, validated payloads in.
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use jsocket_core::{Decoder, DecoderConfig, Encoder, RemoteError};
 use wasm_bindgen::prelude::*;
 

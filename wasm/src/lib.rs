@@ -1,14 +1,16 @@
 //! # jsocket-wasm: jsocket in the browser
 //!
 //! The same [`jsocket_core`] state machine the native adapter runs, compiled to WebAssembly and
-//! driven over a browser `WebSocket` whose binary messages carry jsocket frames. This crate only
+//! driven over a browser `WebSocket` whose binary messages carry jsocket frames. The adapter only
 //! moves bytes and reads the clock (`performance.now()`); framing, limits, timeouts and
 //! statistics are the core's.
 //!
 //! JavaScript users do not call these bindings directly: the npm package wraps them in
 //! `JsonSocket` (`connect`, `send`, `request`, `onmessage`, an async iterator, `stats`, `close`),
-//! `encode` and `Decoder`, written in JavaScript for promises and iterators. What is exported:
-//! - [`Link`]: a [`Session`] over a `WebSocket`.
+//! `encode` and `Decoder`, written in JavaScript for promises and iterators. `JsonSocket` runs a
+//! [`Session`] over the browser's `WebSocket`: bytes from `onmessage` go in, the session's
+//! transmit bytes go out with `send`, and `setTimeout` calls it back at its deadlines. What is
+//! exported:
 //! - [`Session`]: the core [`Connection`](jsocket_core::Connection), sans IO, for JavaScript.
 //! - [`RawDecoder`] and [`encode_raw`]: the pure codec.
 //!
@@ -28,20 +30,37 @@
 //! # Ok::<(), &str>(())
 //! ```
 
+#![no_std]
 #![deny(missing_docs)]
 
 extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg(not(any(feature = "std", target_arch = "wasm32")))]
+compile_error!("without the `std` feature, jsocket-wasm builds for wasm32 only");
+
+/// Without std (the package's build), a panic traps: no message is formatted, so `core::fmt`
+/// stays out of the module. The core does not panic on peer input; JavaScript sees a
+/// `RuntimeError` if anything else does.
+#[cfg(all(not(feature = "std"), target_arch = "wasm32"))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
+#[cfg(all(not(feature = "std"), target_arch = "wasm32"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 pub mod batch;
 mod clock;
 mod codec;
 mod error;
-mod link;
 mod options;
 mod session;
 mod stats;
 
 pub use codec::{encode_raw, RawDecoder};
 pub use error::js_error;
-pub use link::Link;
 pub use session::{LaidOut, Session};

@@ -16,7 +16,7 @@ pub fn dialect_mode(name: &str) -> Result<DialectMode, JsValue> {
 
 /// A dialect name: `"v2"`, `"v1"` or `"v1-le"`.
 pub fn dialect(name: &str) -> Result<Dialect, JsValue> {
-    Dialect::from_str(name).map_err(|e| error::options(&e.to_string()))
+    Dialect::from_str(name).map_err(|_| error::options(error::UNKNOWN_DIALECT))
 }
 
 /// A timeout in milliseconds: `None` for none, else finite and positive.
@@ -24,9 +24,12 @@ fn timeout(name: &str, ms: Option<f64>) -> Result<Option<core::time::Duration>, 
     match ms {
         None => Ok(None),
         Some(ms) if ms.is_finite() && ms > 0.0 => Ok(Some(crate::clock::from_ms(ms))),
-        Some(_) => Err(error::options(&format!(
-            "{name} must be a positive number of milliseconds or null"
-        ))),
+        Some(_) => Err(error::options(
+            &error::Text::default()
+                .s(name)
+                .s(" must be a positive number of milliseconds or null")
+                .0,
+        )),
     }
 }
 

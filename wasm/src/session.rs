@@ -1,7 +1,9 @@
-//! The core connection, sans IO, as JavaScript drives it: the WebSocket [`Link`](crate::Link)
-//! runs one, and a page with its own transport can run one directly.
+//! The core connection, sans IO, as JavaScript drives it: the package's `JsonSocket` runs one
+//! over a browser `WebSocket` (moving bytes and reading the clock in JavaScript), and a page
+//! with its own transport can run one directly.
 
-use std::cell::RefCell;
+use alloc::vec::Vec;
+use core::cell::RefCell;
 
 use jsocket_core::{Closed, Connection, ErrorKind, Event, FromPayload, RemoteError};
 use wasm_bindgen::prelude::*;
@@ -188,9 +190,33 @@ impl Session {
     }
 }
 
-thread_local! {
+#[cfg(not(target_arch = "wasm32"))]
+std::thread_local! {
     /// Where the session taking input lays out its payloads (its own batch, lent for the call).
-    static SINK: RefCell<Batcher> = RefCell::new(Batcher::default());
+    static SINK: RefCell<Batcher> = const { RefCell::new(Batcher::new()) };
+}
+
+/// Where the session taking input lays out its payloads (its own batch, lent for the call).
+#[cfg(target_arch = "wasm32")]
+static SINK: Sink = Sink(RefCell::new(Batcher::new()));
+
+/// The one thread's sink: std's `thread_local!` without std.
+#[cfg(target_arch = "wasm32")]
+struct Sink(RefCell<Batcher>);
+
+// SAFETY: wasm32 without the `atomics` feature (checked below) has one thread, so the RefCell is
+// never reached from two threads.
+#[cfg(target_arch = "wasm32")]
+unsafe impl Sync for Sink {}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+compile_error!("jsocket-wasm assumes one thread: build without the `atomics` target feature");
+
+#[cfg(target_arch = "wasm32")]
+impl Sink {
+    fn with<R>(&self, f: impl FnOnce(&RefCell<Batcher>) -> R) -> R {
+        f(&self.0)
+    }
 }
 
 /// The message type of a session's connection: the payload, laid out for JavaScript as the core
