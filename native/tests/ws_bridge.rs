@@ -18,6 +18,7 @@ use native::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
 use native::handlers::Echo;
 use native::{BlockingClient, ClientConfig, Server, ServerConfig, Stopper};
 use serde_json::{json, Value};
+use smol::future::FutureExt;
 use smol::stream::StreamExt;
 use smol::{Async, Timer};
 
@@ -310,5 +311,69 @@ fn the_bridge_command_forwards_and_checks_origins() {
         assert_eq!(read_values(&mut ws, 1).await, [json!({"via": "cli"})]);
         let err = ws_connect(addr, Some("https://other.example")).await.err();
         assert!(err.is_some_and(|e| e.contains("403")));
+    });
+}
+
+/// A target that answers each request with one fixed frame written in two pieces, header first
+/// and payload a moment later, as Python jsocket writes (Nagle's algorithm on its side).
+fn split_writing_target(reply: Vec<u8>) -> (SocketAddr, JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let thread = std::thread::spawn(move || {
+        let (mut tcp, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        // One request is enough: answer the first bytes that come.
+        assert!(tcp.read(&mut buf).unwrap() > 0);
+        tcp.write_all(&reply[..12]).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        tcp.write_all(&reply[12..]).unwrap();
+        // Wait for the bridge to hang up.
+        while tcp.read(&mut buf).map(|n| n > 0).unwrap_or(false) {}
+    });
+    (addr, thread)
+}
+
+#[test]
+fn a_header_written_apart_reaches_the_client_with_its_payload() {
+    let reply = frame(&json!({"answer": "in two pieces"}));
+    let (target, thread) = split_writing_target(reply.clone());
+    let (bridge, _stats) = bridge(config(target));
+    smol::block_on(async {
+        let mut ws = ws_connect(bridge.addr, None).await.unwrap();
+        ws.send(Message::Binary(frame(&json!("ask")).into()))
+            .await
+            .unwrap();
+        // The header is held back until its payload comes: one message, the whole frame.
+        let msg = ws.next().await.unwrap().unwrap();
+        assert_eq!(msg, Message::Binary(Bytes::from(reply)));
+        ws.close(None).await.unwrap();
+    });
+    drop(bridge);
+    thread.join().unwrap();
+}
+
+#[test]
+fn stopping_the_bridge_drops_the_connections_it_holds() {
+    let server = target();
+    let (bridge, _stats) = bridge(config(server.addr));
+    smol::block_on(async {
+        let mut ws = ws_connect(bridge.addr, None).await.unwrap();
+        ws.send(Message::Binary(frame(&json!(1)).into()))
+            .await
+            .unwrap();
+        assert_eq!(read_values(&mut ws, 1).await, [json!(1)]);
+        drop(bridge);
+        // The socket closes with the bridge; a hang here would be a leaked connection.
+        let ended = async {
+            while let Some(Ok(_)) = ws.next().await {}
+            true
+        }
+        .or(async {
+            Timer::after(Duration::from_secs(30)).await;
+            false
+        })
+        .await;
+        assert!(ended, "the client was left connected to a stopped bridge");
     });
 }

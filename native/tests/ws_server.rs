@@ -329,6 +329,52 @@ fn paths_out_of_the_web_root_are_refused() {
 }
 
 #[test]
+fn without_a_web_root_the_front_page_says_how_to_build_the_exhibit() {
+    let server = start(ServerConfig::default(), Echo);
+    let (code, headers, body) = get(server.addr, "/");
+    assert_eq!(code, 200);
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let page = String::from_utf8(body).unwrap();
+    assert!(page.contains("not built"), "{page}");
+    assert!(page.contains("./www/build.sh"), "{page}");
+    assert!(page.contains("--web DIR"), "{page}");
+    assert_eq!(
+        header(&headers, "content-length"),
+        Some(page.len().to_string().as_str())
+    );
+    assert_eq!(get(server.addr, "/?from=bookmark").0, 200);
+
+    let (code, headers, body) = http(
+        server.addr,
+        &format!("HEAD / HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr),
+    );
+    assert_eq!((code, body.len()), (200, 0));
+    assert_eq!(
+        header(&headers, "content-length"),
+        Some(page.len().to_string().as_str())
+    );
+
+    // Only the front page stands in: every other path is still not there.
+    for path in [
+        "/index.html",
+        "/app.js",
+        "/app.wasm",
+        "/js/",
+        "/../secret.txt",
+    ] {
+        assert_eq!(get(server.addr, path).0, 404, "{path}");
+    }
+    // And the port still speaks jsocket.
+    let mut client =
+        BlockingClient::connect(&server.addr.to_string(), ClientConfig::default()).unwrap();
+    let reply: Value = client.request(&json!({"still": "here"})).unwrap();
+    assert_eq!(reply, json!({"still": "here"}));
+}
+
+#[test]
 fn a_page_from_another_origin_is_refused_with_403() {
     let server = start(ServerConfig::default(), Echo);
     smol::block_on(async {

@@ -26,12 +26,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod edges;
 mod pump;
 mod stats;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -175,6 +176,10 @@ impl Bridge {
     }
 
     /// Accepts and bridges clients until stopped; open connections are then dropped.
+    ///
+    /// Everything runs as tasks on one single-threaded executor, driven by whoever polls this
+    /// future ([`run_blocking`](Self::run_blocking) uses [`smol::block_on`], which also runs
+    /// the reactor on this thread).
     pub async fn run(self) -> io::Result<()> {
         let ex = Rc::new(LocalExecutor::new());
         let Bridge {
@@ -184,18 +189,22 @@ impl Bridge {
             stop_rx,
             ..
         } = self;
-        let accept = accept_loop(ex.clone(), listener, config, stats);
-        ex.run(accept.or(async {
+        // The accept loop is a task, not the future `run` is given: that one is polled on every
+        // wake-up of any task, and a listener polled for nothing costs a system call each time.
+        // Tasks hold the executor weakly: once `run` returns, dropping it drops them all.
+        let accept = ex.spawn(accept_loop(Rc::downgrade(&ex), listener, config, stats));
+        ex.run(async {
             let _ = stop_rx.recv().await;
             log::info!("bridge shutting down");
-        }))
+        })
         .await;
+        drop(accept);
         Ok(())
     }
 }
 
 async fn accept_loop(
-    ex: Rc<LocalExecutor<'static>>,
+    ex: Weak<LocalExecutor<'static>>,
     listener: Async<TcpListener>,
     config: Arc<BridgeConfig>,
     stats: BridgeStatsHandle,
@@ -215,13 +224,19 @@ async fn accept_loop(
                 "refused {peer}: {} connections already",
                 config.max_connections
             );
-            ex.spawn(refuse_full(tcp)).detach();
+            if let Some(on) = ex.upgrade() {
+                on.spawn(refuse_full(tcp)).detach();
+            }
             continue;
+        };
+        let Some(on) = ex.upgrade() else {
+            return;
         };
         let config = config.clone();
         let stats = stats.clone();
-        ex.spawn(async move {
-            pump::serve(tcp, peer, &config, &stats).await;
+        let weak = ex.clone();
+        on.spawn(async move {
+            pump::serve(&weak, tcp, peer, &config, &stats).await;
             drop(guard);
         })
         .detach();

@@ -1,19 +1,20 @@
 //! One bridged client: the handshake, the target connection, and the two pumps between them.
 
 use std::cell::Cell;
-use std::io;
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::pin::pin;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsocket_core::{Decoder, DecoderConfig, Encoder, RemoteError};
+use jsocket_core::{Decoder, DecoderConfig, Encoder, RemoteError, MAX_HEADER_LEN};
 use smol::future::FutureExt;
-use smol::io::{AsyncReadExt, AsyncWriteExt};
-use smol::{Async, Timer};
+use smol::io::AsyncWriteExt;
+use smol::{Async, LocalExecutor, Timer};
 use tungstenite::protocol::frame::coding::CloseCode;
 
+use super::edges::Edges;
 use super::{BridgeConfig, BridgeStatsHandle};
 use crate::http::{read_head, status, HeadError};
 use crate::ws::{self, Refused, WsStream};
@@ -36,11 +37,13 @@ enum Side {
     Down(End),
 }
 
-/// Serves one client from its first byte to the end.
+/// Serves one client from its first byte to the end. The two directions run as tasks of their
+/// own on `ex`, so that each is polled only when its own source wakes it.
 pub(crate) async fn serve(
+    ex: &Weak<LocalExecutor<'static>>,
     tcp: Async<TcpStream>,
     peer: SocketAddr,
-    config: &BridgeConfig,
+    config: &Arc<BridgeConfig>,
     stats: &BridgeStatsHandle,
 ) {
     let counters = &stats.0;
@@ -116,18 +119,35 @@ pub(crate) async fn serve(
 
     // How the client is closed when the target ends: a clean close unless the client was
     // caught sending a malformed frame.
-    let close_code = Cell::new(CloseCode::Normal);
-    let mut up = pin!(pump_up(&ws, &target, config, stats));
-    let mut down = pin!(pump_down(&ws, &target, config, stats, &close_code));
-    let first = async { Side::Up(up.as_mut().await) }
-        .or(async { Side::Down(down.as_mut().await) })
+    let close_code = Rc::new(Cell::new(CloseCode::Normal));
+    let ws = Rc::new(ws);
+    let target = Rc::new(target);
+    let Some(ex) = ex.upgrade() else {
+        return;
+    };
+    let mut up = ex.spawn(pump_up(
+        ws.clone(),
+        target.clone(),
+        config.clone(),
+        stats.clone(),
+    ));
+    let mut down = ex.spawn(pump_down(
+        ws.clone(),
+        target.clone(),
+        config.clone(),
+        stats.clone(),
+        close_code.clone(),
+    ));
+    drop(ex);
+    let first = async { Side::Up((&mut up).await) }
+        .or(async { Side::Down((&mut down).await) })
         .await;
     match first {
         Side::Up(End::Eof) => {
             // The client is done sending; the target may still answer.
             let _ = target.get_ref().shutdown(Shutdown::Write);
             let _ = async {
-                down.as_mut().await;
+                (&mut down).await;
                 Ok(())
             }
             .or(timeout())
@@ -136,7 +156,7 @@ pub(crate) async fn serve(
         Side::Down(End::Eof) => {
             // The target closed; pump_down has started the closing handshake.
             let _ = async {
-                up.as_mut().await;
+                (&mut up).await;
                 Ok(())
             }
             .or(timeout())
@@ -150,7 +170,7 @@ pub(crate) async fn serve(
             close_code.set(CloseCode::Invalid);
             let _ = target.get_ref().shutdown(Shutdown::Write);
             let ended = async {
-                down.as_mut().await;
+                (&mut down).await;
                 Ok(())
             }
             .or(timeout())
@@ -201,14 +221,14 @@ async fn connect(target: &str, limit: Duration) -> io::Result<Async<TcpStream>> 
 
 /// Client to target.
 async fn pump_up(
-    ws: &WsStream,
-    target: &Async<TcpStream>,
-    config: &BridgeConfig,
-    stats: &BridgeStatsHandle,
+    ws: Rc<WsStream>,
+    target: Rc<Async<TcpStream>>,
+    config: Arc<BridgeConfig>,
+    stats: BridgeStatsHandle,
 ) -> End {
     let mut buf = vec![0u8; config.buffer];
-    let mut check = config.check_frames.then(|| Check::new(config));
-    let mut target = target;
+    let mut check = config.check_frames.then(|| Check::new(&config));
+    let mut target = &*target;
     loop {
         let n = match ws.read(&mut buf).await {
             Ok(0) => return finish(check.as_mut()),
@@ -234,31 +254,78 @@ async fn pump_up(
 
 /// Target to client. Each read waits until the client's socket has taken the last one: a slow
 /// client stops the reading of the target.
+///
+/// A read that brought no more than a frame's header is held back until the payload comes: a
+/// target that writes header and payload apart (Python jsocket) would otherwise cost the client
+/// a WebSocket message, and a wake-up, for a header it cannot use alone.
 async fn pump_down(
-    ws: &WsStream,
-    target: &Async<TcpStream>,
-    config: &BridgeConfig,
-    stats: &BridgeStatsHandle,
-    close_code: &Cell<CloseCode>,
+    ws: Rc<WsStream>,
+    target: Rc<Async<TcpStream>>,
+    config: Arc<BridgeConfig>,
+    stats: BridgeStatsHandle,
+    close_code: Rc<Cell<CloseCode>>,
 ) -> End {
     let mut buf = vec![0u8; config.buffer];
-    let mut check = config.check_frames.then(|| Check::new(config));
-    let mut target = target;
+    let mut check = config.check_frames.then(|| Check::new(&config));
+    let mut edges = Edges::default();
+    // Bytes read and held back, at the start of `buf` (only without frame checks: with them,
+    // the check holds back a frame's start itself).
+    let mut held = 0;
+    // A read that did not fill the buffer emptied the socket: wait before the next one rather
+    // than spend a system call to be told so.
+    let mut drained = false;
     loop {
-        let n = match target.read(&mut buf).await {
+        if drained {
+            if let Err(e) = target.readable().await {
+                return End::Failed(e);
+            }
+        }
+        let n = match target.get_ref().read(&mut buf[held..]) {
             Ok(0) => {
-                let end = finish(check.as_mut());
+                let mut end = finish(check.as_mut());
+                if held > 0 {
+                    // The target ended inside a frame: pass on what it sent, as it is.
+                    if let Err(e) = ws.write_all(&buf[..held]).await {
+                        end = End::Failed(e);
+                    }
+                    stats.release(held);
+                }
                 ws.close_with(close_code.get());
                 let _ = ws.flush().await;
                 return end;
             }
             Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                drained = true;
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return End::Failed(e),
         };
+        drained = n < buf.len() - held;
         stats.hold(n);
-        let (pass, bad) = filter(check.as_mut(), &buf[..n]);
+        let taken = held + n;
+        let inside = edges.feed(&buf[held..taken]);
+        if inside {
+            quick_ack(&target);
+        }
+        let (pass, bad) = match check.as_mut() {
+            Some(check) => {
+                let bad = check.run(&buf[..n]).err();
+                (&check.out[..], bad)
+            }
+            None => {
+                held += n;
+                // Only a header, or less, is held: a jsocket peer never stops there.
+                if inside && drained && held <= MAX_HEADER_LEN {
+                    continue;
+                }
+                (&buf[..held], None)
+            }
+        };
         let sent = ws.write_all(pass).await;
-        stats.release(n);
+        stats.release(taken);
+        held = 0;
         if let Err(e) = sent {
             return End::Failed(e);
         }
@@ -270,6 +337,19 @@ async fn pump_down(
             return End::Malformed(e);
         }
     }
+}
+
+/// Asks the kernel to acknowledge what the target sent at once: a target that writes a frame's
+/// header and payload apart (Python jsocket, with Nagle's algorithm) holds the rest until the
+/// first piece is acknowledged, and a delayed ACK would stall it ~40 ms. Linux only; the flag
+/// does not stick, so it is set after each read that ends inside a frame.
+fn quick_ack(target: &Async<TcpStream>) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = socket2::SockRef::from(target.get_ref()).set_tcp_quickack(true);
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = target;
 }
 
 fn finish(check: Option<&mut Check>) -> End {

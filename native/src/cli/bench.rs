@@ -1,5 +1,6 @@
 //! `native bench`: a load generator for jsocket servers, with the core's encoder and decoder
-//! straight over TCP or a Unix socket.
+//! straight over TCP or a Unix socket, or over a WebSocket (`--addr ws://...`: binary messages
+//! carrying the same byte stream, as a browser sends it).
 //!
 //! Request/response is one request in flight per connection; pipelined keeps `--depth` in
 //! flight. Every request is one frame written whole (never header and payload apart) on a socket
@@ -81,10 +82,12 @@ impl Mode {
 /// Load a running echo server and measure it: messages/s, MB/s, latency p50/p99/max.
 ///
 /// Every message is `{"data": "xxx..."}`, `--size` bytes of JSON, and every reply must be the
-/// same value. Example: `native bench --addr 127.0.0.1:5489 -c 8 --mode pipelined`.
+/// same value. Examples: `native bench --addr 127.0.0.1:5489 -c 8 --mode pipelined`; over
+/// WebSocket (each write one binary message): `native bench --addr ws://127.0.0.1:5490/`.
 #[derive(Debug, Parser)]
 pub struct BenchArgs {
-    /// Server address, `host:port`.
+    /// Server address: `host:port` for TCP, or a `ws://host:port/` URL to send the same frames
+    /// in binary WebSocket messages, as a browser does (to `native serve` or `native bridge`).
     #[arg(long, default_value = "127.0.0.1:5489")]
     addr: String,
     /// Connect to this Unix socket instead of TCP.
@@ -236,10 +239,7 @@ fn measure(args: &BenchArgs) -> Result<Report, Box<dyn std::error::Error>> {
     let msgs_per_s = total.messages as f64 / measured;
     let report = Report {
         transport: transport.kind(),
-        target: match &transport {
-            Transport::Tcp(addr) => addr.to_string(),
-            Transport::Unix(path) => path.display().to_string(),
-        },
+        target: transport.target(),
         dialect: args.dialect.name(),
         mode: args.mode.name(),
         engine: args.engine.name(),
@@ -307,6 +307,15 @@ fn print(report: &Report, json: bool) -> io::Result<()> {
 fn transport(args: &BenchArgs) -> Result<Transport, String> {
     if let Some(path) = &args.unix {
         return Ok(Transport::Unix(path.clone()));
+    }
+    if args.addr.starts_with("ws://") {
+        return Ok(Transport::Ws(args.addr.clone()));
+    }
+    if args.addr.contains("://") {
+        return Err(format!(
+            "{}: give host:port for TCP or a ws:// URL for WebSocket",
+            args.addr
+        ));
     }
     let addr = args
         .addr
@@ -387,10 +396,16 @@ mod tests {
 
     /// Runs `native bench` with `extra` arguments against a server with `handler`.
     fn bench_against<H: Handler + Send + 'static>(handler: H, extra: &[&str]) -> Report {
+        bench_over(handler, false, extra)
+    }
+
+    /// As [`bench_against`], over TCP or over WebSocket (`ws://` on the server's port).
+    fn bench_over<H: Handler + Send + 'static>(handler: H, ws: bool, extra: &[&str]) -> Report {
         let server =
             Server::bind(ServerConfig::default().tcp("127.0.0.1:0".parse().expect("addr")))
                 .expect("bind");
         let addr = server.local_addr().expect("a TCP address").to_string();
+        let addr = if ws { format!("ws://{addr}/") } else { addr };
         let stopper = server.stopper();
         let running = std::thread::spawn(move || server.run_blocking(handler));
         // No warm-up: every reply counts, so one round trip in the whole second is enough.
@@ -427,6 +442,51 @@ mod tests {
                 "{extra:?}: latencies recorded"
             );
         }
+    }
+
+    #[test]
+    fn loads_a_server_over_websocket_with_either_engine_and_mode() {
+        for extra in [
+            &["--mode", "reqrep", "-c", "2"][..],
+            &[
+                "--mode",
+                "pipelined",
+                "--depth",
+                "8",
+                "-c",
+                "3",
+                "--threads",
+                "2",
+            ],
+            // Messages larger than the 128 KiB a WebSocket write takes at once.
+            &["--mode", "pipelined", "--depth", "2", "--size", "300000"],
+            &["--engine", "threads", "--size", "5000", "--dialect", "v1"],
+        ] {
+            let report = bench_over(Echo, true, extra);
+            assert_eq!(report.transport, "ws");
+            assert!(report.target.starts_with("ws://"), "{}", report.target);
+            assert!(report.errors.is_empty(), "{extra:?}: {:?}", report.errors);
+            assert!(report.messages > 0, "{extra:?}");
+        }
+        for engine in ["smol", "threads"] {
+            let wrong = handler_fn(|_msg: Value, _ctx| Some(json!({"data": "something else"})));
+            let report = bench_over(wrong, true, &["--engine", engine]);
+            assert_eq!(report.errors.len(), 1, "{engine}");
+            assert!(report.errors[0].contains("differs"), "{}", report.errors[0]);
+        }
+    }
+
+    #[test]
+    fn refuses_urls_other_than_ws() {
+        let args =
+            BenchArgs::try_parse_from(["bench", "--addr", "wss://127.0.0.1:1/"]).expect("parses");
+        assert!(transport(&args).is_err());
+        let args =
+            BenchArgs::try_parse_from(["bench", "--addr", "ws://127.0.0.1:1/"]).expect("parses");
+        assert_eq!(
+            transport(&args),
+            Ok(Transport::Ws("ws://127.0.0.1:1/".into()))
+        );
     }
 
     #[test]

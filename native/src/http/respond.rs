@@ -78,7 +78,9 @@ async fn serve_file(
         "HEAD" => false,
         _ => return Err(Some(405)),
     };
-    let root = root.ok_or(Some(404))?;
+    let Some(root) = root else {
+        return not_built(sock, head, body).await;
+    };
     let path = match resolve(root, &head.target) {
         Resolved::File(path) => path,
         Resolved::BadRequest => return Err(Some(400)),
@@ -111,6 +113,26 @@ async fn serve_file(
         return Err(None);
     }
     Ok(())
+}
+
+/// The page that stands in for the exhibit at `/` when the server has no web root.
+const NOT_BUILT: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>jsocket: exhibit not built</title></head>\n<body>\n<h1>The web exhibit is not built</h1>\n\
+<p>This jsocket server has no web root to serve. Run <code>./www/build.sh</code> in the source \
+tree, then restart the server, or pass <code>--web DIR</code> to serve a directory.</p>\n\
+<p>jsocket and WebSocket clients are served on this port all the same.</p>\n</body></html>\n";
+
+/// Without a web root only `/` answers (with [`NOT_BUILT`]); every other path is not there.
+async fn not_built(sock: &Async<TcpStream>, head: &Head, body: bool) -> Result<(), Option<u16>> {
+    let path = head.target.split(['?', '#']).next().unwrap_or_default();
+    if path != "/" {
+        return Err(Some(404));
+    }
+    let mut out = header_block(200, "text/html; charset=utf-8", NOT_BUILT.len() as u64, "");
+    if body {
+        out.push_str(NOT_BUILT);
+    }
+    write_all(sock, out.as_bytes()).await.map_err(|_| None)
 }
 
 async fn write_all(sock: &Async<TcpStream>, bytes: &[u8]) -> io::Result<()> {

@@ -106,3 +106,21 @@ impl WsSocket {
         self.0.shutdown_write();
     }
 }
+
+/// The TCP socket underneath, for socket options (reading or writing it directly would break
+/// the WebSocket stream).
+#[cfg(unix)]
+impl std::os::fd::AsFd for WsSocket {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.socket().as_fd()
+    }
+}
+
+/// The TCP socket underneath, for socket options (reading or writing it directly would break
+/// the WebSocket stream).
+#[cfg(windows)]
+impl std::os::windows::io::AsSocket for WsSocket {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        self.0.socket().as_socket()
+    }
+}

@@ -31,6 +31,10 @@ pub(crate) struct SockIo {
     /// Whether the last call that would have blocked was a read (else a write): what a
     /// handshake in progress waits for.
     read_blocked: Cell<bool>,
+    /// The last read from the socket returned less than asked, so it emptied the socket: reads
+    /// return `WouldBlock` without a system call until readiness is waited for again (TCP
+    /// hands out everything it holds, so a short read means there was no more).
+    drained: Cell<bool>,
 }
 
 impl SockIo {
@@ -40,13 +44,16 @@ impl SockIo {
             replay,
             pos: 0,
             read_blocked: Cell::new(false),
+            drained: Cell::new(false),
         }
     }
 
     /// Waits until the socket can do what last would have blocked.
     pub(crate) async fn ready(&self) -> io::Result<()> {
         if self.read_blocked.get() {
-            self.sock.readable().await
+            self.sock.readable().await?;
+            self.drained.set(false);
+            Ok(())
         } else {
             self.sock.writable().await
         }
@@ -74,7 +81,14 @@ impl Read for SockIo {
             }
             return Ok(n);
         }
+        if self.drained.get() && !buf.is_empty() {
+            self.read_blocked.set(true);
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         let result = self.sock.get_ref().read(buf);
+        if let Ok(n) = result {
+            self.drained.set(n > 0 && n < buf.len());
+        }
         self.note(result, true)
     }
 }
@@ -305,7 +319,9 @@ impl WsStream {
         {
             return Ok(());
         }
-        self.sock.readable().await
+        self.sock.readable().await?;
+        self.ws.borrow().get_ref().drained.set(false);
+        Ok(())
     }
 
     /// Waits until the socket takes more.

@@ -111,7 +111,8 @@ async fn load(
             }
         }
         if !read_more {
-            let unsent = flow.has_unsent();
+            // A WebSocket may hold a message it took but could not send yet.
+            let unsent = flow.has_unsent() || conn.has_buffered_output();
             let wake = async { conn.readable().await.map(|()| Wake::Readable) }
                 .or(async {
                     if unsent {
@@ -123,6 +124,8 @@ async fn load(
                 .await
                 .map_err(|e| format!("wait failed: {e}"))?;
             if let Wake::Writable = wake {
+                conn.flush_buffered()
+                    .map_err(|e| format!("write failed: {e}"))?;
                 now = Instant::now();
                 continue;
             }

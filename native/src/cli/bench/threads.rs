@@ -16,15 +16,15 @@ use super::transport::Socket;
 pub const MAX_IN_FLIGHT: usize = 1024 * 1024;
 
 /// Drives one connection on this thread until the plan's end.
-pub fn run_connection(socket: Socket, plan: Arc<Plan>) -> Tally {
+pub fn run_connection(mut socket: Socket, plan: Arc<Plan>) -> Tally {
     let mut tally = Tally::new();
-    if let Err(e) = load(&socket, &plan, &mut tally) {
+    if let Err(e) = load(&mut socket, &plan, &mut tally) {
         tally.error = Some(e);
     }
     tally
 }
 
-fn load(socket: &Socket, plan: &Plan, tally: &mut Tally) -> Result<(), String> {
+fn load(socket: &mut Socket, plan: &Plan, tally: &mut Tally) -> Result<(), String> {
     socket
         .set_read_timeout(Some(plan.grace))
         .map_err(|e| format!("cannot set a read timeout: {e}"))?;
