@@ -5,13 +5,17 @@ use core::time::Duration;
 use crate::decoder::DecoderConfig;
 use crate::dialect::{Dialect, DialectMode};
 
+/// How long a quiet connection keeps grown buffers by default (see [`Config::release_delay`]).
+const DEFAULT_RELEASE_DELAY: Duration = Duration::from_secs(1);
+
 /// Everything a [`Connection`](crate::Connection) decides by: set once, shared by every adapter so
 /// that a TCP peer and a browser are held to the same rules.
 ///
 /// Defaults: 10 MiB messages, dialect detected from the peer's first frame (replies go out in
 /// the peer's dialect; v2 before the peer has spoken), no idle timeout, 30 s to finish a frame
 /// once it has begun, a bad JSON payload rejected alone, 1 MiB of unsent output before the
-/// connection stops taking input.
+/// connection stops taking input, buffers grown past 2 KiB kept until the connection has been
+/// quiet for 1 s.
 ///
 /// ```
 /// use std::time::Duration;
@@ -31,6 +35,7 @@ pub struct Config {
     pub(crate) frame_timeout: Option<Duration>,
     pub(crate) strict_json: bool,
     pub(crate) max_pending_output: usize,
+    pub(crate) release_delay: Duration,
 }
 
 impl Default for Config {
@@ -42,6 +47,7 @@ impl Default for Config {
             frame_timeout: Some(Duration::from_secs(30)),
             strict_json: false,
             max_pending_output: 1024 * 1024,
+            release_delay: DEFAULT_RELEASE_DELAY,
         }
     }
 }
@@ -114,10 +120,24 @@ impl Config {
         self
     }
 
-    /// Buffer capacity kept once drained (default 2 KiB); more is released.
+    /// Buffer capacity a drained connection keeps for good (default 2 KiB); more is released
+    /// after the [release delay](Self::release_delay).
     #[must_use]
     pub fn retain_capacity(mut self, bytes: usize) -> Self {
         self.decoder = self.decoder.retain_capacity(bytes);
+        self
+    }
+
+    /// How long a connection keeps buffers grown past the
+    /// [retained capacity](Self::retain_capacity) once it is drained (nothing to send, no
+    /// frame half received) and quiet (nothing received or sent); then it releases them
+    /// (default 1 s). Back-to-back large messages reuse the buffers instead of freeing and
+    /// faulting in new ones for each, and an idle connection holds no more than the retained
+    /// capacity. Zero releases them as soon as they are drained. The release is a deadline of
+    /// [`Connection::poll_timeout`](crate::Connection::poll_timeout).
+    #[must_use]
+    pub fn release_delay(mut self, delay: Duration) -> Self {
+        self.release_delay = delay;
         self
     }
 
@@ -149,6 +169,11 @@ impl Config {
     /// The unsent-output limit.
     pub fn get_max_pending_output(&self) -> usize {
         self.max_pending_output
+    }
+
+    /// How long grown buffers are kept once quiet.
+    pub fn get_release_delay(&self) -> Duration {
+        self.release_delay
     }
 
     /// The decoder's part of this configuration.

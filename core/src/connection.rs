@@ -99,7 +99,9 @@ pub struct Connection<T = serde_json::Value> {
 impl<T: FromPayload> Connection<T> {
     /// A new connection, opened at `now` (any monotonic clock; only differences matter).
     pub fn new(config: Config, now: Duration) -> Self {
-        let decoder = Decoder::new(config.decoder.clone());
+        let mut decoder = Decoder::new(config.decoder.clone());
+        // Grown buffers are released by this connection once it is quiet (`release_delay`).
+        decoder.keep_grown_buffer(!config.release_delay.is_zero());
         let stats = Stats {
             connected_at: now,
             dialect: decoder.dialect(),
@@ -181,6 +183,9 @@ impl<T: FromPayload> Connection<T> {
         self.now = now;
         if self.state != State::Open {
             return;
+        }
+        if self.release_deadline().is_some_and(|at| now >= at) {
+            self.release_buffers();
         }
         if let Some(deadline) = self.frame_deadline() {
             if now >= deadline {
@@ -271,9 +276,27 @@ impl<T: FromPayload> Connection<T> {
         if self.out_start == self.out.len() {
             self.out.clear();
             self.out_start = 0;
-            if self.out.capacity() > self.config.decoder.get_retain_capacity() {
-                self.out = Vec::new();
+            // Kept for the next large reply until the connection has been quiet a while
+            // (released now if it already has, or if no delay is configured).
+            if self.release_deadline().is_some_and(|at| self.now >= at) {
+                self.release_buffers();
             }
+        }
+    }
+
+    /// Frees the buffers now, as far as they are drained: the output buffer if everything was
+    /// written, the decoder's if no frame is half received. The connection does this itself
+    /// once quiet for the configured [`release_delay`](Config::release_delay) when they have
+    /// grown past the retained capacity; an adapter may call it sooner, when it knows the peer
+    /// will be quiet for long.
+    pub fn release_buffers(&mut self) {
+        if self.out_start == self.out.len() {
+            self.out = Vec::new();
+            self.out_start = 0;
+        }
+        self.decoder.release();
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
         }
     }
 
@@ -284,10 +307,14 @@ impl<T: FromPayload> Connection<T> {
         if self.state != State::Open {
             return None;
         }
-        match (self.frame_deadline(), self.idle_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.frame_deadline(),
+            self.idle_deadline(),
+            self.release_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Whether to read more from the peer: false once closed, and while unsent output is over
@@ -388,6 +415,15 @@ impl<T: FromPayload> Connection<T> {
 
     fn frame_deadline(&self) -> Option<Duration> {
         Some(self.frame_started? + self.config.frame_timeout?)
+    }
+
+    /// When to release buffers grown past the retained capacity: once the connection is
+    /// drained and has been quiet for the release delay. (Buffers within the retained capacity
+    /// stay: no timer for them.)
+    fn release_deadline(&self) -> Option<Duration> {
+        let grown = self.buffer_capacity() > self.config.decoder.get_retain_capacity();
+        let drained = self.out_start == self.out.len() && self.decoder.buffered() == 0;
+        (grown && drained).then(|| self.last_activity + self.config.release_delay)
     }
 
     fn idle_deadline(&self) -> Option<Duration> {

@@ -150,6 +150,9 @@ pub struct Decoder {
     handed_out: bool,
     /// The framing error that ended the stream, returned by every later call.
     error: Option<RemoteError>,
+    /// Keep a grown buffer after a frame instead of shrinking it to the retained capacity; its
+    /// owner frees it with [`release`](Self::release) (a connection does once it is quiet).
+    keep_grown: bool,
 }
 
 impl Decoder {
@@ -166,6 +169,24 @@ impl Decoder {
             header: None,
             handed_out: false,
             error: None,
+            keep_grown: false,
+        }
+    }
+
+    /// Keeps a buffer grown for a large frame after the frame is done (default: shrunk at
+    /// once to the configured retained capacity), so that back-to-back large frames do not
+    /// free and allocate it again. Call [`release`](Self::release) to free it.
+    pub fn keep_grown_buffer(&mut self, keep: bool) {
+        self.keep_grown = keep;
+    }
+
+    /// Frees the gathering buffer unless it holds part of a frame still to come. (A payload
+    /// handed out by the last call is done with by then: it borrowed the decoder.)
+    pub fn release(&mut self) {
+        if self.buffered() == 0 {
+            self.handed_out = false;
+            self.header = None;
+            self.buf = Vec::new();
         }
     }
 
@@ -184,7 +205,7 @@ impl Decoder {
             self.handed_out = false;
             self.header = None;
             self.buf.clear();
-            if self.buf.capacity() > self.config.retain_capacity {
+            if !self.keep_grown && self.buf.capacity() > self.config.retain_capacity {
                 self.buf = Vec::new();
             }
         }

@@ -636,10 +636,10 @@ fn a_failed_send_queues_nothing() {
 }
 
 #[test]
-fn buffers_shrink_after_a_one_mib_message() {
+fn buffers_shrink_after_a_one_mib_message_with_no_release_delay() {
     let big = json!({"blob": "z".repeat(1 << 20)});
     let wire = frame(Dialect::V2, &big);
-    let mut conn = server(Config::default());
+    let mut conn = server(Config::default().release_delay(Duration::ZERO));
     assert!(conn.buffer_capacity() <= DEFAULT_RETAIN_CAPACITY);
     let mut peak = 0;
     for chunk in wire.chunks(64 * 1024) {
@@ -705,4 +705,124 @@ fn poll_transmit_into_a_reused_buffer_leaves_no_large_buffer_behind() {
             conn.buffer_capacity()
         );
     }
+}
+
+/// Receives one large message in 64 KiB chunks at `now` and echoes it, written in 100 KB
+/// pieces; returns the largest buffer capacity seen.
+fn echo_large(conn: &mut Connection<Value>, now: Duration, big: &Value) -> usize {
+    let wire = frame(Dialect::V2, big);
+    let mut peak = 0;
+    for chunk in wire.chunks(64 * 1024) {
+        conn.handle_input(now, chunk);
+        peak = peak.max(conn.buffer_capacity());
+    }
+    for event in drain(conn) {
+        match event {
+            Event::Message(msg) => conn.send(&msg).expect("under the limit"),
+            other => panic!("{other:?}"),
+        }
+    }
+    peak = peak.max(conn.buffer_capacity());
+    let mut sent = Vec::new();
+    while !conn.transmit().is_empty() {
+        let take = conn.transmit().len().min(100_000);
+        sent.extend_from_slice(&conn.transmit()[..take]);
+        conn.handle_written(take);
+    }
+    assert_eq!(sent, wire);
+    peak
+}
+
+/// Back-to-back large messages reuse the buffers; once the connection has been quiet for the
+/// release delay, the deadline it asked for releases them.
+#[test]
+fn grown_buffers_are_kept_while_busy_and_released_once_quiet() {
+    let big = json!({"blob": "z".repeat(1 << 20)});
+    let delay = ms(500);
+    let mut conn = server(Config::default().release_delay(delay));
+    assert_eq!(conn.poll_timeout(), None, "nothing to release yet");
+
+    let peak = echo_large(&mut conn, ms(10), &big);
+    assert!(peak >= 1 << 20, "the frame was gathered: {peak}");
+    let held = conn.buffer_capacity();
+    assert!(
+        held >= 2 << 20,
+        "both buffers kept for the next message: {held}"
+    );
+    assert_eq!(conn.poll_timeout(), Some(ms(10) + delay));
+
+    // The next large message, before the delay is over, fits the buffers kept.
+    conn.handle_timeout(ms(300));
+    assert_eq!(
+        conn.buffer_capacity(),
+        held,
+        "not released before the deadline"
+    );
+    echo_large(&mut conn, ms(400), &big);
+    assert_eq!(conn.buffer_capacity(), held, "no buffer grew again");
+    assert_eq!(
+        conn.poll_timeout(),
+        Some(ms(400) + delay),
+        "quiet counts from the last message"
+    );
+
+    conn.handle_timeout(ms(400) + delay);
+    assert!(
+        conn.buffer_capacity() <= DEFAULT_RETAIN_CAPACITY,
+        "released at the deadline: {}",
+        conn.buffer_capacity()
+    );
+    assert_eq!(conn.poll_timeout(), None, "nothing left to release");
+    // The connection goes on as before.
+    echo_large(&mut conn, secs(5), &json!("small"));
+    assert!(!conn.is_closed());
+}
+
+/// Buffers are released only once drained: never output still to send, nor a frame half
+/// received; and an output drained after the delay has passed is released at once.
+#[test]
+fn only_drained_buffers_are_released() {
+    let big = json!({"blob": "z".repeat(1 << 20)});
+    let delay = ms(100);
+    let mut conn = server(Config::default().release_delay(delay));
+    conn.send(&big).expect("under the limit");
+    assert_eq!(
+        conn.poll_timeout(),
+        None,
+        "output pending: nothing to release"
+    );
+    conn.handle_timeout(secs(1));
+    let pending = conn.transmit().len();
+    conn.handle_written(pending - 10);
+    assert!(conn.buffer_capacity() > 1 << 20, "10 bytes still to send");
+    conn.release_buffers();
+    assert_eq!(
+        conn.transmit().len(),
+        10,
+        "an explicit release keeps unsent bytes"
+    );
+    conn.handle_written(10);
+    assert!(
+        conn.buffer_capacity() <= DEFAULT_RETAIN_CAPACITY,
+        "drained after the delay: released at once ({})",
+        conn.buffer_capacity()
+    );
+
+    // Half a large frame: kept however long (the frame timeout is what ends that).
+    let wire = frame(Dialect::V2, &big);
+    let conn_config = Config::default().release_delay(delay).frame_timeout(None);
+    let mut conn = server(conn_config);
+    conn.handle_input(secs(2), &wire[..wire.len() / 2]);
+    assert_eq!(conn.poll_timeout(), None);
+    conn.handle_timeout(secs(60));
+    conn.release_buffers();
+    conn.handle_input(secs(61), &wire[wire.len() / 2..]);
+    match drain(&mut conn).as_slice() {
+        [Event::Message(msg)] => assert_eq!(msg, &big),
+        other => panic!("{other:?}"),
+    }
+    // Explicitly released once done with.
+    assert!(conn.buffer_capacity() >= 1 << 20);
+    conn.release_buffers();
+    assert_eq!(conn.buffer_capacity(), 0);
 }

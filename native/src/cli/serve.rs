@@ -112,9 +112,10 @@ pub fn run(args: ServeArgs) -> Outcome {
         HandlerArg::Chat => "chat",
     };
     log::info!(
-        "jsocket {name} server listening on {} (dialect {}; Ctrl-C to stop)",
+        "jsocket {name} server listening on {} (dialect {}){}; Ctrl-C to stop",
         addrs.join(", "),
-        args.dialect.name()
+        args.dialect.name(),
+        web_note(&server)
     );
     match args.handler {
         HandlerArg::Echo => server.run_blocking(Echo)?,
@@ -122,4 +123,32 @@ pub fn run(args: ServeArgs) -> Outcome {
     }
     log::info!("stopped");
     Ok(())
+}
+
+/// The banner's note on the web side: where a browser opens the static files (from which
+/// directory), and the WebSocket-only ports.
+fn web_note(server: &Server) -> String {
+    let web = server.config().get_web();
+    let mut note = String::new();
+    let page_addr = server
+        .local_addr()
+        .filter(|_| web.on_main_port())
+        .or_else(|| server.web_addrs().first().copied());
+    if let (Some(root), Some(addr)) = (web.root(), page_addr) {
+        let host = match addr.ip() {
+            ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        note.push_str(&format!(
+            "; open http://{host}:{}/ to browse {}",
+            addr.port(),
+            root.display()
+        ));
+    }
+    let ws: Vec<String> = server.web_addrs().iter().map(|a| a.to_string()).collect();
+    if !ws.is_empty() {
+        note.push_str(&format!("; WebSocket and HTTP only on {}", ws.join(", ")));
+    }
+    note
 }

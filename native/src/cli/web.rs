@@ -35,7 +35,6 @@ impl WebArgs {
             if !dir.is_dir() {
                 return Err(format!("--web {}: not a directory", dir.display()));
             }
-            log::info!("serving static files from {}", dir.display());
             config = config.web_root(dir);
         }
         if let Some(port) = self.ws_port {

@@ -19,10 +19,6 @@ use crate::registry::{Pushed, Shared, Slot};
 use crate::socket::Stream;
 use crate::ws;
 
-/// How long a new connection has to send its first bytes before it is taken for a jsocket
-/// client that waits for the server (a push or shutdown ends the wait sooner).
-const SNIFF_WINDOW: Duration = Duration::from_secs(10);
-
 /// How long an HTTP client has to send its request head and finish a WebSocket handshake.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -36,6 +32,10 @@ pub(crate) enum Door {
 }
 
 /// Serves one accepted connection, whose slot is registered, until it ends.
+///
+/// A jsocket client over TCP costs only the sniffing of its first bytes and then the driver:
+/// the HTTP and WebSocket branch is boxed, so that the future every idle connection holds is
+/// not sized for it.
 pub(crate) async fn serve(
     shared: Rc<Shared>,
     slot: Rc<Slot>,
@@ -47,19 +47,33 @@ pub(crate) async fn serve(
         Stream::Tcp(tcp) if door == Door::Web || shared.config.web.on_main_port => tcp,
         other => return connection::serve(shared, slot, other, dispatch).await,
     };
-    let mut first = Vec::new();
-    let http = sniff_http(&shared, &slot, &tcp, &mut first).await;
-    if !http {
-        if door == Door::Web {
-            forget(&shared, &slot);
-            return;
-        }
-        if !first.is_empty() {
-            let now = shared.clock.now();
-            slot.conn.borrow_mut().handle_input(now, &first);
-        }
-        return connection::serve(shared, slot, Stream::Tcp(tcp), dispatch).await;
+    // A web-only port has no jsocket client to wait for: an HTTP client's head timeout.
+    let limit = (door == Door::Web).then(|| shared.clock.now() + HEAD_TIMEOUT);
+    let (http, first) = sniff_http(&shared, &slot, &tcp, limit).await;
+    if http {
+        return Box::pin(serve_web(shared, slot, tcp, first, dispatch)).await;
     }
+    if door == Door::Web {
+        forget(&shared, &slot);
+        return;
+    }
+    if let Some((arrived, bytes)) = first {
+        // Stamped with the time they came, so that the core's frame timeout counts from then.
+        slot.conn.borrow_mut().handle_input(arrived, &bytes);
+    }
+    connection::serve(shared, slot, Stream::Tcp(tcp), dispatch).await
+}
+
+/// The HTTP side of a connection whose first bytes began a request: a WebSocket handshake
+/// (then a jsocket client like any other) or a static file.
+async fn serve_web(
+    shared: Rc<Shared>,
+    slot: Rc<Slot>,
+    tcp: Async<TcpStream>,
+    first: Option<(Duration, Vec<u8>)>,
+    dispatch: Dispatch,
+) {
+    let first = first.map(|(_, bytes)| bytes).unwrap_or_default();
     let head = async { read_head(&tcp, first).await }
         .or(async {
             Timer::after(HEAD_TIMEOUT).await;
@@ -124,17 +138,35 @@ pub(crate) async fn serve(
     }
 }
 
-/// Reads the first bytes and tells whether they begin an HTTP request. Stops at four bytes, at
-/// the first byte that cannot begin a request method, or when nothing comes: a push or
-/// shutdown for this connection, or the end of the window.
+/// Reads the first bytes and tells whether they begin an HTTP request; returns them with the
+/// time the first of them came. Stops at four bytes, at the first byte that cannot begin a
+/// request method, or when nothing more comes: a push or shutdown for this connection, or a
+/// deadline of the core's policy (its idle timeout, or its frame timeout once bytes came),
+/// which the driver then enforces. With neither set, a silent client waits, as the core would
+/// let it. `limit` is a deadline of the caller's own, for a port that serves HTTP only.
 async fn sniff_http(
     shared: &Shared,
     slot: &Slot,
     tcp: &Async<TcpStream>,
-    first: &mut Vec<u8>,
-) -> bool {
-    let mut window = Timer::after(SNIFF_WINDOW);
-    while first.len() < 4 && first.iter().all(|b| b.is_ascii_uppercase()) {
+    limit: Option<Duration>,
+) -> (bool, Option<(Duration, Vec<u8>)>) {
+    let clock = shared.clock;
+    let config = &shared.config.connection;
+    let mut first: Option<(Duration, Vec<u8>)> = None;
+    loop {
+        let (arrived, seen) = match &first {
+            Some((at, b)) => (Some(*at), b.as_slice()),
+            None => (None, &[][..]),
+        };
+        if seen.len() >= 4 || !seen.iter().all(|b| b.is_ascii_uppercase()) {
+            break;
+        }
+        let idle = slot.conn.borrow().poll_timeout();
+        let frame = arrived.and_then(|at| Some(at + config.get_frame_timeout()?));
+        let deadline = [idle, frame, limit].into_iter().flatten().min();
+        if deadline.is_some_and(|at| clock.now() >= at) {
+            break;
+        }
         let readable = async { tcp.readable().await.is_ok() }
             .or(async {
                 Pushed {
@@ -146,33 +178,42 @@ async fn sniff_http(
                 false
             })
             .or(async {
-                (&mut window).await;
+                match deadline {
+                    Some(at) => Timer::at(clock.instant(at)).await,
+                    None => Timer::never().await,
+                };
                 false
             })
             .await;
         if !readable {
             break;
         }
-        let mut buf = [0u8; 4096];
+        // Read as the driver would, so that a first frame that came whole is taken whole by
+        // the core (no buffer gathers it); the copy lives only until the bytes are handed on.
+        let mut buf = shared.read_buf.borrow_mut();
         match tcp.get_ref().read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => first.extend_from_slice(&buf[..n]),
+            Ok(n) => first
+                .get_or_insert_with(|| (clock.now(), Vec::new()))
+                .1
+                .extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }
     }
-    let config = &shared.config.connection;
+    let seen = first.as_ref().map_or(&[][..], |(_, b)| b.as_slice());
     // Byte order preference only tells v1 from v1-le, not HTTP from jsocket.
-    match sniff(first, config.get_max_message_size(), false) {
+    let http = match sniff(seen, config.get_max_message_size(), false) {
         Sniffed::Http => true,
         // Another method (`HEAD`, `POST`...): no jsocket length reads as four capitals, so it
         // is HTTP, answered with a 405 where it is not `HEAD`.
-        Sniffed::Unknown => first
+        Sniffed::Unknown => seen
             .get(..4)
             .is_some_and(|m| m.iter().all(|b| b.is_ascii_uppercase())),
         _ => false,
-    }
+    };
+    (http, first)
 }
 
 /// Takes a connection that turned out not to be a jsocket client out of the server's books, so
@@ -182,4 +223,39 @@ fn forget(shared: &Shared, slot: &Slot) {
     let mut totals = shared.totals.borrow_mut();
     totals.accepted = totals.accepted.saturating_sub(1);
     totals.disconnected = totals.disconnected.saturating_sub(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{TcpListener, TcpStream};
+    use std::rc::Rc;
+
+    use smol::Async;
+
+    use super::Door;
+    use crate::config::ServerConfig;
+    use crate::handler::Dispatch;
+    use crate::handlers::Echo;
+    use crate::registry::Shared;
+    use crate::socket::{PeerAddr, Stream};
+
+    /// Every connection's task holds this future, a jsocket client's too: the HTTP and
+    /// WebSocket branch must not size it (10,000 idle connections should cost well under 4 KiB
+    /// each).
+    #[test]
+    fn the_task_of_a_connection_is_small() -> std::io::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let stream = TcpStream::connect(listener.local_addr()?)?;
+        let peer = PeerAddr::Tcp(stream.peer_addr()?);
+        let (stop, _stopped) = smol::channel::bounded(1);
+        let shared = Rc::new(Shared::new(ServerConfig::default(), stop));
+        let slot = shared.register(peer);
+        let stream = Stream::tcp(Async::new(stream)?);
+        let dispatch = Dispatch::Sync(Rc::new(Echo));
+        let task = super::serve(shared, slot, stream, dispatch, Door::Any);
+        let size = std::mem::size_of_val(&task);
+        eprintln!("connection task future: {size} bytes");
+        assert!(size <= 1536, "the connection task future is {size} bytes");
+        Ok(())
+    }
 }
