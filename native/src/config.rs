@@ -58,7 +58,8 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     /// Listens on [`DEFAULT_ADDR`] unless told otherwise; the core's default [`Config`]; 10,000
-    /// connections; the stats control message on; 1024 pushed messages queued per connection;
+    /// connections; the stats control message on; 1024 pushed messages (and at most
+    /// `max_pending_output` bytes with the unsent output) queued per connection;
     /// 2 s for clients to take their last replies at shutdown; a 64 KiB read buffer shared by
     /// all connections.
     fn default() -> Self {
@@ -116,7 +117,8 @@ impl ServerConfig {
 
     /// Most pushed messages ([`ServerHandle::send`](crate::ServerHandle::send),
     /// [`broadcast`](crate::ServerHandle::broadcast)) waiting for one connection; more are
-    /// refused with [`PushError::Full`](crate::PushError::Full).
+    /// refused with [`PushError::Full`](crate::PushError::Full). Their bytes are bounded as well,
+    /// by the core's `max_pending_output` (see [Backpressure](crate::server#backpressure)).
     #[must_use]
     pub fn max_outbox(mut self, messages: usize) -> Self {
         self.max_outbox = messages;

@@ -5,7 +5,8 @@
 //!    cannot make the server buffer without bound);
 //! 2. drains the core's events: each message goes to the handler (or, for the control message,
 //!    to the server itself) and its reply is queued on the core's output buffer, so the replies
-//!    to one read are coalesced;
+//!    to one read are coalesced; once the unsent output passes the core's `max_pending_output`
+//!    it stops, and takes the rest when the client has read enough;
 //! 3. writes everything pending in one `write` (a frame is never written in two pieces by us;
 //!    only a full socket buffer splits a write) and reports what the socket took;
 //! 4. waits for whichever comes first: the socket readable (only while the core wants input),
@@ -13,8 +14,9 @@
 //!    deadline; then reads once into the server's shared buffer and hands the bytes to the core.
 //!
 //! Backpressure: while the unsent output is over the core's `max_pending_output`, the driver
-//! stops reading the client (and taking pushes for it) until the client has read enough; the
-//! client's further requests wait in the kernel's buffers, then in its own.
+//! stops handling the client's messages already read, reading more, and taking pushes for it,
+//! until the client has read enough; the client's further requests wait in the core's event
+//! queue (one read at most), then in the kernel's buffers, then in its own.
 //!
 //! The driver decides nothing of the protocol: limits, timeouts, errors and statistics are the
 //! core's. It reads the clock, moves bytes, and asks for a quick ACK when a read ends inside a
@@ -25,7 +27,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use jsocket_core::{Closed, ErrorKind, Event, LocalError};
+use jsocket_core::{Closed, Connection, ErrorKind, Event, LocalError};
 use serde_json::{json, Value};
 use smol::future::{self, FutureExt};
 use smol::Timer;
@@ -85,11 +87,19 @@ async fn drive(
     let mut read_more = false;
     let mut closed: Option<Closed> = None;
     let mut drain_deadline: Option<Instant> = None;
+    // Messages read but not handled yet: the output was over its limit.
+    let mut blocked = false;
     loop {
         if closed.is_none() {
             take_pushes(slot);
-            closed = handle_events(shared, slot, dispatch, ctx).await;
-            if closed.is_none() && (ctx.close_requested() || shared.stopping.get()) {
+            blocked = false;
+            match handle_events(shared, slot, dispatch, ctx).await {
+                Handled::All => {}
+                Handled::Blocked => blocked = true,
+                Handled::Closed(why) => closed = Some(why),
+            }
+            // Closing waits for the messages already read: they are answered first.
+            if closed.is_none() && !blocked && (ctx.close_requested() || shared.stopping.get()) {
                 slot.conn.borrow_mut().close();
                 continue;
             }
@@ -100,14 +110,21 @@ async fn drive(
             return End::Peer;
         }
         let pending = !slot.conn.borrow().transmit().is_empty() || stream.has_buffered_output();
-        if let Some(why) = &closed {
-            if !pending {
+        if blocked && !over_limit(&slot.conn.borrow()) {
+            // The client took enough: handle the rest of what was read.
+            continue;
+        }
+        // A client that ended its stream, or a server stopping, waits no longer than the grace
+        // period for its last replies to be taken, answered or not.
+        let finishing = blocked && (shared.stopping.get() || slot.conn.borrow().is_closed());
+        if closed.is_some() || finishing {
+            if let (Some(why), false) = (&closed, pending) {
                 return match why {
                     Closed::Local => End::Local,
                     Closed::Eof | Closed::Error(_) => End::Peer,
                 };
             }
-            // Closed with replies still to send: wait for the client to take them, a while.
+            // Replies still to send: wait for the client to take them, a while.
             let deadline = *drain_deadline
                 .get_or_insert_with(|| Instant::now() + shared.config.shutdown_grace);
             let timed_out = async { stream.writable().await.is_err() }
@@ -245,13 +262,12 @@ fn flush(slot: &Slot, stream: &Stream) -> io::Result<()> {
 
 /// Queues pushed messages while the connection is under its output limit.
 fn take_pushes(slot: &Slot) {
-    let mut outbox = slot.outbox.borrow_mut();
-    if outbox.is_empty() {
+    if slot.outbox.borrow().is_empty() {
         return;
     }
     let mut conn = slot.conn.borrow_mut();
     while conn.wants_input() {
-        let Some(payload) = outbox.pop_front() else {
+        let Some(payload) = slot.pop_pushed() else {
             break;
         };
         if let Err(e) = conn.send_raw(&payload) {
@@ -260,16 +276,43 @@ fn take_pushes(slot: &Slot) {
     }
 }
 
-/// Drains the core's events, handling messages and queueing replies. Returns why the
-/// connection closed, if it did.
+/// Whether the unsent output is past the core's `max_pending_output`. (Not
+/// `!wants_input()`, which is also false once the client has ended its stream, when the
+/// messages it sent before still have to be answered.)
+fn over_limit(conn: &Connection<Value>) -> bool {
+    conn.transmit().len() > conn.config().get_max_pending_output()
+}
+
+/// How far [`handle_events`] went.
+enum Handled {
+    /// Every event was handled.
+    All,
+    /// The output passed its limit: the remaining events wait for the client to read.
+    Blocked,
+    /// The connection closed.
+    Closed(Closed),
+}
+
+/// Drains the core's events, handling messages and queueing replies, until the output passes
+/// its limit: so what one connection holds stays under the limit plus one reply, however many
+/// requests one read brought.
 async fn handle_events(
     shared: &Shared,
     slot: &Slot,
     dispatch: &Dispatch,
     ctx: &mut Context,
-) -> Option<Closed> {
+) -> Handled {
     loop {
-        let event = slot.conn.borrow_mut().poll_event()?;
+        let event = {
+            let mut conn = slot.conn.borrow_mut();
+            if over_limit(&conn) {
+                return Handled::Blocked;
+            }
+            match conn.poll_event() {
+                Some(event) => event,
+                None => return Handled::All,
+            }
+        };
         let reply = match event {
             // Closed from this side (the handler asked): what was read after is dropped.
             Event::Message(_) if ctx.close_requested() => None,
@@ -295,7 +338,7 @@ async fn handle_events(
                     }
                     Closed::Eof | Closed::Local => {}
                 }
-                return Some(why);
+                return Handled::Closed(why);
             }
         };
         if let Some(reply) = reply {

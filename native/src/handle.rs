@@ -15,7 +15,8 @@ use crate::stats::ServerStats;
 pub enum PushError {
     /// No connection has this id (it may have closed).
     NoSuchConnection(u64),
-    /// The connection's outbox is full: its client does not read fast enough.
+    /// The connection's outbox is full (by message count or by bytes): its client does not read
+    /// fast enough. The message is dropped for that connection and counted.
     Full(u64),
     /// The message could not be serialised.
     Serialize(String),
@@ -39,9 +40,11 @@ impl std::error::Error for PushError {}
 /// Pushed messages ([`send`](Self::send), [`broadcast`](Self::broadcast)) are serialised once
 /// and queued on each connection's outbox; each goes out in the dialect its client speaks, after
 /// the replies already queued. A connection takes pushed messages only while its unsent output is
-/// under the core's `max_pending_output`; past
-/// [`ServerConfig::max_outbox`](crate::ServerConfig::max_outbox) waiting messages, pushes to it
-/// are refused.
+/// under the core's `max_pending_output`; a push is refused (and counted in the statistics'
+/// `pushes_dropped`) when its outbox holds
+/// [`ServerConfig::max_outbox`](crate::ServerConfig::max_outbox) messages already, or when its
+/// payload would bring the bytes waiting, with the connection's unsent output, past
+/// `max_pending_output` (see [Backpressure](crate::server#backpressure)).
 #[derive(Clone)]
 pub struct ServerHandle {
     pub(crate) shared: Rc<Shared>,

@@ -25,11 +25,23 @@ pub(crate) struct Slot {
     pub(crate) conn: RefCell<Connection<Value>>,
     /// Serialised payloads pushed by other tasks, waiting to be queued on `conn`.
     pub(crate) outbox: RefCell<VecDeque<Rc<[u8]>>>,
+    /// Payload bytes in `outbox`.
+    pub(crate) outbox_bytes: Cell<usize>,
+    /// Pushed messages refused because the outbox was full.
+    pub(crate) pushes_dropped: Cell<u64>,
     /// The connection task's waker while it waits.
     waker: Cell<Option<Waker>>,
 }
 
 impl Slot {
+    /// Takes the next pushed payload off the outbox.
+    pub(crate) fn pop_pushed(&self) -> Option<Rc<[u8]>> {
+        let payload = self.outbox.borrow_mut().pop_front()?;
+        self.outbox_bytes
+            .set(self.outbox_bytes.get().saturating_sub(payload.len()));
+        Some(payload)
+    }
+
     /// Wakes the connection's task (after a push or at shutdown).
     pub(crate) fn wake(&self) {
         if let Some(waker) = self.waker.take() {
@@ -44,6 +56,7 @@ pub(crate) struct Totals {
     pub(crate) accepted: u64,
     pub(crate) disconnected: u64,
     pub(crate) refused: u64,
+    pub(crate) pushes_dropped: u64,
     pub(crate) traffic: Traffic,
     pub(crate) failures: FailureCounts,
 }
@@ -92,6 +105,8 @@ impl Shared {
             peer,
             conn: RefCell::new(conn),
             outbox: RefCell::new(VecDeque::new()),
+            outbox_bytes: Cell::new(0),
+            pushes_dropped: Cell::new(0),
             waker: Cell::new(None),
         });
         self.slots.borrow_mut().insert(id, slot.clone());
@@ -104,18 +119,32 @@ impl Shared {
         self.slots.borrow_mut().remove(&slot.id);
         let mut totals = self.totals.borrow_mut();
         totals.disconnected += 1;
+        totals.pushes_dropped += slot.pushes_dropped.get();
         if let Ok(conn) = slot.conn.try_borrow() {
             totals.traffic.add(conn.stats());
             totals.failures.add(&conn.stats().failures);
         }
     }
 
-    /// Queues a serialised payload for one connection and wakes it.
+    /// Queues a serialised payload for one connection and wakes it; refuses it (and counts it
+    /// dropped) when the outbox is full: past `max_outbox` messages, or when the payload bytes
+    /// waiting, together with the connection's unsent output, would pass the core's
+    /// `max_pending_output`. An empty outbox of a drained connection takes one message of any
+    /// size, so that a message over the limit still reaches a client that reads.
     pub(crate) fn push(&self, slot: &Slot, payload: Rc<[u8]>) -> bool {
+        // The connection's task never holds this borrow across an await or a handler call, so
+        // it is free here; should it not be, the outbox's own bytes still bound it.
+        let unsent = slot.conn.try_borrow().map_or(0, |c| c.transmit().len());
+        let queued = unsent + slot.outbox_bytes.get();
+        let limit = self.config.connection.get_max_pending_output();
         let mut outbox = slot.outbox.borrow_mut();
-        if outbox.len() >= self.config.max_outbox {
+        let fits = queued == 0 || queued.saturating_add(payload.len()) <= limit;
+        if outbox.len() >= self.config.max_outbox || !fits {
+            slot.pushes_dropped.set(slot.pushes_dropped.get() + 1);
             return false;
         }
+        slot.outbox_bytes
+            .set(slot.outbox_bytes.get() + payload.len());
         outbox.push_back(payload);
         drop(outbox);
         slot.wake();
@@ -139,6 +168,7 @@ impl Shared {
             accepted: totals.accepted,
             disconnected: totals.disconnected,
             refused: totals.refused,
+            pushes_dropped: totals.pushes_dropped,
             traffic: totals.traffic,
             failures: totals.failures,
             ..ServerStats::default()
@@ -146,6 +176,7 @@ impl Shared {
         let slots = self.slots.borrow();
         stats.connections = slots.len();
         for slot in slots.values() {
+            stats.pushes_dropped += slot.pushes_dropped.get();
             // The connection's own task never holds this borrow across an await or a handler
             // call, so it is free here; should it not be, the client is left out, not a panic.
             let Ok(conn) = slot.conn.try_borrow() else {
@@ -163,6 +194,8 @@ impl Shared {
                 buffered_bytes: conn.buffer_capacity(),
                 pending_output: conn.transmit().len(),
                 reading_paused: !conn.is_closed() && !conn.wants_input(),
+                outbox_bytes: slot.outbox_bytes.get(),
+                pushes_dropped: slot.pushes_dropped.get(),
             });
         }
         stats

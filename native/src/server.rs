@@ -15,13 +15,25 @@
 //! A client that does not read its replies cannot grow the server's memory without bound. Once
 //! a connection's unsent output passes the core's
 //! [`Config::max_pending_output`](jsocket_core::Config::max_pending_output) (1 MiB by default),
-//! the server stops reading that client, and stops taking pushed messages for it, until the
+//! the server stops handling that client's requests (those of the last read wait, unanswered,
+//! in the core's queue), stops reading it, and stops taking pushed messages for it, until the
 //! client has read enough; its further requests wait in the kernel's buffers and then in the
 //! client's own. The client is not disconnected (set an idle timeout for that): the others go
-//! on being served. What one connection holds stays under that limit plus the replies to one
-//! read ([`ServerConfig::read_buffer`]), plus at most
-//! [`ServerConfig::max_outbox`] pushed messages waiting; pushes past that are refused. The
-//! statistics show such a client as `reading_paused`.
+//! on being served. The statistics show such a client as `reading_paused`.
+//!
+//! Pushed messages ([`ServerHandle::send`], [`ServerHandle::broadcast`] and the broadcast
+//! control message) wait in the connection's outbox, bounded twice: at most
+//! [`ServerConfig::max_outbox`] messages, and at most `max_pending_output` bytes counting the
+//! payloads waiting and the connection's unsent output together (an empty outbox of a drained
+//! connection takes one message of any size). A push that does not fit is dropped for that
+//! connection only: `send` returns [`PushError::Full`](crate::PushError::Full), `broadcast`
+//! does not count it, and the statistics count it in `pushes_dropped`, the client's and the
+//! server's; the others still get it. So a slow reader misses pushes rather than holding them:
+//! an application that needs every one must pace them (for example on replies).
+//!
+//! What one connection holds therefore stays under twice `max_pending_output`, plus one reply
+//! and one pushed message that crossed the limit, plus the requests of one read
+//! ([`ServerConfig::read_buffer`]), however many replies they ask for.
 //!
 //! ## Timeouts
 //! The core's frame timeout cuts off a client that stalls inside a frame (a slow-loris

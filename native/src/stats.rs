@@ -92,6 +92,11 @@ pub struct ClientStats {
     /// Whether the server stopped reading this client until it drains its replies
     /// (backpressure).
     pub reading_paused: bool,
+    /// Payload bytes pushed to this client and not yet queued on its output (see
+    /// [`ServerHandle`](crate::ServerHandle)).
+    pub outbox_bytes: usize,
+    /// Pushed messages this client missed because its outbox was full.
+    pub pushes_dropped: u64,
 }
 
 /// The whole server.
@@ -109,6 +114,9 @@ pub struct ServerStats {
     /// Clients turned away because [`max_connections`](crate::ServerConfig::max_connections)
     /// was reached.
     pub refused: u64,
+    /// Pushed messages refused because the target's outbox was full, every connection present
+    /// and past.
+    pub pushes_dropped: u64,
     /// Messages and bytes of every connection, present and past.
     pub traffic: Traffic,
     /// Failures of every connection, present and past.
@@ -141,6 +149,8 @@ impl ClientStats {
             "buffered_bytes": self.buffered_bytes,
             "pending_output": self.pending_output,
             "reading_paused": self.reading_paused,
+            "outbox_bytes": self.outbox_bytes,
+            "pushes_dropped": self.pushes_dropped,
         })
     }
 }
@@ -150,11 +160,13 @@ impl ServerStats {
     ///
     /// ```json
     /// {"uptime_s": 12.5, "connections": 1, "accepted": 3, "disconnected": 2, "refused": 0,
-    ///  "messages_in": 40, "messages_out": 40, "bytes_in": 1200, "bytes_out": 1200,
+    ///  "pushes_dropped": 0, "messages_in": 40, "messages_out": 40, "bytes_in": 1200,
+    ///  "bytes_out": 1200,
     ///  "failures": {"timeout": 0, "bad_write": 0, "bad_crc": 1, ...}, "buffered_bytes": 0,
     ///  "clients": [{"id": 3, "peer": "127.0.0.1:40312", "client_id": "kiosk-1", "dialect": "v2",
     ///               "connected_s": 2.0, "messages_in": 5, ..., "failures": {...},
-    ///               "buffered_bytes": 0, "pending_output": 0, "reading_paused": false}]}
+    ///               "buffered_bytes": 0, "pending_output": 0, "reading_paused": false,
+    ///               "outbox_bytes": 0, "pushes_dropped": 0}]}
     /// ```
     pub fn to_json(&self) -> Value {
         json!({
@@ -163,6 +175,7 @@ impl ServerStats {
             "accepted": self.accepted,
             "disconnected": self.disconnected,
             "refused": self.refused,
+            "pushes_dropped": self.pushes_dropped,
             "messages_in": self.traffic.messages_in,
             "messages_out": self.traffic.messages_out,
             "bytes_in": self.traffic.bytes_in,

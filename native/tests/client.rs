@@ -5,10 +5,10 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::Duration;
 
-use common::{frame, start};
+use common::{frame, start, wait_until};
 use native::handlers::Echo;
 use native::jsocket_core::{Dialect, Encoder};
 use native::{BlockingClient, Client, ClientConfig, Error, ServerConfig};
@@ -46,11 +46,35 @@ fn connect_retries_then_fails_with_a_clear_error() {
     );
 }
 
+/// The messages logged by this test binary, for tests that watch what the library reports.
+fn logged() -> &'static Mutex<Vec<String>> {
+    struct Capture(Mutex<Vec<String>>);
+    impl log::Log for Capture {
+        fn enabled(&self, _: &log::Metadata) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record) {
+            if let Ok(mut lines) = self.0.lock() {
+                lines.push(record.args().to_string());
+            }
+        }
+        fn flush(&self) {}
+    }
+    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
+    let capture = CAPTURE.get_or_init(|| {
+        let capture: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
+        log::set_logger(capture).expect("the only logger of this test binary");
+        log::set_max_level(log::LevelFilter::Debug);
+        capture
+    });
+    &capture.0
+}
+
 #[test]
 fn connect_retries_until_the_server_comes_up() {
+    let log = logged();
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let (ready_tx, ready_rx) = mpsc::channel();
     let client = std::thread::spawn({
         let addr = addr.clone();
         move || {
@@ -58,14 +82,19 @@ fn connect_retries_until_the_server_comes_up() {
                 .attempts(1000)
                 .retry_delay(Duration::from_millis(5), Duration::from_millis(5))
                 .read_timeout(Some(Duration::from_secs(30)));
-            ready_tx.send(()).unwrap();
             let mut client = BlockingClient::connect(&addr, config)?;
             client.request::<_, Value>(&json!("late"))
         }
     });
-    // The client is trying (and failing) before the server exists.
-    ready_rx.recv().unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    // The server comes up only once the client has reported a failed attempt: it connects on
+    // a later one.
+    let failed = format!("connect attempt 1/1000 to {addr}: ");
+    wait_until("the client's first attempt to fail", || {
+        log.lock()
+            .unwrap()
+            .iter()
+            .any(|line| line.starts_with(&failed))
+    });
     let server = native::Server::bind(ServerConfig::default().tcp(addr.parse().unwrap())).unwrap();
     let stopper = server.stopper();
     let running = std::thread::spawn(move || server.run_blocking(Echo));
