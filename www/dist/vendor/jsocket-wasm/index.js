@@ -1,0 +1,653 @@
+// jsocket for browsers: length-prefixed JSON messages over a WebSocket, checked by the Rust core
+// compiled to WebAssembly. Types and documentation: index.d.ts.
+
+import initWasm, { RawDecoder, Session, encodeRaw } from './jsocket_wasm.js';
+
+/** jsocket's default limit on a message, 10 MiB. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024;
+
+// What a Link reports to its sink.
+const SINK_OPEN = 1;
+const SINK_ITEMS = 2;
+const SINK_CLOSED = 3;
+
+// Bytes handed to wasm at once (by Decoder.push and per received WebSocket message): wasm memory
+// never shrinks, so it holds no more than the largest frame allowed plus a slice.
+const SLICE = 64 * 1024;
+
+// WebSocket close code sent when the peer broke the protocol (4000-4999 are the application's).
+const CLOSE_PROTOCOL_ERROR = 4002;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+let exports = null;
+let loading = null;
+
+/**
+ * Loads the WebAssembly module (once). `source` is what wasm-bindgen's init takes: a URL, a
+ * Response, bytes or a compiled module; by default the .wasm beside this file.
+ */
+export function init(source) {
+  loading ??= initWasm(source === undefined ? undefined : { module_or_path: source }).then(
+    (wasm) => {
+      exports = wasm;
+    },
+    (error) => {
+      loading = null;
+      throw error;
+    },
+  );
+  return loading;
+}
+
+function ready() {
+  if (exports === null) {
+    throw kindError('options', 'jsocket is not initialised: `await init()` first');
+  }
+}
+
+function kindError(kind, message, cause) {
+  const error = new Error(message, cause === undefined ? undefined : { cause });
+  error.kind = kind;
+  return error;
+}
+
+function toJsonBytes(value) {
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch (cause) {
+    throw kindError('serialize', `message is not serialisable: ${cause.message}`, cause);
+  }
+  if (text === undefined) {
+    throw kindError('serialize', `message is not serialisable: ${typeof value} has no JSON form`);
+  }
+  return utf8Encoder.encode(text);
+}
+
+function toBytes(chunk) {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  throw new TypeError('expected a Uint8Array, an ArrayBuffer or another ArrayBuffer view');
+}
+
+/** A payload whose JSON.parse failed, or a framing error, in a list of decoded values. */
+class Failure {
+  constructor(error, fatal) {
+    this.error = error;
+    this.fatal = fatal;
+  }
+}
+
+// Returns false when the payload is not JSON (a Failure is appended in its place).
+function parseOne(bytes, ptr, len, out) {
+  try {
+    out.push(JSON.parse(utf8.decode(bytes.subarray(ptr, ptr + len))));
+    return true;
+  } catch (cause) {
+    out.push(new Failure(kindError('invalid_json', `invalid JSON payload: ${cause.message}`, cause), false));
+    return false;
+  }
+}
+
+// Reads what the last call on `source` laid out in wasm memory (see wasm/src/batch.rs) and
+// appends the values, and a Failure for each bad payload, to `out`; returns false if there was a
+// Failure. No wasm call may happen in between: one could grow the memory and detach the views.
+function readItems(source, count, out) {
+  let clean = true;
+  const itemsPtr = source.itemsPtr();
+  const boundsPtr = source.boundsPtr();
+  const buffer = exports.memory.buffer;
+  const bytes = new Uint8Array(buffer);
+  const items = new Uint32Array(buffer, itemsPtr, count * 4);
+  for (let i = 0; i < count * 4; i += 4) {
+    const ptr = items[i];
+    const len = items[i + 1];
+    const n = items[i + 2];
+    if (n === 0) {
+      clean = parseOne(bytes, ptr, len, out) && clean;
+      continue;
+    }
+    let group = null;
+    try {
+      group = JSON.parse(utf8.decode(bytes.subarray(ptr, ptr + len)));
+    } catch {
+      // One of them is bad: parsed one by one below.
+    }
+    if (Array.isArray(group) && group.length === n) {
+      for (let k = 0; k < n; k++) out.push(group[k]);
+      continue;
+    }
+    const first = items[i + 3];
+    const bounds = new Uint32Array(buffer, boundsPtr + first * 8, n * 2);
+    for (let k = 0; k < n * 2; k += 2) clean = parseOne(bytes, bounds[k], bounds[k + 1], out) && clean;
+  }
+  return clean;
+}
+
+/**
+ * Frames one message: `JSON.stringify(value)` behind a header of `dialect`.
+ */
+export function encode(value, dialect = 'v2', maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE) {
+  ready();
+  return encodeRaw(toJsonBytes(value), dialect, maxMessageSize);
+}
+
+/**
+ * Turns bytes, in any chunking, into messages.
+ */
+export class Decoder {
+  #raw;
+  #pending = [];
+  #next = 0;
+
+  constructor({ dialect = 'auto', maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE } = {}) {
+    ready();
+    this.#raw = new RawDecoder(dialect, maxMessageSize);
+  }
+
+  push(chunk) {
+    if (chunk !== undefined) {
+      const bytes = toBytes(chunk);
+      const before = this.#pending.length;
+      let clean = true;
+      let failure;
+      // A slice at a time: wasm memory never shrinks, so it holds no more than a frame and a slice.
+      let at = 0;
+      do {
+        const count = this.#raw.push(bytes.subarray(at, at + SLICE));
+        clean = readItems(this.#raw, count, this.#pending) && clean;
+        failure = this.#raw.takeFailure();
+        at += SLICE;
+      } while (failure === undefined && at < bytes.length);
+      if (failure !== undefined) {
+        this.#pending.push(new Failure(failure, true));
+      } else if (clean && before === 0) {
+        // The common case: every payload parsed and nothing was held back.
+        const values = this.#pending;
+        this.#pending = [];
+        return values;
+      }
+    }
+    const values = [];
+    while (this.#next < this.#pending.length) {
+      const entry = this.#pending[this.#next];
+      if (entry instanceof Failure) {
+        // A framing error stays, so that every later call reports it again.
+        if (!entry.fatal) this.#next++;
+        entry.error.values = values;
+        throw entry.error;
+      }
+      values.push(entry);
+      this.#next++;
+    }
+    this.#pending = [];
+    this.#next = 0;
+    return values;
+  }
+
+  *decode(chunk) {
+    yield* this.push(chunk);
+  }
+
+  finish() {
+    this.push();
+    this.#raw.finish();
+  }
+
+  get buffered() {
+    return this.#raw.buffered();
+  }
+
+  get dialect() {
+    return this.#raw.dialect() ?? null;
+  }
+
+  free() {
+    this.#raw.free();
+  }
+}
+
+function normalise(options) {
+  const {
+    dialect = 'auto',
+    maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
+    timeouts = {},
+    strictJson = false,
+    reconnect = false,
+  } = options;
+  const idle = timeouts.idle ?? null;
+  const frame = timeouts.frame === undefined ? 30000 : timeouts.frame;
+  let backoff = null;
+  if (reconnect) {
+    const r = reconnect === true ? {} : reconnect;
+    backoff = {
+      initialDelay: r.initialDelay ?? 250,
+      maxDelay: r.maxDelay ?? 10000,
+      factor: r.factor ?? 2,
+      maxAttempts: r.maxAttempts ?? Infinity,
+    };
+    if (!(backoff.initialDelay >= 0 && backoff.maxDelay >= backoff.initialDelay && backoff.factor >= 1)) {
+      throw kindError('options', 'reconnect needs 0 <= initialDelay <= maxDelay and factor >= 1');
+    }
+  }
+  return { dialect, maxMessageSize, idle, frame, strictJson, backoff };
+}
+
+/**
+ * The adapter: a browser WebSocket (binary type `arraybuffer`) moving bytes between the peer and
+ * the core's Session, with performance.now() as the clock and setTimeout for the core's
+ * deadlines. It decides nothing about the protocol. `sink(what, arg)` hears of the opening, of
+ * laid-out payloads (SINK_ITEMS with their count: read them before any other call into wasm) and,
+ * last, of the close.
+ */
+class Link {
+  #ws;
+  #session;
+  #sink;
+  #opened = false;
+  // The close has been reported to the sink; nothing follows it.
+  #finished = false;
+  #timer = null;
+  #timerAt = null;
+
+  constructor(url, o, sink) {
+    // The core checks the options here, before the WebSocket is made.
+    this.#session = new Session(o.dialect, o.maxMessageSize, o.idle, o.frame, o.strictJson, performance.now());
+    try {
+      this.#ws = new WebSocket(url);
+    } catch (cause) {
+      this.#session.free();
+      throw kindError('connect', cause?.message ?? 'invalid WebSocket URL', cause);
+    }
+    this.#sink = sink;
+    const ws = this.#ws;
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = () => this.#onopen();
+    ws.onmessage = (event) => this.#onmessage(event);
+    ws.onclose = (event) => this.#onclose(event);
+  }
+
+  /** Sends a serialised JSON payload (UTF-8 bytes) as one frame. */
+  sendRaw(payload) {
+    if (!this.#opened || this.#finished) throw kindError('closed', 'the WebSocket is not open');
+    this.#session.sendRaw(payload);
+    this.#flush();
+  }
+
+  /** Closes from this side: what is queued is sent, then the WebSocket closes. */
+  close() {
+    if (this.#finished) return;
+    this.#session.close();
+    this.#finishIfClosed();
+  }
+
+  /** Reports a payload that JSON.parse rejected (fatal in strict mode). */
+  reportInvalid(reason) {
+    if (this.#finished) return;
+    this.#session.reportInvalid(reason);
+    this.#finishIfClosed();
+  }
+
+  stats() {
+    return this.#session.stats();
+  }
+
+  bufferedAmount() {
+    return this.#ws.bufferedAmount;
+  }
+
+  itemsPtr() {
+    return this.#session.itemsPtr();
+  }
+
+  boundsPtr() {
+    return this.#session.boundsPtr();
+  }
+
+  /** Unhooks the WebSocket, closing it if the link had not finished, and frees the session. */
+  free() {
+    const ws = this.#ws;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    this.#clearTimer();
+    if (!this.#finished) {
+      this.#finished = true;
+      ws.close();
+    }
+    this.#session.free();
+  }
+
+  #onopen() {
+    if (this.#finished) return;
+    this.#opened = true;
+    this.#reschedule();
+    this.#sink(SINK_OPEN);
+  }
+
+  #onmessage(event) {
+    const data = event.data;
+    // The peer should send binary messages; a text one goes to the core as its UTF-8 bytes.
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : utf8Encoder.encode(String(data));
+    const session = this.#session;
+    for (let at = 0; at < bytes.length && !this.#finished; at += SLICE) {
+      const count = session.handleInput(performance.now(), bytes.subarray(at, at + SLICE));
+      if (count > 0) this.#sink(SINK_ITEMS, count);
+      if (this.#finished) return;
+      this.#flush();
+      this.#finishIfClosed();
+    }
+  }
+
+  #onclose(event) {
+    if (this.#finished) return;
+    if (!this.#opened) {
+      this.#finished = true;
+      this.#clearTimer();
+      const error = kindError('connect', `WebSocket to ${this.#ws.url} did not open`);
+      this.#sink(SINK_CLOSED, { reason: 'error', error, code: event.code, wsReason: event.reason });
+      return;
+    }
+    this.#session.handleEof(performance.now());
+    this.#finishIfClosed(event);
+  }
+
+  #ontimer() {
+    this.#timer = null;
+    this.#timerAt = null;
+    if (this.#finished) return;
+    this.#session.handleTimeout(performance.now());
+    this.#reschedule();
+    this.#finishIfClosed();
+  }
+
+  // Sends what the session has queued and re-arms the timer.
+  #flush() {
+    const out = this.#session.takeTransmit();
+    if (out.length > 0) {
+      try {
+        this.#ws.send(out);
+      } catch {
+        this.#session.reportWriteFailure();
+      }
+    }
+    this.#reschedule();
+  }
+
+  // Keeps one setTimeout pending for the session's next deadline.
+  #reschedule() {
+    const at = this.#session.pollTimeout() ?? null;
+    if (at === this.#timerAt) return;
+    this.#clearTimer();
+    if (at !== null) {
+      this.#timerAt = at;
+      this.#timer = setTimeout(() => this.#ontimer(), Math.max(0, at - performance.now()));
+    }
+  }
+
+  #clearTimer() {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#timerAt = null;
+  }
+
+  // Once the session has closed: sends what remains, closes the WebSocket, stops the timer and
+  // tells the sink, adding the WebSocket's own close code and reason when it closed first.
+  #finishIfClosed(event) {
+    if (this.#finished) return;
+    const closed = this.#session.takeClosed();
+    if (closed === undefined) return;
+    this.#finished = true;
+    const out = this.#session.takeTransmit();
+    try {
+      if (out.length > 0) this.#ws.send(out);
+      this.#ws.close(closed.reason === 'error' ? CLOSE_PROTOCOL_ERROR : 1000);
+    } catch {
+      // The WebSocket is already closing or closed: nothing more to do with it.
+    }
+    this.#clearTimer();
+    if (event !== undefined) {
+      closed.code = event.code;
+      closed.wsReason = event.reason;
+    }
+    this.#sink(SINK_CLOSED, closed);
+  }
+}
+
+/**
+ * A jsocket connection over a WebSocket whose binary messages carry jsocket frames.
+ */
+export class JsonSocket {
+  /** Called with each message no request is waiting for. */
+  onmessage = null;
+  /** Called with `{reason, error, code, wsReason, willReconnect}` each time the WebSocket closes. */
+  onclose = null;
+  /** Called after each reconnection. */
+  onopen = null;
+  /** Called with an Error (kind `invalid_json`) for each payload that is not JSON. */
+  onerror = null;
+
+  #url;
+  #options;
+  #link = null;
+  #open = false;
+  #everOpened = false;
+  #ended = false;
+  #attempt = 0;
+  #retry = null;
+  #lastStats = null;
+  #requests = [];
+  #queue = [];
+  #queueStart = 0;
+  #waiters = [];
+  #opening = null;
+
+  constructor(url, options, secret) {
+    if (secret !== CONSTRUCT) throw new TypeError('use `await JsonSocket.connect(url, options)`');
+    this.#url = url;
+    this.#options = options;
+  }
+
+  /** Opens a connection; rejects with an Error of kind `connect` if it cannot. */
+  static async connect(url, options = {}) {
+    await init(options.wasm);
+    const socket = new JsonSocket(String(url), normalise(options), CONSTRUCT);
+    await socket.#start();
+    return socket;
+  }
+
+  /** The URL connected to. */
+  get url() {
+    return this.#url;
+  }
+
+  /** True while the WebSocket is open. */
+  get isOpen() {
+    return this.#open;
+  }
+
+  /** Bytes handed to the WebSocket and not yet on the network. */
+  get bufferedAmount() {
+    return this.#open ? this.#link.bufferedAmount() : 0;
+  }
+
+  send(value) {
+    if (!this.#open) throw kindError('closed', 'connection is closed');
+    this.#link.sendRaw(toJsonBytes(value));
+  }
+
+  request(value) {
+    return new Promise((resolve, reject) => {
+      this.send(value);
+      this.#requests.push({ resolve, reject });
+    });
+  }
+
+  stats() {
+    return this.#link === null ? this.#lastStats : this.#link.stats();
+  }
+
+  close() {
+    this.#ended = true;
+    clearTimeout(this.#retry);
+    if (this.#link !== null) {
+      this.#link.close();
+    } else {
+      this.#finish();
+    }
+  }
+
+  [Symbol.asyncIterator]() {
+    return {
+      next: () => {
+        if (this.#queueStart < this.#queue.length) {
+          const value = this.#queue[this.#queueStart++];
+          if (this.#queueStart === this.#queue.length) {
+            this.#queue = [];
+            this.#queueStart = 0;
+          }
+          return Promise.resolve({ value, done: false });
+        }
+        if (this.#ended && this.#link === null) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => this.#waiters.push(resolve));
+      },
+      return: () => {
+        this.close();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  #start() {
+    const o = this.#options;
+    return new Promise((resolve, reject) => {
+      this.#opening = { resolve, reject };
+      let link;
+      try {
+        link = new Link(this.#url, o, (what, arg) => this.#sink(link, what, arg));
+      } catch (error) {
+        this.#opening = null;
+        reject(error);
+        return;
+      }
+      this.#link = link;
+    });
+  }
+
+  #sink(link, what, arg) {
+    if (link !== this.#link) return;
+    if (what === SINK_OPEN) {
+      this.#open = true;
+      this.#everOpened = true;
+      this.#attempt = 0;
+      const opening = this.#opening;
+      this.#opening = null;
+      opening?.resolve();
+    } else if (what === SINK_ITEMS) {
+      const entries = [];
+      const clean = readItems(link, arg, entries);
+      const requests = this.#requests;
+      const waiters = this.#waiters;
+      for (let i = 0; i < entries.length; i++) {
+        if (link !== this.#link) break;
+        const entry = entries[i];
+        const handler = this.onmessage;
+        if (!clean && entry instanceof Failure) {
+          this.#report(this.onerror, entry.error);
+          // Counted by the core; in strict mode it closes the connection (and onclose follows).
+          link.reportInvalid(entry.error.message);
+        } else if (requests.length === 0 && waiters.length === 0 && typeof handler === 'function') {
+          // The common case, inlined: a page reading messages with onmessage.
+          try {
+            handler.call(this, entry);
+          } catch (error) {
+            queueMicrotask(() => {
+              throw error;
+            });
+          }
+        } else {
+          this.#deliver(entry);
+        }
+      }
+    } else if (what === SINK_CLOSED) {
+      this.#closed(link, arg);
+    }
+  }
+
+  #deliver(value) {
+    const request = this.#requests.shift();
+    if (request !== undefined) {
+      request.resolve(value);
+    } else if (this.#waiters.length > 0) {
+      this.#waiters.shift()({ value, done: false });
+    } else if (typeof this.onmessage === 'function') {
+      this.#report(this.onmessage, value);
+    } else {
+      this.#queue.push(value);
+    }
+  }
+
+  #report(handler, arg) {
+    if (typeof handler !== 'function') return;
+    try {
+      handler.call(this, arg);
+    } catch (error) {
+      // The page's handler threw: surface it without breaking the connection.
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+
+  #closed(link, info) {
+    this.#lastStats = link.stats();
+    this.#link = null;
+    const wasOpen = this.#open;
+    this.#open = false;
+    queueMicrotask(() => link.free());
+    const error = info.error ?? kindError('closed', 'connection is closed');
+    for (const request of this.#requests.splice(0)) request.reject(error);
+    if (this.#opening !== null) {
+      const opening = this.#opening;
+      this.#opening = null;
+      opening.reject(error);
+    }
+    const backoff = this.#options.backoff;
+    const retry =
+      this.#everOpened &&
+      !this.#ended &&
+      backoff !== null &&
+      info.reason !== 'local' &&
+      this.#attempt < backoff.maxAttempts;
+    if (wasOpen || !retry) this.#report(this.onclose, { ...info, willReconnect: retry });
+    if (retry) {
+      const delay = Math.min(backoff.maxDelay, backoff.initialDelay * backoff.factor ** this.#attempt);
+      this.#attempt++;
+      // Jitter, so that a room of kiosks does not reconnect in step after a server restart.
+      this.#retry = setTimeout(() => this.#reconnect(), delay * (0.5 + Math.random() / 2));
+    } else {
+      this.#ended = true;
+      this.#finish();
+    }
+  }
+
+  #reconnect() {
+    this.#retry = null;
+    if (this.#ended) return;
+    this.#start().then(
+      () => this.#report(this.onopen, undefined),
+      // A failed attempt closes like any other: #closed schedules the next one.
+      () => {},
+    );
+  }
+
+  #finish() {
+    for (const waiter of this.#waiters.splice(0)) waiter({ value: undefined, done: true });
+  }
+}
+
+const CONSTRUCT = Symbol('JsonSocket.connect');
