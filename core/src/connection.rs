@@ -165,6 +165,24 @@ impl<T: FromPayload> Connection<T> {
         };
     }
 
+    /// Reports at `now` whether the transport holds part of a message it has not handed over
+    /// yet (a WebSocket frame half received, say): bytes the peer sent that have not reached
+    /// [`handle_input`](Self::handle_input). While it does, the frame timeout runs as for a
+    /// frame left partial by input: it starts now unless a frame is already under way, and
+    /// stops as usual once input completes a frame and leaves nothing partial (or when this is
+    /// told the transport holds nothing and no frame is partial here).
+    pub fn handle_partial(&mut self, now: Duration, held: bool) {
+        self.now = now;
+        if self.state != State::Open {
+            return;
+        }
+        if held {
+            self.frame_started.get_or_insert(now);
+        } else if self.decoder.buffered() == 0 {
+            self.frame_started = None;
+        }
+    }
+
     /// Reports that the peer ended its stream at `now`.
     pub fn handle_eof(&mut self, now: Duration) {
         self.now = now;

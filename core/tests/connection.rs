@@ -826,3 +826,60 @@ fn only_drained_buffers_are_released() {
     conn.release_buffers();
     assert_eq!(conn.buffer_capacity(), 0);
 }
+
+#[test]
+fn a_message_held_by_the_transport_runs_the_frame_clock() {
+    let t = Duration::from_secs;
+    let config = Config::default().frame_timeout(Some(t(5)));
+    let mut conn: Connection<Value> = Connection::new(config, Duration::ZERO);
+    // Between frames: no deadline.
+    assert_eq!(conn.poll_timeout(), None);
+    // The transport (a WebSocket layer) holds part of a message that has not reached the core.
+    conn.handle_partial(t(1), true);
+    assert_eq!(conn.poll_timeout(), Some(t(6)));
+    // Still held later: the clock does not restart.
+    conn.handle_partial(t(3), true);
+    assert_eq!(conn.poll_timeout(), Some(t(6)));
+    // The message came whole and completed a frame: the clock stops.
+    let mut frame = Vec::new();
+    assert!(Encoder::new(Dialect::V2)
+        .encode(&json!({"late": true}), &mut frame)
+        .is_ok());
+    conn.handle_input(t(4), &frame);
+    assert_eq!(
+        conn.poll_event(),
+        Some(Event::Message(json!({"late": true})))
+    );
+    assert_eq!(conn.poll_timeout(), None);
+    // Held again, then given up by the transport with nothing partial here (a control frame,
+    // say): the clock stops too.
+    conn.handle_partial(t(10), true);
+    assert_eq!(conn.poll_timeout(), Some(t(15)));
+    conn.handle_partial(t(11), false);
+    assert_eq!(conn.poll_timeout(), None);
+    // A part held past the frame timeout closes the connection, as a partial frame does.
+    conn.handle_partial(t(20), true);
+    conn.handle_timeout(t(25));
+    assert_eq!(
+        conn.poll_event(),
+        Some(Event::Closed(Closed::Error(RemoteError::FrameTimeout {
+            received: 0
+        })))
+    );
+}
+
+#[test]
+fn the_transport_holding_nothing_leaves_a_partial_frame_on_the_clock() {
+    let t = Duration::from_secs;
+    let config = Config::default().frame_timeout(Some(t(5)));
+    let mut conn: Connection<Value> = Connection::new(config, Duration::ZERO);
+    let mut frame = Vec::new();
+    assert!(Encoder::new(Dialect::V2)
+        .encode(&json!("half"), &mut frame)
+        .is_ok());
+    conn.handle_input(t(1), &frame[..5]);
+    conn.handle_partial(t(2), false);
+    assert_eq!(conn.poll_timeout(), Some(t(6)));
+    conn.handle_partial(t(3), true);
+    assert_eq!(conn.poll_timeout(), Some(t(6)));
+}

@@ -119,6 +119,16 @@ impl Stream {
         }
     }
 
+    /// For a WebSocket, whether it holds bytes of a message not yet handed out (a frame half
+    /// received), which the core's frame timeout must cover; `None` for plain streams, whose
+    /// bytes all reach the core.
+    pub(crate) fn holds_partial(&self) -> Option<bool> {
+        match self {
+            Stream::Ws(s) => Some(s.holds_partial()),
+            _ => None,
+        }
+    }
+
     /// Ends our side of the stream (the peer reads end of file after what was written).
     pub(crate) fn shutdown_write(&self) {
         let _ = match self {

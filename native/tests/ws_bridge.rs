@@ -22,6 +22,8 @@ use smol::future::FutureExt;
 use smol::stream::StreamExt;
 use smol::{Async, Timer};
 
+mod common;
+
 type Ws = WebSocketStream<Async<TcpStream>>;
 
 struct Running {
@@ -376,4 +378,143 @@ fn stopping_the_bridge_drops_the_connections_it_holds() {
         .await;
         assert!(ended, "the client was left connected to a stopped bridge");
     });
+}
+
+/// Reads until the bridge closes the WebSocket; the close code it sent, if any. Fails rather
+/// than hang if the bridge never closes it.
+async fn closed_with(ws: &mut Ws) -> Option<CloseCode> {
+    async {
+        let mut code = None;
+        while let Some(msg) = ws.next().await {
+            match msg {
+                Ok(Message::Close(frame)) => code = frame.map(|f| f.code),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        code
+    }
+    .or(async {
+        Timer::after(Duration::from_secs(30)).await;
+        panic!("the bridge kept the connection open");
+    })
+    .await
+}
+
+#[test]
+fn a_client_stalled_inside_a_frame_is_cut_off_by_the_frame_timeout() {
+    let server = target();
+    let (bridge, stats) = bridge(
+        config(server.addr)
+            .check_frames(true)
+            .frame_timeout(Some(Duration::from_millis(300))),
+    );
+    smol::block_on(async {
+        let mut ws = ws_connect(bridge.addr, None).await.unwrap();
+        // A whole frame, then half of the next one, and nothing more.
+        let mut bytes = frame(&json!("whole"));
+        let next = frame(&json!({"never": "finished"}));
+        bytes.extend_from_slice(&next[..next.len() / 2]);
+        ws.send(Message::Binary(bytes.into())).await.unwrap();
+        assert_eq!(read_values(&mut ws, 1).await, [json!("whole")]);
+        assert_eq!(closed_with(&mut ws).await, Some(CloseCode::Policy));
+    });
+    let s = stats.snapshot();
+    assert_eq!((s.timed_out, s.malformed_from_client), (1, 0));
+    common::wait_until("the connection's slot freed", || {
+        stats.snapshot().connections == 0
+    });
+}
+
+#[test]
+fn a_silent_client_is_cut_off_by_the_idle_timeout_without_frame_checks() {
+    let server = target();
+    let (bridge, stats) =
+        bridge(config(server.addr).idle_timeout(Some(Duration::from_millis(300))));
+    smol::block_on(async {
+        let mut ws = ws_connect(bridge.addr, None).await.unwrap();
+        // Traffic first: the clock restarts with each byte.
+        ws.send(Message::Binary(frame(&json!("hello")).into()))
+            .await
+            .unwrap();
+        assert_eq!(read_values(&mut ws, 1).await, [json!("hello")]);
+        // Then nothing.
+        assert_eq!(closed_with(&mut ws).await, Some(CloseCode::Policy));
+    });
+    assert_eq!(stats.snapshot().timed_out, 1);
+    common::wait_until("the connection's slot freed", || {
+        stats.snapshot().connections == 0
+    });
+}
+
+#[test]
+fn the_bridge_command_takes_the_core_timeouts() {
+    let server = target();
+    let mut child = Cli(Command::new(env!("CARGO_BIN_EXE_native"))
+        .args(["bridge", "--listen", "127.0.0.1:0", "--target"])
+        .arg(server.addr.to_string())
+        .args(["--idle-timeout", "0.3", "--frame-timeout", "0.3"])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap());
+    let stderr = child.0.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr: SocketAddr = loop {
+        let line = lines.next().expect("the bridge logs its address").unwrap();
+        if let Some(rest) = line.split("ws://").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    smol::block_on(async {
+        let mut ws = ws_connect(addr, None).await.unwrap();
+        assert_eq!(closed_with(&mut ws).await, Some(CloseCode::Policy));
+    });
+}
+
+#[test]
+fn a_client_trickling_a_websocket_frame_is_cut_off_by_the_frame_timeout() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+    let server = target();
+    let (bridge, stats) = bridge(
+        config(server.addr)
+            .check_frames(true)
+            .frame_timeout(Some(Duration::from_millis(300))),
+    );
+    let tcp = TcpStream::connect(bridge.addr).unwrap();
+    let request = format!("ws://{}/", bridge.addr)
+        .into_client_request()
+        .unwrap();
+    let (mut ws, _) = tungstenite::client(request, tcp).unwrap();
+    let mut sock = ws.get_mut().try_clone().unwrap();
+    let closed = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let closed = closed.clone();
+        let mut sock = sock.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while matches!(sock.read(&mut buf), Ok(n) if n > 0) {}
+            closed.store(true, Ordering::SeqCst);
+        })
+    };
+    // A masked binary frame of 1,000 bytes, its payload a byte at a time: nothing of it leaves
+    // the WebSocket layer until the frame is whole.
+    let _ = sock.write_all(&[0x82, 0x80 | 126, 0x03, 0xe8, 1, 2, 3, 4]);
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while !closed.load(Ordering::SeqCst) {
+        assert!(
+            Instant::now() < give_up,
+            "the trickling client is still connected"
+        );
+        if sock.write_all(&[b'x' ^ 1]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    reader.join().unwrap();
+    assert_eq!(stats.snapshot().timed_out, 1);
 }

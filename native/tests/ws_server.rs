@@ -2,6 +2,8 @@
 //! statistics and broadcast as TCP clients; static files come with the right bytes and types;
 //! paths out of the web root and foreign origins are refused.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -402,6 +404,129 @@ fn a_page_from_another_origin_is_refused_with_403() {
     });
 }
 
+/// A handshake sent to `addr` as a browser would send it for a page whose host is `host`.
+async fn ws_connect_as(addr: SocketAddr, host: &str, origin: &str) -> Result<Ws, String> {
+    let mut request = format!("ws://{host}:{}/", addr.port())
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().unwrap());
+    let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
+    async_tungstenite::client_async(request, tcp)
+        .await
+        .map(|(ws, _)| ws)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_rebound_name_is_not_taken_for_the_same_host() {
+    let server = start(ServerConfig::default(), Echo);
+    let port = server.addr.port();
+    smol::block_on(async {
+        // DNS rebinding: the attacker's page, its name now pointing at us, sends its own name
+        // as both the Origin and the Host.
+        let err = ws_connect_as(
+            server.addr,
+            "evil.example",
+            &format!("http://evil.example:{port}"),
+        )
+        .await
+        .expect_err("the handshake must fail");
+        assert!(err.contains("403"), "{err}");
+        // The pages of this machine, by address or as localhost, still connect.
+        for host in ["127.0.0.1", "localhost"] {
+            let mut ws = ws_connect_as(server.addr, host, &format!("http://{host}:{port}"))
+                .await
+                .unwrap_or_else(|e| panic!("{host}: {e}"));
+            let mut frame = Vec::new();
+            jsocket_core::encode(&json!(host), jsocket_core::Dialect::V2, &mut frame).unwrap();
+            ws.send(Message::Binary(frame.into())).await.unwrap();
+            assert_eq!(read_values(&mut ws, 1).await, [json!(host)]);
+        }
+    });
+}
+
+/// A WebSocket server that sends one binary message of `size` bytes to its first client.
+fn one_message_server(size: usize) -> (SocketAddr, JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let thread = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let mut ws = tungstenite::accept(tcp).unwrap();
+        // The client may hang up part-way: that is what is tested.
+        let _ = ws.send(tungstenite::Message::Binary(vec![b'x'; size].into()));
+        let _ = ws.close(None);
+        while ws.read().is_ok() {}
+    });
+    (addr, thread)
+}
+
+/// Reads everything the connector hands out, up to its end or error.
+async fn read_all(ws: &mut native::ws::WsBytes) -> std::io::Result<usize> {
+    use smol::io::AsyncReadExt;
+    let mut total = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match ws.read(&mut buf).await? {
+            0 => return Ok(total),
+            n => total += n,
+        }
+    }
+}
+
+#[test]
+fn the_client_connector_holds_messages_to_the_core_limit() {
+    use native::jsocket_core::{Config, DEFAULT_MAX_MESSAGE_SIZE, MAX_HEADER_LEN};
+    // Within a configured limit (a frame and its header) the bytes come through.
+    let config = ClientConfig::default().connection(Config::default().max_message_size(1000));
+    let (addr, server) = one_message_server(1000 + MAX_HEADER_LEN);
+    smol::block_on(async {
+        let mut ws = native::ws::connect_with(&format!("ws://{addr}/"), &config)
+            .await
+            .unwrap();
+        assert_eq!(read_all(&mut ws).await.unwrap(), 1000 + MAX_HEADER_LEN);
+    });
+    server.join().unwrap();
+    // One byte more is refused.
+    let (addr, server) = one_message_server(1001 + MAX_HEADER_LEN);
+    smol::block_on(async {
+        let mut ws = native::ws::connect_with(&format!("ws://{addr}/"), &config)
+            .await
+            .unwrap();
+        assert!(read_all(&mut ws).await.is_err());
+    });
+    server.join().unwrap();
+    // And by default the limit is the core's, not the WebSocket library's 64 MiB.
+    let (addr, server) = one_message_server(DEFAULT_MAX_MESSAGE_SIZE as usize + MAX_HEADER_LEN + 1);
+    smol::block_on(async {
+        let mut ws = native::ws::connect(&format!("ws://{addr}/")).await.unwrap();
+        assert!(read_all(&mut ws).await.is_err());
+    });
+    server.join().unwrap();
+}
+
+#[test]
+fn the_client_connector_gives_up_on_a_server_that_never_answers() {
+    use smol::future::FutureExt;
+    // Connections are queued by the kernel but never accepted: no handshake answer comes.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let config =
+        ClientConfig::default().connect_timeout(Some(std::time::Duration::from_millis(200)));
+    smol::block_on(async {
+        let result = native::ws::connect_with(&url, &config)
+            .or(async {
+                smol::Timer::after(std::time::Duration::from_secs(30)).await;
+                panic!("the connector kept waiting");
+            })
+            .await;
+        let err = result.expect_err("no WebSocket without an answer");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    });
+    drop(listener);
+}
+
 #[test]
 fn the_client_connector_speaks_jsocket_over_websocket() {
     use smol::io::{AsyncReadExt, AsyncWriteExt};
@@ -576,16 +701,60 @@ fn websocket_clients_count_against_the_connection_limit() {
     });
     drop(tcp);
     // Once the TCP client has gone, a WebSocket client takes its place.
+    let mut joined = None;
+    common::wait_until("a WebSocket client in the freed place", || {
+        joined = smol::block_on(ws_connect(server.addr, None)).ok();
+        joined.is_some()
+    });
+    let mut ws = joined.expect("connected");
     smol::block_on(async {
-        let mut ws = loop {
-            if let Ok(ws) = ws_connect(server.addr, None).await {
-                break ws;
-            }
-            smol::Timer::after(std::time::Duration::from_millis(10)).await;
-        };
         let mut frame = Vec::new();
         jsocket_core::encode(&json!("second"), jsocket_core::Dialect::V2, &mut frame).unwrap();
         ws.send(Message::Binary(frame.into())).await.unwrap();
         assert_eq!(read_values(&mut ws, 1).await, [json!("second")]);
     });
+}
+
+#[test]
+fn a_websocket_client_trickling_a_frame_is_cut_off_by_the_frame_timeout() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let config = ServerConfig::default().connection(
+        jsocket_core::Config::default().frame_timeout(Some(Duration::from_millis(300))),
+    );
+    let server = start(config, Echo);
+    let tcp = TcpStream::connect(server.addr).unwrap();
+    let request = format!("ws://{}/", server.addr)
+        .into_client_request()
+        .unwrap();
+    let (mut ws, _) = tungstenite::client(request, tcp).unwrap();
+    let mut sock = ws.get_mut().try_clone().unwrap();
+    // Whatever the server sends back until it hangs up (a close frame, then the end).
+    let closed = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let closed = closed.clone();
+        let mut sock = sock.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while matches!(sock.read(&mut buf), Ok(n) if n > 0) {}
+            closed.store(true, Ordering::SeqCst);
+        })
+    };
+    // The header of a masked binary frame of 1,000 bytes, then its payload a byte at a time:
+    // no byte of it reaches the core until the frame is whole.
+    let header = [0x82, 0x80 | 126, 0x03, 0xe8, 1, 2, 3, 4];
+    let _ = sock.write_all(&header);
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while !closed.load(Ordering::SeqCst) {
+        assert!(
+            Instant::now() < give_up,
+            "the trickling client is still connected"
+        );
+        if sock.write_all(&[b'x' ^ 1]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    reader.join().unwrap();
 }

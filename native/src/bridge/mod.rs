@@ -5,9 +5,11 @@
 //! Each WebSocket client gets its own TCP connection to the one target given in the
 //! [`BridgeConfig`] (never chosen by the client); the bytes of its binary messages go to the
 //! target as they are, and the target's bytes come back as binary messages. With
-//! [`check_frames`](BridgeConfig::check_frames) the bridge runs the core's decoder on both
-//! directions: only whole, valid frames pass, and a peer that sends a malformed one is dropped
-//! before it reaches the other side (and counted in [`BridgeStats`]).
+//! [`check_frames`](BridgeConfig::check_frames) the bridge runs the core's connection state
+//! machine on both directions: only whole, valid frames pass, a peer that sends a malformed one
+//! is dropped before it reaches the other side (and counted in [`BridgeStats`]), and one that
+//! stalls inside a frame is cut off at the core's frame timeout. The idle timeout, from the same
+//! core [`Config`], applies with or without checks.
 //!
 //! Security, since a bridge is an open door: the `Origin` of the handshake must pass the
 //! [`OriginPolicy`] (default: pages from the same host only); connections and message sizes are
@@ -36,7 +38,7 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsocket_core::{DialectMode, DEFAULT_MAX_MESSAGE_SIZE};
+use jsocket_core::{Config, DialectMode};
 use smol::future::FutureExt;
 use smol::{Async, LocalExecutor, Timer};
 
@@ -51,34 +53,36 @@ pub struct BridgeConfig {
     pub(crate) listen: SocketAddr,
     pub(crate) target: String,
     pub(crate) check_frames: bool,
-    pub(crate) dialect: DialectMode,
+    /// The core's policy: message size, dialects, idle and frame timeouts.
+    pub(crate) core: Config,
     pub(crate) origins: OriginPolicy,
     pub(crate) max_connections: usize,
-    pub(crate) max_message_size: u32,
     pub(crate) buffer: usize,
     pub(crate) handshake_timeout: Duration,
 }
 
 impl BridgeConfig {
     /// Listens on `listen` and forwards to `target` (`host:port`, resolved for each client).
-    /// Defaults: frames not checked, pages from the same host only, 1,000 clients, jsocket's
-    /// 10 MiB message limit, a 64 KiB buffer per direction, 10 s for the handshake.
+    /// Defaults: frames not checked, pages from the same host only, 1,000 clients, a 64 KiB
+    /// buffer per direction, 10 s for the handshake, and the core's defaults
+    /// ([`Config::default`]) for the message size limit and the timeouts (no idle timeout,
+    /// 30 s to finish a frame).
     pub fn new(listen: SocketAddr, target: impl Into<String>) -> Self {
         BridgeConfig {
             listen,
             target: target.into(),
             check_frames: false,
-            dialect: DialectMode::Auto,
+            core: Config::default(),
             origins: OriginPolicy::default(),
             max_connections: 1000,
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             buffer: 64 * 1024,
             handshake_timeout: Duration::from_secs(10),
         }
     }
 
-    /// Runs the core's decoder on both directions and drops a peer that sends a malformed
-    /// frame (bad header, checksum, size, UTF-8 or JSON) before it reaches the other side.
+    /// Runs the core's connection state machine on both directions and drops a peer that sends
+    /// a malformed frame (bad header, checksum, size, UTF-8 or JSON) before it reaches the other
+    /// side, or that does not finish a frame within the frame timeout.
     #[must_use]
     pub fn check_frames(mut self, on: bool) -> Self {
         self.check_frames = on;
@@ -88,7 +92,23 @@ impl BridgeConfig {
     /// The dialects accepted when checking frames (default: detected from the first frame).
     #[must_use]
     pub fn dialect(mut self, mode: DialectMode) -> Self {
-        self.dialect = mode;
+        self.core = self.core.dialect(mode);
+        self
+    }
+
+    /// Closes a client's connection (and its target's) after this long with no byte crossing
+    /// either way (default: never), as [`Config::idle_timeout`] does for a server's clients.
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.core = self.core.idle_timeout(timeout);
+        self
+    }
+
+    /// With frame checks on, closes a connection when a frame, once begun by either side, is
+    /// not complete within this long (default 30 s), as [`Config::frame_timeout`] does.
+    #[must_use]
+    pub fn frame_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.core = self.core.frame_timeout(timeout);
         self
     }
 
@@ -109,7 +129,7 @@ impl BridgeConfig {
     /// Largest jsocket message (and so WebSocket message) accepted, in bytes.
     #[must_use]
     pub fn max_message_size(mut self, max: u32) -> Self {
-        self.max_message_size = max;
+        self.core = self.core.max_message_size(max);
         self
     }
 

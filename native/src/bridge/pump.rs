@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsocket_core::{Decoder, DecoderConfig, Encoder, RemoteError, MAX_HEADER_LEN};
+use jsocket_core::{Closed, Connection, Event, RawPayload, RemoteError, MAX_HEADER_LEN};
 use smol::future::FutureExt;
 use smol::io::AsyncWriteExt;
 use smol::{Async, LocalExecutor, Timer};
@@ -16,6 +16,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::edges::Edges;
 use super::{BridgeConfig, BridgeStatsHandle};
+use crate::clock::Clock;
 use crate::http::{read_head, status, HeadError};
 use crate::ws::{self, Refused, WsStream};
 
@@ -28,13 +29,28 @@ enum End {
     Eof,
     /// Its source sent a malformed frame (frame checks on).
     Malformed(RemoteError),
+    /// A deadline of the core's config passed (frame checks on): a frame begun was not
+    /// finished in time.
+    TimedOut(RemoteError),
     /// A socket failed.
     Failed(io::Error),
+}
+
+impl End {
+    /// What a check's error ends a pump with.
+    fn from_check(e: RemoteError) -> End {
+        match e {
+            RemoteError::FrameTimeout { .. } | RemoteError::IdleTimeout => End::TimedOut(e),
+            e => End::Malformed(e),
+        }
+    }
 }
 
 enum Side {
     Up(End),
     Down(End),
+    /// Nothing crossed either way for the idle timeout.
+    Idle,
 }
 
 /// Serves one client from its first byte to the end. The two directions run as tasks of their
@@ -75,7 +91,7 @@ pub(crate) async fn serve(
             head.bytes,
             head.extra,
             &config.origins,
-            ws::ws_config(config.max_message_size),
+            ws::ws_config(config.core.get_max_message_size()),
             &|_| {
                 counters.refused_origin.fetch_add(1, Relaxed);
             },
@@ -120,6 +136,9 @@ pub(crate) async fn serve(
     // How the client is closed when the target ends: a clean close unless the client was
     // caught sending a malformed frame.
     let close_code = Rc::new(Cell::new(CloseCode::Normal));
+    let clock = Clock::new();
+    // When a byte last crossed either way, for the idle timeout.
+    let active = Rc::new(Cell::new(clock.now()));
     let ws = Rc::new(ws);
     let target = Rc::new(target);
     let Some(ex) = ex.upgrade() else {
@@ -130,6 +149,7 @@ pub(crate) async fn serve(
         target.clone(),
         config.clone(),
         stats.clone(),
+        (clock, active.clone()),
     ));
     let mut down = ex.spawn(pump_down(
         ws.clone(),
@@ -137,10 +157,12 @@ pub(crate) async fn serve(
         config.clone(),
         stats.clone(),
         close_code.clone(),
+        (clock, active.clone()),
     ));
     drop(ex);
     let first = async { Side::Up((&mut up).await) }
         .or(async { Side::Down((&mut down).await) })
+        .or(idle(clock, &active, config.core.get_idle_timeout()))
         .await;
     match first {
         Side::Up(End::Eof) => {
@@ -186,6 +208,20 @@ pub(crate) async fn serve(
             ws.close_with(CloseCode::Error);
             let _ = ws.flush().or(timeout()).await;
         }
+        Side::Idle
+        | Side::Up(End::TimedOut(RemoteError::IdleTimeout))
+        | Side::Down(End::TimedOut(RemoteError::IdleTimeout)) => {
+            let n = counters.timed_out.fetch_add(1, Relaxed) + 1;
+            log::info!("bridge: {peer} dropped: idle ({n} timed out so far)");
+            ws.close_with(CloseCode::Policy);
+            let _ = ws.flush().or(timeout()).await;
+        }
+        Side::Up(End::TimedOut(e)) | Side::Down(End::TimedOut(e)) => {
+            let n = counters.timed_out.fetch_add(1, Relaxed) + 1;
+            log::info!("bridge: {peer} dropped: {e} ({n} timed out so far)");
+            ws.close_with(CloseCode::Policy);
+            let _ = ws.flush().or(timeout()).await;
+        }
         Side::Up(End::Failed(e)) | Side::Down(End::Failed(e)) => {
             log::debug!("bridge: {peer}: {e}");
             ws.close_with(CloseCode::Away);
@@ -193,6 +229,32 @@ pub(crate) async fn serve(
         }
     }
     log::debug!("bridge: {peer} gone");
+}
+
+/// Ends once nothing has crossed either way for `limit` (the core config's idle timeout; never
+/// without one).
+async fn idle(clock: Clock, active: &Cell<Duration>, limit: Option<Duration>) -> Side {
+    let Some(limit) = limit else {
+        return std::future::pending().await;
+    };
+    loop {
+        let at = active.get() + limit;
+        if clock.now() >= at {
+            return Side::Idle;
+        }
+        Timer::at(clock.instant(at)).await;
+    }
+}
+
+/// Waits for the check's next deadline (forever without one).
+async fn deadline<T>(clock: Clock, at: Option<Duration>) -> Option<T> {
+    match at {
+        Some(at) => {
+            Timer::at(clock.instant(at)).await;
+            None
+        }
+        None => std::future::pending().await,
+    }
 }
 
 async fn timeout() -> io::Result<()> {
@@ -225,29 +287,56 @@ async fn pump_up(
     target: Rc<Async<TcpStream>>,
     config: Arc<BridgeConfig>,
     stats: BridgeStatsHandle,
+    (clock, active): (Clock, Rc<Cell<Duration>>),
 ) -> End {
     let mut buf = vec![0u8; config.buffer];
-    let mut check = config.check_frames.then(|| Check::new(&config));
+    let mut check = config
+        .check_frames
+        .then(|| Check::new(&config, clock.now()));
     let mut target = &*target;
     loop {
-        let n = match ws.read(&mut buf).await {
-            Ok(0) => return finish(check.as_mut()),
+        let n = match ws.try_read(&mut buf) {
+            Ok(0) => return finish(check.as_mut(), clock.now()),
             Ok(n) => n,
-            Err(e) => return End::Failed(e),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => return End::Failed(e),
+            Err(_) => {
+                // Nothing more for now: wait for the client, or for the check's next deadline
+                // (which runs for a WebSocket frame the client has begun and not finished).
+                if let Some(check) = check.as_mut() {
+                    check.partial(clock.now(), ws.holds_partial());
+                }
+                let at = check.as_ref().and_then(Check::deadline);
+                match async { Some(ws.readable().await) }
+                    .or(deadline(clock, at))
+                    .await
+                {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => return End::Failed(e),
+                    None => {
+                        if let Some(Err(e)) = check.as_mut().map(|c| c.timeout(clock.now())) {
+                            return End::from_check(e);
+                        }
+                    }
+                }
+                continue;
+            }
         };
+        active.set(clock.now());
         stats.hold(n);
-        let (pass, bad) = filter(check.as_mut(), &buf[..n]);
+        let (pass, bad) = filter(check.as_mut(), clock.now(), &buf[..n]);
         let sent = target.write_all(pass).await;
+        let passed = pass.len() as u64;
+        if let Some(check) = check.as_mut() {
+            check.sent();
+        }
         stats.release(n);
         if let Err(e) = sent {
             return End::Failed(e);
         }
-        stats
-            .0
-            .bytes_to_target
-            .fetch_add(pass.len() as u64, Relaxed);
+        stats.0.bytes_to_target.fetch_add(passed, Relaxed);
         if let Some(e) = bad {
-            return End::Malformed(e);
+            return End::from_check(e);
         }
     }
 }
@@ -264,9 +353,12 @@ async fn pump_down(
     config: Arc<BridgeConfig>,
     stats: BridgeStatsHandle,
     close_code: Rc<Cell<CloseCode>>,
+    (clock, active): (Clock, Rc<Cell<Duration>>),
 ) -> End {
     let mut buf = vec![0u8; config.buffer];
-    let mut check = config.check_frames.then(|| Check::new(&config));
+    let mut check = config
+        .check_frames
+        .then(|| Check::new(&config, clock.now()));
     let mut edges = Edges::default();
     // Bytes read and held back, at the start of `buf` (only without frame checks: with them,
     // the check holds back a frame's start itself).
@@ -276,13 +368,24 @@ async fn pump_down(
     let mut drained = false;
     loop {
         if drained {
-            if let Err(e) = target.readable().await {
-                return End::Failed(e);
+            let at = check.as_ref().and_then(Check::deadline);
+            match async { Some(target.readable().await) }
+                .or(deadline(clock, at))
+                .await
+            {
+                Some(Ok(())) => {}
+                Some(Err(e)) => return End::Failed(e),
+                None => {
+                    if let Some(Err(e)) = check.as_mut().map(|c| c.timeout(clock.now())) {
+                        return End::from_check(e);
+                    }
+                    continue;
+                }
             }
         }
         let n = match target.get_ref().read(&mut buf[held..]) {
             Ok(0) => {
-                let mut end = finish(check.as_mut());
+                let mut end = finish(check.as_mut(), clock.now());
                 if held > 0 {
                     // The target ended inside a frame: pass on what it sent, as it is.
                     if let Err(e) = ws.write_all(&buf[..held]).await {
@@ -303,6 +406,7 @@ async fn pump_down(
             Err(e) => return End::Failed(e),
         };
         drained = n < buf.len() - held;
+        active.set(clock.now());
         stats.hold(n);
         let taken = held + n;
         let inside = edges.feed(&buf[held..taken]);
@@ -311,7 +415,7 @@ async fn pump_down(
         }
         let (pass, bad) = match check.as_mut() {
             Some(check) => {
-                let bad = check.run(&buf[..n]).err();
+                let bad = check.run(clock.now(), &buf[..n]).err();
                 (&check.out[..], bad)
             }
             None => {
@@ -324,17 +428,18 @@ async fn pump_down(
             }
         };
         let sent = ws.write_all(pass).await;
+        let passed = pass.len() as u64;
+        if let Some(check) = check.as_mut() {
+            check.sent();
+        }
         stats.release(taken);
         held = 0;
         if let Err(e) = sent {
             return End::Failed(e);
         }
-        stats
-            .0
-            .bytes_to_client
-            .fetch_add(pass.len() as u64, Relaxed);
+        stats.0.bytes_to_client.fetch_add(passed, Relaxed);
         if let Some(e) = bad {
-            return End::Malformed(e);
+            return End::from_check(e);
         }
     }
 }
@@ -352,72 +457,211 @@ fn quick_ack(target: &Async<TcpStream>) {
     let _ = target;
 }
 
-fn finish(check: Option<&mut Check>) -> End {
-    match check.map(|c| c.decoder.finish()) {
-        Some(Err(e)) => End::Malformed(e),
+fn finish(check: Option<&mut Check>, now: Duration) -> End {
+    match check.map(|c| c.finish(now)) {
+        Some(Err(e)) => End::from_check(e),
         _ => End::Eof,
     }
 }
 
 /// The bytes to pass on: all of `input` unchecked, or else the whole valid frames it completes
-/// (the same bytes: a frame's header follows from its payload), and the error that stopped
-/// the check, if one did.
-fn filter<'a>(check: Option<&'a mut Check>, input: &'a [u8]) -> (&'a [u8], Option<RemoteError>) {
+/// (re-encoded in the dialect they came in, so the same bytes), and the error that stopped the
+/// check, if one did.
+fn filter<'a>(
+    check: Option<&'a mut Check>,
+    now: Duration,
+    input: &'a [u8],
+) -> (&'a [u8], Option<RemoteError>) {
     match check {
         None => (input, None),
         Some(check) => {
-            let bad = check.run(input).err();
+            let bad = check.run(now, input).err();
             (&check.out, bad)
         }
     }
 }
 
-/// Frame checking for one direction.
+/// Frame checking for one direction: the core's connection state machine, with the bridge's
+/// config (limits, dialects, frame timeout and buffer release all come from it) and strict
+/// JSON, used as a filter: each valid message is queued again, in the dialect it came in, and
+/// what the connection would transmit is what passes on.
 struct Check {
-    decoder: Decoder,
-    max: u32,
+    conn: Connection<RawPayload>,
     /// The valid frames of the last input, re-assembled.
     out: Vec<u8>,
-    payload: Vec<u8>,
+    /// Capacity of `out` kept between inputs (the config's retained capacity).
+    retain: usize,
 }
 
 impl Check {
-    fn new(config: &BridgeConfig) -> Self {
-        let decoder = Decoder::new(
-            DecoderConfig::default()
-                .max_message_size(config.max_message_size)
-                .dialect(config.dialect),
-        );
+    fn new(config: &BridgeConfig, now: Duration) -> Self {
+        // The idle timeout spans both directions: the bridge keeps that clock itself.
+        let core = config.core.clone().strict_json(true).idle_timeout(None);
         Check {
-            decoder,
-            max: config.max_message_size,
+            retain: core.decoder_config().get_retain_capacity(),
+            conn: Connection::new(core, now),
             out: Vec::new(),
-            payload: Vec::new(),
         }
     }
 
-    fn run(&mut self, mut input: &[u8]) -> Result<(), RemoteError> {
+    /// Takes bytes from the source; `out` then holds the valid frames they complete.
+    fn run(&mut self, now: Duration, input: &[u8]) -> Result<(), RemoteError> {
         self.out.clear();
-        if self.out.capacity() > 64 * 1024 {
+        self.conn.handle_input(now, input);
+        self.drain()
+    }
+
+    /// The source ended.
+    fn finish(&mut self, now: Duration) -> Result<(), RemoteError> {
+        self.out.clear();
+        self.conn.handle_eof(now);
+        self.drain()
+    }
+
+    /// Whether the source's transport holds part of a message not yet read (a WebSocket frame
+    /// half received): the frame timeout covers it too.
+    fn partial(&mut self, now: Duration, held: bool) {
+        self.conn.handle_partial(now, held);
+    }
+
+    /// When [`timeout`](Self::timeout) is due: a frame's deadline or the buffers' release.
+    fn deadline(&self) -> Option<Duration> {
+        self.conn.poll_timeout()
+    }
+
+    /// A deadline passed: an error if it cut the connection (a frame not finished in time).
+    fn timeout(&mut self, now: Duration) -> Result<(), RemoteError> {
+        self.out.clear();
+        self.conn.handle_timeout(now);
+        self.drain()
+    }
+
+    /// `out` has been passed on: keep no more of it than the config retains.
+    fn sent(&mut self) {
+        self.out.clear();
+        if self.out.capacity() > self.retain {
             self.out = Vec::new();
         }
-        loop {
-            {
-                let Some(payload) = self.decoder.decode(&mut input)? else {
-                    return Ok(());
-                };
-                payload.json::<serde::de::IgnoredAny>()?;
-                self.payload.clear();
-                self.payload.extend_from_slice(payload.as_bytes());
+    }
+
+    /// Heap bytes held for this direction.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.conn.buffer_capacity() + self.out.capacity()
+    }
+
+    fn drain(&mut self) -> Result<(), RemoteError> {
+        let mut result = Ok(());
+        while let Some(event) = self.conn.poll_event() {
+            match event {
+                Event::Message(payload) => {
+                    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&payload) {
+                        let e = RemoteError::InvalidJson {
+                            line: e.line(),
+                            column: e.column(),
+                            reason: e.to_string(),
+                        };
+                        // Strict: this closes the connection; later frames do not pass.
+                        self.conn.report_invalid(e.clone());
+                        result = Err(e);
+                        break;
+                    }
+                    // A payload the decoder accepted is within the limit, so this cannot fail.
+                    let _ = self.conn.send_raw(payload.as_bytes());
+                }
+                Event::Rejected(e) | Event::Closed(Closed::Error(e)) => {
+                    result = Err(e);
+                    break;
+                }
+                Event::Closed(_) => break,
             }
-            // The decoder has seen a frame, so it knows the dialect.
-            let Some(dialect) = self.decoder.dialect() else {
-                continue;
-            };
-            // A payload the decoder accepted is within the limit, so this cannot fail.
-            let _ = Encoder::new(dialect)
-                .max_message_size(self.max)
-                .encode_raw(&self.payload, &mut self.out);
         }
+        self.conn.poll_transmit(&mut self.out);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsocket_core::{encode, Dialect, DEFAULT_RETAIN_CAPACITY};
+    use serde_json::json;
+
+    fn config() -> BridgeConfig {
+        BridgeConfig::new(([127, 0, 0, 1], 0).into(), "127.0.0.1:1").check_frames(true)
+    }
+
+    fn frame(value: &serde_json::Value, dialect: Dialect) -> Vec<u8> {
+        let mut out = Vec::new();
+        assert!(encode(value, dialect, &mut out).is_ok());
+        out
+    }
+
+    #[test]
+    fn whole_valid_frames_pass_unchanged_in_their_dialect() {
+        for dialect in [Dialect::V2, Dialect::V1, Dialect::V1Le] {
+            let mut check = Check::new(&config(), Duration::ZERO);
+            let stream: Vec<u8> = (0..3)
+                .flat_map(|i| frame(&json!({ "i": i }), dialect))
+                .collect();
+            let mut passed = Vec::new();
+            for piece in stream.chunks(5) {
+                assert!(check.run(Duration::ZERO, piece).is_ok());
+                passed.extend_from_slice(&check.out);
+                check.sent();
+            }
+            assert_eq!(passed, stream, "{dialect:?}");
+        }
+    }
+
+    #[test]
+    fn a_large_frame_does_not_keep_its_buffers() {
+        let mut check = Check::new(&config(), Duration::ZERO);
+        let big = frame(&json!("x".repeat(1 << 20)), Dialect::V2);
+        // In two pieces, so that the frame is reassembled in a buffer.
+        let (first, second) = big.split_at(big.len() / 2);
+        assert!(check.run(Duration::ZERO, first).is_ok());
+        assert!(check.out.is_empty());
+        assert!(check.run(Duration::ZERO, second).is_ok());
+        assert_eq!(check.out, big);
+        check.sent();
+        // What the core keeps is released once the connection is quiet, at one of its deadlines.
+        if let Some(at) = check.deadline() {
+            assert!(check.timeout(at).is_ok());
+        }
+        assert!(
+            check.capacity() <= 2 * DEFAULT_RETAIN_CAPACITY,
+            "{} bytes kept",
+            check.capacity()
+        );
+        assert!(check.deadline().is_none());
+    }
+
+    #[test]
+    fn a_frame_not_finished_in_time_is_an_error() {
+        let config = config().frame_timeout(Some(Duration::from_secs(5)));
+        let mut check = Check::new(&config, Duration::ZERO);
+        let f = frame(&json!("slow"), Dialect::V2);
+        assert!(check.run(Duration::from_secs(1), &f[..3]).is_ok());
+        assert!(check.out.is_empty());
+        let at = Duration::from_secs(6);
+        assert_eq!(check.deadline(), Some(at));
+        assert!(matches!(
+            check.timeout(at),
+            Err(RemoteError::FrameTimeout { received: 3 })
+        ));
+    }
+
+    #[test]
+    fn frames_after_a_bad_json_payload_do_not_pass() {
+        let mut check = Check::new(&config(), Duration::ZERO);
+        let mut input = frame(&json!(1), Dialect::V2);
+        assert!(jsocket_core::Encoder::new(Dialect::V2)
+            .encode_raw(b"{nope", &mut input)
+            .is_ok());
+        input.extend_from_slice(&frame(&json!(2), Dialect::V2));
+        let result = check.run(Duration::ZERO, &input);
+        assert!(matches!(result, Err(RemoteError::InvalidJson { .. })));
+        assert_eq!(check.out, frame(&json!(1), Dialect::V2));
     }
 }

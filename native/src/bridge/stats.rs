@@ -24,6 +24,9 @@ pub struct BridgeStats {
     pub malformed_from_client: u64,
     /// Connections cut because the target sent a malformed frame (with frame checks on).
     pub malformed_from_target: u64,
+    /// Connections cut by a timeout of the core's config: nothing crossed for the idle timeout,
+    /// or a frame begun (with frame checks on) was not complete within the frame timeout.
+    pub timed_out: u64,
     /// Bytes forwarded to the target.
     pub bytes_to_target: u64,
     /// Bytes forwarded to clients.
@@ -44,6 +47,7 @@ pub(crate) struct Counters {
     pub(crate) target_unreachable: AtomicU64,
     pub(crate) malformed_from_client: AtomicU64,
     pub(crate) malformed_from_target: AtomicU64,
+    pub(crate) timed_out: AtomicU64,
     pub(crate) bytes_to_target: AtomicU64,
     pub(crate) bytes_to_client: AtomicU64,
     pub(crate) in_flight: AtomicUsize,
@@ -67,6 +71,7 @@ impl BridgeStatsHandle {
             target_unreachable: c.target_unreachable.load(Relaxed),
             malformed_from_client: c.malformed_from_client.load(Relaxed),
             malformed_from_target: c.malformed_from_target.load(Relaxed),
+            timed_out: c.timed_out.load(Relaxed),
             bytes_to_target: c.bytes_to_target.load(Relaxed),
             bytes_to_client: c.bytes_to_client.load(Relaxed),
             in_flight: c.in_flight.load(Relaxed),

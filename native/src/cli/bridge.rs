@@ -7,7 +7,7 @@ use jsocket_core::DEFAULT_MAX_MESSAGE_SIZE;
 use native::bridge::{Bridge, BridgeConfig};
 use native::ws::OriginPolicy;
 
-use super::args::DialectArg;
+use super::args::{seconds, DialectArg, Seconds};
 use super::Outcome;
 
 /// Bridge WebSocket clients (browsers) to a jsocket server that speaks only TCP, as websockify
@@ -37,6 +37,14 @@ pub struct BridgeArgs {
     /// Largest message accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
     max_message_size: u32,
+    /// Close a client (and its target connection) after this many seconds with no traffic
+    /// either way (0: never).
+    #[arg(long, value_name = "SECS", default_value = "0", value_parser = seconds)]
+    idle_timeout: Seconds,
+    /// With --check-frames, close a connection whose frame, once begun by either side, is not
+    /// complete in this many seconds (0: never).
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds)]
+    frame_timeout: Seconds,
 }
 
 /// Runs the bridge.
@@ -47,7 +55,9 @@ pub fn run(args: BridgeArgs) -> Outcome {
         .map_err(|e| format!("cannot resolve {}: {e}", args.listen))?
         .next()
         .ok_or_else(|| format!("{} resolves to no address", args.listen))?;
-    let mut origins = OriginPolicy::default();
+    // The name the bridge was told to listen on is ours, not a page owner's: its pages count
+    // as the same host.
+    let mut origins = OriginPolicy::default().trust_host(&args.listen);
     for origin in &args.allow_origin {
         origins = origins.allow(origin);
     }
@@ -59,7 +69,9 @@ pub fn run(args: BridgeArgs) -> Outcome {
         .dialect(args.dialect.mode())
         .origins(origins)
         .max_connections(args.max_connections)
-        .max_message_size(args.max_message_size);
+        .max_message_size(args.max_message_size)
+        .idle_timeout(args.idle_timeout.0)
+        .frame_timeout(args.frame_timeout.0);
     let bridge = Bridge::bind(config).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let stopper = bridge.stopper();
     ctrlc::set_handler(move || {

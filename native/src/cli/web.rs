@@ -46,7 +46,9 @@ impl WebArgs {
                 config = config.web_tcp(addr);
             }
         }
-        let mut origins = OriginPolicy::default();
+        // The name the server was told to bind is ours, not a page owner's: its pages count
+        // as the same host.
+        let mut origins = OriginPolicy::default().trust_host(host);
         for origin in &self.allow_origin {
             origins = origins.allow(origin);
         }

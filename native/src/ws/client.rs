@@ -9,12 +9,15 @@ use std::task::{ready, Context, Poll};
 use async_tungstenite::bytes::ByteWriter;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::handshake::client::Request;
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::{Bytes, Message};
-use async_tungstenite::{WebSocketReceiver, WebSocketSender};
+use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
+use smol::future::FutureExt;
 use smol::io::{AsyncRead, AsyncWrite};
 use smol::stream::Stream;
-use smol::Async;
+use smol::{Async, Timer};
+
+use super::handshake::ws_config;
+use crate::ClientConfig;
 
 /// A client WebSocket as a byte stream ([`AsyncRead`] + [`AsyncWrite`]): each write goes out as
 /// one binary message, at once unless the socket is full (then `flush` waits until it has gone,
@@ -37,7 +40,8 @@ impl std::fmt::Debug for WsBytes {
 }
 
 /// Opens a WebSocket to `url` (`ws://host:port/path`) over TCP (with `TCP_NODELAY`), for
-/// speaking jsocket to a server (or a bridge) the way a browser does.
+/// speaking jsocket to a server (or a bridge) the way a browser does; with the defaults of
+/// [`ClientConfig`]: the core's 10 MiB message limit, 5 s to connect (see [`connect_with`]).
 ///
 /// ```no_run
 /// use smol::io::{AsyncReadExt, AsyncWriteExt};
@@ -56,13 +60,29 @@ impl std::fmt::Debug for WsBytes {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub async fn connect(url: &str) -> io::Result<WsBytes> {
-    let (request, addrs) = resolve(url).await?;
-    let tcp = tcp_connect(&addrs).await?;
-    // No write buffering in tungstenite: each message goes to the socket at once.
-    let config = WebSocketConfig::default().write_buffer_size(0);
-    let (ws, _) = async_tungstenite::client_async_with_config(request, tcp, Some(config))
-        .await
-        .map_err(io::Error::other)?;
+    connect_with(url, &ClientConfig::default()).await
+}
+
+/// [`connect`] with the message size limit of `config`'s core [`Config`](jsocket_core::Config)
+/// (a larger WebSocket message or frame from the server is an error) and its connect timeout,
+/// which bounds the TCP connection and the handshake together. Its other settings (retries,
+/// read and write timeouts) are the [`Client`](crate::Client)'s, not used here.
+pub async fn connect_with(url: &str, config: &ClientConfig) -> io::Result<WsBytes> {
+    let opening = open(url, config.connection.get_max_message_size());
+    let ws = match config.connect_timeout {
+        Some(limit) => {
+            opening
+                .or(async {
+                    Timer::after(limit).await;
+                    Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no WebSocket to {url} within {limit:?}"),
+                    ))
+                })
+                .await?
+        }
+        None => opening.await?,
+    };
     let (tx, rx) = ws.split();
     Ok(WsBytes {
         rx,
@@ -70,6 +90,18 @@ pub async fn connect(url: &str) -> io::Result<WsBytes> {
         left: Bytes::new(),
         done: false,
     })
+}
+
+async fn open(url: &str, max_message_size: u32) -> io::Result<WebSocketStream<Async<TcpStream>>> {
+    let (request, addrs) = resolve(url).await?;
+    let tcp = tcp_connect(&addrs).await?;
+    // The server's limits on what is received; but no write buffering in tungstenite (each
+    // message goes to the socket at once) and no cap on what a caller writes at once.
+    let config = ws_config(max_message_size).max_write_buffer_size(usize::MAX);
+    let (ws, _) = async_tungstenite::client_async_with_config(request, tcp, Some(config))
+        .await
+        .map_err(io::Error::other)?;
+    Ok(ws)
 }
 
 /// The handshake request for a `ws://` URL, and the addresses its host resolves to.

@@ -87,7 +87,7 @@ pub(crate) async fn accept(
         match round {
             Ok(mut ws) => {
                 // What the client sent after its request is the start of the WebSocket stream.
-                *ws.get_mut() = SockIo::new(sock.clone(), extra);
+                *ws.get_mut() = SockIo::new(sock.clone(), extra).track_frames();
                 return Ok(WsStream::new(sock, ws));
             }
             // The request is all in the replayed head, so only writing the answer can wait.

@@ -10,10 +10,11 @@
 mod client;
 mod handshake;
 mod origin;
+mod partial;
 mod socket;
 mod stream;
 
-pub use client::{connect, WsBytes};
+pub use client::{connect, connect_with, WsBytes};
 pub use origin::OriginPolicy;
 pub use socket::WsSocket;
 

@@ -4,6 +4,7 @@
 use std::io;
 use std::sync::Arc;
 
+use smol::future::FutureExt;
 use tungstenite::handshake::HandshakeError;
 
 use super::client::{resolve, tcp_connect};
@@ -40,11 +41,31 @@ pub struct WsSocket(WsStream);
 
 impl WsSocket {
     /// Opens a WebSocket to `url` (`ws://host:port/path`) over TCP with `TCP_NODELAY`, with the
-    /// default 10 MiB message limit.
+    /// defaults of [`ClientConfig`](crate::ClientConfig): the core's 10 MiB message limit, and
+    /// 5 s for the connection and the handshake.
     pub async fn connect(url: &str) -> io::Result<WsSocket> {
+        let defaults = crate::ClientConfig::default();
+        let opening = Self::open(url, defaults.connection.get_max_message_size());
+        match defaults.connect_timeout {
+            Some(limit) => {
+                opening
+                    .or(async {
+                        smol::Timer::after(limit).await;
+                        Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("no WebSocket to {url} within {limit:?}"),
+                        ))
+                    })
+                    .await
+            }
+            None => opening.await,
+        }
+    }
+
+    async fn open(url: &str, max_message_size: u32) -> io::Result<WsSocket> {
         let (request, addrs) = resolve(url).await?;
         let sock = Arc::new(tcp_connect(&addrs).await?);
-        let config = ws_config(jsocket_core::DEFAULT_MAX_MESSAGE_SIZE);
+        let config = ws_config(max_message_size);
         let io = SockIo::new(sock.clone(), Vec::new());
         let mut round = tungstenite::client::client_with_config(request, io, Some(config));
         loop {

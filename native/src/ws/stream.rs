@@ -18,6 +18,8 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Bytes, Message, WebSocket};
 
+use super::partial::FrameEdges;
+
 /// Largest binary message written at once; larger writes are taken in pieces of this size, so
 /// the bytes tungstenite holds for a slow peer stay bounded.
 pub(crate) const MAX_OUT_MESSAGE: usize = 128 * 1024;
@@ -35,6 +37,8 @@ pub(crate) struct SockIo {
     /// return `WouldBlock` without a system call until readiness is waited for again (TCP
     /// hands out everything it holds, so a short read means there was no more).
     drained: Cell<bool>,
+    /// Frame boundaries in what was read (server side, after the handshake).
+    edges: Option<FrameEdges>,
 }
 
 impl SockIo {
@@ -45,7 +49,15 @@ impl SockIo {
             pos: 0,
             read_blocked: Cell::new(false),
             drained: Cell::new(false),
+            edges: None,
         }
+    }
+
+    /// Follows the WebSocket frames read from here on (the bytes after the handshake), so that
+    /// [`WsStream::holds_partial`] can tell when a message is half received.
+    pub(crate) fn track_frames(mut self) -> Self {
+        self.edges = Some(FrameEdges::default());
+        self
     }
 
     /// Waits until the socket can do what last would have blocked.
@@ -79,6 +91,9 @@ impl Read for SockIo {
                 self.replay = Vec::new();
                 self.pos = 0;
             }
+            if let Some(edges) = &mut self.edges {
+                edges.feed(&buf[..n]);
+            }
             return Ok(n);
         }
         if self.drained.get() && !buf.is_empty() {
@@ -88,6 +103,9 @@ impl Read for SockIo {
         let result = self.sock.get_ref().read(buf);
         if let Ok(n) = result {
             self.drained.set(n > 0 && n < buf.len());
+            if let Some(edges) = &mut self.edges {
+                edges.feed(&buf[..n]);
+            }
         }
         self.note(result, true)
     }
@@ -144,6 +162,18 @@ impl WsStream {
             broken: RefCell::new(None),
             maybe_buffered: Cell::new(true),
         }
+    }
+
+    /// Whether bytes of a message not yet handed out have been read off the socket (a frame
+    /// or a fragmented message half received): the core's frame timeout must run for them,
+    /// though they have not reached it. Known on the server side only (false elsewhere).
+    pub(crate) fn holds_partial(&self) -> bool {
+        self.ws
+            .borrow()
+            .get_ref()
+            .edges
+            .as_ref()
+            .is_some_and(FrameEdges::inside)
     }
 
     /// The TCP socket underneath.
