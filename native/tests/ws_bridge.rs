@@ -12,7 +12,6 @@ use std::time::Duration;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::{Bytes, Message};
-use async_tungstenite::WebSocketStream;
 use jsocket_core::{encode, Decoder, DecoderConfig, Dialect};
 use native::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
 use native::handlers::Echo;
@@ -20,11 +19,11 @@ use native::{BlockingClient, ClientConfig, Server, ServerConfig, Stopper};
 use serde_json::{json, Value};
 use smol::future::FutureExt;
 use smol::stream::StreamExt;
-use smol::{Async, Timer};
+use smol::Timer;
+
+use common::ws::{read_values, ws_connect, Ws};
 
 mod common;
-
-type Ws = WebSocketStream<Async<TcpStream>>;
 
 struct Running {
     addr: SocketAddr,
@@ -75,40 +74,10 @@ fn config(target: SocketAddr) -> BridgeConfig {
     BridgeConfig::new("127.0.0.1:0".parse().unwrap(), target.to_string())
 }
 
-async fn ws_connect(addr: SocketAddr, origin: Option<&str>) -> Result<Ws, String> {
-    let mut request = format!("ws://{addr}/").into_client_request().unwrap();
-    if let Some(origin) = origin {
-        request
-            .headers_mut()
-            .insert("origin", origin.parse().unwrap());
-    }
-    let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
-    async_tungstenite::client_async(request, tcp)
-        .await
-        .map(|(ws, _)| ws)
-        .map_err(|e| e.to_string())
-}
-
 fn frame(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     encode(value, Dialect::V2, &mut out).unwrap();
     out
-}
-
-async fn read_values(ws: &mut Ws, count: usize) -> Vec<Value> {
-    let mut decoder = Decoder::new(DecoderConfig::default());
-    let mut values = Vec::new();
-    while values.len() < count {
-        let msg = ws.next().await.expect("stream open").expect("no error");
-        let Message::Binary(bytes) = msg else {
-            continue;
-        };
-        let mut input = &bytes[..];
-        while let Some(payload) = decoder.decode(&mut input).unwrap() {
-            values.push(payload.value().unwrap());
-        }
-    }
-    values
 }
 
 /// The target's own statistics, asked over TCP.

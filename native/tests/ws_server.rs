@@ -11,15 +11,13 @@ use std::thread::JoinHandle;
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::{Bytes, Message};
-use async_tungstenite::WebSocketStream;
-use jsocket_core::{Decoder, DecoderConfig};
 use native::handlers::{Chat, Echo};
 use native::{BlockingClient, ClientConfig, Handler, Server, ServerConfig, Stopper};
 use serde_json::{json, Value};
 use smol::stream::StreamExt;
 use smol::Async;
 
-type Ws = WebSocketStream<Async<TcpStream>>;
+use common::ws::{read_values, ws_connect, Ws};
 
 /// The shared wire vectors: (file, value, frame bytes).
 fn vectors() -> Vec<(String, Value, Vec<u8>)> {
@@ -77,37 +75,6 @@ fn start<H: Handler + Send + 'static>(config: ServerConfig, handler: H) -> Runni
         stopper,
         thread: Some(thread),
     }
-}
-
-async fn ws_connect(addr: SocketAddr, origin: Option<&str>) -> Result<Ws, String> {
-    let mut request = format!("ws://{addr}/").into_client_request().unwrap();
-    if let Some(origin) = origin {
-        request
-            .headers_mut()
-            .insert("origin", origin.parse().unwrap());
-    }
-    let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
-    async_tungstenite::client_async(request, tcp)
-        .await
-        .map(|(ws, _)| ws)
-        .map_err(|e| e.to_string())
-}
-
-/// Reads binary messages until `count` jsocket messages have been decoded from their bytes.
-async fn read_values(ws: &mut Ws, count: usize) -> Vec<Value> {
-    let mut decoder = Decoder::new(DecoderConfig::default());
-    let mut values = Vec::new();
-    while values.len() < count {
-        let msg = ws.next().await.expect("stream open").expect("no error");
-        let Message::Binary(bytes) = msg else {
-            continue;
-        };
-        let mut input = &bytes[..];
-        while let Some(payload) = decoder.decode(&mut input).unwrap() {
-            values.push(payload.value().unwrap());
-        }
-    }
-    values
 }
 
 /// Cuts `bytes` into pieces whose sizes cycle through `sizes`.
