@@ -296,7 +296,9 @@ impl<T: FromPayload> Connection<T> {
             self.out_start = 0;
             // Kept for the next large reply until the connection has been quiet a while
             // (released now if it already has, or if no delay is configured).
-            if self.release_deadline().is_some_and(|at| self.now >= at) {
+            if self.config.release_delay.is_zero()
+                || self.release_deadline().is_some_and(|at| self.now >= at)
+            {
                 self.release_buffers();
             }
         }
@@ -439,8 +441,16 @@ impl<T: FromPayload> Connection<T> {
     /// drained and has been quiet for the release delay. (Buffers within the retained capacity
     /// stay: no timer for them.)
     fn release_deadline(&self) -> Option<Duration> {
+        if self.config.release_delay.is_zero() {
+            // Released as they drain (`handle_written`, the decoder itself): no timer.
+            return None;
+        }
         let grown = self.buffer_capacity() > self.config.decoder.get_retain_capacity();
-        let drained = self.out_start == self.out.len() && self.decoder.buffered() == 0;
+        // Only what `release_buffers` can free counts: a deadline it cannot clear would come
+        // due again at once, and an adapter would spin on it.
+        let drained = self.out_start == self.out.len()
+            && self.decoder.buffered() == 0
+            && self.events.is_empty();
         (grown && drained).then(|| self.last_activity + self.config.release_delay)
     }
 

@@ -110,31 +110,30 @@ fn client_identity(payload: &str) -> Option<String> {
     }
 }
 
-/// Whether `payload` plainly repeats the identity already `known`: `"client_id": "<known>"`, or
-/// `"client": "<known>"` when there is no `client_id` key. Clients name themselves in every
-/// message, and this test saves a second parse of each; a nested object that repeats the old
-/// name while the top level changes it is the one case it misses.
+/// Whether `payload` plainly repeats the identity already `known`: its one identity key,
+/// `"client_id"` or `"client"`, has the value `"<known>"`. Clients name themselves in every
+/// message, and this test saves a second parse of each. A payload with more than one such key
+/// (nested, or both spellings) goes to the parse, which alone can tell which one counts.
 #[cfg(feature = "client-identity")]
 fn repeats_identity(payload: &str, known: &str) -> bool {
     if known.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
         return false;
     }
     // Plain `str` searches: a prebuilt finder per message would cost more than they do.
-    let key = if payload.contains("\"client_id\"") {
-        "\"client_id\""
-    } else {
-        "\"client\""
+    let mut keys = payload
+        .match_indices("\"client_id\"")
+        .chain(payload.match_indices("\"client\""));
+    let (Some((at, key)), None) = (keys.next(), keys.next()) else {
+        return false;
     };
-    payload.match_indices(key).any(|(at, _)| {
-        let rest = payload[at + key.len()..].trim_start();
-        let Some(rest) = rest.strip_prefix(':') else {
-            return false;
-        };
-        rest.trim_start()
-            .strip_prefix('"')
-            .and_then(|r| r.strip_prefix(known))
-            .is_some_and(|r| r.starts_with('"'))
-    })
+    let rest = payload[at + key.len()..].trim_start();
+    let Some(rest) = rest.strip_prefix(':') else {
+        return false;
+    };
+    rest.trim_start()
+        .strip_prefix('"')
+        .and_then(|r| r.strip_prefix(known))
+        .is_some_and(|r| r.starts_with('"'))
 }
 
 #[cfg(all(test, feature = "client-identity"))]

@@ -352,5 +352,9 @@ fuzz_target!(|data: &[u8]| {
     let chunked = decode(&setup, wire, &mut chunks);
     let whole = decode(&setup, wire, &mut core::iter::once(wire.len()));
     assert_eq!(chunked, whole, "chunked and whole decoding differ");
-    assert_eq!(whole, reference(&setup, wire), "decoder and reference differ");
+    assert_eq!(
+        whole,
+        reference(&setup, wire),
+        "decoder and reference differ"
+    );
 });
