@@ -9,7 +9,10 @@
 //! These helpers are for tests: they panic with a message on a missing or malformed file.
 
 use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
 
 use serde_json::Value;
 
@@ -125,6 +128,45 @@ pub fn python_or_skip(version: &str, what: &str) -> Option<PathBuf> {
     );
     eprintln!("SKIPPED: {what} ({var} unset; run ./tests/run.sh)");
     None
+}
+
+/// A Python jsocket `ServerFactory` echo server (`python/peer_server.py`) on a free loopback
+/// port; stopped (its stdin closed) on drop.
+pub struct PythonServer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl PythonServer {
+    /// Starts the server with the interpreter `py` and waits until it listens.
+    pub fn start(py: &Path) -> PythonServer {
+        let mut child = Command::new(py)
+            .arg(python_script("peer_server.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python runs");
+        let stdin = child.stdin.take();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout is piped"))
+            .read_line(&mut line)
+            .expect("peer_server.py prints its port");
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("peer_server.py printed {line:?}, not a port"));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        PythonServer { child, stdin, addr }
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
 }
 
 /// The name of the environment variable [`python`] reads for `version`.

@@ -9,14 +9,13 @@
 //! The interpreters come from `JSOCKET_PY_203` and `JSOCKET_PY_196` (set by `./tests/run.sh`).
 //! Without them the tests are skipped with a message, except under CI, where they fail.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use jsocket_core::{Config, Dialect};
-use jsocket_tests::{python_or_skip, python_script, vectors, vectors_dir};
+use jsocket_tests::{python_or_skip, python_script, vectors, vectors_dir, PythonServer};
 use native::handlers::Echo;
 use native::{BlockingClient, ClientConfig, Server, ServerConfig, Stopper};
 use serde_json::{json, Value};
@@ -159,41 +158,6 @@ fn python_garbage_costs_only_its_own_connection() {
     assert_eq!(failures, &expected);
 }
 
-/// A Python jsocket `ServerFactory` echo server; stopped (stdin closed) on drop.
-struct PythonServer {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    port: u16,
-}
-
-impl PythonServer {
-    fn start(py: &PathBuf) -> PythonServer {
-        let mut child = Command::new(py)
-            .arg(python_script("peer_server.py"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python runs");
-        let stdin = child.stdin.take();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("peer_server.py printed {line:?}, not a port"));
-        PythonServer { child, stdin, port }
-    }
-}
-
-impl Drop for PythonServer {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
 /// Values for our client to send: the vectors and some harder ones. Not `null`: jsocket's
 /// server sends no reply when its handler returns `None`.
 fn values_to_send() -> Vec<Value> {
@@ -217,7 +181,7 @@ fn our_client_against(version: &str, dialect: Dialect) {
     let config = ClientConfig::default()
         .dialect(dialect)
         .read_timeout(Some(Duration::from_secs(30)));
-    let addr = format!("127.0.0.1:{}", server.port);
+    let addr = server.addr.to_string();
     let mut client = BlockingClient::connect(&addr, config).unwrap();
     for value in values_to_send() {
         let reply: Value = client.request(&value).unwrap();

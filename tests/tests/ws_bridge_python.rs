@@ -7,10 +7,8 @@
 //! The interpreter comes from `JSOCKET_PY_203` (set by `./tests/run.sh`). Without it the tests
 //! are skipped with a message, except under CI, where they fail.
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -19,7 +17,7 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::{Bytes, Message};
 use async_tungstenite::WebSocketStream;
 use jsocket_core::{encode, Decoder, DecoderConfig, Dialect};
-use jsocket_tests::{python, python_env_var, python_script, vectors};
+use jsocket_tests::{python_or_skip, vectors, PythonServer};
 use native::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
 use native::Stopper;
 use serde_json::{json, Value};
@@ -29,51 +27,7 @@ use smol::{Async, Timer};
 type Ws = WebSocketStream<Async<TcpStream>>;
 
 fn interpreter() -> Option<PathBuf> {
-    if let Some(path) = python("2.0.3") {
-        return Some(path);
-    }
-    let var = python_env_var("2.0.3");
-    if std::env::var_os("CI").is_some_and(|ci| !ci.is_empty()) {
-        panic!("{var} is unset under CI: ./tests/run.sh must create the jsocket 2.0.3 venv");
-    }
-    eprintln!("SKIPPED: bridge to Python jsocket ({var} unset; run ./tests/run.sh)");
-    None
-}
-
-/// A Python jsocket 2.0.3 `ServerFactory` echo server; stopped (stdin closed) on drop.
-struct PythonServer {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    addr: SocketAddr,
-}
-
-impl PythonServer {
-    fn start(py: &PathBuf) -> PythonServer {
-        let mut child = Command::new(py)
-            .arg(python_script("peer_server.py"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python runs");
-        let stdin = child.stdin.take();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("peer_server.py printed {line:?}, not a port"));
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        PythonServer { child, stdin, addr }
-    }
-}
-
-impl Drop for PythonServer {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.wait();
-    }
+    python_or_skip("2.0.3", "bridge to Python jsocket")
 }
 
 /// The bridge on a thread of its own; stopped on drop.
