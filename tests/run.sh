@@ -155,6 +155,10 @@ step "cargo test (host)"
 cargo test --workspace
 step_done
 
+step "vendored polling (vendor/README.md): its own test suite on the patched copy"
+cargo test --manifest-path vendor/polling/Cargo.toml --target-dir "${CARGO_TARGET_DIR:-$ROOT/target}"
+step_done
+
 # ---------------------------------------------------------------------------------------------
 step "wasm build ($WASM_TARGET)"
 cargo build -p jsocket-core --target "$WASM_TARGET" --no-default-features
