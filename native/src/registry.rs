@@ -12,7 +12,8 @@ use jsocket_core::Connection;
 use serde_json::Value;
 
 use crate::clock::Clock;
-use crate::config::ServerConfig;
+use crate::config::{EarlyReplies, ServerConfig};
+use crate::cpu_gauge::CpuGauge;
 use crate::socket::PeerAddr;
 use crate::stats::{ClientStats, FailureCounts, ServerStats, Traffic};
 
@@ -73,6 +74,8 @@ pub(crate) struct Shared {
     pub(crate) read_buf: RefCell<Box<[u8]>>,
     pub(crate) stopping: Cell<bool>,
     pub(crate) stop: smol::channel::Sender<()>,
+    /// Whether replies may go out early within a read (see `cpu_gauge`).
+    pub(crate) cpu: CpuGauge,
 }
 
 impl Shared {
@@ -87,6 +90,16 @@ impl Shared {
             read_buf: RefCell::new(read_buf),
             stopping: Cell::new(false),
             stop,
+            cpu: CpuGauge::new(),
+        }
+    }
+
+    /// Whether the replies to a large read go out early ([`ServerConfig::early_replies`]).
+    pub(crate) fn early_replies(&self, now: std::time::Duration) -> bool {
+        match self.config.early_replies {
+            EarlyReplies::Auto => self.cpu.free(now),
+            EarlyReplies::Always => true,
+            EarlyReplies::Never => false,
         }
     }
 

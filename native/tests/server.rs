@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::{client_entry, frame, start, wait_until, RawPeer};
 use native::handlers::{Chat, Echo};
 use native::jsocket_core::{Config, Dialect, Event};
-use native::{handler_fn, Context, Error, Handler, ServerConfig};
+use native::{handler_fn, Context, EarlyReplies, Error, Handler, ServerConfig};
 use serde_json::{json, Value};
 
 #[test]
@@ -34,6 +34,35 @@ fn echoes_in_the_dialect_the_client_spoke() {
         peer.write(&frame(&value, dialect));
         // RawPeer reads only its own dialect: a reply in another would not decode.
         assert_eq!(peer.recv(), value, "{dialect}");
+    }
+}
+
+#[test]
+fn a_large_pipelined_batch_is_answered_whole_and_in_order_early_or_not() {
+    for when in [
+        EarlyReplies::Always,
+        EarlyReplies::Never,
+        EarlyReplies::Auto,
+    ] {
+        let server = start(ServerConfig::default().early_replies(when), || Echo);
+        for dialect in Dialect::ALL {
+            let messages: Vec<Value> = (0..2000)
+                .map(|i| json!({"i": i, "pad": "x".repeat(i % 97), "d": dialect.as_str()}))
+                .collect();
+            let batch: Vec<u8> = messages.iter().flat_map(|m| frame(m, dialect)).collect();
+            let mut peer = RawPeer::connect(server.addr, dialect);
+            let mut writer = peer.stream.try_clone().expect("clone");
+            // Written from another thread, so that neither side waits on a full socket buffer.
+            let sent = std::thread::spawn(move || writer.write_all(&batch));
+            for (i, want) in messages.iter().enumerate() {
+                assert_eq!(&peer.recv(), want, "{when:?} {dialect} reply {i}");
+            }
+            sent.join().unwrap().expect("write");
+        }
+        let stats = server.stats();
+        let failures = stats["failures"].as_object().expect("failures");
+        assert!(failures.values().all(|n| n == 0), "{when:?}: {stats}");
+        assert_eq!(stats["messages_out"], json!(3 * 2000), "{when:?}: {stats}");
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use jsocket_core::{Config, DEFAULT_MAX_MESSAGE_SIZE};
 use native::handlers::{Chat, Echo};
-use native::{Listen, Server, ServerConfig, DEFAULT_PORT};
+use native::{EarlyReplies, Listen, Server, ServerConfig, DEFAULT_PORT};
 
 use super::args::{host_port, seconds, DialectArg, Seconds};
 use super::Outcome;
@@ -19,6 +19,17 @@ pub enum HandlerArg {
     /// One room: every message goes to every client, tagged with its sender; `{"join": name}`
     /// names you.
     Chat,
+}
+
+/// [`EarlyReplies`] on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EarlyArg {
+    /// While a CPU is free for the server (Linux).
+    Auto,
+    /// Always.
+    Always,
+    /// Never: one write for the replies to one read.
+    Never,
 }
 
 /// Run a server until Ctrl-C (a second Ctrl-C exits at once).
@@ -59,6 +70,10 @@ pub struct ServeArgs {
     /// Hand `{"$jsocket": ...}` messages to the handler instead of answering them.
     #[arg(long)]
     no_control: bool,
+    /// When the replies to a large read start going out before all of it is handled: auto
+    /// does it while the server's thread is not kept waiting for a CPU.
+    #[arg(long, value_enum, default_value_t = EarlyArg::Auto)]
+    early_replies: EarlyArg,
     #[command(flatten)]
     web: super::web::WebArgs,
 }
@@ -74,7 +89,12 @@ pub fn run(args: ServeArgs) -> Outcome {
     let mut config = ServerConfig::default()
         .connection(connection)
         .max_connections(args.max_connections)
-        .control_messages(!args.no_control);
+        .control_messages(!args.no_control)
+        .early_replies(match args.early_replies {
+            EarlyArg::Auto => EarlyReplies::Auto,
+            EarlyArg::Always => EarlyReplies::Always,
+            EarlyArg::Never => EarlyReplies::Never,
+        });
     if args.unix.is_none() || args.bind.is_some() || args.port.is_some() {
         let host = args.bind.as_deref().unwrap_or("127.0.0.1");
         let port = args.port.unwrap_or(DEFAULT_PORT);
