@@ -80,6 +80,7 @@ extern crate std;
 
 mod config;
 mod connection;
+pub mod control;
 mod crc;
 mod decoder;
 mod dialect;

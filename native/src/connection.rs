@@ -29,8 +29,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use jsocket_core::control::{self, Control};
 use jsocket_core::{Closed, Connection, ErrorKind, Event, LocalError};
-use serde_json::{json, Value};
+use serde_json::Value;
 use smol::future::{self, FutureExt};
 use smol::Timer;
 
@@ -38,9 +39,6 @@ use crate::handle::ServerHandle;
 use crate::handler::{Context, Dispatch, Handler};
 use crate::registry::{Pushed, Shared, Slot};
 use crate::socket::Stream;
-
-/// The key of a control message: an object with this key is for the server itself.
-pub(crate) const CONTROL_KEY: &str = "$jsocket";
 
 /// How a connection ended, which decides how its socket is let go.
 enum End {
@@ -444,10 +442,14 @@ fn settle(shared: &Shared, slot: &Slot, ctx: &Context, event: Event<Value>) -> S
         // Closed from this side (the handler asked): what was read after is dropped.
         Event::Message(_) if ctx.close_requested() => Step::Reply(None),
         Event::Message(msg) => {
-            if shared.config.control_messages && is_control(&msg) {
-                Step::Reply(control_reply(shared, &msg))
+            let control = if shared.config.control_messages {
+                Control::parse(&msg)
             } else {
-                Step::Call(msg)
+                None
+            };
+            match control {
+                Some(control) => Step::Reply(control_reply(shared, control)),
+                None => Step::Call(msg),
             }
         }
         Event::Rejected(e) => {
@@ -513,24 +515,15 @@ fn panicked(slot: &Slot) -> Option<Value> {
     None
 }
 
-fn is_control(msg: &Value) -> bool {
-    msg.as_object().is_some_and(|o| o.contains_key(CONTROL_KEY))
-}
-
-/// The server's own answer to a control message, if it has one.
-fn control_reply(shared: &Shared, msg: &Value) -> Option<Value> {
-    let error = |text: String| Some(json!({CONTROL_KEY: "error", "error": text}));
-    match msg[CONTROL_KEY].as_str() {
-        Some("stats") => Some(shared.stats().to_json()),
-        Some("broadcast") => match msg.get("message") {
-            // No reply: the sender gets the message as every other client does.
-            Some(message) => broadcast(shared, message).err().and_then(error),
-            None => error("broadcast needs a \"message\"".into()),
-        },
-        other => error(format!(
-            "unknown control message {}",
-            other.map_or_else(|| msg[CONTROL_KEY].to_string(), |s| format!("{s:?}"))
-        )),
+/// The server's own answer to a control message.
+fn control_reply(shared: &Shared, control: Control) -> Option<Value> {
+    match control {
+        Control::Stats => Some(shared.stats().to_json()),
+        // No reply: the sender gets the message as every other client does.
+        Control::Broadcast(message) => broadcast(shared, message)
+            .err()
+            .map(|e| control::error_reply(&e)),
+        Control::Invalid(text) => Some(control::error_reply(&text)),
     }
 }
 

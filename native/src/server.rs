@@ -8,7 +8,8 @@
 //! client, TCP and WebSocket alike, the sender included (each in its own dialect, after the
 //! replies already queued for it) and is not answered otherwise; it lets clients of any handler,
 //! the default echo too, share a room. Any other value is answered
-//! `{"$jsocket": "error", "error": "..."}`. Turn this off with
+//! `{"$jsocket": "error", "error": "..."}`. The vocabulary is the core's
+//! ([`jsocket_core::control`]), so that any adapter reads and writes it alike. Turn this off with
 //! [`ServerConfig::control_messages`] to hand such messages to the handler.
 //!
 //! ## Backpressure

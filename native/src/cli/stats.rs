@@ -1,7 +1,8 @@
 //! `native stats`: a running server's statistics, through the control message.
 
 use clap::Parser;
-use serde_json::{json, Value};
+use jsocket_core::control::{self, Control, CONTROL_KEY};
+use serde_json::Value;
 
 use super::args::Target;
 use super::Outcome;
@@ -20,8 +21,12 @@ pub struct StatsArgs {
 /// Asks and prints.
 pub fn run(args: StatsArgs) -> Outcome {
     let mut client = args.target.connect()?;
-    let stats: Value = client.request(&json!({"$jsocket": "stats"}))?;
-    if stats.get("$jsocket").is_some() {
+    let stats: Value = client.request(&Control::Stats.to_value())?;
+    if let Some(error) = control::error_text(&stats) {
+        return Err(format!("the server refused the stats request: {error}").into());
+    }
+    // A server with control messages off hands the request to its handler: an echo sends it back.
+    if stats.get(CONTROL_KEY).is_some() {
         return Err(format!("the server does not answer stats: {stats}").into());
     }
     if args.compact {
