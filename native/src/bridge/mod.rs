@@ -61,6 +61,9 @@ pub struct BridgeConfig {
     pub(crate) handshake_timeout: Duration,
 }
 
+/// Clients a bridge serves at once unless told otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
+
 impl BridgeConfig {
     /// Listens on `listen` and forwards to `target` (`host:port`, resolved for each client).
     /// Defaults: frames not checked, pages from the same host only, 1,000 clients, a 64 KiB
@@ -74,7 +77,7 @@ impl BridgeConfig {
             check_frames: false,
             core: Config::default(),
             origins: OriginPolicy::default(),
-            max_connections: 1000,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             buffer: 64 * 1024,
             handshake_timeout: Duration::from_secs(10),
         }

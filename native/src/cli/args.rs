@@ -48,6 +48,16 @@ impl DialectArg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seconds(pub Option<Duration>);
 
+impl std::fmt::Display for Seconds {
+    /// As typed: whole or fractional seconds, `0` for none.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            None => f.write_str("0"),
+            Some(d) => write!(f, "{}", d.as_secs_f64()),
+        }
+    }
+}
+
 /// Parses [`Seconds`].
 pub fn seconds(text: &str) -> Result<Seconds, String> {
     let secs: f64 = text
@@ -107,5 +117,21 @@ pub fn host_port(host: &str, port: u16) -> String {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_print_as_they_parse() {
+        for text in ["0", "30", "1.5", "0.25"] {
+            let parsed = seconds(text).unwrap();
+            assert_eq!(parsed.to_string(), text);
+            assert_eq!(seconds(&parsed.to_string()).unwrap(), parsed);
+        }
+        assert_eq!(seconds("0").unwrap(), Seconds(None));
+        assert!(seconds("-1").is_err() && seconds("soon").is_err());
     }
 }

@@ -3,8 +3,8 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use clap::Parser;
-use jsocket_core::DEFAULT_MAX_MESSAGE_SIZE;
-use native::bridge::{Bridge, BridgeConfig};
+use jsocket_core::{Config, DEFAULT_MAX_MESSAGE_SIZE};
+use native::bridge::{Bridge, BridgeConfig, DEFAULT_MAX_CONNECTIONS};
 use native::ws::OriginPolicy;
 
 use super::args::{seconds, DialectArg, Seconds};
@@ -32,18 +32,20 @@ pub struct BridgeArgs {
     #[arg(long, value_name = "ORIGIN")]
     allow_origin: Vec<String>,
     /// Most clients at once; more are answered 503.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
     /// Largest message accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
     max_message_size: u32,
     /// Close a client (and its target connection) after this many seconds with no traffic
     /// either way (0: never).
-    #[arg(long, value_name = "SECS", default_value = "0", value_parser = seconds)]
+    #[arg(long, value_name = "SECS", value_parser = seconds,
+        default_value_t = Seconds(Config::default().get_idle_timeout()))]
     idle_timeout: Seconds,
     /// With --check-frames, close a connection whose frame, once begun by either side, is not
     /// complete in this many seconds (0: never).
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds)]
+    #[arg(long, value_name = "SECS", value_parser = seconds,
+        default_value_t = Seconds(Config::default().get_frame_timeout()))]
     frame_timeout: Seconds,
 }
 

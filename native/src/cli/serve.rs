@@ -51,14 +51,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
     max_message_size: u32,
     /// Close a connection after this many seconds with no traffic (0: never).
-    #[arg(long, value_name = "SECS", default_value = "0", value_parser = seconds)]
+    #[arg(long, value_name = "SECS", value_parser = seconds,
+        default_value_t = Seconds(Config::default().get_idle_timeout()))]
     idle_timeout: Seconds,
     /// Close a connection whose frame, once begun, is not complete in this many seconds (0:
     /// never).
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds)]
+    #[arg(long, value_name = "SECS", value_parser = seconds,
+        default_value_t = Seconds(Config::default().get_frame_timeout()))]
     frame_timeout: Seconds,
     /// Most clients at once; more are accepted and closed.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().get_max_connections())]
     max_connections: usize,
     /// What the server does with messages.
     #[arg(long, value_enum, default_value_t = HandlerArg::Echo)]
