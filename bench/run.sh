@@ -38,43 +38,13 @@ done
 
 OUT="${OUT:-$(mktemp -d)}"
 mkdir -p "$OUT"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
+source bench/common.sh
 
 echo "==> building (release)"
 cargo build --release -q -p native
 NATIVE="$ROOT/target/release/native"
 
-PY="${JSOCKET_PY_203:-$ROOT/target/py/jsocket-2.0.3/bin/python}"
-if ! "$PY" -c 'import importlib.metadata as m; assert m.version("jsocket") == "2.0.3"' 2>/dev/null; then
-    echo "==> installing jsocket 2.0.3 in target/py/jsocket-2.0.3"
-    rm -rf "$ROOT/target/py/jsocket-2.0.3"
-    python3 -m venv "$ROOT/target/py/jsocket-2.0.3"
-    PY="$ROOT/target/py/jsocket-2.0.3/bin/python"
-    "$PY" -m pip install --disable-pip-version-check -q "jsocket==2.0.3"
-fi
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_port() { # port -> waits until something accepts there
-    local n
-    for n in $(seq 100); do
-        if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2).close()" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "nothing listens on port $1" >&2
-    exit 1
-}
+python_jsocket
 
 OURS_PORT=$(free_port)
 "$NATIVE" serve --port "$OURS_PORT" 2>"$OUT/native-serve.log" &

@@ -582,24 +582,6 @@ mod tests {
     use crate::registry::Shared;
     use crate::socket::{PeerAddr, Stream};
 
-    /// Every idle connection holds its task's future: keep it small (10,000 idle connections
-    /// should cost the server well under 4 KiB each).
-    #[test]
-    fn a_connection_task_is_small() -> std::io::Result<()> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let stream = TcpStream::connect(listener.local_addr()?)?;
-        let peer = PeerAddr::Tcp(stream.peer_addr()?);
-        let (stop, _stopped) = smol::channel::bounded(1);
-        let shared = Rc::new(Shared::new(ServerConfig::default(), stop));
-        let slot = shared.register(peer);
-        let stream = Stream::tcp(Async::new(stream)?);
-        let task = super::serve(shared, slot, stream, Dispatch::Sync(Rc::new(Echo)));
-        let size = std::mem::size_of_val(&task);
-        eprintln!("connection future: {size} bytes");
-        assert!(size <= 1536, "the connection future is {size} bytes");
-        Ok(())
-    }
-
     /// Requests sent in one write are answered a few at a time: every reply still comes, whole
     /// and in order, large messages among small ones.
     #[test]
