@@ -1,5 +1,6 @@
-//! [`PlainStream`]: the client's socket, TCP or Unix. Kept apart from the server's stream kinds
-//! (which include WebSockets tied to the server's thread) so that a client stays `Send`.
+//! [`PlainStream`]: a TCP or Unix socket, a client's and a server's alike. The server's
+//! `Stream` adds WebSockets, tied to the server's thread; a client holds this alone and stays
+//! `Send`.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -61,8 +62,11 @@ impl PlainStream {
         }
     }
 
-    /// Asks for an immediate ACK (Linux): a server that writes a reply's header and payload
-    /// apart, as Python jsocket does, waits for the ACK of the first before the second.
+    /// Asks the kernel to acknowledge at once rather than delay the ACK (Linux; elsewhere
+    /// nothing): a peer that waits for the ACK of a frame's first piece before sending the rest
+    /// (Nagle's algorithm; Python jsocket writes header and payload apart) would otherwise stall
+    /// ~40 ms. The flag does not stick, so it is set again after each read that ends inside a
+    /// frame.
     pub(crate) fn quick_ack(&self) {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         if let PlainStream::Tcp(s) = self {

@@ -287,7 +287,7 @@ async fn accept_loop(
             #[cfg(unix)]
             Listener::Unix(l) => l.accept().await.map(|(s, addr)| {
                 let path = addr.as_pathname().map(PathBuf::from);
-                (Stream::Unix(s), PeerAddr::Unix(path))
+                (Stream::unix(s), PeerAddr::Unix(path))
             }),
         };
         let (stream, peer) = match accepted {

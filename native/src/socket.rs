@@ -1,14 +1,16 @@
-//! Sockets: the two stream kinds we serve and connect over (TCP and Unix), their non-blocking
-//! reads and writes, and the options we set on them (`TCP_NODELAY`, `TCP_QUICKACK`).
+//! Sockets: a peer's address, and the streams the server serves (a [`PlainStream`], TCP or
+//! Unix, as clients use too, or a WebSocket), with their non-blocking reads and writes.
 
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::io;
+use std::net::{SocketAddr, TcpStream};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use smol::Async;
+
+pub(crate) use crate::plain_stream::PlainStream;
 
 /// Where a peer is connected from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,12 +31,11 @@ impl fmt::Display for PeerAddr {
     }
 }
 
-/// A connected stream registered with the reactor.
+/// A connected stream the server serves, registered with the reactor.
 #[derive(Debug)]
 pub(crate) enum Stream {
-    Tcp(Async<TcpStream>),
-    #[cfg(unix)]
-    Unix(Async<UnixStream>),
+    /// TCP or a Unix socket, as clients connect over too.
+    Plain(PlainStream),
     /// A WebSocket whose binary messages carry the byte stream (see `crate::ws`).
     Ws(Box<crate::ws::WsStream>),
 }
@@ -42,18 +43,19 @@ pub(crate) enum Stream {
 impl Stream {
     /// A TCP stream, with Nagle's algorithm turned off (each reply batch goes out at once).
     pub(crate) fn tcp(stream: Async<TcpStream>) -> Self {
-        if let Err(e) = stream.get_ref().set_nodelay(true) {
-            log::debug!("TCP_NODELAY not set: {e}");
-        }
-        Stream::Tcp(stream)
+        Stream::Plain(PlainStream::tcp(stream))
+    }
+
+    /// A Unix socket stream.
+    #[cfg(unix)]
+    pub(crate) fn unix(stream: Async<UnixStream>) -> Self {
+        Stream::Plain(PlainStream::Unix(stream))
     }
 
     /// Reads what is there without waiting (`WouldBlock` when nothing is).
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Stream::Tcp(s) => s.get_ref().read(buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.get_ref().read(buf),
+            Stream::Plain(s) => s.try_read(buf),
             Stream::Ws(s) => s.try_read(buf),
         }
     }
@@ -61,9 +63,7 @@ impl Stream {
     /// Writes what the socket takes without waiting (`WouldBlock` when it takes nothing).
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Stream::Tcp(s) => s.get_ref().write(buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.get_ref().write(buf),
+            Stream::Plain(s) => s.try_write(buf),
             Stream::Ws(s) => s.try_write(buf),
         }
     }
@@ -71,9 +71,7 @@ impl Stream {
     /// Waits until a read may succeed.
     pub(crate) async fn readable(&self) -> io::Result<()> {
         match self {
-            Stream::Tcp(s) => s.readable().await,
-            #[cfg(unix)]
-            Stream::Unix(s) => s.readable().await,
+            Stream::Plain(s) => s.readable().await,
             Stream::Ws(s) => s.readable().await,
         }
     }
@@ -81,9 +79,7 @@ impl Stream {
     /// Waits until a write may succeed.
     pub(crate) async fn writable(&self) -> io::Result<()> {
         match self {
-            Stream::Tcp(s) => s.writable().await,
-            #[cfg(unix)]
-            Stream::Unix(s) => s.writable().await,
+            Stream::Plain(s) => s.writable().await,
             Stream::Ws(s) => s.writable().await,
         }
     }
@@ -93,7 +89,7 @@ impl Stream {
     pub(crate) fn has_buffered_output(&self) -> bool {
         match self {
             Stream::Ws(s) => s.has_buffered_output(),
-            _ => false,
+            Stream::Plain(_) => false,
         }
     }
 
@@ -102,20 +98,21 @@ impl Stream {
     pub(crate) fn flush_buffered(&self) -> io::Result<()> {
         match self {
             Stream::Ws(s) => s.flush_buffered(),
-            _ => Ok(()),
+            Stream::Plain(_) => Ok(()),
         }
     }
 
-    /// Asks the kernel to acknowledge at once rather than delay the ACK: a peer that waits for
-    /// the ACK of a frame's first piece before sending the rest (Nagle's algorithm; the stock
-    /// Python client writes header and payload apart) would otherwise stall ~40 ms. Linux only;
-    /// the flag does not stick, so it is set again after each read that ends inside a frame.
+    /// Asks the kernel to acknowledge at once (see [`PlainStream::quick_ack`]); for a
+    /// WebSocket, on the TCP socket beneath it.
     pub(crate) fn quick_ack(&self) {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        if let Stream::Tcp(s) = self {
-            let _ = socket2::SockRef::from(s.get_ref()).set_tcp_quickack(true);
-        } else if let Stream::Ws(s) = self {
-            let _ = socket2::SockRef::from(s.socket().get_ref()).set_tcp_quickack(true);
+        match self {
+            Stream::Plain(s) => s.quick_ack(),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            Stream::Ws(s) => {
+                let _ = socket2::SockRef::from(s.socket().get_ref()).set_tcp_quickack(true);
+            }
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            Stream::Ws(_) => {}
         }
     }
 
@@ -125,21 +122,16 @@ impl Stream {
     pub(crate) fn holds_partial(&self) -> Option<bool> {
         match self {
             Stream::Ws(s) => Some(s.holds_partial()),
-            _ => None,
+            Stream::Plain(_) => None,
         }
     }
 
     /// Ends our side of the stream (the peer reads end of file after what was written).
     pub(crate) fn shutdown_write(&self) {
-        let _ = match self {
-            Stream::Tcp(s) => s.get_ref().shutdown(Shutdown::Write),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.get_ref().shutdown(Shutdown::Write),
+        match self {
+            Stream::Plain(s) => s.shutdown_write(),
             // The WebSocket closing handshake; the socket closes once the peer answers.
-            Stream::Ws(s) => {
-                s.shutdown_write();
-                Ok(())
-            }
-        };
+            Stream::Ws(s) => s.shutdown_write(),
+        }
     }
 }

@@ -16,7 +16,7 @@ use super::respond;
 use crate::connection;
 use crate::handler::Dispatch;
 use crate::registry::{Pushed, Shared, Slot};
-use crate::socket::Stream;
+use crate::socket::{PlainStream, Stream};
 use crate::ws;
 
 /// How long an HTTP client has to send its request head and finish a WebSocket handshake.
@@ -44,7 +44,11 @@ pub(crate) async fn serve(
     door: Door,
 ) {
     let tcp = match stream {
-        Stream::Tcp(tcp) if door == Door::Web || shared.config.web.on_main_port => tcp,
+        Stream::Plain(PlainStream::Tcp(tcp))
+            if door == Door::Web || shared.config.web.on_main_port =>
+        {
+            tcp
+        }
         other => return connection::serve(shared, slot, other, dispatch).await,
     };
     // A web-only port has no jsocket client to wait for: an HTTP client's head timeout.
@@ -61,7 +65,7 @@ pub(crate) async fn serve(
         // Stamped with the time they came, so that the core's frame timeout counts from then.
         slot.conn.borrow_mut().handle_input(arrived, &bytes);
     }
-    connection::serve(shared, slot, Stream::Tcp(tcp), dispatch).await
+    connection::serve(shared, slot, Stream::Plain(PlainStream::Tcp(tcp)), dispatch).await
 }
 
 /// The HTTP side of a connection whose first bytes began a request: a WebSocket handshake
