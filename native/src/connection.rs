@@ -13,7 +13,11 @@
 //!    writable (only while output is pending), a pushed message or shutdown, or the core's next
 //!    deadline; then reads once into the server's shared buffer and hands the bytes to the core.
 //!    With a synchronous handler the bytes go in a few messages at a time, each answered at
-//!    once, while it is hot in the cache; the replies still go out in one write per read.
+//!    once, while it is hot in the cache; the replies go out in one write per read (or, for a
+//!    large read while a CPU is free, a few: see [`EarlyReplies`](crate::EarlyReplies)).
+//!    Before waiting, a connection whose last such guess found bytes lets the other tasks run
+//!    and reads once without waiting: while the server is busy with other clients, its next
+//!    request is often there by then, and the reactor is not woken for it (see [`Guess`]).
 //!
 //! Backpressure: while the unsent output is over the core's `max_pending_output`, the driver
 //! stops handling the client's messages already read, reading more, and taking pushes for it,
@@ -85,6 +89,7 @@ async fn drive(
     let mut timer = Timer::never();
     let mut armed: Option<Duration> = None;
     let mut read_more = false;
+    let mut guess = Guess::default();
     let mut closed: Option<Closed> = None;
     let mut drain_deadline: Option<Instant> = None;
     // Messages read but not handled yet: the output was over its limit.
@@ -159,8 +164,19 @@ async fn drive(
             }
         }
         if want_read && read_more {
-            read_more = read(shared, slot, stream, dispatch, ctx);
+            read_more = read(shared, slot, stream, dispatch, ctx) == Got::Full;
             continue;
+        }
+        // While the server is busy with other clients, this one's next request has often come
+        // by the time they are served: a read then saves waking through the reactor.
+        if want_read && !pending && guess.try_now() {
+            future::yield_now().await;
+            let got = read(shared, slot, stream, dispatch, ctx);
+            guess.record(got != Got::Nothing);
+            if got != Got::Nothing {
+                read_more = got == Got::Full;
+                continue;
+            }
         }
         let wake = async {
             if want_read {
@@ -193,7 +209,7 @@ async fn drive(
         })
         .await;
         match wake {
-            Wake::Readable => read_more = read(shared, slot, stream, dispatch, ctx),
+            Wake::Readable => read_more = read(shared, slot, stream, dispatch, ctx) == Got::Full,
             Wake::Writable | Wake::Pushed => {}
             Wake::Timer => {
                 armed = None;
@@ -203,22 +219,60 @@ async fn drive(
     }
 }
 
-/// Reads once into the shared buffer and hands the bytes to the core. Returns true when more
-/// may be waiting (the buffer was filled).
+/// What a read brought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Got {
+    /// Nothing yet: the socket would block.
+    Nothing,
+    /// Bytes, or the end of the stream.
+    Some,
+    /// A full buffer: more may be waiting.
+    Full,
+}
+
+/// When to read before waiting for the socket to be readable. A guess that finds nothing costs
+/// a system call; after each miss it is tried only after twice as many chances (up to 63), so a
+/// lone request/response client, whose next request never comes that fast, pays one in 64.
+#[derive(Default)]
+struct Guess {
+    skip: u8,
+    gap: u8,
+}
+
+impl Guess {
+    fn try_now(&mut self) -> bool {
+        if self.skip == 0 {
+            return true;
+        }
+        self.skip -= 1;
+        false
+    }
+
+    fn record(&mut self, hit: bool) {
+        if hit {
+            self.gap = 0;
+        } else {
+            self.gap = (self.gap * 2 + 1).min(63);
+            self.skip = self.gap;
+        }
+    }
+}
+
+/// Reads once into the shared buffer and hands the bytes to the core.
 fn read(
     shared: &Shared,
     slot: &Slot,
     stream: &Stream,
     dispatch: &Dispatch,
     ctx: &mut Context,
-) -> bool {
+) -> Got {
     let mut buf = shared.read_buf.borrow_mut();
     let result = stream.try_read(&mut buf);
     let now = shared.clock.now();
     match result {
         Ok(0) => {
             slot.conn.borrow_mut().handle_eof(now);
-            false
+            Got::Some
         }
         Ok(n) => {
             feed(shared, slot, stream, dispatch, ctx, now, &buf[..n]);
@@ -226,17 +280,21 @@ fn read(
                 stream.quick_ack();
             }
             held_back(slot, stream, now);
-            n == buf.len()
+            if n == buf.len() {
+                Got::Full
+            } else {
+                Got::Some
+            }
         }
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
             held_back(slot, stream, now);
-            false
+            Got::Nothing
         }
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Got::Full,
         Err(e) => {
             log::debug!("connection {} ({}): read failed: {e}", slot.id, slot.peer);
             slot.conn.borrow_mut().handle_eof(now);
-            false
+            Got::Some
         }
     }
 }
@@ -581,6 +639,26 @@ mod tests {
     use crate::handlers::Echo;
     use crate::registry::Shared;
     use crate::socket::{PeerAddr, Stream};
+
+    /// A guess that misses waits twice as long each time, up to 63 chances; a hit resets it.
+    #[test]
+    fn guesses_back_off_after_misses_and_resume_after_a_hit() {
+        let mut guess = super::Guess::default();
+        let mut tries = Vec::new();
+        for chance in 0..200 {
+            if guess.try_now() {
+                tries.push(chance);
+                guess.record(false);
+            }
+        }
+        assert_eq!(tries, [0, 2, 6, 14, 30, 62, 126, 190]);
+        while !guess.try_now() {}
+        guess.record(true);
+        assert!(
+            guess.try_now() && guess.try_now(),
+            "a hit makes the next chances tries"
+        );
+    }
 
     /// Requests sent in one write are answered a few at a time: every reply still comes, whole
     /// and in order, large messages among small ones.
