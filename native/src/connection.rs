@@ -168,8 +168,9 @@ async fn drive(
             continue;
         }
         // While the server is busy with other clients, this one's next request has often come
-        // by the time they are served: a read then saves waking through the reactor.
-        if want_read && !pending && guess.try_now() {
+        // by the time they are served: a read then saves waking through the reactor. (A lone
+        // client's never has.)
+        if want_read && !pending && shared.slots.borrow().len() > 1 && guess.try_now() {
             future::yield_now().await;
             let got = read(shared, slot, stream, dispatch, ctx);
             guess.record(got != Got::Nothing);
