@@ -14,9 +14,10 @@ use crate::{error, options};
 pub fn encode_raw(
     payload: &[u8],
     dialect: &str,
-    max_message_size: u32,
+    max_message_size: Option<u32>,
 ) -> Result<Vec<u8>, JsValue> {
-    let encoder = Encoder::new(options::dialect(dialect)?).max_message_size(max_message_size);
+    let encoder = Encoder::new(options::dialect(dialect)?)
+        .max_message_size(options::max_message_size(max_message_size)?);
     let mut out = Vec::new();
     encoder
         .encode_raw(payload, &mut out)
@@ -39,10 +40,10 @@ impl RawDecoder {
     /// A decoder accepting `dialect` (`"auto"` to detect it from the first frame) and payloads
     /// up to `max_message_size` bytes.
     #[wasm_bindgen(constructor)]
-    pub fn new(dialect: &str, max_message_size: u32) -> Result<RawDecoder, JsValue> {
+    pub fn new(dialect: &str, max_message_size: Option<u32>) -> Result<RawDecoder, JsValue> {
         let config = DecoderConfig::default()
             .dialect(options::dialect_mode(dialect)?)
-            .max_message_size(max_message_size);
+            .max_message_size(options::max_message_size(max_message_size)?);
         Ok(RawDecoder {
             decoder: Decoder::new(config),
             batch: Batcher::default(),

@@ -23,7 +23,7 @@
 //!
 //! ```
 //! use jsocket_wasm::RawDecoder;
-//! let mut decoder = RawDecoder::new("auto", 1 << 20).map_err(|_| "options")?;
+//! let mut decoder = RawDecoder::new("auto", Some(1 << 20)).map_err(|_| "options")?;
 //! let frames = b"JSN1\x00\x00\x00\x02\xa3\xa6\xbf\x43{}JSN1\x00\x00\x00\x02\x32\x24\xb0\x8842";
 //! assert_eq!(decoder.push(frames), 1); // both payloads, joined
 //! assert_eq!(decoder.batch().item(0), Some((&b"[{},42]"[..], 2)));

@@ -27,21 +27,22 @@ pub struct Session {
 #[wasm_bindgen]
 impl Session {
     /// A connection opened at `now_ms`. `dialect` is `"auto"` or a dialect name; timeouts are in
-    /// milliseconds, `null` for none. Throws an `Error` of kind `options` for a bad option.
+    /// milliseconds, `null` for none; `undefined` keeps the core's default (as for the size
+    /// limit). Throws an `Error` of kind `options` for a bad option.
     #[wasm_bindgen(constructor)]
     pub fn new(
         dialect: &str,
-        max_message_size: u32,
-        idle_timeout_ms: Option<f64>,
-        frame_timeout_ms: Option<f64>,
+        max_message_size: Option<u32>,
+        idle_timeout_ms: JsValue,
+        frame_timeout_ms: JsValue,
         strict_json: bool,
         now_ms: f64,
     ) -> Result<Session, JsValue> {
         let config = options::config(
             dialect,
             max_message_size,
-            idle_timeout_ms,
-            frame_timeout_ms,
+            &idle_timeout_ms,
+            &frame_timeout_ms,
             strict_json,
         )?;
         Ok(Session {

@@ -88,7 +88,7 @@ fn vectors_decode_to_the_values_json_parse_gives() {
         let expected: Vec<String> = cases.iter().map(|c| canonical(&parse(c.json))).collect();
         for (case, want) in cases.iter().zip(&expected) {
             for mode in [dialect, "auto"] {
-                let mut decoder = RawDecoder::new(mode, 1 << 20).expect("options");
+                let mut decoder = RawDecoder::new(mode, Some(1 << 20)).expect("options");
                 decoder.push(&case.frame);
                 assert_eq!(
                     &values(decoder.batch()),
@@ -102,7 +102,7 @@ fn vectors_decode_to_the_values_json_parse_gives() {
         // All frames of a file in one stream, cut at every point.
         let stream: Vec<u8> = cases.iter().flat_map(|c| c.frame.clone()).collect();
         for cut in 0..=stream.len() {
-            let mut decoder = RawDecoder::new(dialect, 1 << 20).expect("options");
+            let mut decoder = RawDecoder::new(dialect, Some(1 << 20)).expect("options");
             decoder.push(&stream[..cut]);
             let mut got = values(decoder.batch());
             decoder.push(&stream[cut..]);
@@ -117,7 +117,7 @@ fn vectors_decode_to_the_values_json_parse_gives() {
 fn encoding_the_vector_payloads_gives_the_captured_frames() {
     for (dialect, tsv) in VECTORS {
         for case in cases(tsv) {
-            let frame = encode_raw(case.json.as_bytes(), dialect, 1 << 20).expect("encodes");
+            let frame = encode_raw(case.json.as_bytes(), dialect, Some(1 << 20)).expect("encodes");
             assert_eq!(frame, case.frame, "{dialect} {}", case.json);
         }
     }
@@ -137,19 +137,19 @@ fn errors_reach_javascript_as_errors_with_the_core_kind() {
     let mut frame = cases(tsv)[0].frame.clone();
     let last = frame.len() - 1;
     frame[last] ^= 1;
-    let mut decoder = RawDecoder::new("auto", 1 << 20).expect("options");
+    let mut decoder = RawDecoder::new("auto", Some(1 << 20)).expect("options");
     assert_eq!(decoder.push(&frame), 0);
     assert_eq!(kind(&decoder.take_failure()), "bad_crc");
     decoder.push(&[]);
     assert_eq!(kind(&decoder.take_failure()), "bad_crc", "the error stays");
 
-    let mut small = RawDecoder::new("v1", 8).expect("options");
+    let mut small = RawDecoder::new("v1", Some(8)).expect("options");
     small.push(&[0, 0, 0, 9]);
     assert_eq!(kind(&small.take_failure()), "oversize");
-    let err = encode_raw(b"\"123456789\"", "v2", 8).expect_err("over the limit");
+    let err = encode_raw(b"\"123456789\"", "v2", Some(8)).expect_err("over the limit");
     assert_eq!(kind(&err), "oversize");
     assert_eq!(
-        kind(&RawDecoder::new("v3", 8).err().expect("bad dialect")),
+        kind(&RawDecoder::new("v3", Some(8)).err().expect("bad dialect")),
         "options"
     );
 }
@@ -161,7 +161,7 @@ fn frames_that_are_not_one_value_each_are_never_joined() {
         wire.extend_from_slice(&(payload.len() as u32).to_be_bytes());
         wire.extend_from_slice(payload.as_bytes());
     }
-    let mut decoder = RawDecoder::new("v1", 1 << 20).expect("options");
+    let mut decoder = RawDecoder::new("v1", Some(1 << 20)).expect("options");
     let items = decoder.push(&wire);
     assert_eq!(items, 5);
     let batch = decoder.batch();
@@ -186,8 +186,15 @@ fn frames_that_are_not_one_value_each_are_never_joined() {
 fn a_session_answers_in_the_peer_dialect_and_keeps_stats() {
     let (_, tsv) = VECTORS[1];
     let cases = cases(tsv);
-    let mut session =
-        Session::new("auto", 1 << 20, None, Some(1000.0), false, 0.0).expect("options");
+    let mut session = Session::new(
+        "auto",
+        Some(1 << 20),
+        JsValue::NULL,
+        JsValue::from_f64(1000.0),
+        false,
+        0.0,
+    )
+    .expect("options");
     let wire: Vec<u8> = cases.iter().flat_map(|c| c.frame.clone()).collect();
     session.handle_input(5.0, &wire);
     assert_eq!(values(session.batch()).len(), cases.len());
@@ -221,15 +228,51 @@ fn a_session_answers_in_the_peer_dialect_and_keeps_stats() {
 #[wasm_bindgen_test]
 fn a_session_reports_invalid_json_and_closes_on_it_when_strict() {
     let frame = |p: &str| [&(p.len() as u32).to_be_bytes()[..], p.as_bytes()].concat();
-    let mut lenient = Session::new("v1", 1 << 20, None, None, false, 0.0).expect("options");
+    let mut lenient = Session::new(
+        "v1",
+        Some(1 << 20),
+        JsValue::NULL,
+        JsValue::NULL,
+        false,
+        0.0,
+    )
+    .expect("options");
     lenient.handle_input(1.0, &frame("{bad"));
     lenient.report_invalid("bad");
     assert!(!lenient.is_closed());
-    let mut strict = Session::new("v1", 1 << 20, None, None, true, 0.0).expect("options");
+    let mut strict = Session::new("v1", Some(1 << 20), JsValue::NULL, JsValue::NULL, true, 0.0)
+        .expect("options");
     strict.handle_input(1.0, &frame("{bad"));
     strict.report_invalid("bad");
     assert!(strict.is_closed());
     let closed = strict.take_closed();
     let error = js_sys::Reflect::get(&closed, &"error".into()).expect("error");
     assert_eq!(kind(&error), "invalid_json");
+}
+
+#[wasm_bindgen_test]
+fn unset_options_keep_the_core_defaults_and_null_means_none() {
+    let defaults = jsocket_core::Config::default();
+    let session = |idle: JsValue, frame: JsValue| Session::new("v2", None, idle, frame, false, 0.0);
+    let half_frame = b"JSN1\0\0\0\x05";
+    let deadline = |mut s: Session| {
+        s.handle_input(0.0, half_frame);
+        s.poll_timeout()
+    };
+    let frame_ms = defaults
+        .get_frame_timeout()
+        .map(|d| d.as_secs_f64() * 1000.0);
+    assert!(frame_ms.is_some());
+    let unset = session(JsValue::UNDEFINED, JsValue::UNDEFINED).expect("options");
+    assert_eq!(deadline(unset), frame_ms);
+    let none = session(JsValue::NULL, JsValue::NULL).expect("options");
+    assert_eq!(deadline(none), None);
+    let given = session(JsValue::UNDEFINED, JsValue::from_f64(250.0)).expect("options");
+    assert_eq!(deadline(given), Some(250.0));
+    for bad in [JsValue::from_f64(-1.0), JsValue::from_str("soon")] {
+        let err = session(bad, JsValue::UNDEFINED).err().expect("refused");
+        assert_eq!(kind(&err), "options");
+    }
+    let err = Session::new("v2", Some(0), JsValue::NULL, JsValue::NULL, false, 0.0);
+    assert_eq!(kind(&err.err().expect("refused")), "options");
 }

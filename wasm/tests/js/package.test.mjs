@@ -125,6 +125,17 @@ test('a bad payload inside an intact frame costs only that message', () => {
   assert.equal({}.polluted, undefined);
 });
 
+test('with no size given, the limit is the core default, DEFAULT_MAX_MESSAGE_SIZE', () => {
+  const { DEFAULT_MAX_MESSAGE_SIZE } = jsocket;
+  const header = (len) => concat(new TextEncoder().encode('JSN1'), Uint8Array.of(len >>> 24, (len >>> 16) & 255, (len >>> 8) & 255, len & 255, 0, 0, 0, 0));
+  // A frame of exactly the limit is awaited; one byte more is refused from its header.
+  const atLimit = new Decoder();
+  assert.deepEqual(atLimit.push(header(DEFAULT_MAX_MESSAGE_SIZE)), []);
+  assert.equal(atLimit.buffered, 12);
+  assert.throws(() => new Decoder().push(header(DEFAULT_MAX_MESSAGE_SIZE + 1)), { kind: 'oversize' });
+  assert.throws(() => new Decoder({ maxMessageSize: 0 }), { kind: 'options' });
+});
+
 test('framing errors carry the core error kind and stay', () => {
   const good = encode({ ok: 1 }, 'v2');
   const bad = encode({ ok: 2 }, 'v2');

@@ -3,7 +3,10 @@
 
 import initWasm, { RawDecoder, Session, encodeRaw } from './jsocket_wasm.js';
 
-/** jsocket's default limit on a message, 10 MiB. */
+/**
+ * jsocket's default limit on a message, 10 MiB: what applies when no `maxMessageSize` is given
+ * (the Rust core's default; the package tests hold the two together).
+ */
 export const DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024;
 
 // What a Link reports to its sink.
@@ -130,7 +133,7 @@ function readItems(source, count, out) {
 /**
  * Frames one message: `JSON.stringify(value)` behind a header of `dialect`.
  */
-export function encode(value, dialect = 'v2', maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE) {
+export function encode(value, dialect = 'v2', maxMessageSize) {
   ready();
   return encodeRaw(toJsonBytes(value), dialect, maxMessageSize);
 }
@@ -143,7 +146,7 @@ export class Decoder {
   #pending = [];
   #next = 0;
 
-  constructor({ dialect = 'auto', maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE } = {}) {
+  constructor({ dialect = 'auto', maxMessageSize } = {}) {
     ready();
     this.#raw = new RawDecoder(dialect, maxMessageSize);
   }
@@ -213,13 +216,13 @@ export class Decoder {
 function normalise(options) {
   const {
     dialect = 'auto',
-    maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
+    maxMessageSize,
     timeouts = {},
     strictJson = false,
     reconnect = false,
   } = options;
-  const idle = timeouts.idle ?? null;
-  const frame = timeouts.frame === undefined ? 30000 : timeouts.frame;
+  // `undefined` leaves the Rust core's default in place (no idle timeout, 30 s for a frame).
+  const { idle, frame } = timeouts;
   let backoff = null;
   if (reconnect) {
     const r = reconnect === true ? {} : reconnect;

@@ -64,10 +64,10 @@ export class RawDecoder {
      * A decoder accepting `dialect` (`"auto"` to detect it from the first frame) and payloads
      * up to `max_message_size` bytes.
      * @param {string} dialect
-     * @param {number} max_message_size
+     * @param {number | null} [max_message_size]
      */
     constructor(dialect, max_message_size) {
-        const val2 = +max_message_size;
+        const val2 = +(isLikeNone(max_message_size) ? Number.MAX_SAFE_INTEGER : (max_message_size) >>> 0);
         const ptr0 = passStringToWasm0(dialect, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
         const len0 = WASM_VECTOR_LEN;
         const ret = wasm.rawdecoder_new(ptr0, len0, val2);
@@ -183,23 +183,22 @@ export class Session {
     }
     /**
      * A connection opened at `now_ms`. `dialect` is `"auto"` or a dialect name; timeouts are in
-     * milliseconds, `null` for none. Throws an `Error` of kind `options` for a bad option.
+     * milliseconds, `null` for none; `undefined` keeps the core's default (as for the size
+     * limit). Throws an `Error` of kind `options` for a bad option.
      * @param {string} dialect
-     * @param {number} max_message_size
-     * @param {number | null | undefined} idle_timeout_ms
-     * @param {number | null | undefined} frame_timeout_ms
+     * @param {number | null | undefined} max_message_size
+     * @param {any} idle_timeout_ms
+     * @param {any} frame_timeout_ms
      * @param {boolean} strict_json
      * @param {number} now_ms
      */
     constructor(dialect, max_message_size, idle_timeout_ms, frame_timeout_ms, strict_json, now_ms) {
-        const val2 = +max_message_size;
-        const val3 = +(isLikeNone(idle_timeout_ms) ? 0 : idle_timeout_ms);
-        const val4 = +(isLikeNone(frame_timeout_ms) ? 0 : frame_timeout_ms);
-        const val5 = +strict_json;
-        const val6 = +now_ms;
+        const val2 = +(isLikeNone(max_message_size) ? Number.MAX_SAFE_INTEGER : (max_message_size) >>> 0);
+        const val3 = +strict_json;
+        const val4 = +now_ms;
         const ptr0 = passStringToWasm0(dialect, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
         const len0 = WASM_VECTOR_LEN;
-        const ret = wasm.session_new(ptr0, len0, val2, !isLikeNone(idle_timeout_ms), val3, !isLikeNone(frame_timeout_ms), val4, val5, val6);
+        const ret = wasm.session_new(ptr0, len0, val2, idle_timeout_ms, frame_timeout_ms, val3, val4);
         if (ret[2]) {
             throw takeFromExternrefTable0(ret[1]);
         }
@@ -278,11 +277,11 @@ if (Symbol.dispose) Session.prototype[Symbol.dispose] = Session.prototype.free;
  * `dialect` (`"v2"`, `"v1"` or `"v1-le"`). Throws an `Error` of kind `oversize` over the limit.
  * @param {Uint8Array | number[]} payload
  * @param {string} dialect
- * @param {number} max_message_size
+ * @param {number | null} [max_message_size]
  * @returns {Uint8Array}
  */
 export function encodeRaw(payload, dialect, max_message_size) {
-    const val3 = +max_message_size;
+    const val3 = +(isLikeNone(max_message_size) ? Number.MAX_SAFE_INTEGER : (max_message_size) >>> 0);
     let ptr0, len0, ptr1, len1;
     try {
         ptr0 = passArray8ToWasm0(payload, wasm.__wbindgen_malloc);
@@ -305,6 +304,20 @@ export function encodeRaw(payload, dialect, max_message_size) {
 function __wbg_get_imports() {
     const import0 = {
         __proto__: null,
+        __wbg___wbindgen_is_null_c22311b1cc228e3a: function(arg0) {
+            const ret = arg0 === null;
+            return ret;
+        },
+        __wbg___wbindgen_is_undefined_be5b34249ff1fc15: function(arg0) {
+            const ret = arg0 === undefined;
+            return ret;
+        },
+        __wbg___wbindgen_number_get_934b640d0889af78: function(arg0, arg1) {
+            const obj = arg1;
+            const ret = typeof(obj) === 'number' ? obj : undefined;
+            getDataViewMemory0().setFloat64((arg0 >>> 0) + 8 * 1, isLikeNone(ret) ? 0 : ret, true);
+            getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 0, !isLikeNone(ret), true);
+        },
         __wbg___wbindgen_throw_4c88d8bf264fd984: function(arg0, arg1) {
             throw new Error(getStringFromWasm0(arg0, arg1));
         },
@@ -361,6 +374,14 @@ function addToExternrefTable0(obj) {
 function getArrayU8FromWasm0(ptr, len) {
     ptr = ptr >>> 0;
     return getUint8ArrayMemory0().subarray(ptr / 1, ptr / 1 + len);
+}
+
+let cachedDataViewMemory0 = null;
+function getDataViewMemory0() {
+    if (cachedDataViewMemory0 === null || cachedDataViewMemory0.buffer.detached === true || (cachedDataViewMemory0.buffer.detached === undefined && cachedDataViewMemory0.buffer !== wasm.memory.buffer)) {
+        cachedDataViewMemory0 = new DataView(wasm.memory.buffer);
+    }
+    return cachedDataViewMemory0;
 }
 
 function getStringFromWasm0(ptr, len) {
@@ -473,6 +494,7 @@ function __wbg_finalize_init(instance, module) {
     wasmInstance = instance;
     wasm = instance.exports;
     wasmModule = module;
+    cachedDataViewMemory0 = null;
     cachedUint8ArrayMemory0 = null;
     wasm.__wbindgen_start();
     return wasm;
