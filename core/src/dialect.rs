@@ -86,7 +86,8 @@ pub enum DialectMode {
 pub enum Sniffed {
     /// A jsocket frame of this dialect.
     Jsocket(Dialect),
-    /// An HTTP request (`GET `), such as a WebSocket handshake.
+    /// An HTTP request: `GET ` (a page, or a WebSocket handshake), or another method, four
+    /// capitals that are no v1 length within the limit (`HEAD`, `POST`, ...).
     Http,
     /// A TLS handshake record.
     Tls,
@@ -101,6 +102,8 @@ pub enum Sniffed {
 /// `JSN1` is v2. An HTTP `GET ` and a TLS handshake record (`16 03 0x`) come next. Otherwise the
 /// four bytes are a v1 length: whichever byte order gives a length within `max_message_size` wins,
 /// and where both do, big-endian (jsocket 1.x, the common one) wins unless `prefer_le` is set.
+/// Four capitals that are no such length are another HTTP method (as lengths they are over 1 GB
+/// either way).
 ///
 /// ```
 /// use jsocket_core::{sniff, Dialect, Sniffed};
@@ -108,6 +111,8 @@ pub enum Sniffed {
 /// assert_eq!(sniff(&[0, 0, 0, 17], 1 << 20, false), Sniffed::Jsocket(Dialect::V1));
 /// assert_eq!(sniff(&[17, 0, 0, 0], 1 << 20, false), Sniffed::Jsocket(Dialect::V1Le));
 /// assert_eq!(sniff(b"GET / HTTP/1.1", 1 << 20, false), Sniffed::Http);
+/// assert_eq!(sniff(b"POST / HTTP/1.1", 1 << 20, false), Sniffed::Http);
+/// assert_eq!(sniff(&[0xff, 0xff, 0xff, 0xfe], 1 << 20, false), Sniffed::Unknown);
 /// assert_eq!(sniff(b"JS", 1 << 20, false), Sniffed::NeedMore);
 /// ```
 pub fn sniff(first: &[u8], max_message_size: u32, prefer_le: bool) -> Sniffed {
@@ -129,6 +134,32 @@ pub fn sniff(first: &[u8], max_message_size: u32, prefer_le: bool) -> Sniffed {
         (true, true) if prefer_le => Sniffed::Jsocket(Dialect::V1Le),
         (true, _) => Sniffed::Jsocket(Dialect::V1),
         (false, true) => Sniffed::Jsocket(Dialect::V1Le),
+        (false, false) if head.iter().all(u8::is_ascii_uppercase) => Sniffed::Http,
         (false, false) => Sniffed::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capitals_are_an_http_method_unless_they_are_a_length_within_the_limit() {
+        for method in [&b"HEAD"[..], b"POST", b"PUT ", b"OPTIONS"] {
+            let head = &method[..4];
+            let want = if head.iter().all(u8::is_ascii_uppercase) {
+                Sniffed::Http
+            } else {
+                Sniffed::Unknown
+            };
+            assert_eq!(sniff(method, 10 << 20, false), want, "{method:?}");
+        }
+        // With a limit of 4 GiB - 1 every four bytes are a length: capitals too.
+        assert_eq!(
+            sniff(b"POST", u32::MAX, false),
+            Sniffed::Jsocket(Dialect::V1)
+        );
+        assert_eq!(sniff(b"GET ", u32::MAX, false), Sniffed::Http);
+        assert_eq!(sniff(b"POS", 10 << 20, false), Sniffed::NeedMore);
     }
 }

@@ -207,16 +207,9 @@ async fn sniff_http(
         }
     }
     let seen = first.as_ref().map_or(&[][..], |(_, b)| b.as_slice());
-    // Byte order preference only tells v1 from v1-le, not HTTP from jsocket.
-    let http = match sniff(seen, config.get_max_message_size(), false) {
-        Sniffed::Http => true,
-        // Another method (`HEAD`, `POST`...): no jsocket length reads as four capitals, so it
-        // is HTTP, answered with a 405 where it is not `HEAD`.
-        Sniffed::Unknown => seen
-            .get(..4)
-            .is_some_and(|m| m.iter().all(|b| b.is_ascii_uppercase())),
-        _ => false,
-    };
+    // Byte order preference only tells v1 from v1-le, not HTTP from jsocket. A method other
+    // than `GET` is answered with a 405 (or, for `HEAD`, the head alone).
+    let http = sniff(seen, config.get_max_message_size(), false) == Sniffed::Http;
     (http, first)
 }
 
