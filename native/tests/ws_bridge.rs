@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::{Bytes, Message};
-use jsocket_core::{encode, Decoder, DecoderConfig, Dialect};
+use jsocket_core::{encode, Dialect};
 use native::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
 use native::handlers::Echo;
 use native::{BlockingClient, ClientConfig, Server, ServerConfig, Stopper};
@@ -21,7 +21,7 @@ use smol::future::FutureExt;
 use smol::stream::StreamExt;
 use smol::Timer;
 
-use common::ws::{read_values, ws_connect, Ws};
+use common::ws::{echo_slowly, read_values, ws_connect, Ws};
 
 mod common;
 
@@ -212,30 +212,7 @@ fn a_slow_reader_makes_the_bridge_stop_reading_not_buffer() {
     let count = 300; // about 9 MB each way: far more than the socket buffers hold
     smol::block_on(async {
         let ws = ws_connect(bridge.addr, None).await.unwrap();
-        let (mut tx, mut rx) = ws.split();
-        let writer = async {
-            for i in 0..count {
-                let f = frame(&json!({"i": i, "pad": payload}));
-                tx.send(Message::Binary(f.into())).await.unwrap();
-            }
-        };
-        let reader = async {
-            let mut decoder = Decoder::new(DecoderConfig::default());
-            let mut next = 0;
-            while next < count {
-                // Slow: a pause before each message taken.
-                Timer::after(Duration::from_millis(1)).await;
-                let Some(Ok(Message::Binary(bytes))) = rx.next().await else {
-                    panic!("stream ended at {next}");
-                };
-                let mut input = &bytes[..];
-                while let Some(p) = decoder.decode(&mut input).unwrap() {
-                    assert_eq!(p.value().unwrap()["i"], json!(next));
-                    next += 1;
-                }
-            }
-        };
-        smol::future::zip(writer, reader).await;
+        echo_slowly(ws, count, &payload).await;
     });
     let s = stats.snapshot();
     assert!(s.bytes_to_client > 8_000_000, "{s:?}");

@@ -7,24 +7,23 @@
 //! The interpreter comes from `JSOCKET_PY_203` (set by `./tests/run.sh`). Without it the tests
 //! are skipped with a message, except under CI, where they fail.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
-use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::{Bytes, Message};
-use async_tungstenite::WebSocketStream;
-use jsocket_core::{encode, Decoder, DecoderConfig, Dialect};
+use jsocket_core::{encode, Dialect};
 use jsocket_tests::{python_or_skip, vectors, PythonServer};
 use native::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
 use native::Stopper;
 use serde_json::{json, Value};
 use smol::stream::StreamExt;
-use smol::{Async, Timer};
+use ws::{echo_slowly, read_values, ws_connect};
 
-type Ws = WebSocketStream<Async<TcpStream>>;
+/// The WebSocket test client of the native crate's own tests.
+#[path = "../../native/tests/common/ws.rs"]
+mod ws;
 
 fn interpreter() -> Option<PathBuf> {
     python_or_skip("2.0.3", "bridge to Python jsocket")
@@ -64,36 +63,6 @@ impl Drop for RunningBridge {
             }
         }
     }
-}
-
-async fn ws_connect(addr: SocketAddr, origin: Option<&str>) -> Result<Ws, String> {
-    let mut request = format!("ws://{addr}/").into_client_request().unwrap();
-    if let Some(origin) = origin {
-        request
-            .headers_mut()
-            .insert("origin", origin.parse().unwrap());
-    }
-    let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
-    async_tungstenite::client_async(request, tcp)
-        .await
-        .map(|(ws, _)| ws)
-        .map_err(|e| e.to_string())
-}
-
-async fn read_values(ws: &mut Ws, count: usize) -> Vec<Value> {
-    let mut decoder = Decoder::new(DecoderConfig::default());
-    let mut values = Vec::new();
-    while values.len() < count {
-        let msg = ws.next().await.expect("stream open").expect("no error");
-        let Message::Binary(bytes) = msg else {
-            continue;
-        };
-        let mut input = &bytes[..];
-        while let Some(payload) = decoder.decode(&mut input).unwrap() {
-            values.push(payload.value().unwrap());
-        }
-    }
-    values
 }
 
 fn frame(value: &Value) -> Vec<u8> {
@@ -205,29 +174,7 @@ fn a_slow_reader_does_not_grow_the_bridge() {
     let count = 200; // about 4 MB each way
     smol::block_on(async {
         let ws = ws_connect(bridge.addr, None).await.unwrap();
-        let (mut tx, mut rx) = ws.split();
-        let writer = async {
-            for i in 0..count {
-                let f = frame(&json!({"i": i, "pad": pad}));
-                tx.send(Message::Binary(f.into())).await.unwrap();
-            }
-        };
-        let reader = async {
-            let mut decoder = Decoder::new(DecoderConfig::default());
-            let mut next = 0;
-            while next < count {
-                Timer::after(Duration::from_millis(1)).await;
-                let Some(Ok(Message::Binary(bytes))) = rx.next().await else {
-                    panic!("stream ended at {next}");
-                };
-                let mut input = &bytes[..];
-                while let Some(p) = decoder.decode(&mut input).unwrap() {
-                    assert_eq!(p.value().unwrap()["i"], json!(next));
-                    next += 1;
-                }
-            }
-        };
-        smol::future::zip(writer, reader).await;
+        echo_slowly(ws, count, &pad).await;
     });
     let s = bridge.stats.snapshot();
     assert!(s.bytes_to_client > 4_000_000, "{s:?}");

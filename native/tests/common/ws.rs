@@ -6,10 +6,12 @@ use std::net::{SocketAddr, TcpStream};
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::WebSocketStream;
-use native::jsocket_core::{Decoder, DecoderConfig};
-use serde_json::Value;
+use std::time::Duration;
+
+use native::jsocket_core::{encode, Decoder, DecoderConfig, Dialect};
+use serde_json::{json, Value};
 use smol::stream::StreamExt;
-use smol::Async;
+use smol::{Async, Timer};
 
 /// A test's WebSocket connection.
 pub type Ws = WebSocketStream<Async<TcpStream>>;
@@ -45,4 +47,33 @@ pub async fn read_values(ws: &mut Ws, count: usize) -> Vec<Value> {
         }
     }
     values
+}
+
+/// Sends `count` messages `{"i": i, "pad": pad}` while reading their echoes slowly (a pause
+/// before each binary message taken), and checks that every one comes back, in order.
+pub async fn echo_slowly(ws: Ws, count: usize, pad: &str) {
+    let (mut tx, mut rx) = ws.split();
+    let writer = async {
+        for i in 0..count {
+            let mut frame = Vec::new();
+            encode(&json!({"i": i, "pad": pad}), Dialect::V2, &mut frame).unwrap();
+            tx.send(Message::Binary(frame.into())).await.unwrap();
+        }
+    };
+    let reader = async {
+        let mut decoder = Decoder::new(DecoderConfig::default());
+        let mut next = 0;
+        while next < count {
+            Timer::after(Duration::from_millis(1)).await;
+            let Some(Ok(Message::Binary(bytes))) = rx.next().await else {
+                panic!("stream ended at {next}");
+            };
+            let mut input = &bytes[..];
+            while let Some(p) = decoder.decode(&mut input).unwrap() {
+                assert_eq!(p.value().unwrap()["i"], json!(next));
+                next += 1;
+            }
+        }
+    };
+    smol::future::zip(writer, reader).await;
 }
