@@ -234,6 +234,7 @@ impl Poller {
         };
 
         // Wait for I/O events.
+        let before = events.list.len();
         epoll::wait(
             &self.epoll_fd,
             spare_capacity(&mut events.list),
@@ -248,8 +249,7 @@ impl Poller {
 
         // Clear the notification and re-register interest in it, if it (or the timer, which
         // shares its key) fired: otherwise it is still armed.
-        if events
-            .list
+        if events.list[before..]
             .iter()
             .any(|ev| ev.data.u64() == crate::NOTIFY_KEY as u64)
         {
