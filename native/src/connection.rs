@@ -163,6 +163,13 @@ async fn drive(
                 armed = Some(at);
             }
         }
+        // A peer that keeps the driver from waiting (a full buffer at every read, or bytes there
+        // at every guess) keeps it from the timer too: a deadline already past is handled here.
+        if deadline.is_some_and(|at| clock.now() >= at) {
+            armed = None;
+            slot.conn.borrow_mut().handle_timeout(clock.now());
+            continue;
+        }
         if want_read && read_more {
             read_more = read(shared, slot, stream, dispatch, ctx) == Got::Full;
             continue;
@@ -172,13 +179,6 @@ async fn drive(
         // client's never has.)
         if want_read && !pending && shared.slots.borrow().len() > 1 && guess.try_now() {
             future::yield_now().await;
-            // A peer whose bytes are always there when guessed for never makes the driver wait
-            // on the timer: its deadline is checked here instead.
-            if deadline.is_some_and(|at| clock.now() >= at) {
-                armed = None;
-                slot.conn.borrow_mut().handle_timeout(clock.now());
-                continue;
-            }
             let got = read(shared, slot, stream, dispatch, ctx);
             guess.record(got != Got::Nothing);
             if got != Got::Nothing {
