@@ -18,7 +18,18 @@ OUT="$TARGET_DIR/npm/jsocket-wasm"
 STAGE="$TARGET_DIR/npm/bindgen"
 WASM_IN="$TARGET_DIR/$WASM_TARGET/$PROFILE/jsocket_wasm.wasm"
 
-quietly cargo-build cargo build -p jsocket-wasm --no-default-features --target "$WASM_TARGET" --profile "$PROFILE"
+# Panic locations baked into the module name the source files as they lie on this machine (the
+# package registry's own directory among them): map those places to neutral names.
+quietly cargo-fetch cargo fetch --target "$WASM_TARGET"
+# (Passed as CARGO_ENCODED_RUSTFLAGS, one flag per field, so that paths may hold spaces.)
+read -r -a flags <<<"${RUSTFLAGS:-}"
+flags+=("--remap-path-prefix=$ROOT=/jsocket")
+for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
+    flags+=("--remap-path-prefix=${dir%/}=/deps")
+done
+encoded="$(IFS=$'\x1f'; echo "${flags[*]}")"
+quietly cargo-build env CARGO_ENCODED_RUSTFLAGS="$encoded" \
+    cargo build -p jsocket-wasm --no-default-features --target "$WASM_TARGET" --profile "$PROFILE"
 
 rm -rf "$STAGE" "$OUT"
 mkdir -p "$STAGE" "$OUT"
