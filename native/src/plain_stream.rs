@@ -68,9 +68,8 @@ impl PlainStream {
     /// ~40 ms. The flag does not stick, so it is set again after each read that ends inside a
     /// frame.
     pub(crate) fn quick_ack(&self) {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
         if let PlainStream::Tcp(s) = self {
-            let _ = socket2::SockRef::from(s.get_ref()).set_tcp_quickack(true);
+            quick_ack_tcp(s.get_ref());
         }
     }
 
@@ -82,4 +81,15 @@ impl PlainStream {
             PlainStream::Unix(s) => s.get_ref().shutdown(Shutdown::Write),
         };
     }
+}
+
+/// Sets `TCP_QUICKACK` on `socket` (see [`PlainStream::quick_ack`]); nothing where the OS has no
+/// such option.
+pub(crate) fn quick_ack_tcp(socket: &TcpStream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = socket2::SockRef::from(socket).set_tcp_quickack(true);
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = socket;
 }

@@ -107,12 +107,7 @@ impl Stream {
     pub(crate) fn quick_ack(&self) {
         match self {
             Stream::Plain(s) => s.quick_ack(),
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            Stream::Ws(s) => {
-                let _ = socket2::SockRef::from(s.socket().get_ref()).set_tcp_quickack(true);
-            }
-            #[cfg(not(any(target_os = "linux", target_os = "android")))]
-            Stream::Ws(_) => {}
+            Stream::Ws(s) => crate::plain_stream::quick_ack_tcp(s.socket().get_ref()),
         }
     }
 

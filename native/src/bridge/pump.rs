@@ -449,12 +449,7 @@ async fn pump_down(
 /// first piece is acknowledged, and a delayed ACK would stall it ~40 ms. Linux only; the flag
 /// does not stick, so it is set after each read that ends inside a frame.
 fn quick_ack(target: &Async<TcpStream>) {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        let _ = socket2::SockRef::from(target.get_ref()).set_tcp_quickack(true);
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let _ = target;
+    crate::plain_stream::quick_ack_tcp(target.get_ref());
 }
 
 fn finish(check: Option<&mut Check>, now: Duration) -> End {
