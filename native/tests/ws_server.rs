@@ -15,9 +15,8 @@ use native::handlers::{Chat, Echo};
 use native::{BlockingClient, ClientConfig, Handler, Server, ServerConfig, Stopper};
 use serde_json::{json, Value};
 use smol::stream::StreamExt;
-use smol::Async;
 
-use common::ws::{read_values, ws_connect, Ws};
+use common::ws::{read_values, ws_connect, ws_handshake, Ws};
 
 /// The shared wire vectors: (file, value, frame bytes).
 fn vectors() -> Vec<(String, Value, Vec<u8>)> {
@@ -373,17 +372,7 @@ fn a_page_from_another_origin_is_refused_with_403() {
 
 /// A handshake sent to `addr` as a browser would send it for a page whose host is `host`.
 async fn ws_connect_as(addr: SocketAddr, host: &str, origin: &str) -> Result<Ws, String> {
-    let mut request = format!("ws://{host}:{}/", addr.port())
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("origin", origin.parse().unwrap());
-    let tcp = Async::<TcpStream>::connect(addr).await.unwrap();
-    async_tungstenite::client_async(request, tcp)
-        .await
-        .map(|(ws, _)| ws)
-        .map_err(|e| e.to_string())
+    ws_handshake(addr, &format!("ws://{host}:{}/", addr.port()), Some(origin)).await
 }
 
 #[test]

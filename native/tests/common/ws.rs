@@ -19,7 +19,13 @@ pub type Ws = WebSocketStream<Async<TcpStream>>;
 /// Opens `ws://addr/`, sending `origin` as the `Origin` header when given; the handshake's
 /// refusal comes back as its text.
 pub async fn ws_connect(addr: SocketAddr, origin: Option<&str>) -> Result<Ws, String> {
-    let mut request = format!("ws://{addr}/").into_client_request().unwrap();
+    ws_handshake(addr, &format!("ws://{addr}/"), origin).await
+}
+
+/// Connects to `addr` and asks for `url` (whose host need not be `addr`'s), with `origin` as
+/// the `Origin` header when given.
+pub async fn ws_handshake(addr: SocketAddr, url: &str, origin: Option<&str>) -> Result<Ws, String> {
+    let mut request = url.into_client_request().unwrap();
     if let Some(origin) = origin {
         request
             .headers_mut()
