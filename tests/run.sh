@@ -94,6 +94,22 @@ fi
 step_done
 
 # ---------------------------------------------------------------------------------------------
+step "the vendored polling is the one in use (vendor/README.md)"
+# With no lock file, a newer polling on the registry would make [patch.crates-io] silently unused.
+POLLING_TREE=$(cargo tree --workspace --invert polling --depth 0 2>&1) || {
+    echo "$POLLING_TREE" >&2
+    echo "cargo tree -i polling failed" >&2
+    exit 1
+}
+echo "$POLLING_TREE"
+if ! grep -q "^polling v.* (vendor/polling)\$" <<<"${POLLING_TREE//"$ROOT"\//}"; then
+    echo "polling does not resolve to vendor/polling: the patch in the workspace Cargo.toml no" \
+        "longer applies (is the polling pin still the vendored version? see vendor/README.md)" >&2
+    exit 1
+fi
+step_done
+
+# ---------------------------------------------------------------------------------------------
 step "python jsocket peers (2.0.3, 1.9.6)"
 if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
     # Debian ships venv/ensurepip apart from the interpreter.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests the browser adapter: the codec and the sans-IO session with wasm-bindgen-test in headless
-# Chromium (Debian's chromium + chromedriver) against ../shared/vectors; the built npm package
+# Chromium (Debian's chromium + chromedriver) against tests/vectors; the built npm package
 # under Node (the JavaScript API over a stand-in WebSocket); then the package in Chromium over a
 # real WebSocket to the native echo server. Installs what it needs; runs from any directory;
 # quiet on success.

@@ -1,4 +1,4 @@
-//! The frames captured from the real Python jsocket clients (`shared/vectors/*.tsv`), through the
+//! The frames captured from the real Python jsocket clients (`tests/vectors/*.tsv`), through the
 //! decoder at every chunking and back through the encoder.
 
 use std::fs;
@@ -10,8 +10,8 @@ use jsocket_core::{
 };
 use serde_json::Value;
 
-/// The shared vectors sit beside the repository: `<repo>/../shared/vectors`.
-const VECTORS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors");
+/// The repository's copy of the captured wire vectors: `<repo>/tests/vectors`.
+const VECTORS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors");
 
 /// One line of a vector file: a JSON value and the whole frame a client sent for it.
 struct Vector {

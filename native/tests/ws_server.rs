@@ -18,9 +18,9 @@ use smol::stream::StreamExt;
 
 use common::ws::{read_values, ws_connect, ws_handshake, Ws};
 
-/// The shared wire vectors: (file, value, frame bytes).
+/// The repository's wire vectors (`tests/vectors`): (file, value, frame bytes).
 fn vectors() -> Vec<(String, Value, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())

@@ -2,7 +2,7 @@
 //!
 //! * [`repo_root`] locates the repository, wherever the tests are run from;
 //! * [`vectors`] loads the wire vectors captured from the real jsocket implementations
-//!   (`../shared/vectors/*.tsv`, beside the repository);
+//!   (`tests/vectors/*.tsv`, the repository's copy);
 //! * [`python`] finds the Python interpreters that have a given jsocket release installed
 //!   (`./tests/run.sh` creates them and exports their paths).
 //!
@@ -29,9 +29,9 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The directory of the shared wire vectors: `<repo root>/../shared/vectors`.
+/// The directory of the wire vectors: `<repo root>/tests/vectors`.
 pub fn vectors_dir() -> PathBuf {
-    repo_root().join("..").join("shared").join("vectors")
+    repo_root().join("tests").join("vectors")
 }
 
 /// A helper script of `tests/python/` (e.g. `decode.py`), as an absolute path.

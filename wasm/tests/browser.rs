@@ -1,5 +1,5 @@
 //! The codec and the sans-IO session in a real browser (headless Chromium via `wasm/test.sh`),
-//! against the frames captured from the real Python jsocket in `../shared/vectors/`, with the
+//! against the frames captured from the real Python jsocket in `tests/vectors/`, with the
 //! browser's own `JSON.parse` turning payloads into values as the npm package does.
 
 #![cfg(target_arch = "wasm32")]
@@ -15,15 +15,15 @@ wasm_bindgen_test_configure!(run_in_browser);
 const VECTORS: [(&str, &str); 3] = [
     (
         "v2",
-        include_str!("../../../shared/vectors/jsocket-2.0.3.tsv"),
+        include_str!("../../tests/vectors/jsocket-2.0.3.tsv"),
     ),
     (
         "v1",
-        include_str!("../../../shared/vectors/jsocket-1.9.6.tsv"),
+        include_str!("../../tests/vectors/jsocket-1.9.6.tsv"),
     ),
     (
         "v1-le",
-        include_str!("../../../shared/vectors/jsocket-1.0-le.tsv"),
+        include_str!("../../tests/vectors/jsocket-1.0-le.tsv"),
     ),
 ];
 

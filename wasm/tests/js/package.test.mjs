@@ -1,5 +1,5 @@
 // Tests of the npm package (the built target/npm/jsocket-wasm) under Node: the codec against the
-// shared vectors, the joining of small payloads, error kinds, and JsonSocket over a fake WebSocket.
+// repository's wire vectors, the joining of small payloads, error kinds, and JsonSocket over a fake WebSocket.
 // Run by wasm/test.sh; JSOCKET_PKG names the package directory.
 
 import { test } from 'node:test';
@@ -12,7 +12,7 @@ import { FakeWebSocket } from './fake_websocket.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
 const pkgDir = process.env.JSOCKET_PKG ?? join(root, 'target', 'npm', 'jsocket-wasm');
-const vectorsDir = join(root, '..', 'shared', 'vectors');
+const vectorsDir = join(root, 'tests', 'vectors');
 
 globalThis.WebSocket = FakeWebSocket;
 const jsocket = await import(pathToFileURL(join(pkgDir, 'index.js')).href);
