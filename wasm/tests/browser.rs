@@ -13,14 +13,8 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 /// Each file with the dialect its frames are in (wasm cannot read files at run time).
 const VECTORS: [(&str, &str); 3] = [
-    (
-        "v2",
-        include_str!("../../tests/vectors/jsocket-2.0.3.tsv"),
-    ),
-    (
-        "v1",
-        include_str!("../../tests/vectors/jsocket-1.9.6.tsv"),
-    ),
+    ("v2", include_str!("../../tests/vectors/jsocket-2.0.3.tsv")),
+    ("v1", include_str!("../../tests/vectors/jsocket-1.9.6.tsv")),
     (
         "v1-le",
         include_str!("../../tests/vectors/jsocket-1.0-le.tsv"),
