@@ -28,7 +28,8 @@ pub struct BridgeArgs {
     #[arg(long, value_enum, default_value_t = DialectArg::Auto)]
     dialect: DialectArg,
     /// Also accept WebSocket clients from pages of this origin (`https://host:port`) or host;
-    /// `*` accepts any page. Repeatable. By default only pages from the bridge's own host.
+    /// `*` accepts any page. Repeatable. By default only pages from the bridge's own host (and,
+    /// on a loopback address, pages from localhost). A refused origin is logged once.
     #[arg(long, value_name = "ORIGIN")]
     allow_origin: Vec<String>,
     /// Most clients at once; more are answered 503.
@@ -58,8 +59,8 @@ pub fn run(args: BridgeArgs) -> Outcome {
         .next()
         .ok_or_else(|| format!("{} resolves to no address", args.listen))?;
     // The name the bridge was told to listen on is ours, not a page owner's: its pages count
-    // as the same host.
-    let mut origins = OriginPolicy::default().trust_host(&args.listen);
+    // as the same host; on loopback, so do pages of every loopback origin.
+    let mut origins = OriginPolicy::default().bound_to(&args.listen);
     for origin in &args.allow_origin {
         origins = origins.allow(origin);
     }

@@ -23,7 +23,8 @@ pub struct WebArgs {
     #[arg(long)]
     no_websocket: bool,
     /// Also accept WebSocket clients from pages of this origin (`https://host:port`) or host;
-    /// `*` accepts any page. Repeatable. By default only pages from the server's own host.
+    /// `*` accepts any page. Repeatable. By default only pages from the server's own host (and,
+    /// on a loopback address, pages from localhost). A refused origin is logged once.
     #[arg(long, value_name = "ORIGIN")]
     allow_origin: Vec<String>,
 }
@@ -47,8 +48,8 @@ impl WebArgs {
             }
         }
         // The name the server was told to bind is ours, not a page owner's: its pages count
-        // as the same host.
-        let mut origins = OriginPolicy::default().trust_host(host);
+        // as the same host; bound to loopback, so do pages of every loopback origin.
+        let mut origins = OriginPolicy::default().bound_to(host);
         for origin in &self.allow_origin {
             origins = origins.allow(origin);
         }

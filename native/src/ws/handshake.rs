@@ -71,7 +71,7 @@ pub(crate) async fn accept(
                 .map(|v| v.to_str().unwrap_or("(not ASCII)"))
         };
         let origin = header("origin");
-        if policy.allows(origin, header("host")) {
+        if policy.admits(origin, header("host")) {
             return Ok(resp);
         }
         // Counted before the 403 goes out, so whoever sees the 403 sees the count.
