@@ -34,7 +34,7 @@ quietly cargo-build env CARGO_ENCODED_RUSTFLAGS="$encoded" \
 rm -rf "$STAGE" "$OUT"
 mkdir -p "$STAGE" "$OUT"
 # The package's own index.d.ts documents the API; the bindings' types are internal.
-quietly wasm-bindgen wasm-bindgen --target web --no-typescript --out-dir "$STAGE" "$WASM_IN"
+quietly wasm-bindgen wasm-bindgen --target web --no-typescript --omit-default-module-path --out-dir "$STAGE" "$WASM_IN"
 quietly wasm-opt "$WASM_OPT" -Oz --strip-debug --strip-producers \
     --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \

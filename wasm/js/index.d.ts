@@ -18,7 +18,9 @@ export type Dialect = 'v2' | 'v1' | 'v1-le';
  * - `bad_crc`, `bad_header`, `oversize`, `invalid_utf8`, `invalid_json`, `framing` (the stream
  *   ended inside a frame), `bad_write`, `handler`.
  * This side's: `oversize` (a message over `maxMessageSize`), `serialize` (no JSON form),
- * `closed` (the connection is closed), `connect` (the WebSocket did not open), `options`.
+ * `closed` (the connection is closed), `connect` (the WebSocket did not open), `options`,
+ * `load` (the WebAssembly module could not be fetched, read or compiled: the message says
+ * what to check).
  */
 export type ErrorKind =
   | 'timeout'
@@ -33,7 +35,8 @@ export type ErrorKind =
   | 'closed'
   | 'serialize'
   | 'connect'
-  | 'options';
+  | 'options'
+  | 'load';
 
 /** An `Error` from this package. */
 export interface JsocketError extends Error {
@@ -46,11 +49,18 @@ export interface JsocketError extends Error {
 export const DEFAULT_MAX_MESSAGE_SIZE: number;
 
 /**
- * Loads the WebAssembly module; `JsonSocket.connect` calls it, `encode` and `Decoder` need it
- * done. `source` defaults to the `.wasm` beside the module (fetched); bytes, a `Response`, a URL
- * or a `WebAssembly.Module` also do.
+ * Where the WebAssembly module comes from: a URL (fetched; under Node, a `file:` URL or a path
+ * is read from disk), a `Response`, the module's bytes, or a compiled `WebAssembly.Module`.
  */
-export function init(source?: BufferSource | Response | URL | string | WebAssembly.Module): Promise<void>;
+export type WasmSource = URL | string | Response | ArrayBuffer | ArrayBufferView | WebAssembly.Module;
+
+/**
+ * Loads the WebAssembly module (once); `JsonSocket.connect` calls it, `encode` and `Decoder` need
+ * it done. `source` defaults to `jsocket_wasm_bg.wasm` beside the package's `index.js` (beside
+ * the script, in a bundle without `import.meta.url`). Rejects with a {@link JsocketError} of
+ * kind `load` that says what to check (the URL, the server's answer, the module's bytes).
+ */
+export function init(source?: WasmSource): Promise<void>;
 
 /**
  * Frames one message: `JSON.stringify(value)` behind a header of `dialect` (default `v2`).
@@ -119,7 +129,7 @@ export interface ConnectOptions {
   /** Reconnect when the connection drops (default false). */
   reconnect?: boolean | ReconnectOptions;
   /** Where to load the `.wasm` from (see {@link init}). */
-  wasm?: BufferSource | Response | URL | string | WebAssembly.Module;
+  wasm?: WasmSource;
 }
 
 /** Why a WebSocket closed, as `onclose` receives it. */
@@ -167,7 +177,7 @@ export interface Stats {
  */
 export class JsonSocket implements AsyncIterable<Json> {
   private constructor();
-  /** Opens a connection; rejects with a {@link JsocketError} of kind `connect` or `options`. */
+  /** Opens a connection; rejects with a {@link JsocketError} of kind `connect`, `options` or `load`. */
   static connect(url: string | URL, options?: ConnectOptions): Promise<JsonSocket>;
   /** Sends one message; throws a {@link JsocketError} of kind `closed`, `oversize` or `serialize`. */
   send(value: unknown): void;
@@ -176,7 +186,7 @@ export class JsonSocket implements AsyncIterable<Json> {
   /** Closes the connection (and stops reconnecting); `onclose` follows with reason `local`. */
   close(): void;
   /** The core's statistics of the current (or last) connection. */
-  stats(): Stats | null;
+  stats(): Stats;
   /** Messages, until the connection closes for good; leaving the loop early closes it. */
   [Symbol.asyncIterator](): AsyncIterator<Json>;
   readonly url: string;
