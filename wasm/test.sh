@@ -2,8 +2,8 @@
 # Tests the browser adapter: the codec and the sans-IO session with wasm-bindgen-test in headless
 # Chromium (Debian's chromium + chromedriver) against tests/vectors; the built npm package
 # under Node (the JavaScript API over a stand-in WebSocket); then the package in Chromium over a
-# real WebSocket to the native echo server. Installs what it needs; runs from any directory;
-# quiet on success.
+# real WebSocket to the native echo server, and in minimal Vite and esbuild apps (tests/bundlers).
+# Installs what it needs; runs from any directory; quiet on success.
 set -euo pipefail
 
 # shellcheck source=tools.sh
@@ -57,3 +57,6 @@ done
 quietly end-to-end node "$ROOT/wasm/tests/e2e/echo.mjs" "$TARGET_DIR/npm/jsocket-wasm" "$NPM_TOOLS" \
     "ws://127.0.0.1:$PORT/"
 echo "wasm: $(tail -n 1 "$LOG_DIR/end-to-end.log")"
+
+# The packed package in minimal Vite and esbuild apps, built, served and loaded as its README says.
+"$ROOT/wasm/tests/bundlers/test.sh"

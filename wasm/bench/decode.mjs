@@ -5,10 +5,9 @@
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join, extname, normalize } from 'node:path';
-import { createRequire } from 'node:module';
+import { launchChromium } from '../tests/e2e/chromium.mjs';
 
 const [pkgDir, toolsDir, benchDir, wsUrl] = process.argv.slice(2);
-const { chromium } = createRequire(join(toolsDir, 'package.json'))('playwright-core');
 
 const types = { '.js': 'text/javascript', '.html': 'text/html', '.wasm': 'application/wasm' };
 const server = createServer(async (req, res) => {
@@ -30,12 +29,7 @@ const server = createServer(async (req, res) => {
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const url = `http://127.0.0.1:${server.address().port}/page.html`;
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--no-first-run', '--disable-quic'],
-});
+const browser = await launchChromium(toolsDir);
 try {
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error('page error:', e));

@@ -5,12 +5,11 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { launchChromium } from './chromium.mjs';
 
 const [pkgDir, toolsDir, wsUrl] = process.argv.slice(2);
-const { chromium } = createRequire(join(toolsDir, 'package.json'))('playwright-core');
 const here = dirname(fileURLToPath(import.meta.url));
 
 const types = { '.js': 'text/javascript', '.html': 'text/html', '.wasm': 'application/wasm' };
@@ -27,12 +26,7 @@ const http = createServer(async (req, res) => {
 });
 await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--no-first-run', '--disable-quic'],
-});
+const browser = await launchChromium(toolsDir);
 try {
   const page = await browser.newPage();
   const pageErrors = [];

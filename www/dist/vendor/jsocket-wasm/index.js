@@ -27,21 +27,137 @@ const utf8Encoder = new TextEncoder();
 let exports = null;
 let loading = null;
 
+// The package's file, and where it lies by default: beside this module. The literal
+// `new URL('./jsocket_wasm_bg.wasm', import.meta.url)` is what Vite and webpack recognise to ship
+// the file with a bundle. An IIFE bundle has no import.meta.url: the script's own URL (known
+// only while it first runs) stands in, so the .wasm is looked for beside the bundle.
+const WASM_FILE = 'jsocket_wasm_bg.wasm';
+const SCRIPT_URL = typeof document === 'undefined' ? undefined : document.currentScript?.src;
+const HINT = `serve ${WASM_FILE} (it ships in the package beside index.js) at that URL, or pass its URL or bytes to init(); see "Use it with your bundler" in the package's README`;
+
 /**
- * Loads the WebAssembly module (once). `source` is what wasm-bindgen's init takes: a URL, a
- * Response, bytes or a compiled module; by default the .wasm beside this file.
+ * Loads the WebAssembly module (once). `source`: a URL (string or `URL`), a `Response`, bytes
+ * or a compiled `WebAssembly.Module`; by default the .wasm beside this file. Under Node a `file:`
+ * URL or a path is read from disk. Rejects with an Error of kind `load` that says what to check.
  */
 export function init(source) {
-  loading ??= initWasm(source === undefined ? undefined : { module_or_path: source }).then(
-    (wasm) => {
-      exports = wasm;
-    },
-    (error) => {
-      loading = null;
-      throw error;
-    },
-  );
+  loading ??= compile(source)
+    .then((module) => instantiate(module))
+    .then(
+      (wasm) => {
+        exports = wasm;
+      },
+      (error) => {
+        loading = null;
+        throw error;
+      },
+    );
   return loading;
+}
+
+function defaultSource() {
+  if (import.meta.url) return new URL('./jsocket_wasm_bg.wasm', import.meta.url);
+  if (SCRIPT_URL) return new URL(WASM_FILE, SCRIPT_URL);
+  throw kindError('load', `cannot tell where ${WASM_FILE} is (this build of the package has no import.meta.url): ${HINT}`);
+}
+
+// A module of Node's, when running under Node (found without an import, which bundlers for the
+// browser would try to resolve).
+function nodeBuiltin(name) {
+  const getBuiltin = globalThis.process?.getBuiltinModule;
+  return typeof getBuiltin === 'function' ? getBuiltin(name) : undefined;
+}
+
+async function compile(source) {
+  if (source === undefined) source = defaultSource();
+  if (source instanceof WebAssembly.Module) return source;
+  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) {
+    return compileBytes(toBytes(source), 'the bytes given to init()', null);
+  }
+  if (typeof Response === 'function' && source instanceof Response) return compileResponse(source, source.url);
+  const fs = nodeBuiltin('node:fs/promises');
+  if (fs !== undefined) {
+    const path = filePath(source);
+    if (path !== null) {
+      let bytes;
+      try {
+        bytes = await fs.readFile(path);
+      } catch (cause) {
+        throw kindError('load', `cannot read the WebAssembly module ${path}: ${cause.message}`, cause);
+      }
+      return compileBytes(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path, null);
+    }
+  }
+  let response;
+  try {
+    response = await fetch(source);
+  } catch (cause) {
+    throw kindError('load', `cannot fetch the WebAssembly module ${source}: ${cause.message}; ${HINT}`, cause);
+  }
+  return compileResponse(response, String(source));
+}
+
+// Under Node: the path a `file:` URL or a plain path names, else null (fetched). A scheme has
+// two letters or more: `C:\` starts a path.
+function filePath(source) {
+  const text = String(source);
+  if (!/^[a-z][a-z0-9+.-]+:/i.test(text)) return text;
+  if (!text.startsWith('file:')) return null;
+  try {
+    return nodeBuiltin('node:url').fileURLToPath(text);
+  } catch (cause) {
+    throw kindError('load', `cannot read the WebAssembly module ${text}: ${cause.message}`, cause);
+  }
+}
+
+async function compileResponse(response, url) {
+  if (!response.ok) {
+    throw kindError('load', `${url} answered HTTP ${response.status}: the WebAssembly module is not there; ${HINT}`);
+  }
+  let bytes;
+  try {
+    bytes = new Uint8Array(await response.arrayBuffer());
+  } catch (cause) {
+    throw kindError('load', `cannot read the WebAssembly module from ${url}: ${cause.message}`, cause);
+  }
+  return compileBytes(bytes, url, response.headers.get('content-type'));
+}
+
+async function compileBytes(bytes, where, contentType) {
+  const magic = [0x00, 0x61, 0x73, 0x6d];
+  if (!magic.every((b, i) => bytes[i] === b)) {
+    const start = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
+    const served = contentType === null ? '' : ` (served as ${contentType})`;
+    if (bytes[0] === 0x3c || /html/i.test(contentType ?? '')) {
+      // `<`: a development server's page for a path it does not know.
+      throw kindError(
+        'load',
+        `${where} is an HTML page${served}, not the WebAssembly module: the server had no file there. ` +
+          `With Vite before version 8, add optimizeDeps: { exclude: ['jsocket-wasm'] } to vite.config; otherwise ${HINT}`,
+      );
+    }
+    throw kindError('load', `${where} is not a WebAssembly module${served}: it begins with ${start || 'nothing'}; ${HINT}`);
+  }
+  try {
+    return await WebAssembly.compile(bytes);
+  } catch (cause) {
+    throw compileError(where, cause);
+  }
+}
+
+async function instantiate(module) {
+  try {
+    return await initWasm({ module_or_path: module });
+  } catch (cause) {
+    throw compileError('the WebAssembly module', cause);
+  }
+}
+
+function compileError(where, cause) {
+  const csp = /Content.Security.Policy|unsafe-eval/i.test(cause?.message ?? '')
+    ? "the page's Content-Security-Policy must allow 'wasm-unsafe-eval' in script-src"
+    : `check that it is the ${WASM_FILE} of the same jsocket-wasm version as index.js`;
+  return kindError('load', `${where} does not load: ${cause?.message ?? cause}; ${csp}`, cause);
 }
 
 function ready() {
