@@ -1,6 +1,6 @@
 // The packed package in a web developer's own toolchain, following its README: the README's
-// examples typechecked with `tsc --strict`, then built with Vite and with esbuild (ES module and
-// classic script), served by the native server and loaded in headless Chromium, each receiving
+// examples typechecked with `tsc --strict`, then built with Vite, with esbuild (ES module and
+// classic script) and with webpack (production and development), served by the native server and loaded in headless Chromium, each receiving
 // its echo; the Node example run under Node; the Vite dev server (a page on `localhost`
 // connecting to `127.0.0.1`) with the README's config, and without it the `load` error that
 // names the fix.
@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -96,11 +97,13 @@ async function mainExampleEchoes(browser, url) {
 async function main() {
   const examples = await readmeExamples();
   const viteDist = join(app, 'dist');
-  const esbuildDist = join(app, 'dist-esbuild');
+  // The other bundles, each in a directory of its own, come from a second server.
+  const otherDist = join(app, 'dist-other');
+  const esbuildDist = join(otherDist, 'esbuild');
   await mkdir(viteDist, { recursive: true });
   await mkdir(esbuildDist, { recursive: true });
   const port = await serve(viteDist);
-  const esbuildPort = await serve(esbuildDist);
+  const otherPort = await serve(otherDist);
   // Every page talks to the first server; the pages of the second come from another port.
   const wsUrl = `ws://127.0.0.1:${port}/`;
 
@@ -124,6 +127,21 @@ async function main() {
     await copyFile(join(app, 'esbuild', page), join(esbuildDist, page));
   }
 
+  // webpack 5 with no configuration but the entry: the README's example, types stripped.
+  await run(bin('esbuild'), ['src/main.ts', '--format=esm', '--outfile=build/main.js'], { cwd: app });
+  const webpack = createRequire(join(app, 'package.json'))('webpack');
+  for (const mode of ['production', 'development']) {
+    const out = join(otherDist, `webpack-${mode}`);
+    const stats = await promisify(webpack)({
+      mode,
+      context: app,
+      entry: './build/main.js',
+      output: { path: out, filename: 'main.js', clean: true },
+    });
+    assert.ok(!stats.hasErrors(), stats.toString('errors-only'));
+    await writeFile(join(out, 'index.html'), '<!doctype html>\n<script src="main.js"></script>\n');
+  }
+
   // Node: the README's example, as Node runs it (types stripped by esbuild, nothing bundled).
   await run(bin('esbuild'), ['src/node.ts', '--format=esm', '--platform=node', '--outfile=node-example.mjs'], {
     cwd: app,
@@ -136,11 +154,15 @@ async function main() {
   try {
     await mainExampleEchoes(browser, `http://127.0.0.1:${port}/`);
     console.log('Vite build, served by the native server: echo received');
-    await mainExampleEchoes(browser, `http://127.0.0.1:${esbuildPort}/index.html`);
+    await mainExampleEchoes(browser, `http://127.0.0.1:${otherPort}/esbuild/index.html`);
     console.log('esbuild ES module bundle: echo received');
-    const iife = await visit(browser, `http://127.0.0.1:${esbuildPort}/iife.html`, (l) => l.length > 0);
+    const iife = await visit(browser, `http://127.0.0.1:${otherPort}/esbuild/iife.html`, (l) => l.length > 0);
     assert.deepEqual(iife, [['reply:', { op: 'hello', from: 'a classic script' }]]);
     console.log('esbuild classic script (IIFE): echo received');
+    for (const mode of ['production', 'development']) {
+      await mainExampleEchoes(browser, `http://127.0.0.1:${otherPort}/webpack-${mode}/index.html`);
+      console.log(`webpack ${mode} build: echo received`);
+    }
 
     const { createServer } = await import(pathToFileURL(join(app, 'node_modules', 'vite', 'dist', 'node', 'index.js')).href);
     const dev = async (options) => {
