@@ -74,7 +74,9 @@ async function compile(source) {
   if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) {
     return compileBytes(toBytes(source), 'the bytes given to init()', null);
   }
-  if (typeof Response === 'function' && source instanceof Response) return compileResponse(source, source.url);
+  if (typeof Response === 'function' && source instanceof Response) {
+    return compileResponse(source, source.url || 'the Response given to init()');
+  }
   const fs = nodeBuiltin('node:fs/promises');
   if (fs !== undefined) {
     const path = filePath(source);
