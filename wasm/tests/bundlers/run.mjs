@@ -39,7 +39,10 @@ async function readmeExamples() {
   return examples;
 }
 
-/** Starts `native serve` on a free loopback port, serving `webRoot`; resolves with its port. */
+/**
+ * Starts `native serve` on a free loopback port, serving `webRoot`; resolves with its port and
+ * a function that returns its log so far.
+ */
 function serve(webRoot) {
   const child = spawn(nativeBin, ['serve', '--bind', '127.0.0.1', '--port', '0', '--web', webRoot], {
     env: { ...process.env, RUST_LOG: 'info' },
@@ -51,7 +54,7 @@ function serve(webRoot) {
     child.stderr.on('data', (chunk) => {
       log += chunk;
       const found = /listening on 127\.0\.0\.1:(\d+)/.exec(log);
-      if (found) resolve(Number(found[1]));
+      if (found) resolve({ port: Number(found[1]), log: () => log });
     });
     child.on('exit', (code) => reject(new Error(`native serve exited (${code}):\n${log}`)));
   });
@@ -102,8 +105,8 @@ async function main() {
   const esbuildDist = join(otherDist, 'esbuild');
   await mkdir(viteDist, { recursive: true });
   await mkdir(esbuildDist, { recursive: true });
-  const port = await serve(viteDist);
-  const otherPort = await serve(otherDist);
+  const { port, log: serverLog } = await serve(viteDist);
+  const { port: otherPort } = await serve(otherDist);
   // Every page talks to the first server; the pages of the second come from another port.
   const wsUrl = `ws://127.0.0.1:${port}/`;
 
@@ -150,10 +153,23 @@ async function main() {
   assert.equal(stdout.trim(), "[ { op: 'ping' } ]");
   console.log('the Node example runs');
 
-  const browser = await launchChromium(toolsDir);
+  // A name of our own for this machine, as a foreign site's page would have one.
+  const browser = await launchChromium(toolsDir, ['--host-resolver-rules=MAP foreign.test 127.0.0.1']);
   try {
     await mainExampleEchoes(browser, `http://127.0.0.1:${port}/`);
     console.log('Vite build, served by the native server: echo received');
+    // The same page from a foreign origin is refused, and the error says what to check.
+    const foreign = await visit(browser, `http://foreign.test:${port}/`, (l) => said(l, 'pageerror'));
+    assert.match(
+      said(foreign, 'pageerror')[1],
+      new RegExp(`did not open: .* accepts pages of http://foreign\\.test:${port} \\(its log names`),
+    );
+    const warning = `refused a WebSocket from a page of origin http://foreign.test:${port} `;
+    const deadline = Date.now() + 5000;
+    while (!serverLog().includes(warning) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const line = serverLog().split('\n').find((l) => l.includes(warning)) ?? assert.fail(serverLog());
+    assert.match(line, new RegExp(`WARN .*--allow-origin http://foreign\\.test:${port}$`));
+    console.log('the same page from a foreign origin: refused, the error says to check the origin, the log names it');
     await mainExampleEchoes(browser, `http://127.0.0.1:${otherPort}/esbuild/index.html`);
     console.log('esbuild ES module bundle: echo received');
     const iife = await visit(browser, `http://127.0.0.1:${otherPort}/esbuild/iife.html`, (l) => l.length > 0);

@@ -5,12 +5,13 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
-export function launchChromium(toolsDir) {
+/** `extraArgs`: more command-line flags for Chromium. */
+export function launchChromium(toolsDir, extraArgs = []) {
   const { chromium } = createRequire(join(toolsDir, 'package.json'))('playwright-core');
   return chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
+      '--disable-sync', '--no-first-run', '--disable-quic', ...extraArgs],
   });
 }

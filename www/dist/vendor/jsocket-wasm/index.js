@@ -466,7 +466,13 @@ class Link {
     if (!this.#opened) {
       this.#finished = true;
       this.#clearTimer();
-      const error = kindError('connect', `WebSocket to ${this.#ws.url} did not open`);
+      // The browser does not say why (a refused origin's 403 looks like no server at all).
+      const page = globalThis.location?.origin;
+      const error = kindError(
+        'connect',
+        `WebSocket to ${this.#ws.url} did not open: check that a jsocket server listens there` +
+          (page ? ` and accepts pages of ${page} (its log names each origin it refuses)` : ''),
+      );
       this.#sink(SINK_CLOSED, { reason: 'error', error, code: event.code, wsReason: event.reason });
       return;
     }
