@@ -165,6 +165,9 @@ fn native_serve_on_loopback_takes_a_dev_server_page_and_names_a_refused_origin_o
         evil[0]
     );
     assert_eq!(named("https://other.example").len(), 1, "{lines:#?}");
+    // Nothing else at the default level repeats them: four refusals, two lines.
+    let about_refusals = lines.iter().filter(|l| l.contains("refused")).count();
+    assert_eq!(about_refusals, 2, "{lines:#?}");
     assert!(named("http://localhost:5173").is_empty(), "{lines:#?}");
 
     // The value the log suggests does admit the page.

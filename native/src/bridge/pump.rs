@@ -106,7 +106,12 @@ pub(crate) async fn serve(
     let ws = match accepted {
         Ok(ws) => ws,
         Err(refused) => {
-            log::info!("bridge: {peer} refused: {refused}");
+            // A refused origin is logged by the policy, once per origin.
+            let level = match refused {
+                Refused::Origin(_) => log::Level::Debug,
+                _ => log::Level::Info,
+            };
+            log::log!(level, "bridge: {peer} refused: {refused}");
             match refused {
                 Refused::Origin(_) => {}
                 Refused::BadRequest(_) => {

@@ -133,7 +133,12 @@ async fn serve_web(
             connection::serve(shared, slot, Stream::Ws(Box::new(ws)), dispatch).await
         }
         Err(refused) => {
-            log::info!("WebSocket from {} refused: {refused}", slot.peer);
+            // A refused origin is logged by the policy, once per origin.
+            let level = match refused {
+                ws::Refused::Origin(_) => log::Level::Debug,
+                _ => log::Level::Info,
+            };
+            log::log!(level, "WebSocket from {} refused: {refused}", slot.peer);
             forget(&shared, &slot);
             if let ws::Refused::BadRequest(_) = refused {
                 respond::status(&tcp, 400, "").await;
