@@ -5,17 +5,37 @@
 //! | request | what the server does |
 //! |---|---|
 //! | `{"$jsocket": "stats"}` | answers with its statistics, in order with the other replies |
-//! | `{"$jsocket": "broadcast", "message": m}` | sends `m` to every client, the sender included; no other answer |
+//! | `{"$jsocket": "clients", "after": id, "limit": n}` | answers one page of per-client detail (see [`endpoint`](crate::endpoint)) |
+//! | `{"$jsocket": "broadcast", "message": m}` | sends `m` to every client, the sender included, in an [envelope](broadcast_envelope) naming the sender; no other answer |
 //! | anything else under the key | answers [`error_reply`]: `{"$jsocket": "error", "error": "..."}` |
+//!
+//! Any request may carry `"token": "..."`, the server's control token, for the requests that
+//! need trust (see [`ControlPolicy`](crate::endpoint::ControlPolicy)).
+//!
+//! [`Control`] reads a parsed [`Value`]; [`Request`] reads the message's text without building
+//! one, keeping a broadcast's message as the exact bytes sent.
 
-use alloc::borrow::ToOwned;
+use alloc::borrow::{Cow, ToOwned};
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
 
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// The key that makes a JSON object a control message.
 pub const CONTROL_KEY: &str = "$jsocket";
+
+/// The request for statistics, and the tag of their reply.
+pub const STATS: &str = "stats";
+/// The request for a page of per-client detail, and the tag of its reply.
+pub const CLIENTS: &str = "clients";
+/// The request to broadcast, and the tag of the envelope a broadcast is delivered in.
+pub const BROADCAST: &str = "broadcast";
+/// The tag of an error reply.
+pub const ERROR: &str = "error";
 
 /// A control message as a server reads it.
 ///
@@ -44,8 +64,8 @@ impl<'a> Control<'a> {
     pub fn parse(msg: &'a Value) -> Option<Control<'a>> {
         let kind = msg.as_object()?.get(CONTROL_KEY)?;
         Some(match kind.as_str() {
-            Some("stats") => Control::Stats,
-            Some("broadcast") => match msg.get("message") {
+            Some(STATS) => Control::Stats,
+            Some(BROADCAST) => match msg.get("message") {
                 Some(message) => Control::Broadcast(message),
                 None => Control::Invalid("broadcast needs a \"message\"".to_owned()),
             },
@@ -60,10 +80,10 @@ impl<'a> Control<'a> {
         let mut map = Map::new();
         match self {
             Control::Stats => {
-                map.insert(CONTROL_KEY.into(), "stats".into());
+                map.insert(CONTROL_KEY.into(), STATS.into());
             }
             Control::Broadcast(message) => {
-                map.insert(CONTROL_KEY.into(), "broadcast".into());
+                map.insert(CONTROL_KEY.into(), BROADCAST.into());
                 map.insert("message".into(), (*message).clone());
             }
             Control::Invalid(text) => return error_reply(text),
@@ -75,17 +95,246 @@ impl<'a> Control<'a> {
 /// The server's answer to a control message it cannot carry out.
 pub fn error_reply(text: &str) -> Value {
     let mut map = Map::new();
-    map.insert(CONTROL_KEY.into(), "error".into());
+    map.insert(CONTROL_KEY.into(), ERROR.into());
     map.insert("error".into(), text.into());
     Value::Object(map)
 }
 
 /// The text of an [`error_reply`], if `reply` is one.
 pub fn error_text(reply: &Value) -> Option<&str> {
-    if reply.get(CONTROL_KEY)?.as_str()? != "error" {
+    if reply.get(CONTROL_KEY)?.as_str()? != ERROR {
         return None;
     }
     Some(reply.get("error").and_then(Value::as_str).unwrap_or(""))
+}
+
+/// A control request read from a message's text, as an
+/// [`Endpoint`](crate::endpoint::Endpoint) reads it: only the top-level keys it needs are
+/// looked at, nothing else is parsed into values, and a broadcast's message is the exact text
+/// sent (numbers, key order and escapes untouched).
+///
+/// ```
+/// use jsocket_core::control::{Action, Request};
+///
+/// let text = r#"{"$jsocket": "broadcast", "message": {"b": 1, "a": 1.50}, "token": "t"}"#;
+/// let request = Request::parse(text).expect("a control message");
+/// assert_eq!(request.action, Action::Broadcast(r#"{"b": 1, "a": 1.50}"#));
+/// assert_eq!(request.token.as_deref(), Some("t"));
+/// assert_eq!(Request::parse(r#"{"text": "hi"}"#), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// What is asked.
+    pub action: Action<'a>,
+    /// The control token the request carries, if any.
+    pub token: Option<Cow<'a, str>>,
+}
+
+/// What a [`Request`] asks.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// The server's summary statistics.
+    Stats,
+    /// A page of per-client detail: clients with ids above `after`, at most `limit` of them.
+    Clients {
+        /// Only clients with a larger id (the `next` of the previous page).
+        after: Option<u64>,
+        /// Most clients wanted (the server caps it).
+        limit: Option<u64>,
+    },
+    /// Send this JSON text (exactly as received) to every client.
+    Broadcast(&'a str),
+    /// Under the key, but not a request this protocol has: answer [`error_reply`] with this.
+    Invalid(String),
+}
+
+impl<'a> Request<'a> {
+    /// Reads `text`, one JSON value already validated, as a control request: `None` when it is
+    /// not one (not an object with [`CONTROL_KEY`] among its top-level keys). Repeated keys:
+    /// the last counts, as when parsed into a [`Value`].
+    #[must_use]
+    pub fn parse(text: &'a str) -> Option<Request<'a>> {
+        let fields = Fields::read(text)?;
+        let kind = fields.kind?;
+        let token = match fields.token.map(|raw| string(raw.get())) {
+            None => None,
+            Some(Some(token)) => Some(token),
+            Some(None) => return Some(invalid("\"token\" must be a string")),
+        };
+        let action = match string(kind.get()).as_deref() {
+            Some(STATS) => Action::Stats,
+            Some(CLIENTS) => {
+                let number = |raw: Option<&RawValue>| match raw {
+                    None => Ok(None),
+                    Some(raw) => serde_json::from_str::<u64>(raw.get()).map(Some),
+                };
+                match (number(fields.after), number(fields.limit)) {
+                    (Ok(after), Ok(limit)) => Action::Clients { after, limit },
+                    _ => {
+                        Action::Invalid("\"after\" and \"limit\" must be whole numbers".to_owned())
+                    }
+                }
+            }
+            Some(BROADCAST) => match fields.message {
+                Some(message) => Action::Broadcast(message.get()),
+                None => Action::Invalid("broadcast needs a \"message\"".to_owned()),
+            },
+            Some(other) => Action::Invalid(format!("unknown control message {other:?}")),
+            None => Action::Invalid(format!("unknown control message {}", kind.get())),
+        };
+        Some(Request { action, token })
+    }
+}
+
+fn invalid(text: &str) -> Request<'static> {
+    Request {
+        action: Action::Invalid(text.to_owned()),
+        token: None,
+    }
+}
+
+/// The text of a JSON string, if `raw` is one.
+fn string(raw: &str) -> Option<Cow<'_, str>> {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    de.deserialize_str(KeyVisitor).ok().map(|Key(text)| text)
+}
+
+/// The payload a broadcast is delivered in, appended to `out`:
+/// `{"$jsocket":"broadcast","from":<from>,"message":<message>}`. Built by concatenation: the
+/// message's bytes are the sender's, never re-encoded. `from` is the server's id for the
+/// sender, which the sender cannot choose, so receivers can tell a broadcast from a
+/// participant's message and see who sent it.
+///
+/// ```
+/// use jsocket_core::control::{broadcast_envelope, read_envelope};
+///
+/// let mut out = Vec::new();
+/// broadcast_envelope(17, r#"{"x": 1.10}"#, &mut out);
+/// assert_eq!(out, br#"{"$jsocket":"broadcast","from":17,"message":{"x": 1.10}}"#);
+/// let text = std::str::from_utf8(&out)?;
+/// assert_eq!(read_envelope(text), Some((17, r#"{"x": 1.10}"#)));
+/// # Ok::<(), std::str::Utf8Error>(())
+/// ```
+pub fn broadcast_envelope(from: u64, message: &str, out: &mut Vec<u8>) {
+    out.reserve(message.len() + ENVELOPE_OVERHEAD);
+    out.extend_from_slice(b"{\"$jsocket\":\"broadcast\",\"from\":");
+    push_decimal(from, out);
+    out.extend_from_slice(b",\"message\":");
+    out.extend_from_slice(message.as_bytes());
+    out.push(b'}');
+}
+
+/// The most bytes [`broadcast_envelope`] adds to a message.
+pub const ENVELOPE_OVERHEAD: usize = 64;
+
+/// The sender and the message of a broadcast envelope, if `text` is one.
+#[must_use]
+pub fn read_envelope(text: &str) -> Option<(u64, &str)> {
+    let fields = Fields::read(text)?;
+    if string(fields.kind?.get()).as_deref() != Some(BROADCAST) {
+        return None;
+    }
+    let from = serde_json::from_str::<u64>(fields.from?.get()).ok()?;
+    Some((from, fields.message?.get()))
+}
+
+fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        // `n % 10` is below 10: the cast keeps it whole.
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// The top-level fields a control message may have, as raw JSON text.
+#[derive(Default)]
+struct Fields<'a> {
+    kind: Option<&'a RawValue>,
+    message: Option<&'a RawValue>,
+    token: Option<&'a RawValue>,
+    after: Option<&'a RawValue>,
+    limit: Option<&'a RawValue>,
+    from: Option<&'a RawValue>,
+}
+
+impl<'a> Fields<'a> {
+    /// Reads the fields of an object that may be a control message. Texts that cannot name the
+    /// key (not an object, neither `jsocket` nor an escape in them) are passed over unparsed.
+    fn read(text: &'a str) -> Option<Fields<'a>> {
+        if !text.trim_start().starts_with('{') || !(text.contains("jsocket") || text.contains('\\'))
+        {
+            return None;
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        let fields = de.deserialize_map(FieldsVisitor).ok()?;
+        de.end().ok()?;
+        Some(fields)
+    }
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Fields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
+        let mut fields = Fields::default();
+        while let Some(Key(key)) = map.next_key()? {
+            let slot = match &*key {
+                CONTROL_KEY => &mut fields.kind,
+                "message" => &mut fields.message,
+                "token" => &mut fields.token,
+                "after" => &mut fields.after,
+                "limit" => &mut fields.limit,
+                "from" => &mut fields.from,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = Some(map.next_value()?);
+        }
+        Ok(fields)
+    }
+}
+
+/// A string, borrowed from the text when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(v.to_owned())))
+    }
 }
 
 #[cfg(test)]
@@ -136,5 +385,84 @@ mod tests {
         assert_eq!(error_text(&reply), Some("nope"));
         assert_eq!(error_text(&json!({"$jsocket": "stats"})), None);
         assert_eq!(error_text(&json!({"error": "x"})), None);
+    }
+    #[test]
+    fn requests_read_from_text_keep_the_message_exact() {
+        let cases = [
+            (r#"{"$jsocket": "stats"}"#, Some(Action::Stats)),
+            (
+                r#"  {"token": "t", "$jsocket":"stats"}"#,
+                Some(Action::Stats),
+            ),
+            (
+                r#"{"$jsocket": "clients", "after": 5, "limit": 10}"#,
+                Some(Action::Clients {
+                    after: Some(5),
+                    limit: Some(10),
+                }),
+            ),
+            (
+                r#"{"$jsocket": "clients", "after": -1}"#,
+                Some(Action::Invalid(
+                    "\"after\" and \"limit\" must be whole numbers".into(),
+                )),
+            ),
+            (
+                r#"{"$jsocket": "broadcast", "message": 18446744073709551616}"#,
+                Some(Action::Broadcast("18446744073709551616")),
+            ),
+            (
+                r#"{"message": {"b":1,"a":"\u00e9"}, "$jsocket": "broadcast"}"#,
+                Some(Action::Broadcast(r#"{"b":1,"a":"\u00e9"}"#)),
+            ),
+            // An escaped key is still the key; the last of repeated keys counts.
+            (r#"{"\u0024jsocket": "stats"}"#, Some(Action::Stats)),
+            (
+                r#"{"$jsocket": "broadcast", "$jsocket": "stats"}"#,
+                Some(Action::Stats),
+            ),
+            (
+                r#"{"$jsocket": "broadcast"}"#,
+                Some(Action::Invalid("broadcast needs a \"message\"".into())),
+            ),
+            (
+                r#"{"$jsocket": 7}"#,
+                Some(Action::Invalid("unknown control message 7".into())),
+            ),
+            (r#"{"nested": {"$jsocket": "stats"}}"#, None),
+            (r#"{"jsocket": "stats"}"#, None),
+            (r#"["$jsocket", "stats"]"#, None),
+            (r#""$jsocket""#, None),
+            (r#"{"text": "hi"}"#, None),
+        ];
+        for (text, want) in cases {
+            let got = Request::parse(text).map(|r| r.action);
+            assert_eq!(got, want, "{text}");
+        }
+        let bad_token = Request::parse(r#"{"$jsocket": "stats", "token": 5}"#);
+        assert_eq!(
+            bad_token.map(|r| r.action),
+            Some(Action::Invalid("\"token\" must be a string".into()))
+        );
+    }
+
+    #[test]
+    fn the_envelope_wraps_the_bytes_and_reads_back() {
+        for (from, message) in [(0, "1"), (u64::MAX, r#"{"a":[1,2.50e3]}"#), (17, "\"x\"")] {
+            let mut out = alloc::vec![b'#'];
+            broadcast_envelope(from, message, &mut out);
+            let Ok(text) = core::str::from_utf8(&out[1..]) else {
+                panic!("not UTF-8: {out:?}");
+            };
+            assert!(out.len() - 1 <= message.len() + ENVELOPE_OVERHEAD);
+            assert_eq!(read_envelope(text), Some((from, message)));
+            let value: Result<Value, _> = serde_json::from_str(text);
+            assert_eq!(value.ok().map(|v| v["from"].clone()), Some(json!(from)));
+            // The envelope is a broadcast request's shape too: a server that gets one back
+            // reads the same message.
+            let action = Request::parse(text).map(|r| r.action);
+            assert_eq!(action, Some(Action::Broadcast(message)));
+        }
+        assert_eq!(read_envelope(r#"{"$jsocket": "stats", "from": 1}"#), None);
     }
 }

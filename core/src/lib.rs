@@ -15,6 +15,11 @@
 //! - [`Connection`]: the two together with the protocol policy — dialect detection, replies in
 //!   the peer's dialect, frame and idle timeouts, strict or lenient JSON, an output limit for
 //!   backpressure, and [`Stats`].
+//! - [`endpoint::Endpoint`]: what a server decides across its connections — admission and
+//!   slots, membership in broadcasts, a global budget for pushed output shared by reference,
+//!   control-plane rights and rate limits, statistics snapshots and event summaries — equally
+//!   without IO, beside the connections (as quinn-proto's `Endpoint`), and ready for a server
+//!   sharded by thread.
 //!
 //! ## The driving rule
 //! After every input to a [`Connection`] (`handle_input`, `handle_eof`, `handle_timeout`, `send`,
@@ -84,6 +89,7 @@ pub mod control;
 mod crc;
 mod decoder;
 mod dialect;
+pub mod endpoint;
 mod error;
 mod frame;
 mod payload;

@@ -1,0 +1,172 @@
+//! The global budget for pushed output, and the shared [`Frame`]s it pays for.
+//!
+//! A frame reserves its cost when it is made and gives it back when its last holder lets go
+//! (a guard, not a paired call): an outbox entry, an adapter that popped it and has not yet
+//! copied it, another shard. So a broadcast is counted once however many receivers share it,
+//! and no path can leak the count.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use core::ops::Deref;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// What a frame costs the budget beyond its payload's capacity: the shared allocation's header
+/// (reference counts, the budget handle, the vector's fields), rounded up.
+pub const FRAME_OVERHEAD: usize = 64;
+
+/// What each outbox entry costs the budget while it waits: the entry itself, with room for the
+/// queue's spare capacity (a queue's capacity stays within twice its entries).
+pub const ENTRY_COST: usize = 48;
+
+#[derive(Debug)]
+struct Pool {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+/// The budget for output waiting in outboxes: a byte count with a limit, shared (it is an
+/// `Arc` of atomics) by every endpoint of a server, so that shards hold one budget together.
+#[derive(Debug, Clone)]
+pub struct OutputBudget(Arc<Pool>);
+
+impl OutputBudget {
+    /// A budget of `limit` bytes.
+    #[must_use]
+    pub fn new(limit: usize) -> Self {
+        OutputBudget(Arc::new(Pool {
+            limit,
+            used: AtomicUsize::new(0),
+        }))
+    }
+
+    /// The limit.
+    #[must_use]
+    pub fn limit(&self) -> usize {
+        self.0.limit
+    }
+
+    /// Bytes held now.
+    #[must_use]
+    pub fn used(&self) -> usize {
+        self.0.used.load(Ordering::Acquire)
+    }
+
+    /// Makes a frame of `payload`, reserving its cost; gives the payload back when the budget
+    /// cannot hold it now.
+    pub fn frame(&self, payload: Vec<u8>) -> Result<Frame, Vec<u8>> {
+        let cost = payload.capacity().saturating_add(FRAME_OVERHEAD);
+        if !self.take(cost) {
+            return Err(payload);
+        }
+        Ok(Frame(Arc::new(Held {
+            payload,
+            cost,
+            budget: self.clone(),
+        })))
+    }
+
+    pub(crate) fn take(&self, bytes: usize) -> bool {
+        let limit = self.0.limit;
+        self.0
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|&n| n <= limit)
+            })
+            .is_ok()
+    }
+
+    pub(crate) fn give_back(&self, bytes: usize) {
+        // Never below zero: every give-back matches a take of the same size.
+        let _ = self
+            .0
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(bytes))
+            });
+    }
+
+    /// Whether `other` is this same budget (not merely an equal one).
+    #[must_use]
+    pub fn same_as(&self, other: &OutputBudget) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+struct Held {
+    payload: Vec<u8>,
+    cost: usize,
+    budget: OutputBudget,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.budget.give_back(self.cost);
+    }
+}
+
+/// A pushed payload (JSON text), held once and shared by all its receivers, on any shard
+/// (`Send + Sync`). Its cost stays reserved in the [`OutputBudget`] that made it until the last
+/// clone is dropped. Dereferences to the payload's bytes, which an adapter queues with
+/// [`Connection::send_raw`](crate::Connection::send_raw).
+#[derive(Clone)]
+pub struct Frame(Arc<Held>);
+
+impl Frame {
+    /// The payload.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0.payload
+    }
+
+    /// What the frame holds of its budget.
+    #[must_use]
+    pub fn cost(&self) -> usize {
+        self.0.cost
+    }
+
+    /// The budget that pays for it.
+    #[must_use]
+    pub fn budget(&self) -> &OutputBudget {
+        &self.0.budget
+    }
+}
+
+impl Deref for Frame {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0.payload
+    }
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frame")
+            .field("len", &self.0.payload.len())
+            .field("cost", &self.0.cost)
+            .finish()
+    }
+}
+
+/// A frame waiting in one outbox: holds [`ENTRY_COST`] of the frame's budget until dropped.
+pub(crate) struct Entry {
+    pub(crate) seq: u64,
+    pub(crate) frame: Frame,
+}
+
+impl Entry {
+    /// An entry for `frame`, if its budget has room for one more.
+    pub(crate) fn new(seq: u64, frame: &Frame) -> Option<Entry> {
+        frame.budget().take(ENTRY_COST).then(|| Entry {
+            seq,
+            frame: frame.clone(),
+        })
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.frame.budget().give_back(ENTRY_COST);
+    }
+}
