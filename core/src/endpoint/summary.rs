@@ -9,6 +9,7 @@ use core::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::{Endpoint, Ledger};
 use crate::control::{CONTROL_KEY, STATS};
 use crate::error::ErrorKind;
 use crate::stats::Stats;
@@ -223,6 +224,56 @@ impl Snapshot {
         Snapshot {
             summary,
             json: json.into(),
+        }
+    }
+}
+
+impl<L: Ledger> Endpoint<L> {
+    /// The statistics snapshot, built again only when the last is older than the
+    /// [snapshot interval](super::EndpointConfig::snapshot_interval): `live` gives the statistics of
+    /// the connections present (called only then), the endpoint adds those of the gone.
+    pub fn snapshot<'s, I>(&mut self, now: Duration, live: impl FnOnce() -> I) -> &Snapshot
+    where
+        I: IntoIterator<Item = &'s Stats>,
+    {
+        let fresh = self.snapshot.as_ref().is_some_and(|s| {
+            now >= s.summary.at && now < s.summary.at.saturating_add(self.config.snapshot_interval)
+        });
+        if !fresh {
+            let mut traffic = self.departed;
+            for stats in live() {
+                traffic.add(stats);
+            }
+            let summary = Summary {
+                at: now,
+                traffic,
+                ..self.counts(now)
+            };
+            self.snapshot = Some(Snapshot::new(summary));
+        }
+        // Set just above when missing.
+        self.snapshot
+            .get_or_insert_with(|| Snapshot::new(Summary::default()))
+    }
+
+    /// The counts now, without traffic (which only [`snapshot`](Self::snapshot) sums).
+    #[must_use]
+    pub fn counts(&self, now: Duration) -> Summary {
+        Summary {
+            at: now,
+            uptime: now.saturating_sub(self.started),
+            connections: self.slots.len(),
+            members: self.members,
+            downloads: self.downloads.len(),
+            unidentified: self.waiting.len(),
+            accepted: self.accepted,
+            disconnected: self.disconnected,
+            pushes_queued: self.pushes_queued,
+            pushes_delivered: self.pushes_delivered,
+            buffered_output: self.budget.used(),
+            output_budget: self.budget.limit(),
+            events: self.totals,
+            traffic: Traffic::default(),
         }
     }
 }

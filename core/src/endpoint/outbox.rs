@@ -1,0 +1,209 @@
+//! Pushes: frames under the global budget, per-member outboxes, and who loses pushes first.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::fmt;
+use core::time::Duration;
+
+use super::budget::Entry;
+use super::{ConnId, Endpoint, Frame, Ledger, State, FRAME_OVERHEAD};
+
+/// Why a push did not reach a connection.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushError {
+    /// No connection has this id (it may have left).
+    NoSuchConnection(ConnId),
+    /// The connection is not a member (not identified yet, or HTTP): it receives no pushes.
+    NotMember(ConnId),
+    /// The member's outbox is at its own limit: dropped for it, and counted.
+    Full(ConnId),
+    /// The global output budget cannot hold it even after the oldest waiting entries were
+    /// dropped: dropped, and counted.
+    OverBudget,
+}
+
+impl fmt::Display for PushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PushError::NoSuchConnection(id) => write!(f, "no connection {id}"),
+            PushError::NotMember(id) => write!(f, "connection {id} receives no pushes"),
+            PushError::Full(id) => write!(f, "outbox of connection {id} is full"),
+            PushError::OverBudget => f.write_str("the server's output budget is spent"),
+        }
+    }
+}
+
+impl core::error::Error for PushError {}
+
+/// How many members a broadcast reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Members whose outbox took it.
+    pub queued: usize,
+    /// Members that missed it (counted in [`Tally::pushes_dropped`](super::Tally::pushes_dropped)).
+    pub dropped: usize,
+}
+
+impl<L: Ledger> Endpoint<L> {
+    /// Makes a shared frame of `payload` (one JSON text) under the output budget, dropping the
+    /// oldest waiting entries if it must (counted). Fails, dropping nothing, for a payload
+    /// larger than the whole budget.
+    pub fn frame(&mut self, now: Duration, payload: Vec<u8>) -> Result<Frame, PushError> {
+        let cost = payload.capacity().saturating_add(FRAME_OVERHEAD);
+        if cost > self.budget.limit() {
+            return Err(PushError::OverBudget);
+        }
+        let mut payload = payload;
+        loop {
+            match self.budget.frame(payload) {
+                Ok(frame) => return Ok(frame),
+                Err(back) => payload = back,
+            }
+            if !self.drop_oldest(now, u64::MAX) {
+                return Err(PushError::OverBudget);
+            }
+        }
+    }
+
+    /// Queues `frame` for the member `to` (after what is queued for it already), and marks it
+    /// ready. A push it cannot take is dropped and counted.
+    pub fn push(&mut self, now: Duration, to: ConnId, frame: &Frame) -> Result<(), PushError> {
+        let seq = self.next_entry;
+        self.next_entry += 1;
+        self.enqueue(now, to, frame, seq)
+    }
+
+    /// Queues `frame` for every member of this endpoint; those that cannot take it miss it
+    /// (counted).
+    pub fn broadcast(&mut self, now: Duration, frame: &Frame) -> Delivery {
+        let seq = self.next_entry;
+        self.next_entry += 1;
+        let ids: Vec<ConnId> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| matches!(s.state, State::Member(_)))
+            .map(|(&id, _)| id)
+            .collect();
+        let mut delivery = Delivery::default();
+        for id in ids {
+            match self.enqueue(now, id, frame, seq) {
+                Ok(()) => delivery.queued += 1,
+                Err(_) => delivery.dropped += 1,
+            }
+        }
+        delivery
+    }
+
+    /// The next pushed payload for `id`, when its connection is ready to write: `unsent` is its
+    /// unsent output now ([`Connection::transmit`](crate::Connection::transmit)'s length).
+    /// Nothing while `unsent` is over the member's own limit, so pushes never grow a
+    /// connection's output past it. A member that finds its outbox empty with its output under
+    /// the limit has caught up.
+    #[must_use]
+    pub fn poll_push(&mut self, now: Duration, id: ConnId, unsent: usize) -> Option<Frame> {
+        let _ = now;
+        let slot = self.slots.get_mut(&id)?;
+        slot.unsent = unsent;
+        if unsent > self.config.member_output {
+            return None;
+        }
+        let Some(entry) = slot.outbox.pop_front() else {
+            if let Some(since) = slot.behind_since.take() {
+                self.behind.remove(&(since, id));
+            }
+            return None;
+        };
+        self.fronts.remove(&(entry.seq, id));
+        if let Some(next) = slot.outbox.front() {
+            self.fronts.insert((next.seq, id));
+        } else {
+            slot.outbox = VecDeque::new();
+        }
+        slot.outbox_bytes = slot.outbox_bytes.saturating_sub(entry.frame.len());
+        self.pushes_delivered += 1;
+        Some(entry.frame.clone())
+    }
+
+    pub(super) fn enqueue(
+        &mut self,
+        now: Duration,
+        to: ConnId,
+        frame: &Frame,
+        seq: u64,
+    ) -> Result<(), PushError> {
+        let slot = self
+            .slots
+            .get_mut(&to)
+            .ok_or(PushError::NoSuchConnection(to))?;
+        if !matches!(slot.state, State::Member(_)) {
+            return Err(PushError::NotMember(to));
+        }
+        let queued = slot.unsent.saturating_add(slot.outbox_bytes);
+        let over = queued > 0 && queued.saturating_add(frame.len()) > self.config.member_output;
+        if over || slot.outbox.len() >= self.config.member_messages {
+            self.missed(now, to);
+            return Err(PushError::Full(to));
+        }
+        let entry = loop {
+            if let Some(entry) = Entry::new(seq, frame) {
+                break entry;
+            }
+            if !self.drop_oldest(now, seq) {
+                self.missed(now, to);
+                return Err(PushError::OverBudget);
+            }
+        };
+        let Some(slot) = self.slots.get_mut(&to) else {
+            return Err(PushError::NoSuchConnection(to));
+        };
+        if slot.outbox.is_empty() {
+            self.fronts.insert((seq, to));
+            if !slot.ready {
+                slot.ready = true;
+                self.ready.push_back(to);
+            }
+        }
+        slot.outbox_bytes += frame.len();
+        slot.outbox.push_back(entry);
+        self.pushes_queued += 1;
+        Ok(())
+    }
+
+    /// Drops the oldest entry waiting in any outbox, if it is older than `before`: the slowest
+    /// reader's. Returns whether one was dropped.
+    pub(super) fn drop_oldest(&mut self, now: Duration, before: u64) -> bool {
+        let Some(&(seq, id)) = self.fronts.first() else {
+            return false;
+        };
+        if seq >= before {
+            return false;
+        }
+        self.fronts.remove(&(seq, id));
+        if let Some(slot) = self.slots.get_mut(&id) {
+            if let Some(entry) = slot.outbox.pop_front() {
+                slot.outbox_bytes = slot.outbox_bytes.saturating_sub(entry.frame.len());
+            }
+            match slot.outbox.front() {
+                Some(next) => {
+                    self.fronts.insert((next.seq, id));
+                }
+                None => slot.outbox = VecDeque::new(),
+            }
+        }
+        self.missed(now, id);
+        true
+    }
+
+    /// Counts a push `id` missed, and marks it behind.
+    pub(super) fn missed(&mut self, now: Duration, id: ConnId) {
+        if let Some(slot) = self.slots.get_mut(&id) {
+            slot.pushes_dropped += 1;
+            if slot.behind_since.is_none() {
+                slot.behind_since = Some(now);
+                self.behind.insert((now, id));
+            }
+        }
+        self.count(now, |t| t.pushes_dropped += 1);
+    }
+}
