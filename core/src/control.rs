@@ -157,7 +157,9 @@ impl<'a> Request<'a> {
     pub fn parse(text: &'a str) -> Option<Request<'a>> {
         let fields = Fields::read(text)?;
         let kind = fields.kind?;
-        let token = match fields.token.map(|raw| string(raw.get())) {
+        // A `null` token is no token.
+        let token = fields.token.filter(|raw| raw.get() != "null");
+        let token = match token.map(|raw| string(raw.get())) {
             None => None,
             Some(Some(token)) => Some(token),
             Some(None) => return Some(invalid("\"token\" must be a string")),

@@ -65,6 +65,10 @@ impl<L: Ledger> Endpoint<L> {
         let Some(slot) = self.slots.get(&id) else {
             return Verdict::Pass;
         };
+        if slot.state == State::Evicted {
+            // Being closed: it speaks for no one any more.
+            return Verdict::Pass;
+        }
         if slot.state == State::Waiting {
             self.handle_identified(now, id, Protocol::Jsocket);
         }

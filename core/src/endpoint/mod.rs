@@ -502,6 +502,93 @@ impl<L: Ledger> Endpoint<L> {
     // ---------------------------------------------------------------------------------------
     // Inner workings
 
+    /// Checks that the endpoint's indexes and counts agree with its connections (for tests
+    /// and fuzzing; it walks every connection). The first disagreement found, if any.
+    #[doc(hidden)]
+    pub fn check_consistency(&self) -> Result<(), &'static str> {
+        let mut members = 0;
+        for (&id, slot) in &self.slots {
+            let bytes: usize = slot.outbox.iter().map(|e| e.frame.len()).sum();
+            if bytes != slot.outbox_bytes {
+                return Err("outbox bytes differ from the entries'");
+            }
+            if slot.outbox.len() > self.config.member_messages {
+                return Err("an outbox holds more than member_messages");
+            }
+            if slot
+                .outbox
+                .iter()
+                .zip(slot.outbox.iter().skip(1))
+                .any(|(a, b)| a.seq >= b.seq)
+            {
+                return Err("an outbox is out of order");
+            }
+            if let Some(front) = slot.outbox.front() {
+                if !self.fronts.contains(&(front.seq, id)) {
+                    return Err("an outbox's front is not indexed");
+                }
+            }
+            let indexed = |set: &BTreeSet<(Duration, ConnId)>| set.contains(&(slot.since, id));
+            let ok = match slot.state {
+                State::Waiting => indexed(&self.waiting) && slot.outbox.is_empty(),
+                State::Download => indexed(&self.downloads) && slot.outbox.is_empty(),
+                State::Member(_) => {
+                    members += 1;
+                    true
+                }
+                State::Evicted => slot.outbox.is_empty() && slot.behind_since.is_none(),
+            };
+            if !ok {
+                return Err("a connection's state and its indexes disagree");
+            }
+            if slot
+                .behind_since
+                .is_some_and(|t| !self.behind.contains(&(t, id)))
+            {
+                return Err("a member behind is not indexed");
+            }
+        }
+        let count = |f: fn(&Slot) -> bool| self.slots.values().filter(|s| f(s)).count();
+        let exact = [
+            (
+                count(|s| !s.outbox.is_empty()),
+                self.fronts.len(),
+                "outboxes",
+            ),
+            (
+                count(|s| s.state == State::Waiting),
+                self.waiting.len(),
+                "waiting",
+            ),
+            (
+                count(|s| s.state == State::Download),
+                self.downloads.len(),
+                "downloads",
+            ),
+            (
+                count(|s| s.behind_since.is_some()),
+                self.behind.len(),
+                "behind",
+            ),
+            (
+                count(|s| s.ready),
+                self.ready
+                    .iter()
+                    .filter(|id| self.slots.contains_key(id))
+                    .count(),
+                "ready",
+            ),
+            (members, self.members, "members"),
+        ];
+        if let Some((_, _, what)) = exact.iter().find(|(a, b, _)| a != b) {
+            return Err(what);
+        }
+        if self.budget.used() > self.budget.limit() {
+            return Err("the output budget is overspent");
+        }
+        Ok(())
+    }
+
     /// Counts an event in the interval's tally and in the totals.
     fn count(&mut self, now: Duration, add: impl Fn(&mut Tally)) {
         add(&mut self.tally);
