@@ -297,6 +297,10 @@ fn pushes_reach_only_connections_whose_protocol_is_known() {
         Verdict::Pass
     ));
     assert!(ep.is_member(silent));
+    // A download is no one on the control plane: what it might send passes, unheard.
+    let v = ep.handle_message(t, browser, r#"{"$jsocket": "broadcast", "message": 1}"#);
+    assert!(matches!(v, Verdict::Pass));
+    assert_eq!(ready(&mut ep), []);
     let gone = ConnId::new(0, 99);
     assert_eq!(ep.push(t, gone, &f), Err(PushError::NoSuchConnection(gone)));
 }

@@ -293,4 +293,40 @@ impl EndpointConfig {
     pub fn get_policy(&self) -> &ControlPolicy {
         &self.policy
     }
+
+    /// The largest payload a broadcast may make.
+    #[must_use]
+    pub fn get_max_message_size(&self) -> u32 {
+        self.max_message_size
+    }
+
+    /// The per-connection rate of statistics and client-page requests.
+    #[must_use]
+    pub fn get_query_rate(&self) -> Option<Rate> {
+        self.query_rate
+    }
+
+    /// The per-connection rate of broadcasts.
+    #[must_use]
+    pub fn get_broadcast_rate(&self) -> Option<Rate> {
+        self.broadcast_rate
+    }
+
+    /// Most clients in one page.
+    #[must_use]
+    pub fn get_page_size(&self) -> usize {
+        self.page_size
+    }
+
+    /// How long a statistics snapshot is reused.
+    #[must_use]
+    pub fn get_snapshot_interval(&self) -> Duration {
+        self.snapshot_interval
+    }
+
+    /// How often repeated events are summed up.
+    #[must_use]
+    pub fn get_summary_interval(&self) -> Duration {
+        self.summary_interval
+    }
 }

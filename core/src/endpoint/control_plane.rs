@@ -65,12 +65,12 @@ impl<L: Ledger> Endpoint<L> {
         let Some(slot) = self.slots.get(&id) else {
             return Verdict::Pass;
         };
-        if slot.state == State::Evicted {
-            // Being closed: it speaks for no one any more.
-            return Verdict::Pass;
-        }
         if slot.state == State::Waiting {
             self.handle_identified(now, id, Protocol::Jsocket);
+        }
+        if !self.is_member(id) {
+            // Being closed, or not a jsocket peer at all: it speaks for no one.
+            return Verdict::Pass;
         }
         if !self.config.control {
             return Verdict::Pass;
