@@ -269,9 +269,11 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     /// Reads the fields of an object that may be a control message. Texts that cannot name the
-    /// key (not an object, neither `jsocket` nor an escape in them) are passed over unparsed.
+    /// key (not an object, neither `jsocket` nor a `\u` escape in them) are passed over
+    /// unparsed.
     fn read(text: &'a str) -> Option<Fields<'a>> {
-        if !text.trim_start().starts_with('{') || !(text.contains("jsocket") || text.contains('\\'))
+        if !text.trim_start().starts_with('{')
+            || !(text.contains("jsocket") || text.contains("\\u"))
         {
             return None;
         }

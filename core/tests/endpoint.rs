@@ -7,7 +7,7 @@ use std::time::Duration;
 use jsocket_core::control::{read_envelope, CONTROL_KEY};
 use jsocket_core::endpoint::{
     Access, ConnId, ControlPolicy, Delivery, Disconnect, Endpoint, EndpointConfig, Event, Frame,
-    Peer, Protocol, PushError, Rate, Refusal, Tally, Verdict, ENTRY_COST, FRAME_OVERHEAD,
+    Ledger, Peer, Protocol, PushError, Rate, Refusal, Tally, Verdict, ENTRY_COST, FRAME_OVERHEAD,
 };
 use jsocket_core::{Config, Connection, Dialect, Encoder, Event as ConnEvent, RawPayload, Stats};
 use serde_json::{json, Value};
@@ -54,7 +54,7 @@ fn frame(ep: &mut Endpoint, now: Duration, text: &str) -> Frame {
 }
 
 /// Every payload waiting for `id`, taken as a connection with nothing unsent would.
-fn take_all(ep: &mut Endpoint, now: Duration, id: ConnId) -> Vec<String> {
+fn take_all<L: Ledger>(ep: &mut Endpoint<L>, now: Duration, id: ConnId) -> Vec<String> {
     std::iter::from_fn(|| ep.poll_push(now, id, 0))
         .map(|f| String::from_utf8_lossy(&f).into_owned())
         .collect()
@@ -851,4 +851,87 @@ fn when_everyone_leaves_every_count_is_back_to_zero() {
     assert_eq!(ep.budget().used(), 0);
     assert_eq!(ep.ledger().addresses(), 0);
     assert_eq!(ep.poll_ready(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shards
+
+/// A ledger shared by two shards on one thread (a server with threads would share it behind a
+/// lock or atomics): the seam through which server-wide limits hold across shards.
+#[derive(Clone)]
+struct SharedLedger(std::rc::Rc<std::cell::RefCell<jsocket_core::endpoint::LocalLedger>>);
+
+impl Ledger for SharedLedger {
+    fn admit(&mut self, peer: &Peer) -> Result<(), Refusal> {
+        self.0.borrow_mut().admit(peer)
+    }
+    fn release(&mut self, peer: &Peer) {
+        self.0.borrow_mut().release(peer)
+    }
+    fn connections(&self) -> usize {
+        self.0.borrow().connections()
+    }
+    fn max_connections(&self) -> usize {
+        self.0.borrow().max_connections()
+    }
+}
+
+#[test]
+fn shards_share_the_limits_and_count_a_broadcast_once() {
+    use jsocket_core::endpoint::{LocalLedger, OutputBudget};
+    let t = secs(0);
+    let config = EndpointConfig::default();
+    let ledger = SharedLedger(std::rc::Rc::new(std::cell::RefCell::new(LocalLedger::new(
+        3, 2,
+    ))));
+    let budget = OutputBudget::new(1 << 20);
+    let mut shards: Vec<Endpoint<SharedLedger>> = (0..2)
+        .map(|n| Endpoint::with_ledger(config.clone(), ledger.clone(), budget.clone(), n, t))
+        .collect();
+    let a = shards[0]
+        .handle_connect(t, host(1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let b = shards[1]
+        .handle_connect(t, host(1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Ids are unique across shards; the per-address and the connection limits are the server's.
+    assert_ne!(a, b);
+    assert_eq!((a.shard(), b.shard()), (0, 1));
+    assert_eq!(
+        shards[0].handle_connect(t, host(1)),
+        Err(Refusal::PerAddress { max: 2 })
+    );
+    let c = shards[0]
+        .handle_connect(t, host(2))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        shards[1].handle_connect(t, host(3)),
+        Err(Refusal::Full { max: 3 })
+    );
+    assert_eq!(ledger.connections(), 3);
+    for (shard, id) in [(0, a), (1, b), (0, c)] {
+        shards[shard].handle_identified(t, id, Protocol::Jsocket);
+    }
+    // A broadcast from shard 0 is handed to shard 1: one payload for both.
+    let text = r#"{"$jsocket": "broadcast", "message": [1, 2]}"#;
+    let Verdict::Broadcast { frame, delivery } = shards[0].handle_message(t, a, text) else {
+        panic!("no broadcast");
+    };
+    assert_eq!(delivery.queued, 2);
+    assert_eq!(shards[1].broadcast(t, &frame).queued, 1);
+    let cost = frame.cost();
+    drop(frame);
+    assert_eq!(budget.used(), cost + 3 * ENTRY_COST);
+    let mut totals = shards[0].counts(t);
+    totals.merge(&shards[1].counts(t));
+    assert_eq!(
+        (totals.connections, totals.members, totals.pushes_queued),
+        (3, 3, 3)
+    );
+    assert_eq!(totals.buffered_output, budget.used());
+    for (shard, id) in [(0, a), (1, b), (0, c)] {
+        assert_eq!(take_all(&mut shards[shard], t, id).len(), 1);
+        shards[shard].handle_leave(t, id, None);
+    }
+    assert_eq!((ledger.connections(), budget.used()), (0, 0));
 }

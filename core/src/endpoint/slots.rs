@@ -13,7 +13,7 @@ impl<L: Ledger> Endpoint<L> {
     /// its slot (an [`Event::Disconnect`] for it).
     pub fn handle_connect(&mut self, now: Duration, peer: Peer) -> Result<ConnId, Refusal> {
         let mut admitted = self.ledger.admit(&peer);
-        if let Err(Refusal::Full { .. }) = admitted {
+        if let (Err(Refusal::Full { .. }), true) = (admitted, self.pressured()) {
             if let Some(&(since, id)) = self.waiting.first() {
                 if since.saturating_add(self.config.first_bytes_timeout) <= now {
                     self.evict(now, id, Disconnect::FirstBytesTimeout);

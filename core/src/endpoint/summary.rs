@@ -58,6 +58,21 @@ impl Tally {
         self.evicted_first_bytes + self.evicted_slow_readers + self.evicted_downloads
     }
 
+    /// The counts, in the order of [`fields`](Self::fields).
+    fn counts_mut(&mut self) -> [&mut u64; 9] {
+        [
+            &mut self.refused_full,
+            &mut self.refused_per_address,
+            &mut self.evicted_first_bytes,
+            &mut self.evicted_slow_readers,
+            &mut self.evicted_downloads,
+            &mut self.pushes_dropped,
+            &mut self.rejected,
+            &mut self.control_denied,
+            &mut self.rate_limited,
+        ]
+    }
+
     fn fields(&self) -> [(&'static str, u64); 9] {
         [
             ("refused_full", self.refused_full),
@@ -158,6 +173,35 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Adds another shard's summary to this one, so that a sharded server's totals are the sum
+    /// of its shards'. The output budget is the server's, shared: it is not added (the larger
+    /// reading is kept), nor is the time.
+    pub fn merge(&mut self, other: &Summary) {
+        self.uptime = self.uptime.max(other.uptime);
+        self.connections += other.connections;
+        self.members += other.members;
+        self.downloads += other.downloads;
+        self.unidentified += other.unidentified;
+        self.accepted += other.accepted;
+        self.disconnected += other.disconnected;
+        self.pushes_queued += other.pushes_queued;
+        self.pushes_delivered += other.pushes_delivered;
+        self.buffered_output = self.buffered_output.max(other.buffered_output);
+        self.output_budget = self.output_budget.max(other.output_budget);
+        let (mine, theirs) = (&mut self.events, &other.events);
+        for (a, b) in mine.counts_mut().into_iter().zip(theirs.fields()) {
+            *a += b.1;
+        }
+        let (mine, theirs) = (&mut self.traffic, &other.traffic);
+        mine.messages_in += theirs.messages_in;
+        mine.messages_out += theirs.messages_out;
+        mine.bytes_in += theirs.bytes_in;
+        mine.bytes_out += theirs.bytes_out;
+        for (a, b) in mine.failures.iter_mut().zip(theirs.failures) {
+            *a += b;
+        }
+    }
+
     /// The summary as the reply to `{"$jsocket": "stats"}`: a JSON object tagged
     /// `"$jsocket": "stats"`, with the counts under their field names, the event counts, the
     /// traffic (`messages_in`, …) and `failures` by [`ErrorKind::as_str`].
