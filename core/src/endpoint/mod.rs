@@ -22,6 +22,9 @@
 //! it is ready to write, passing its unsent output, and queues each with
 //! [`Connection::send_raw`](crate::Connection::send_raw).
 //!
+//! `core/examples/endpoint_room.rs` is this loop in full, over in-memory sockets: three clients,
+//! one of which never reads (`cargo run -p jsocket-core --example endpoint_room`).
+//!
 //! ## Membership
 //! A connection is admitted unidentified and receives nothing pushed. It becomes a member —
 //! receives broadcasts and pushes — once its protocol is known: a complete jsocket message, or
