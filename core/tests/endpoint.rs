@@ -935,3 +935,36 @@ fn shards_share_the_limits_and_count_a_broadcast_once() {
     }
     assert_eq!((ledger.connections(), budget.used()), (0, 0));
 }
+
+#[test]
+fn a_member_whose_pushes_were_all_dropped_is_woken_and_can_catch_up() {
+    let t = secs(0);
+    // Room for one 100-byte payload with its entry, not for two.
+    let budget = 2 * (100 + FRAME_OVERHEAD) + ENTRY_COST - 50;
+    let config = EndpointConfig::default()
+        .output_budget(budget)
+        .slow_reader_timeout(Some(secs(30)))
+        .summary_interval(secs(3600));
+    let mut ep = Endpoint::new(config, t);
+    let a = member(&mut ep, t, host(1));
+    let b = member(&mut ep, t, host(2));
+    let text = format!("\"{}\"", "a".repeat(98));
+    let first = frame(&mut ep, t, &text);
+    ep.push(t, a, &first).unwrap_or_else(|e| panic!("{e}"));
+    drop(first);
+    assert_eq!(ready(&mut ep), [a]);
+    // A push to B needs the room A's waiting entry holds: A loses it, with nothing left queued.
+    let second = frame(&mut ep, secs(1), &text);
+    ep.push(secs(1), b, &second)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        ep.client(a).map(|c| (c.outbox_len, c.behind_since)),
+        Some((0, Some(secs(1))))
+    );
+    // A is woken all the same, finds nothing, and so has caught up: no disconnection follows.
+    assert_eq!(ready(&mut ep), [a, b]);
+    assert!(ep.poll_push(secs(2), a, 0).is_none());
+    assert_eq!(ep.client(a).and_then(|c| c.behind_since), None);
+    ep.handle_timeout(secs(100));
+    assert_eq!(events(&mut ep), []);
+}

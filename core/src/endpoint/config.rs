@@ -22,17 +22,18 @@ use crate::frame::DEFAULT_MAX_MESSAGE_SIZE;
 /// `max_message_size`, `P` = its `max_pending_output` and `H` = [`MAX_HEADER_LEN`](crate::MAX_HEADER_LEN):
 ///
 /// ```text
-/// memory ≤ B + C × (2·S + P + H + E) + A
+/// memory ≤ B + C × (2·(S + H) + P + E) + A
 /// ```
 ///
 /// `B` holds every pushed payload waiting in any outbox, counted once however many members
 /// share it, with [`FRAME_OVERHEAD`](super::FRAME_OVERHEAD) per payload and
 /// [`ENTRY_COST`](super::ENTRY_COST) per outbox entry. Each connection holds at most one
-/// partial frame (`S + H`) and its unsent output (`P`, plus one message that crossed it: `S`).
+/// partial frame (`S + H`) and its unsent output (`P`, plus one framed message that crossed
+/// it: `S + H`).
 /// `E` is the endpoint's fixed bookkeeping per connection (a few hundred bytes) and `A` what the
-/// adapter holds besides (its read buffer, its tasks, the events of one read). Pushes never
-/// grow a connection's output past `P`: the adapter takes them from the outbox only while its
-/// unsent output is at most `P`.
+/// adapter holds besides (its read buffer, its tasks, the events of one read). Pushes take a
+/// connection's output at most one message past `P` (the term above): the adapter takes them
+/// from the outbox only while its unsent output is at most `P`.
 ///
 /// ```
 /// use std::time::Duration;

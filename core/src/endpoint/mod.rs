@@ -387,14 +387,15 @@ impl<L: Ledger> Endpoint<L> {
         self.events.pop_front()
     }
 
-    /// A member whose outbox became non-empty: wake its task. Each member comes out once until
-    /// it is polled again.
+    /// A member to wake: its outbox became non-empty, or it missed a push (its task then calls
+    /// [`poll_push`](Self::poll_push), which tells whether it has caught up). Each member comes
+    /// out once until it is made ready again.
     #[must_use]
     pub fn poll_ready(&mut self) -> Option<ConnId> {
         while let Some(id) = self.ready.pop_front() {
             if let Some(slot) = self.slots.get_mut(&id) {
                 slot.ready = false;
-                if !slot.outbox.is_empty() {
+                if !slot.outbox.is_empty() || slot.behind_since.is_some() {
                     return Some(id);
                 }
             }

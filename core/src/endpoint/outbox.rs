@@ -97,9 +97,10 @@ impl<L: Ledger> Endpoint<L> {
 
     /// The next pushed payload for `id`, when its connection is ready to write: `unsent` is its
     /// unsent output now ([`Connection::transmit`](crate::Connection::transmit)'s length).
-    /// Nothing while `unsent` is over the member's own limit, so pushes never grow a
-    /// connection's output past it. A member that finds its outbox empty with its output under
-    /// the limit has caught up.
+    /// Nothing while `unsent` is over the member's own limit, so pushes take a connection's
+    /// output at most one message past it. Call it until `None` whenever the connection is
+    /// woken ([`poll_ready`](Self::poll_ready)) or has written: a member that finds its outbox
+    /// empty with its output within the limit has caught up, and is no longer a slow reader.
     #[must_use]
     pub fn poll_push(&mut self, now: Duration, id: ConnId, unsent: usize) -> Option<Frame> {
         let _ = now;
@@ -195,13 +196,18 @@ impl<L: Ledger> Endpoint<L> {
         true
     }
 
-    /// Counts a push `id` missed, and marks it behind.
+    /// Counts a push `id` missed, and marks it behind; wakes it, so that it reports whether it
+    /// catches up even if nothing more is pushed to it.
     pub(super) fn missed(&mut self, now: Duration, id: ConnId) {
         if let Some(slot) = self.slots.get_mut(&id) {
             slot.pushes_dropped += 1;
             if slot.behind_since.is_none() {
                 slot.behind_since = Some(now);
                 self.behind.insert((now, id));
+            }
+            if !slot.ready {
+                slot.ready = true;
+                self.ready.push_back(id);
             }
         }
         self.count(now, |t| t.pushes_dropped += 1);
