@@ -109,7 +109,9 @@ impl<L: Ledger> Endpoint<L> {
         match request.action {
             Action::Clients { after, limit } => Verdict::Clients(self.page(after, limit, detail)),
             Action::Broadcast(message) => self.broadcast_from(now, id, message),
-            _ => Verdict::Stats,
+            Action::Stats => Verdict::Stats,
+            // Answered above.
+            _ => Verdict::Reply(error(invalid_text(&request.action))),
         }
     }
 
