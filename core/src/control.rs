@@ -256,6 +256,15 @@ fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(&digits[i..]);
 }
 
+/// Whether `text` has a `\u` escape of a character of [`CONTROL_KEY`] (`\u0024` for `$`,
+/// `\u006a` for `j`, …): the only way to write the key without `jsocket` in the text.
+fn escapes_key(text: &str) -> bool {
+    text.match_indices("\\u00").any(|(at, _)| {
+        let hex = text.get(at + 4..at + 6).unwrap_or("");
+        u8::from_str_radix(hex, 16).is_ok_and(|c| CONTROL_KEY.as_bytes().contains(&c))
+    })
+}
+
 /// The top-level fields a control message may have, as raw JSON text.
 #[derive(Default)]
 struct Fields<'a> {
@@ -269,12 +278,10 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     /// Reads the fields of an object that may be a control message. Texts that cannot name the
-    /// key (not an object, neither `jsocket` nor a `\u` escape in them) are passed over
-    /// unparsed.
+    /// key are passed over unparsed: not an object, or neither `jsocket` in them nor a `\u`
+    /// escape of one of the key's characters.
     fn read(text: &'a str) -> Option<Fields<'a>> {
-        if !text.trim_start().starts_with('{')
-            || !(text.contains("jsocket") || text.contains("\\u"))
-        {
+        if !text.trim_start().starts_with('{') || !(text.contains("jsocket") || escapes_key(text)) {
             return None;
         }
         let mut de = serde_json::Deserializer::from_str(text);
@@ -421,6 +428,11 @@ mod tests {
             ),
             // An escaped key is still the key; the last of repeated keys counts.
             (r#"{"\u0024jsocket": "stats"}"#, Some(Action::Stats)),
+            (
+                r#"{"$\u006As\u006f\u0063\u006B\u0065\u0074": "stats"}"#,
+                Some(Action::Stats),
+            ),
+            (r#"{"text": "caf\u00e9 \u0024", "\u0024": 1}"#, None),
             (
                 r#"{"$jsocket": "broadcast", "$jsocket": "stats"}"#,
                 Some(Action::Stats),

@@ -5,8 +5,10 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::time::Duration;
 
+use alloc::collections::BTreeSet;
+
 use super::budget::Entry;
-use super::{ConnId, Endpoint, Frame, Ledger, State, FRAME_OVERHEAD};
+use super::{ConnId, Endpoint, EndpointConfig, Frame, Ledger, Slot, State, FRAME_OVERHEAD};
 
 /// Why a push did not reach a connection.
 #[non_exhaustive]
@@ -79,14 +81,27 @@ impl<L: Ledger> Endpoint<L> {
     pub fn broadcast(&mut self, now: Duration, frame: &Frame) -> Delivery {
         let seq = self.next_entry;
         self.next_entry += 1;
-        let ids: Vec<ConnId> = self
-            .slots
-            .iter()
-            .filter(|(_, s)| matches!(s.state, State::Member(_)))
-            .map(|(&id, _)| id)
-            .collect();
         let mut delivery = Delivery::default();
-        for id in ids {
+        // One pass for the members that take it as it is; the others (over their own limit, or
+        // the budget short) go through `enqueue`, which drops and counts.
+        let mut others = Vec::new();
+        for (&id, slot) in &mut self.slots {
+            if !matches!(slot.state, State::Member(_)) {
+                continue;
+            }
+            let entry = fits(slot, frame, &self.config)
+                .then(|| Entry::new(seq, frame))
+                .flatten();
+            match entry {
+                Some(entry) => {
+                    queue(&mut self.fronts, &mut self.ready, id, slot, entry);
+                    delivery.queued += 1;
+                }
+                None => others.push(id),
+            }
+        }
+        self.pushes_queued += delivery.queued as u64;
+        for id in others {
             match self.enqueue(now, id, frame, seq) {
                 Ok(()) => delivery.queued += 1,
                 Err(_) => delivery.dropped += 1,
@@ -119,7 +134,7 @@ impl<L: Ledger> Endpoint<L> {
         if let Some(next) = slot.outbox.front() {
             self.fronts.insert((next.seq, id));
         } else {
-            slot.outbox = VecDeque::new();
+            shrink(&mut slot.outbox);
         }
         slot.outbox_bytes = slot.outbox_bytes.saturating_sub(entry.frame.len());
         self.pushes_delivered += 1;
@@ -140,9 +155,7 @@ impl<L: Ledger> Endpoint<L> {
         if !matches!(slot.state, State::Member(_)) {
             return Err(PushError::NotMember(to));
         }
-        let queued = slot.unsent.saturating_add(slot.outbox_bytes);
-        let over = queued > 0 && queued.saturating_add(frame.len()) > self.config.member_output;
-        if over || slot.outbox.len() >= self.config.member_messages {
+        if !fits(slot, frame, &self.config) {
             self.missed(now, to);
             return Err(PushError::Full(to));
         }
@@ -158,15 +171,7 @@ impl<L: Ledger> Endpoint<L> {
         let Some(slot) = self.slots.get_mut(&to) else {
             return Err(PushError::NoSuchConnection(to));
         };
-        if slot.outbox.is_empty() {
-            self.fronts.insert((seq, to));
-            if !slot.ready {
-                slot.ready = true;
-                self.ready.push_back(to);
-            }
-        }
-        slot.outbox_bytes += frame.len();
-        slot.outbox.push_back(entry);
+        queue(&mut self.fronts, &mut self.ready, to, slot, entry);
         self.pushes_queued += 1;
         Ok(())
     }
@@ -189,7 +194,7 @@ impl<L: Ledger> Endpoint<L> {
                 Some(next) => {
                     self.fronts.insert((next.seq, id));
                 }
-                None => slot.outbox = VecDeque::new(),
+                None => shrink(&mut slot.outbox),
             }
         }
         self.missed(now, id);
@@ -211,5 +216,45 @@ impl<L: Ledger> Endpoint<L> {
             }
         }
         self.count(now, |t| t.pushes_dropped += 1);
+    }
+}
+
+/// Whether `slot`'s own limits take `frame`: fewer than `member_messages` waiting, and its
+/// outbox with its unsent output within `member_output` (an empty outbox of a drained
+/// connection takes one message of any size).
+fn fits(slot: &Slot, frame: &Frame, config: &EndpointConfig) -> bool {
+    let queued = slot.unsent.saturating_add(slot.outbox_bytes);
+    let over = queued > 0 && queued.saturating_add(frame.len()) > config.member_output;
+    !over && slot.outbox.len() < config.member_messages
+}
+
+/// Appends `entry` to `slot`'s outbox, indexing its front and making it ready if it was empty.
+fn queue(
+    fronts: &mut BTreeSet<(u64, ConnId)>,
+    ready: &mut VecDeque<ConnId>,
+    id: ConnId,
+    slot: &mut Slot,
+    entry: Entry,
+) {
+    if slot.outbox.is_empty() {
+        fronts.insert((entry.seq, id));
+        if !slot.ready {
+            slot.ready = true;
+            ready.push_back(id);
+        }
+    }
+    slot.outbox_bytes += entry.frame.len();
+    slot.outbox.push_back(entry);
+}
+
+/// The entries an empty outbox keeps room for: a member that takes each push as it comes reuses
+/// its queue instead of allocating one per push (a few dozen bytes, counted in the per-connection
+/// bookkeeping of the memory bound).
+const KEPT_ENTRIES: usize = 4;
+
+/// Frees an empty outbox's queue if it has grown past [`KEPT_ENTRIES`].
+fn shrink(outbox: &mut VecDeque<Entry>) {
+    if outbox.capacity() > KEPT_ENTRIES {
+        *outbox = VecDeque::new();
     }
 }
