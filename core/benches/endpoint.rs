@@ -56,7 +56,10 @@ fn control(c: &mut Criterion) {
     let (mut ep, ids) = room(2);
     let mut group = c.benchmark_group("endpoint/handle_message");
     for (name, text) in [
-        ("plain", r#"{"client": "kiosk-3", "seq": 7, "x": 12.5, "label": "n\u00e4he"}"#),
+        (
+            "plain",
+            r#"{"client": "kiosk-3", "seq": 7, "x": 12.5, "label": "n\u00e4he"}"#,
+        ),
         ("stats", r#"{"$jsocket": "stats", "token": "kiosk-3"}"#),
     ] {
         group.bench_function(name, |b| {
