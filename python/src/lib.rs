@@ -1,0 +1,40 @@
+//! `jsocket_rs._core`: the Rust core of the Python package `jsocket_rs`.
+//!
+//! The package offers jsocket 2.0.3's API (`JsonClient`, `JsonServer`, `ThreadedServer`,
+//! `ServerFactory`, ...) in Python, over what this module gives it: the core's sans-IO
+//! [`Connection`](sansio::Connection) (framing, validation, limits, statistics) for clients and
+//! single-connection servers on Python sockets, and a [`Server`](server::Server) on smol that
+//! serves many clients on one thread, calling the Python handler with the GIL held only for
+//! the call. The same sans-IO layer is public (`encode`, `Decoder`, `Connection`) for programs
+//! that bring their own sockets.
+
+mod errors;
+mod json;
+mod peer;
+mod sansio;
+mod server;
+
+use pyo3::prelude::*;
+
+/// The module.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("FramingError", py.get_type::<errors::FramingError>())?;
+    m.add(
+        "DEFAULT_MAX_MESSAGE_SIZE",
+        jsocket_core::DEFAULT_MAX_MESSAGE_SIZE,
+    )?;
+    m.add("NEED_DATA", sansio::need_data(py)?)?;
+    m.add_function(wrap_pyfunction!(sansio::encode, m)?)?;
+    m.add_function(wrap_pyfunction!(sansio::encode_payload, m)?)?;
+    m.add_class::<sansio::Decoder>()?;
+    m.add_class::<sansio::Connection>()?;
+    m.add_class::<sansio::NeedData>()?;
+    m.add_class::<sansio::Message>()?;
+    m.add_class::<sansio::Rejected>()?;
+    m.add_class::<sansio::Closed>()?;
+    m.add_class::<peer::Peer>()?;
+    m.add_class::<server::Server>()?;
+    Ok(())
+}
