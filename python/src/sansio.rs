@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use jsocket_core::{
     Closed as CoreClosed, Config, Connection as CoreConnection, Decoder as CoreDecoder,
-    DecoderConfig, Dialect, DialectMode, Encoder, Event, RawPayload, RemoteError,
+    DecoderConfig, Dialect, DialectMode, Encoder, ErrorKind, Event, RawPayload, RemoteError,
     DEFAULT_MAX_MESSAGE_SIZE,
 };
 use pyo3::exceptions::PyValueError;
@@ -379,23 +379,36 @@ pub(crate) fn next_event(
             Ok(obj) => Py::new(py, Message { obj: obj.unbind() })?.into_any(),
             Err(e) => {
                 let error = invalid_json(py, &e);
-                conn.report_invalid(error.clone());
-                rejected(py, &error)?
+                if !conn.config().get_strict_json() {
+                    conn.record_failure(ErrorKind::InvalidJson);
+                    return rejected(py, &error);
+                }
+                // Strict: the connection closes, and the messages queued behind this one
+                // (decoded from the same input) are not delivered.
+                conn.report_invalid(error);
+                while let Some(event) = conn.poll_event() {
+                    if let Event::Closed(why) = event {
+                        return closed(py, why);
+                    }
+                }
+                return Ok(need_data(py)?.into_any());
             }
         },
         Event::Rejected(error) => rejected(py, &error)?,
-        Event::Closed(why) => {
-            let (reason, error) = match why {
-                CoreClosed::Eof => ("eof", None),
-                CoreClosed::Local => ("local", None),
-                CoreClosed::Error(e) => (
-                    "error",
-                    Some(errors::remote(py, &e).into_value(py).into_any()),
-                ),
-            };
-            Py::new(py, Closed { reason, error })?.into_any()
-        }
+        Event::Closed(why) => closed(py, why)?,
     })
+}
+
+fn closed(py: Python<'_>, why: CoreClosed) -> PyResult<Py<PyAny>> {
+    let (reason, error) = match why {
+        CoreClosed::Eof => ("eof", None),
+        CoreClosed::Local => ("local", None),
+        CoreClosed::Error(e) => (
+            "error",
+            Some(errors::remote(py, &e).into_value(py).into_any()),
+        ),
+    };
+    Ok(Py::new(py, Closed { reason, error })?.into_any())
 }
 
 fn rejected(py: Python<'_>, error: &RemoteError) -> PyResult<Py<PyAny>> {

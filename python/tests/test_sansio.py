@@ -1,0 +1,127 @@
+"""The sans-IO layer on its own: events, errors that say who was wrong, time as an argument."""
+
+import pytest
+
+import jsocket_rs as jsocket
+from conftest import v2_frame
+
+
+def drain(conn):
+    events = []
+    while (event := conn.next_event()) is not jsocket.NEED_DATA:
+        events.append(event)
+        if isinstance(event, jsocket.Closed):
+            break
+    return events
+
+
+def test_message_keeps_key_order_big_integers_and_floats():
+    payload = b'{"z": 1, "a": 123456789012345678901234567890, "f": 1.1000000000000001, "n": NaN}'
+    conn = jsocket.Connection()
+    conn.receive_data(v2_frame(payload), 0.0)
+    (event,) = drain(conn)
+    assert isinstance(event, jsocket.Message)
+    assert list(event.obj) == ["z", "a", "f", "n"]
+    assert event.obj["a"] == 123456789012345678901234567890
+    assert event.obj["f"] == 1.1000000000000001
+    assert event.obj["n"] != event.obj["n"]
+
+
+def test_a_bad_json_payload_costs_one_message_unless_strict():
+    wire = v2_frame(b"{nope") + v2_frame(b"[1]")
+    lenient = jsocket.Connection()
+    lenient.receive_data(wire, 0.0)
+    rejected, message = drain(lenient)
+    assert isinstance(rejected, jsocket.Rejected)
+    assert rejected.error.kind == "invalid_json"
+    assert message.obj == [1]
+    assert lenient.stats()["failures"] == {"invalid_json": 1}
+
+    strict = jsocket.Connection(strict_json=True)
+    strict.receive_data(wire, 0.0)
+    (closed,) = drain(strict)  # and the message behind the bad one is not delivered
+    assert isinstance(closed, jsocket.Closed) and closed.reason == "error"
+    assert closed.error.kind == "invalid_json"
+    assert strict.closed
+
+
+@pytest.mark.parametrize(
+    "wire,kind,message",
+    [
+        (v2_frame(b"{}", crc=1), "crc_mismatch", "message checksum mismatch"),
+        (v2_frame(b"{}", magic=b"XXXX"), "bad_magic", "invalid message header magic"),
+        (v2_frame(b"", length=11 << 20), "oversize", "message length 11534336 exceeds max_message_size 10485760"),
+        (v2_frame(b'"\xff"'), "invalid_utf8", "invalid UTF-8 payload"),
+    ],
+)
+def test_framing_errors_close_with_jsocket_messages(wire, kind, message):
+    conn = jsocket.Connection(dialect="v2")
+    conn.receive_data(wire, 0.0)
+    (closed,) = drain(conn)
+    assert isinstance(closed, jsocket.Closed) and closed.reason == "error"
+    assert isinstance(closed.error, jsocket.FramingError)
+    assert isinstance(closed.error, RuntimeError)
+    assert closed.error.kind == kind
+    assert str(closed.error) == message
+    # A framing error is sticky: later input changes nothing.
+    conn.receive_data(v2_frame(b"{}"), 1.0)
+    assert conn.next_event() is jsocket.NEED_DATA
+
+
+def test_decoder_errors_are_sticky_and_end_of_stream_inside_a_frame_is_an_error():
+    decoder = jsocket.Decoder(dialect="v2")
+    with pytest.raises(jsocket.FramingError) as err:
+        decoder.feed(b"XXXX" + bytes(8))
+    assert err.value.kind == "bad_magic"
+    with pytest.raises(jsocket.FramingError):
+        decoder.feed(v2_frame(b"{}"))
+    half = jsocket.Decoder()
+    assert half.feed(v2_frame(b"{}")[:5]) == []
+    assert half.buffered == 5
+    with pytest.raises(jsocket.FramingError) as err:
+        half.finish()
+    assert err.value.kind == "truncated"
+
+
+def test_frame_timeout_runs_on_the_callers_clock():
+    conn = jsocket.Connection(frame_timeout=5.0, now=100.0)
+    assert conn.next_timeout() is None  # between frames: no deadline
+    conn.receive_data(v2_frame(b"{}")[:3], 101.0)
+    assert conn.next_timeout() == pytest.approx(106.0)
+    conn.handle_timeout(105.9)
+    assert conn.next_event() is jsocket.NEED_DATA
+    conn.handle_timeout(106.0)
+    (closed,) = drain(conn)
+    assert closed.error.kind == "frame_timeout"
+
+
+def test_idle_timeout_and_eof():
+    conn = jsocket.Connection(idle_timeout=1.0, now=0.0)
+    conn.handle_timeout(conn.next_timeout())
+    assert drain(conn)[0].error.kind == "idle_timeout"
+    eof = jsocket.Connection()
+    eof.receive_data(b"", 0.0)
+    assert drain(eof)[0].reason == "eof"
+
+
+def test_send_checks_the_limit_and_the_state():
+    conn = jsocket.Connection(max_message_size=10)
+    with pytest.raises(ValueError, match=r"exceeds max_message_size \(12 > 10\)"):
+        conn.send("x" * 10)
+    conn.send([1, 2])
+    assert conn.data_to_send() == jsocket.encode([1, 2])
+    conn.close()
+    with pytest.raises(RuntimeError):
+        conn.send(1)
+
+
+def test_encode_writes_as_jsocket_and_checks_arguments():
+    frame = jsocket.encode({"k": "é"}, "v1")
+    assert frame == len('{"k": "é"}'.encode()).to_bytes(4, "big") + '{"k": "é"}'.encode()
+    assert jsocket.encode_payload(b"[]", "v1-le") == b"\x02\x00\x00\x00[]"
+    with pytest.raises(ValueError):
+        jsocket.encode(1, "v3")
+    with pytest.raises(ValueError):
+        jsocket.Connection(now=-1.0)
+    with pytest.raises(TypeError):
+        jsocket.encode(object())
