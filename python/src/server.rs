@@ -488,12 +488,29 @@ fn read(
     let mut socket: &TcpStream = stream.get_ref();
     match socket.read(&mut buf) {
         Ok(0) => conn.handle_eof(now),
-        Ok(n) => conn.handle_input(now, &buf[..n]),
+        Ok(n) => {
+            conn.handle_input(now, &buf[..n]);
+            if conn.partial_frame_len() > 0 {
+                quick_ack(stream.get_ref());
+            }
+        }
         Err(e)
             if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
         // A reset: the peer is gone, as at the end of its stream.
         Err(_) => conn.handle_eof(now),
     }
+}
+
+/// A read that ends inside a frame means the client holds the rest: jsocket writes header and
+/// payload apart without `TCP_NODELAY`, and its payload waits for our ACK (Nagle's algorithm),
+/// which the kernel would delay by up to 40 ms. `TCP_QUICKACK` sends it now.
+fn quick_ack(socket: &TcpStream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = socket2::SockRef::from(socket).set_tcp_quickack(true);
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = socket;
 }
 
 /// Writes as much of the pending output as the socket takes, in one write when it can.

@@ -204,6 +204,7 @@ def test_connect_gives_up_after_ten_attempts():
     started = time.monotonic()
     assert client.connect() is False
     assert time.monotonic() - started < 5
+    client.close()
 
 
 def test_read_timeout_keeps_the_connection(echo_server):
@@ -226,6 +227,7 @@ def test_a_client_stalling_inside_a_frame_is_cut_off_by_the_servers_recv_timeout
         good.send_obj("served meanwhile")
         assert good.read_obj() == "served meanwhile"
         assert closed_by_peer(stalled, timeout=5)
+        stalled.close()
         good.close()
     finally:
         server.stop()
@@ -247,6 +249,7 @@ def test_bad_frames_close_that_connection_and_the_others_go_on(factory, kind, wi
     raw = socket.create_connection((HOST, port_of(factory)))
     raw.sendall(wire)
     assert closed_by_peer(raw), kind
+    raw.close()
     good.send_obj({"after": kind})
     assert good.read_obj() == {"after": kind}
     good.close()
@@ -290,6 +293,7 @@ def test_client_raises_framing_error_as_jsocket(reply, message):
     with pytest.raises(jsocket.FramingError, match=message.replace("(", r"\(")):
         client.read_obj()
     assert client.socket.fileno() == -1  # closed, as jsocket closes it
+    client.close()
     peer.thread.join()
 
 
@@ -311,6 +315,7 @@ def test_a_stalled_reply_is_a_framing_error_on_the_client():
     client.send_obj("hello")
     with pytest.raises(jsocket.FramingError, match="socket read timeout during message"):
         client.read_obj()
+    client.close()
     peer.thread.join()
 
 
@@ -333,9 +338,12 @@ def test_json_server_and_client_one_connection():
         result["got"] = server.read_obj()
         server.send_obj({"reply": result["got"]})
 
+    server.accept_timeout = 10.0
     t = threading.Thread(target=serve)
     t.start()
-    client = connect(port)
+    client = jsocket.JsonClient(address=HOST, port=port)
+    client.retry_delay = 0.05  # the server may not be listening yet
+    assert client.connect()
     client.send_obj([1, 2])
     assert client.read_obj() == {"reply": [1, 2]}
     t.join()
@@ -365,6 +373,7 @@ def test_run_without_start_and_stop_from_another_thread():
     client = connect(port_of(server))
     client.send_obj("x")
     assert client.read_obj() == "x"
+    client.close()
     server.stop()
     runner.join(10)
     assert not runner.is_alive()
