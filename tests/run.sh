@@ -176,6 +176,23 @@ cargo test --manifest-path vendor/polling/Cargo.toml --target-dir "${CARGO_TARGE
 step_done
 
 # ---------------------------------------------------------------------------------------------
+step "python package jsocket_rs: pip install ./python, then its pytest suite (python/tests)"
+# A virtualenv of its own, as a user's: the package is built by `pip install ./python` (maturin,
+# fetched from PyPI by pip as the build backend), with pytest beside it. The suite talks to the
+# real jsocket 2.0.3 and 1.9.6 through the peers' interpreters above.
+PY_RS_VENV="$PY_VENVS/jsocket-rs"
+if [ ! -x "$PY_RS_VENV/bin/python" ]; then
+    python3 -m venv "$PY_RS_VENV"
+fi
+if ! "$PY_RS_VENV/bin/python" -c 'import pytest' 2>/dev/null; then
+    "$PY_RS_VENV/bin/pip" install --disable-pip-version-check -q pytest
+fi
+"$PY_RS_VENV/bin/pip" install --disable-pip-version-check -q --force-reinstall --no-deps ./python
+(cd "$PY_RS_VENV" && bin/python -c 'import jsocket_rs; print("jsocket_rs", jsocket_rs.__version__, jsocket_rs.__file__)')
+"$PY_RS_VENV/bin/python" -m pytest -q -p no:cacheprovider python/tests
+step_done
+
+# ---------------------------------------------------------------------------------------------
 step "wasm build ($WASM_TARGET)"
 cargo build -p jsocket-core --target "$WASM_TARGET" --no-default-features
 cargo build -p jsocket-wasm --target "$WASM_TARGET"
