@@ -125,3 +125,50 @@ def test_encode_writes_as_jsocket_and_checks_arguments():
         jsocket.Connection(now=-1.0)
     with pytest.raises(TypeError):
         jsocket.encode(object())
+
+
+def test_an_asyncio_server_on_the_connection_serves_a_jsocket_client():
+    import asyncio
+    import threading
+    import time
+
+    async def handle(reader, writer):
+        conn = jsocket.Connection(now=time.monotonic())
+        while not conn.closed:
+            conn.receive_data(await reader.read(65536), time.monotonic())
+            while (event := conn.next_event()) is not jsocket.NEED_DATA:
+                if isinstance(event, jsocket.Message):
+                    conn.send({"echo": event.obj})
+                elif isinstance(event, jsocket.Closed):
+                    break
+            writer.write(conn.data_to_send())
+            await writer.drain()
+        writer.close()
+
+    ready = threading.Event()
+    box = {}
+
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        box["port"] = server.sockets[0].getsockname()[1]
+        box["stop"] = asyncio.Event()
+        ready.set()
+        await box["stop"].wait()
+        server.close()
+        await server.wait_closed()
+
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_until_complete, args=(main(),))
+    runner.start()
+    try:
+        assert ready.wait(10)
+        client = jsocket.JsonClient(address="127.0.0.1", port=box["port"])
+        assert client.connect()
+        for value in [{"a": 1}, [2**70], "☃"]:
+            client.send_obj(value)
+            assert client.read_obj() == {"echo": value}
+        client.close()
+    finally:
+        loop.call_soon_threadsafe(box["stop"].set)
+        runner.join(10)
+        loop.close()

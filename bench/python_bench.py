@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""jsocket 2.0.3 as shipped, jsocket 2.0.3 with TCP_NODELAY, and jsocket_rs, each as client and
+as server, in every pairing; then 1,000 clients at once against each server.
+
+    python3 bench/python_bench.py --stock STOCK_PYTHON --rs RS_PYTHON [--duration 3] [--clients 1000]
+
+STOCK_PYTHON has jsocket==2.0.3 (tests/run.sh makes one in target/py/jsocket-2.0.3), RS_PYTHON
+has jsocket_rs (``pip install ./python``; tests/run.sh makes target/py/jsocket-rs). Every
+server and client is a process of its own; the servers are ``ServerFactory`` echo servers as
+their users write them, the clients ``JsonClient`` loops as their users write them:
+
+* rr: one client, request then reply, a 64-byte message;
+* pipelined: one client, 64 requests written, then their 64 replies read;
+* many: N clients at once from one load process (raw sockets, one request in flight each),
+  with the server's thread count and resident memory read from /proc while they are connected.
+
+"stock+nodelay" is jsocket 2.0.3 with ``TCP_NODELAY`` set on each socket after connect and
+accept (still two writes per message). Prints a Markdown table; ``--json FILE`` keeps the figures.
+"""
+
+import argparse
+import json
+import os
+import selectors
+import socket
+import struct
+import subprocess
+import sys
+import time
+import zlib
+
+IMPLS = ["stock", "stock+nodelay", "rs"]
+MESSAGE = {"data": "x" * 52}  # 64 bytes of JSON as jsocket writes it
+CONNECT_BUDGET = 60.0  # seconds the many-clients load spends connecting
+
+
+def load(impl):
+    """The jsocket module for `impl`, patched for stock+nodelay."""
+    if impl == "rs":
+        import jsocket_rs as jsocket
+
+        return jsocket
+    import jsocket
+
+    if impl == "stock+nodelay":
+        connect = jsocket.JsonClient.connect
+        swap = jsocket.ServerFactoryThread.swap_socket
+
+        def nodelay_connect(self):
+            ok = connect(self)
+            if ok:
+                self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return ok
+
+        def nodelay_swap(self, sock):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            swap(self, sock)
+
+        jsocket.JsonClient.connect = nodelay_connect
+        jsocket.ServerFactoryThread.swap_socket = nodelay_swap
+    return jsocket
+
+
+# -- roles, run in child processes ---------------------------------------------------------------
+
+
+def role_server(impl):
+    jsocket = load(impl)
+
+    class Echo(jsocket.ServerFactoryThread):
+        def _process_message(self, obj):
+            return obj
+
+    server = jsocket.ServerFactory(Echo, address="127.0.0.1", port=0)
+    server.start()
+    print(server.socket.getsockname()[1], flush=True)
+    sys.stdin.read()
+    server.stop()
+    server.join(10)
+
+
+def role_client(impl, port, mode, duration):
+    jsocket = load(impl)
+    client = jsocket.JsonClient(address="127.0.0.1", port=port, timeout=30.0)
+    assert client.connect()
+    window = 64 if mode == "pipelined" else 1
+    count = 0
+    end = time.monotonic() + duration
+    start = time.monotonic()
+    while time.monotonic() < end:
+        for _ in range(window):
+            client.send_obj(MESSAGE)
+        for _ in range(window):
+            assert client.read_obj() == MESSAGE
+        count += window
+    elapsed = time.monotonic() - start
+    client.close()
+    print(json.dumps({"rate": count / elapsed}))
+
+
+def frame(value):
+    payload = json.dumps(value).encode()
+    return b"JSN1" + struct.pack(">II", len(payload), zlib.crc32(payload)) + payload
+
+
+def role_many(port, n, duration, server_pid):
+    """N raw clients, one request in flight each, for `duration` seconds."""
+    request = frame(MESSAGE)
+    socks = []
+    connect_started = time.monotonic()
+    for _ in range(n):
+        if time.monotonic() - connect_started > CONNECT_BUDGET:
+            break  # a server that accepts slowly keeps the clients it had by then
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        except OSError:
+            continue
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        socks.append(s)
+    connect_seconds = time.monotonic() - connect_started
+    sel = selectors.DefaultSelector()
+    pending = {}
+    for s in socks:
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        pending[s] = b""
+        s.sendall(request)
+    count = 0
+    sampled = None
+    start = time.monotonic()
+    end = start + duration
+    while time.monotonic() < end:
+        for key, _ in sel.select(timeout=1.0):
+            s = key.fileobj
+            data = pending[s] + s.recv(65536)
+            while len(data) >= 12:
+                size = struct.unpack(">I", data[4:8])[0]
+                if len(data) < 12 + size:
+                    break
+                data = data[12 + size :]
+                count += 1
+                s.sendall(request)
+            pending[s] = data
+        if sampled is None and time.monotonic() - start > duration / 2:
+            sampled = proc_status(server_pid)
+    elapsed = time.monotonic() - start
+    for s in socks:
+        s.close()
+    print(json.dumps({"rate": count / elapsed, "connected": len(socks),
+                      "connect_seconds": round(connect_seconds, 1), **(sampled or {})}))
+
+
+def proc_status(pid):
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("Threads", "VmRSS"):
+                fields[key] = int(value.split()[0])
+    return {"threads": fields.get("Threads"), "rss_mb": round(fields.get("VmRSS", 0) / 1024, 1)}
+
+
+# -- the conductor -------------------------------------------------------------------------------
+
+
+def start_server(python, impl):
+    proc = subprocess.Popen(
+        [python, __file__, "--role", "server", "--impl", impl],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return proc, int(proc.stdout.readline())
+
+
+def stop_server(proc):
+    proc.stdin.close()
+    proc.wait(timeout=60)
+    proc.stdout.close()
+
+
+def run_json(cmd, timeout):
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"{cmd} failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stock", help="a Python with jsocket==2.0.3")
+    parser.add_argument("--rs", help="a Python with jsocket_rs")
+    parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--role", help=argparse.SUPPRESS)
+    parser.add_argument("--impl", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
+    parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.role == "server":
+        return role_server(args.impl)
+    if args.role == "client":
+        return role_client(args.impl, args.port, args.mode, args.duration)
+    if args.role == "many":
+        return role_many(args.port, args.clients, args.duration, args.server_pid)
+
+    python = {"stock": args.stock, "stock+nodelay": args.stock, "rs": args.rs}
+    results = {"rr": {}, "pipelined": {}, "many": {}}
+    for server_impl in IMPLS:
+        proc, port = start_server(python[server_impl], server_impl)
+        try:
+            for mode in ("rr", "pipelined"):
+                for client_impl in IMPLS:
+                    cmd = [python[client_impl], __file__, "--role", "client", "--impl", client_impl,
+                           "--port", str(port), "--mode", mode, "--duration", str(args.duration)]
+                    r = run_json(cmd, timeout=args.duration * 20 + 60)
+                    results[mode][f"{client_impl} -> {server_impl}"] = r["rate"]
+                    print(f"{mode:9} {client_impl:>13} client -> {server_impl:13} server: {r['rate']:>10.0f} msg/s", flush=True)
+            cmd = [python["rs"], __file__, "--role", "many", "--port", str(port), "--clients",
+                   str(args.clients), "--duration", str(args.duration), "--server-pid", str(proc.pid)]
+            r = run_json(cmd, timeout=args.duration * 20 + CONNECT_BUDGET + 120)
+            results["many"][server_impl] = r
+            print(f"many      {r['connected']} clients (connected in {r['connect_seconds']} s) -> "
+                  f"{server_impl:13} server: {r['rate']:>10.0f} msg/s, "
+                  f"{r.get('threads')} threads, {r.get('rss_mb')} MB", flush=True)
+        finally:
+            stop_server(proc)
+
+    print()
+    print(f"| {'client ↓ server →':20} | " + " | ".join(f"{s:>13}" for s in IMPLS) + " |")
+    print("|---|" + "---:|" * len(IMPLS))
+    for mode in ("rr", "pipelined"):
+        for c in IMPLS:
+            row = [f"{results[mode][f'{c} -> {s}']:>13,.0f}" for s in IMPLS]
+            print(f"| {mode + ': ' + c:20} | " + " | ".join(row) + " |")
+    print()
+    print(f"| {args.clients} clients asked | connected | connecting took (s) | msg/s | server threads | server RSS (MB) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for s in IMPLS:
+        r = results["many"][s]
+        print(f"| {s} server | {r['connected']} | {r['connect_seconds']} | {r['rate']:,.0f} | "
+              f"{r.get('threads')} | {r.get('rss_mb')} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
