@@ -11,6 +11,7 @@ their users write them, the clients ``JsonClient`` loops as their users write th
 
 * rr: one client, request then reply, a 64-byte message;
 * pipelined: one client, 64 requests written, then their 64 replies read;
+* rr x8: eight such request/response clients at once (eight processes), their rates summed;
 * many: N clients at once from one load process (raw sockets, one request in flight each),
   with the server's thread count and resident memory read from /proc while they are connected.
 
@@ -95,7 +96,7 @@ def role_client(impl, port, mode, duration):
         count += window
     elapsed = time.monotonic() - start
     client.close()
-    print(json.dumps({"rate": count / elapsed}))
+    print(json.dumps({"rate": count / elapsed, "count": count}))
 
 
 def frame(value):
@@ -150,6 +151,13 @@ def role_many(port, n, duration, server_pid):
                       "connect_seconds": round(connect_seconds, 1), **(sampled or {})}))
 
 
+def proc_cpu(pid):
+    """CPU seconds (user + system) process `pid` has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def proc_status(pid):
     fields = {}
     with open(f"/proc/{pid}/status") as f:
@@ -180,6 +188,7 @@ def stop_server(proc):
 
 
 def run_json(cmd, timeout):
+    """Runs `cmd`; returns the JSON object on its last line."""
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"{cmd} failed: {out.stderr[-2000:]}")
@@ -193,6 +202,8 @@ def main():
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--scenarios", default="rr,pipelined,rr8,many",
+                        help="comma-separated: rr, pipelined, rr8, many")
     parser.add_argument("--role", help=argparse.SUPPRESS)
     parser.add_argument("--impl", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -208,41 +219,67 @@ def main():
         return role_many(args.port, args.clients, args.duration, args.server_pid)
 
     python = {"stock": args.stock, "stock+nodelay": args.stock, "rs": args.rs}
-    results = {"rr": {}, "pipelined": {}, "many": {}}
+    scenarios = args.scenarios.split(",")
+    results = {"rr": {}, "pipelined": {}, "rr8": {}, "many": {}}
     for server_impl in IMPLS:
         proc, port = start_server(python[server_impl], server_impl)
         try:
-            for mode in ("rr", "pipelined"):
+            for mode in [m for m in ("rr", "pipelined", "rr8") if m in scenarios]:
                 for client_impl in IMPLS:
                     cmd = [python[client_impl], __file__, "--role", "client", "--impl", client_impl,
-                           "--port", str(port), "--mode", mode, "--duration", str(args.duration)]
-                    r = run_json(cmd, timeout=args.duration * 20 + 60)
-                    results[mode][f"{client_impl} -> {server_impl}"] = r["rate"]
-                    print(f"{mode:9} {client_impl:>13} client -> {server_impl:13} server: {r['rate']:>10.0f} msg/s", flush=True)
-            cmd = [python["rs"], __file__, "--role", "many", "--port", str(port), "--clients",
-                   str(args.clients), "--duration", str(args.duration), "--server-pid", str(proc.pid)]
-            r = run_json(cmd, timeout=args.duration * 20 + CONNECT_BUDGET + 120)
-            results["many"][server_impl] = r
-            print(f"many      {r['connected']} clients (connected in {r['connect_seconds']} s) -> "
-                  f"{server_impl:13} server: {r['rate']:>10.0f} msg/s, "
-                  f"{r.get('threads')} threads, {r.get('rss_mb')} MB", flush=True)
+                           "--port", str(port), "--mode", "pipelined" if mode == "pipelined" else "rr",
+                           "--duration", str(args.duration)]
+                    copies = 8 if mode == "rr8" else 1
+                    cpu_before = proc_cpu(proc.pid)
+                    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(copies)]
+                    rate = 0.0
+                    count = 0
+                    for p in procs:
+                        out, _ = p.communicate(timeout=args.duration * 20 + 60)
+                        if p.returncode != 0:
+                            raise RuntimeError(f"{cmd} failed")
+                        r = json.loads(out.strip().splitlines()[-1])
+                        rate += r["rate"]
+                        count += r["count"]
+                    cpu_us = (proc_cpu(proc.pid) - cpu_before) / max(count, 1) * 1e6
+                    results[mode][f"{client_impl} -> {server_impl}"] = rate
+                    results.setdefault("server_cpu_us", {})[f"{mode}: {client_impl} -> {server_impl}"] = cpu_us
+                    print(f"{mode:9} {client_impl:>13} client -> {server_impl:13} server: {rate:>10.0f} msg/s, "
+                          f"server CPU {cpu_us:8.1f} µs/msg", flush=True)
+            if "many" in scenarios:
+                cmd = [python["rs"], __file__, "--role", "many", "--port", str(port), "--clients",
+                       str(args.clients), "--duration", str(args.duration), "--server-pid", str(proc.pid)]
+                r = run_json(cmd, timeout=args.duration * 20 + CONNECT_BUDGET + 120)
+                results["many"][server_impl] = r
+                print(f"many      {r['connected']} clients (connected in {r['connect_seconds']} s) -> "
+                      f"{server_impl:13} server: {r['rate']:>10.0f} msg/s, "
+                      f"{r.get('threads')} threads, {r.get('rss_mb')} MB", flush=True)
         finally:
             stop_server(proc)
 
     print()
     print(f"| {'client ↓ server →':20} | " + " | ".join(f"{s:>13}" for s in IMPLS) + " |")
     print("|---|" + "---:|" * len(IMPLS))
-    for mode in ("rr", "pipelined"):
+    for mode in [m for m in ("rr", "pipelined", "rr8") if m in scenarios]:
         for c in IMPLS:
             row = [f"{results[mode][f'{c} -> {s}']:>13,.0f}" for s in IMPLS]
             print(f"| {mode + ': ' + c:20} | " + " | ".join(row) + " |")
     print()
-    print(f"| {args.clients} clients asked | connected | connecting took (s) | msg/s | server threads | server RSS (MB) |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for s in IMPLS:
-        r = results["many"][s]
-        print(f"| {s} server | {r['connected']} | {r['connect_seconds']} | {r['rate']:,.0f} | "
-              f"{r.get('threads')} | {r.get('rss_mb')} |")
+    print("server CPU per message (µs; user + system, from /proc):")
+    print(f"| {'client ↓ server →':20} | " + " | ".join(f"{s:>13}" for s in IMPLS) + " |")
+    print("|---|" + "---:|" * len(IMPLS))
+    for mode in [m for m in ("rr", "pipelined", "rr8") if m in scenarios]:
+        for c in IMPLS:
+            row = [f"{results['server_cpu_us'][f'{mode}: {c} -> {s}']:>13,.1f}" for s in IMPLS]
+            print(f"| {mode + ': ' + c:20} | " + " | ".join(row) + " |")
+    if "many" in scenarios:
+        print()
+        print(f"| {args.clients} clients asked | connected | connecting took (s) | msg/s | server threads | server RSS (MB) |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for s in IMPLS:
+            r = results["many"][s]
+            print(f"| {s} server | {r['connected']} | {r['connect_seconds']} | {r['rate']:,.0f} | "
+                  f"{r.get('threads')} | {r.get('rss_mb')} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

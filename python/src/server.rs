@@ -162,7 +162,6 @@ struct Shared<'a> {
 enum Accepted {
     Client(io::Result<(Async<TcpStream>, SocketAddr)>),
     Stop,
-    Signal(PyErr),
 }
 
 async fn run(
@@ -180,56 +179,15 @@ async fn run(
         buf: RefCell::new(vec![0; READ_BUFFER]),
         live: std::cell::Cell::new(0),
     });
-    let ex = LocalExecutor::new();
+    let ex = Rc::new(LocalExecutor::new());
     // Every connection task holds a sender: `recv` fails once the last one is gone.
     let (alive_tx, alive_rx) = smol::channel::bounded::<()>(1);
-    let mut next_id = 0u64;
-    let outcome = ex
-        .run(async {
-            loop {
-                let event = async { Accepted::Client(listener.accept().await) }
-                    .or(async {
-                        let _ = stop.recv().await;
-                        Accepted::Stop
-                    })
-                    .or(signals())
-                    .await;
-                let (stream, addr) = match event {
-                    Accepted::Client(Ok(client)) => client,
-                    Accepted::Client(Err(_)) => {
-                        // Out of file descriptors, most likely: wait for some to be freed.
-                        Timer::after(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                    Accepted::Stop => break Ok(()),
-                    Accepted::Signal(e) => break Err(e),
-                };
-                if shared.live.get() >= settings.max_connections {
-                    continue; // dropped: refused
-                }
-                next_id += 1;
-                let task = ex.spawn(serve(
-                    shared.clone(),
-                    stream,
-                    addr,
-                    next_id,
-                    alive_tx.clone(),
-                ));
-                if settings.one_at_a_time {
-                    task.or(async {
-                        // Shutdown still reaches the connection (it watches `stop` itself).
-                        smol::future::pending::<()>().await
-                    })
-                    .await;
-                } else {
-                    task.detach();
-                }
-            }
-        })
-        .await;
+    // The executor runs on nothing but the accept task's handle (a flag check): a wake-up of a
+    // connection polls that connection only, never the listener.
+    let accepting = ex.spawn(accept_loop(ex.clone(), shared, listener, alive_tx));
+    let outcome = ex.run(accepting.or(signals())).await;
     // Shutdown: the connections see `stop` closed, send what they have and close.
     stop.close();
-    drop(alive_tx);
     ex.run(async {
         let _ = alive_rx.recv().await;
     })
@@ -237,13 +195,53 @@ async fn run(
     outcome
 }
 
-/// Resolves when Python has a signal to handle (only ever on the main thread).
-async fn signals() -> Accepted {
+/// Accepts clients until `stop` (or a signal), each served by a task of its own; in
+/// one-at-a-time mode, each served to its end before the next is accepted.
+async fn accept_loop<'a>(
+    ex: Rc<LocalExecutor<'a>>,
+    shared: Rc<Shared<'a>>,
+    listener: Async<TcpListener>,
+    alive: Sender<()>,
+) -> PyResult<()> {
+    let settings = shared.settings;
+    let mut next_id = 0u64;
+    loop {
+        let event = async { Accepted::Client(listener.accept().await) }
+            .or(async {
+                let _ = shared.stop.recv().await;
+                Accepted::Stop
+            })
+            .await;
+        let (stream, addr) = match event {
+            Accepted::Client(Ok(client)) => client,
+            Accepted::Client(Err(_)) => {
+                // Out of file descriptors, most likely: wait for some to be freed.
+                Timer::after(Duration::from_millis(50)).await;
+                continue;
+            }
+            Accepted::Stop => return Ok(()),
+        };
+        if shared.live.get() >= settings.max_connections {
+            continue; // dropped: refused
+        }
+        next_id += 1;
+        let task = ex.spawn(serve(shared.clone(), stream, addr, next_id, alive.clone()));
+        if settings.one_at_a_time {
+            // The next client waits in the backlog until this one leaves (shutdown still
+            // reaches the connection, which watches `stop` itself).
+            task.await;
+        } else {
+            task.detach();
+        }
+    }
+}
+
+/// Fails with what Python's signal handlers raise (`KeyboardInterrupt`); they run only on the
+/// main thread, so elsewhere this never resolves.
+async fn signals() -> PyResult<()> {
     loop {
         Timer::after(SIGNAL_CHECK).await;
-        if let Err(e) = Python::attach(|py| py.check_signals()) {
-            return Accepted::Signal(e);
-        }
+        Python::attach(|py| py.check_signals())?;
     }
 }
 
@@ -341,9 +339,9 @@ async fn drive(
             }
         }
         peer.get().publish(conn.stats());
-        if let Err(e) = flush(&mut conn, stream) {
+        if flush(&mut conn, stream).is_err() {
+            // The client is gone: nothing more can reach it.
             conn.record_failure(ErrorKind::BadWrite);
-            let _ = e;
             return None;
         }
         let pending = !conn.transmit().is_empty();

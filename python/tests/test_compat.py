@@ -378,3 +378,29 @@ def test_run_without_start_and_stop_from_another_thread():
     runner.join(10)
     assert not runner.is_alive()
     assert server.socket.fileno() == -1
+
+
+def test_ctrl_c_stops_a_server_run_on_the_main_thread():
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import jsocket_rs as j\n"
+        "class S(j.ThreadedServer):\n"
+        "    def _process_message(self, obj): return obj\n"
+        "s = S(address='127.0.0.1', port=0)\n"
+        "print(s.socket.getsockname()[1], flush=True)\n"
+        "s.run()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    port = int(proc.stdout.readline())
+    client = connect(port)  # the server is running: it answers
+    client.send_obj("up")
+    assert client.read_obj() == "up"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    client.close()
+    proc.stdout.close()
+    proc.stderr.close()
