@@ -12,6 +12,9 @@ their users write them, the clients ``JsonClient`` loops as their users write th
 * rr: one client, request then reply, a 64-byte message;
 * pipelined: one client, 64 requests written, then their 64 replies read;
 * rr x8: eight such request/response clients at once (eight processes), their rates summed;
+* focus: jsocket 2.0.3 with TCP_NODELAY on both sides against jsocket_rs on both sides, rr and
+  pipelined, alternating for ``--rounds`` rounds so that both meet the same machine load; the
+  median of the rounds and the median of the per-round ratios;
 * many: N clients at once from one load process (raw sockets, one request in flight each),
   with the server's thread count and resident memory read from /proc while they are connected.
 
@@ -195,6 +198,31 @@ def run_json(cmd, timeout):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def focus(python, duration, rounds):
+    """stock+nodelay pair against rs pair, alternating; prints medians and median ratios."""
+    import statistics
+
+    servers = {impl: start_server(python[impl], impl) for impl in ("stock+nodelay", "rs")}
+    rates = {(impl, mode): [] for impl in servers for mode in ("rr", "pipelined")}
+    try:
+        for _ in range(rounds):
+            for mode in ("rr", "pipelined"):
+                for impl, (_, port) in servers.items():
+                    cmd = [python[impl], __file__, "--role", "client", "--impl", impl, "--port",
+                           str(port), "--mode", mode, "--duration", str(duration)]
+                    rates[(impl, mode)].append(run_json(cmd, timeout=duration * 20 + 60)["rate"])
+    finally:
+        for proc, _ in servers.values():
+            stop_server(proc)
+    print(f"| pair, {rounds} alternating rounds of {duration:g} s | stock+nodelay (median) | rs (median) | rs ÷ stock+nodelay (median of rounds) |")
+    print("|---|---:|---:|---:|")
+    for mode in ("rr", "pipelined"):
+        a, b = rates[("stock+nodelay", mode)], rates[("rs", mode)]
+        ratio = statistics.median(y / x for x, y in zip(a, b))
+        print(f"| {mode} | {statistics.median(a):,.0f} | {statistics.median(b):,.0f} | {ratio:.1f}× |")
+    print("rounds:", json.dumps({f"{k[0]} {k[1]}": [round(r) for r in v] for k, v in rates.items()}))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stock", help="a Python with jsocket==2.0.3")
@@ -203,7 +231,8 @@ def main():
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--scenarios", default="rr,pipelined,rr8,many",
-                        help="comma-separated: rr, pipelined, rr8, many")
+                        help="comma-separated: rr, pipelined, rr8, many, focus")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the focus scenario")
     parser.add_argument("--role", help=argparse.SUPPRESS)
     parser.add_argument("--impl", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -220,6 +249,11 @@ def main():
 
     python = {"stock": args.stock, "stock+nodelay": args.stock, "rs": args.rs}
     scenarios = args.scenarios.split(",")
+    if "focus" in scenarios:
+        focus(python, args.duration, args.rounds)
+        scenarios = [s for s in scenarios if s != "focus"]
+        if not scenarios:
+            return 0
     results = {"rr": {}, "pipelined": {}, "rr8": {}, "many": {}}
     for server_impl in IMPLS:
         proc, port = start_server(python[server_impl], server_impl)
