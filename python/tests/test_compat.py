@@ -404,3 +404,19 @@ def test_ctrl_c_stops_a_server_run_on_the_main_thread():
     client.close()
     proc.stdout.close()
     proc.stderr.close()
+
+
+def test_a_client_that_does_not_read_cannot_grow_the_servers_queue(factory):
+    client = connect(port_of(factory))
+    client.send_obj("hello")
+    assert client.read_obj() == "hello"
+    (worker,) = factory._workers()
+    big = "x" * (1 << 20)
+    sent = 0
+    with pytest.raises(RuntimeError, match="socket connection broken"):
+        for _ in range(100):  # 100 MiB if nothing stopped it
+            worker.send_obj(big)
+            sent += 1
+    # The kernel's buffers, 1 MiB of output and max_message_size plus 1 MiB of queue, no more.
+    assert sent < 40
+    client.close()
