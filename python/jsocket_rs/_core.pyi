@@ -95,7 +95,7 @@ class Connection:
     @property
     def send_dialect(self) -> str: ...
     def stats(self) -> dict[str, Any]:
-        """Messages and bytes each way, failures by kind, dialect, client_id."""
+        """Messages and bytes each way, failures by kind, dialect."""
 
 class Peer:
     """A server's handle on one client."""

@@ -360,7 +360,7 @@ impl Connection {
     }
 
     /// The statistics so far: messages and bytes each way, failures by kind, the peer's
-    /// dialect and the name it gave itself (`client_id`).
+    /// dialect.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         stats_dict(py, self.inner.stats())
     }
@@ -443,7 +443,6 @@ pub(crate) fn stats_dict<'py>(
     d.set_item("bytes_in", stats.bytes_in)?;
     d.set_item("bytes_out", stats.bytes_out)?;
     d.set_item("dialect", stats.dialect.map(Dialect::as_str))?;
-    d.set_item("client_id", stats.client_id.as_deref())?;
     let failures = PyDict::new(py);
     for (kind, n) in stats.failures.iter() {
         if n > 0 {
