@@ -8,6 +8,8 @@
 //! the call. The same sans-IO layer is public (`encode`, `Decoder`, `Connection`) for programs
 //! that bring their own sockets.
 
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 mod errors;
 mod json;
 mod peer;

@@ -9,6 +9,12 @@
 //! not read stops being read, and `Peer.send` refuses past its limit), write everything pending
 //! in one write, then wait for whichever comes first: the socket, a queued payload, the core's
 //! next deadline, or shutdown. Limits, timeouts, dialects and statistics are the core's.
+//!
+//! It follows the native server's design (an accept task, one task per connection, one read
+//! buffer for all, quick ACKs, output-bounded reading) without being built on it: native's
+//! handlers take a `serde_json::Value`, where a Python handler must get the payload's text as
+//! `json.loads` reads it (key order, integers of any size, `NaN`), and the messages of one read
+//! under one hold of the GIL.
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
