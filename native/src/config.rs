@@ -63,6 +63,7 @@ pub struct ServerConfig {
     pub(crate) listen: Vec<Listen>,
     pub(crate) connection: Config,
     pub(crate) max_connections: usize,
+    pub(crate) max_refusing: usize,
     pub(crate) control_messages: bool,
     pub(crate) max_outbox: usize,
     pub(crate) shutdown_grace: Duration,
@@ -74,7 +75,7 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     /// Listens on [`DEFAULT_ADDR`] unless told otherwise; the core's default [`Config`]; 10,000
-    /// connections; the stats control message on; 1024 pushed messages (and at most
+    /// connections, 64 of those over the limit told so at a time; the stats control message on; 1024 pushed messages (and at most
     /// `max_pending_output` bytes with the unsent output) queued per connection;
     /// 2 s for clients to take their last replies at shutdown; a 64 KiB read buffer shared by
     /// all connections; [`EarlyReplies::Auto`].
@@ -83,6 +84,7 @@ impl Default for ServerConfig {
             listen: Vec::new(),
             connection: Config::default(),
             max_connections: 10_000,
+            max_refusing: 64,
             control_messages: true,
             max_outbox: 1024,
             shutdown_grace: Duration::from_secs(2),
@@ -115,11 +117,24 @@ impl ServerConfig {
         self
     }
 
-    /// Most clients served at once; a client over the limit is accepted and closed at once
-    /// (counted as `refused` in the statistics).
+    /// Most connections served at once: jsocket and WebSocket clients, HTTP requests and static
+    /// downloads alike. A connection over the limit is refused (counted as `refused` in the
+    /// statistics): see [`max_refusing`](Self::max_refusing).
     #[must_use]
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;
+        self
+    }
+
+    /// Most connections over [`max_connections`](Self::max_connections) told at once that the
+    /// server is full (default 64): an HTTP request (a WebSocket handshake too) is answered
+    /// `503 Service Unavailable` with `Retry-After`, a jsocket client gets
+    /// `{"$jsocket": "error", "error": "..."}` in the dialect of its first frame; each within
+    /// a second, then closed. Beyond this many, or without a first request within that second,
+    /// a connection is closed at once, so that refusing costs a bounded amount whatever comes.
+    #[must_use]
+    pub fn max_refusing(mut self, max: usize) -> Self {
+        self.max_refusing = max;
         self
     }
 
@@ -143,7 +158,9 @@ impl ServerConfig {
     }
 
     /// How long a shutting-down server (or a connection closed by an error) waits for a client
-    /// to take its last replies before dropping it.
+    /// to take its last replies before dropping it (default 2 s). At shutdown it bounds every
+    /// wait for a client: a static download, an unfinished HTTP head or WebSocket handshake,
+    /// a client that does not read; the server stops within about twice this.
     #[must_use]
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;

@@ -19,6 +19,11 @@
 //!    and reads once without waiting: while the server is busy with other clients, its next
 //!    request is often there by then, and the reactor is not woken for it (see [`Guess`]).
 //!
+//! Fairness: once a connection has taken a read buffer's worth of input
+//! ([`ServerConfig::read_buffer`](crate::ServerConfig::read_buffer)) since it last yielded, it
+//! yields to the executor before its next turn, so that a client that keeps its socket full
+//! delays the others by one read's work at most.
+//!
 //! Backpressure: while the unsent output is over the core's `max_pending_output`, the driver
 //! stops handling the client's messages already read, reading more, and taking pushes for it,
 //! until the client has read enough; the client's further requests wait in the core's event
@@ -41,7 +46,7 @@ use smol::Timer;
 
 use crate::handle::ServerHandle;
 use crate::handler::{Context, Dispatch, Handler};
-use crate::registry::{Pushed, Shared, Slot};
+use crate::registry::{Push, Pushed, Shared, Slot};
 use crate::socket::Stream;
 
 /// How a connection ended, which decides how its socket is let go.
@@ -61,7 +66,8 @@ enum Wake {
     Timer,
 }
 
-/// Serves one connection until it ends, then unregisters it.
+/// Serves one connection until it ends (its registration's guard, held by the caller, then
+/// unregisters it).
 pub(crate) async fn serve(shared: Rc<Shared>, slot: Rc<Slot>, stream: Stream, dispatch: Dispatch) {
     let handle = ServerHandle {
         shared: shared.clone(),
@@ -74,7 +80,6 @@ pub(crate) async fn serve(shared: Rc<Shared>, slot: Rc<Slot>, stream: Stream, di
         linger(&shared, &stream).await;
     }
     dispatch.on_disconnect(&mut ctx);
-    shared.unregister(&slot);
     log::debug!("connection {} from {} gone", slot.id, slot.peer);
 }
 
@@ -94,7 +99,16 @@ async fn drive(
     let mut drain_deadline: Option<Instant> = None;
     // Messages read but not handled yet: the output was over its limit.
     let mut blocked = false;
+    // Input taken since this connection last let the other tasks run.
+    let mut turn_start = 0u64;
     loop {
+        // Fairness: a turn takes at most one read's worth of input (and the messages in it);
+        // a client that keeps the socket full then waits for the others to have theirs.
+        let read_in = slot.conn.borrow().stats().bytes_in;
+        if read_in.saturating_sub(turn_start) >= shared.config.read_buffer as u64 {
+            future::yield_now().await;
+            turn_start = read_in;
+        }
         if closed.is_none() {
             take_pushes(slot);
             blocked = false;
@@ -111,7 +125,7 @@ async fn drive(
         }
         if let Err(e) = flush(slot, stream) {
             slot.conn.borrow_mut().record_failure(ErrorKind::BadWrite);
-            log::info!("connection {} ({}): write failed: {e}", slot.id, slot.peer);
+            log::debug!("connection {} ({}): write failed: {e}", slot.id, slot.peer);
             return End::Peer;
         }
         let pending = !slot.conn.borrow().transmit().is_empty() || stream.has_buffered_output();
@@ -139,7 +153,7 @@ async fn drive(
                 })
                 .await;
             if timed_out {
-                log::info!(
+                log::debug!(
                     "connection {} ({}): closed with {} bytes unsent",
                     slot.id,
                     slot.peer,
@@ -519,7 +533,8 @@ fn settle(shared: &Shared, slot: &Slot, ctx: &Context, event: Event<Value>) -> S
             }
         }
         Event::Rejected(e) => {
-            log::info!(
+            shared.summary.rejected.add(1);
+            log::debug!(
                 "connection {} ({}): message rejected: {e}",
                 slot.id,
                 slot.peer
@@ -601,8 +616,9 @@ fn broadcast(shared: &Shared, message: &Value) -> Result<(), String> {
         .into();
     let slots: Vec<Rc<Slot>> = shared.slots.borrow().values().cloned().collect();
     for slot in &slots {
-        if !shared.push(slot, payload.clone()) {
-            log::info!("connection {}: outbox full, broadcast dropped", slot.id);
+        // Counted, and summed up in the log once per interval.
+        if shared.push(slot, payload.clone()) == Push::Full {
+            log::debug!("connection {}: outbox full, broadcast dropped", slot.id);
         }
     }
     Ok(())

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use serde::Serialize;
 
-use crate::registry::Shared;
+use crate::registry::{Push, Shared};
 use crate::stats::ServerStats;
 
 /// Why a pushed message was not queued.
@@ -20,6 +20,10 @@ pub enum PushError {
     Full(u64),
     /// The message could not be serialised.
     Serialize(String),
+    /// The connection has not said what it is yet (no whole jsocket frame received, no
+    /// WebSocket handshake finished): it takes no pushed messages until then, so that a late
+    /// HTTP request is never answered with jsocket frames.
+    Unidentified(u64),
 }
 
 impl fmt::Display for PushError {
@@ -28,6 +32,7 @@ impl fmt::Display for PushError {
             PushError::NoSuchConnection(id) => write!(f, "no connection {id}"),
             PushError::Full(id) => write!(f, "outbox of connection {id} is full"),
             PushError::Serialize(e) => write!(f, "message is not serialisable: {e}"),
+            PushError::Unidentified(id) => write!(f, "connection {id} has not said what it is"),
         }
     }
 }
@@ -73,20 +78,22 @@ impl ServerHandle {
             .get(&id)
             .cloned()
             .ok_or(PushError::NoSuchConnection(id))?;
-        if self.shared.push(&slot, payload) {
-            Ok(())
-        } else {
-            Err(PushError::Full(id))
+        match self.shared.push(&slot, payload) {
+            Push::Queued => Ok(()),
+            Push::Full => Err(PushError::Full(id)),
+            Push::Unidentified => Err(PushError::Unidentified(id)),
         }
     }
 
-    /// Sends `message` to every connection; returns how many took it.
+    /// Sends `message` to every connection that has said what it is (a jsocket client once its
+    /// first frame came, a WebSocket client once its handshake is done); returns how many took
+    /// it.
     pub fn broadcast<T: Serialize + ?Sized>(&self, message: &T) -> Result<usize, PushError> {
         let payload = serialise(message)?;
         let slots: Vec<_> = self.shared.slots.borrow().values().cloned().collect();
         Ok(slots
             .iter()
-            .filter(|slot| self.shared.push(slot, payload.clone()))
+            .filter(|slot| self.shared.push(slot, payload.clone()) == Push::Queued)
             .count())
     }
 

@@ -70,7 +70,9 @@ use crate::config::{Listen, ServerConfig};
 use crate::handle::{ServerHandle, Stopper};
 use crate::handler::{AsyncHandler, Dispatch, Handler};
 use crate::http::{self, Door};
-use crate::registry::Shared;
+use crate::log_summary::SUMMARY_INTERVAL;
+use crate::refusal;
+use crate::registry::{Admission, Counted, Shared};
 use crate::socket::{PeerAddr, Stream};
 
 /// Pending connections the kernel holds for us before `accept`.
@@ -244,6 +246,15 @@ impl Server {
             })
             .collect();
         drop(alive_tx);
+        let summaries = ex.spawn({
+            let shared = shared.clone();
+            async move {
+                loop {
+                    Timer::after(SUMMARY_INTERVAL).await;
+                    shared.summary.log();
+                }
+            }
+        });
         let supervisor = ex.spawn({
             let shared = shared.clone();
             async move {
@@ -258,6 +269,8 @@ impl Server {
         // accept loops and the connections are tasks of their own, so a wake-up polls only the
         // task it concerns, never a listener.
         ex.run(supervisor).await;
+        drop(summaries);
+        shared.summary.log();
         for addr in &addrs {
             if let Listen::Unix(path) = addr {
                 let _ = std::fs::remove_file(path);
@@ -294,28 +307,49 @@ async fn accept_loop(
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors, most likely: wait for some to be freed.
-                log::warn!("accept failed: {e}");
+                shared.summary.accept_failed.add(1);
+                log::debug!("accept failed: {e}");
                 Timer::after(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        if !shared.has_room() {
-            shared.totals.borrow_mut().refused += 1;
-            log::warn!(
-                "refused {peer}: {} connections already",
-                shared.config.max_connections
-            );
-            continue;
+        match shared.admit() {
+            Admission::Serve(open) => {
+                let task = connection_task(&shared, open, peer, stream, dispatch.clone(), door);
+                let alive = alive.clone();
+                ex.spawn(async move {
+                    task.await;
+                    drop(alive);
+                })
+                .detach();
+            }
+            Admission::Refuse(refusing) => {
+                log::debug!("refused {peer}: the server is full");
+                let shared = shared.clone();
+                ex.spawn(async move { refusal::refuse(&shared, stream, door, refusing).await })
+                    .detach();
+            }
+            Admission::Close => log::debug!("closed {peer}: the server is full"),
         }
-        let slot = shared.register(peer);
-        // The first bytes tell jsocket, WebSocket and HTTP apart (see `crate::http`).
-        let task = http::serve(shared.clone(), slot, stream, dispatch.clone(), door);
-        let alive = alive.clone();
-        ex.spawn(async move {
-            task.await;
-            drop(alive);
-        })
-        .detach();
+    }
+}
+
+/// The task that serves one admitted connection. It holds the connection's place toward
+/// `max_connections` and its slot, given back however the task ends, cancelled included.
+fn connection_task(
+    shared: &Rc<Shared>,
+    open: Counted,
+    peer: PeerAddr,
+    stream: Stream,
+    dispatch: Dispatch,
+    door: Door,
+) -> impl std::future::Future<Output = ()> + 'static {
+    let (slot, registered) = shared.enter(peer);
+    // The first bytes tell jsocket, WebSocket and HTTP apart (see `crate::http`).
+    let task = http::serve(shared.clone(), slot, stream, dispatch, door);
+    async move {
+        task.await;
+        drop((registered, open));
     }
 }
 
@@ -339,4 +373,65 @@ fn bind_unix(path: &std::path::Path) -> io::Result<UnixListener> {
         }
     }
     UnixListener::bind(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{TcpListener, TcpStream};
+    use std::rc::Rc;
+
+    use smol::{Async, LocalExecutor};
+
+    use super::connection_task;
+    use crate::config::ServerConfig;
+    use crate::handler::Dispatch;
+    use crate::handlers::Echo;
+    use crate::http::Door;
+    use crate::registry::{Admission, Shared};
+    use crate::socket::{PeerAddr, Stream};
+
+    /// A connection's task dropped half-way (as when its executor goes) gives back its place
+    /// toward the limit and its slot: counts are guards, not paired calls.
+    #[test]
+    fn a_cancelled_connection_gives_back_its_place_and_its_slot() -> std::io::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let _client = TcpStream::connect(listener.local_addr()?)?;
+        let (stream, peer) = listener.accept()?;
+        let (stop, _stopped) = smol::channel::bounded(1);
+        let config = ServerConfig::default().max_connections(1);
+        let shared = Rc::new(Shared::new(config, stop));
+        let Admission::Serve(open) = shared.admit() else {
+            panic!("the first connection is not admitted");
+        };
+        let dispatch = Dispatch::Sync(Rc::new(Echo));
+        let stream = Stream::tcp(Async::new(stream)?);
+        let task = connection_task(
+            &shared,
+            open,
+            PeerAddr::Tcp(peer),
+            stream,
+            dispatch,
+            Door::Any,
+        );
+        let ex = LocalExecutor::new();
+        let task = ex.spawn(task);
+        // The client has sent nothing: the task waits for its first bytes.
+        while ex.try_tick() {}
+        assert_eq!(shared.counts(), (1, 0));
+        assert_eq!(shared.slots.borrow().len(), 1);
+        assert!(
+            matches!(shared.admit(), Admission::Refuse(_)),
+            "the limit is 1"
+        );
+        // Cancelled: the executor drops the future at its next tick.
+        drop(task);
+        while ex.try_tick() {}
+        assert_eq!(shared.counts(), (0, 0));
+        assert!(shared.slots.borrow().is_empty());
+        assert!(
+            matches!(shared.admit(), Admission::Serve(_)),
+            "the place is free again"
+        );
+        Ok(())
+    }
 }

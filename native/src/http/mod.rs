@@ -15,12 +15,13 @@ mod route;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::config::ServerConfig;
 use crate::ws::OriginPolicy;
 
 pub(crate) use head::{read_head, HeadError};
-pub(crate) use respond::status;
+pub(crate) use respond::{status, status_response};
 pub(crate) use route::{serve, Door};
 
 /// How a server answers WebSocket and HTTP clients (part of a [`ServerConfig`]).
@@ -30,17 +31,21 @@ pub struct WebConfig {
     pub(crate) on_main_port: bool,
     pub(crate) listen: Vec<SocketAddr>,
     pub(crate) origins: OriginPolicy,
+    pub(crate) head_timeout: Duration,
+    pub(crate) min_download_rate: u64,
 }
 
 impl Default for WebConfig {
     /// WebSocket and HTTP on the server's TCP ports, no static files, pages from the same host
-    /// only.
+    /// only, 10 s for a request head, downloads at 16 KiB/s at least.
     fn default() -> Self {
         WebConfig {
             root: None,
             on_main_port: true,
             listen: Vec::new(),
             origins: OriginPolicy::default(),
+            head_timeout: Duration::from_secs(10),
+            min_download_rate: 16 * 1024,
         }
     }
 }
@@ -64,6 +69,21 @@ impl WebConfig {
     /// Which web pages may open a WebSocket.
     pub fn origins(&self) -> &OriginPolicy {
         &self.origins
+    }
+
+    /// How long an HTTP client has, from its first byte, to send its request head (and to
+    /// finish a WebSocket handshake).
+    pub fn head_timeout(&self) -> Duration {
+        self.head_timeout
+    }
+
+    /// How long a static download of `len` bytes may take: the head timeout, plus the time to
+    /// send `len` bytes at [`ServerConfig::min_download_rate`]. A client that reads slower is
+    /// cut off (its connection counts toward `max_connections` until then).
+    pub fn download_time(&self, len: u64) -> Duration {
+        let rate = self.min_download_rate.max(1);
+        self.head_timeout
+            .saturating_add(Duration::from_secs_f64(len as f64 / rate as f64))
     }
 }
 
@@ -108,6 +128,25 @@ impl ServerConfig {
     #[must_use]
     pub fn allow_origins(mut self, policy: OriginPolicy) -> Self {
         self.web.origins = policy;
+        self
+    }
+
+    /// How long an HTTP client has, from its first byte, to send its request head and to
+    /// finish a WebSocket handshake, on every port (default 10 s); also the slack of a static
+    /// download's deadline (see [`min_download_rate`](Self::min_download_rate)).
+    #[must_use]
+    pub fn http_timeout(mut self, timeout: Duration) -> Self {
+        self.web.head_timeout = timeout;
+        self
+    }
+
+    /// The slowest a client may take a static file, in bytes per second (default 16 KiB/s):
+    /// a download of `len` bytes is cut off after the [`http_timeout`](Self::http_timeout)
+    /// plus `len` divided by this rate, so that a stalled download holds its connection (and
+    /// its place toward `max_connections`) for a bounded time.
+    #[must_use]
+    pub fn min_download_rate(mut self, bytes_per_second: u64) -> Self {
+        self.web.min_download_rate = bytes_per_second.max(1);
         self
     }
 

@@ -1,15 +1,18 @@
 //! Writing HTTP responses: static files and short error pages. One request per connection.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
-use std::path::Path;
+use std::time::Instant;
 
+use smol::future::FutureExt;
 use smol::io::AsyncWriteExt;
-use smol::Async;
+use smol::{Async, Timer};
 
 use super::files::{content_type, resolve, Resolved};
 use super::head::Head;
+use super::WebConfig;
 
 fn reason(code: u16) -> &'static str {
     match code {
@@ -34,8 +37,8 @@ fn header_block(code: u16, content_type: &str, len: u64, extra: &str) -> String 
     )
 }
 
-/// Answers with a status and a one-line text body, then ends the stream.
-pub(crate) async fn status(sock: &Async<TcpStream>, code: u16, extra_headers: &str) {
+/// A whole response: a status and a one-line text body.
+pub(crate) fn status_response(code: u16, extra_headers: &str) -> String {
     let body = format!("{code} {}\n", reason(code));
     let mut out = header_block(
         code,
@@ -44,13 +47,45 @@ pub(crate) async fn status(sock: &Async<TcpStream>, code: u16, extra_headers: &s
         extra_headers,
     );
     out.push_str(&body);
+    out
+}
+
+/// Answers with a status and a one-line text body, then ends the stream.
+pub(crate) async fn status(sock: &Async<TcpStream>, code: u16, extra_headers: &str) {
+    let out = status_response(code, extra_headers);
     let _ = write_all(sock, out.as_bytes()).await;
     let _ = sock.get_ref().shutdown(Shutdown::Write);
 }
 
-/// Answers a GET or HEAD with a file from `root`, or the error that says why not.
-pub(crate) async fn static_file(sock: &Async<TcpStream>, root: Option<&Path>, head: &Head) {
-    let code = match serve_file(sock, root, head).await {
+/// Answers a GET or HEAD with a file from the web root, or the error that says why not, by
+/// the download's deadline ([`WebConfig::download_time`] from `started`, when the request
+/// came): a client that reads slower is cut off.
+pub(crate) async fn static_file(
+    sock: &Async<TcpStream>,
+    web: &WebConfig,
+    head: &Head,
+    started: Instant,
+) {
+    // The length of the body: known once the file is found; until then, none.
+    let body = Cell::new(0);
+    let deadline = || started + web.download_time(body.get());
+    let answer = answer(sock, web, head, &body);
+    let cut = async {
+        while Instant::now() < deadline() {
+            Timer::at(deadline()).await;
+        }
+        log::debug!(
+            "{} {}: download cut off at its deadline",
+            head.method,
+            head.target
+        );
+    };
+    answer.or(cut).await;
+}
+
+/// The answer to a request; `body_len` is set to the body's length once known.
+async fn answer(sock: &Async<TcpStream>, web: &WebConfig, head: &Head, body_len: &Cell<u64>) {
+    let code = match serve_file(sock, web, head, body_len).await {
         Ok(()) => {
             let _ = sock.get_ref().shutdown(Shutdown::Write);
             return;
@@ -70,15 +105,16 @@ pub(crate) async fn static_file(sock: &Async<TcpStream>, root: Option<&Path>, he
 /// connection failed half-way.
 async fn serve_file(
     sock: &Async<TcpStream>,
-    root: Option<&Path>,
+    web: &WebConfig,
     head: &Head,
+    body_len: &Cell<u64>,
 ) -> Result<(), Option<u16>> {
     let body = match head.method.as_str() {
         "GET" => true,
         "HEAD" => false,
         _ => return Err(Some(405)),
     };
-    let Some(root) = root else {
+    let Some(root) = web.root.as_deref() else {
         return not_built(sock, head, body).await;
     };
     let path = match resolve(root, &head.target) {
@@ -89,6 +125,9 @@ async fn serve_file(
     };
     let mut file = File::open(&path).map_err(|_| Some(404))?;
     let len = file.metadata().map_err(|_| Some(500))?.len();
+    if body {
+        body_len.set(len);
+    }
     let headers = header_block(200, content_type(&path), len, "");
     write_all(sock, headers.as_bytes())
         .await

@@ -19,9 +19,6 @@ use crate::registry::{Pushed, Shared, Slot};
 use crate::socket::{PlainStream, Stream};
 use crate::ws;
 
-/// How long an HTTP client has to send its request head and finish a WebSocket handshake.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// What a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Door {
@@ -52,7 +49,8 @@ pub(crate) async fn serve(
         other => return connection::serve(shared, slot, other, dispatch).await,
     };
     // A web-only port has no jsocket client to wait for: an HTTP client's head timeout.
-    let limit = (door == Door::Web).then(|| shared.clock.now() + HEAD_TIMEOUT);
+    let head_timeout = shared.config.web.head_timeout;
+    let limit = (door == Door::Web).then(|| shared.clock.now() + head_timeout);
     let (http, first) = sniff_http(&shared, &slot, &tcp, limit).await;
     if http {
         return Box::pin(serve_web(shared, slot, tcp, first, dispatch)).await;
@@ -77,11 +75,20 @@ async fn serve_web(
     first: Option<(Duration, Vec<u8>)>,
     dispatch: Dispatch,
 ) {
-    let first = first.map(|(_, bytes)| bytes).unwrap_or_default();
+    let clock = shared.clock;
+    // The head, and a WebSocket handshake, must be done within the head timeout of the first
+    // byte; at shutdown they are not waited for.
+    let (arrived, first) = first.unwrap_or_else(|| (clock.now(), Vec::new()));
+    let web = &shared.config.web;
+    let deadline = clock.instant(arrived + web.head_timeout);
     let head = async { read_head(&tcp, first).await }
         .or(async {
-            Timer::after(HEAD_TIMEOUT).await;
+            Timer::at(deadline).await;
             Err(HeadError::Status(408))
+        })
+        .or(async {
+            shared.stopped().await;
+            Err(HeadError::Gone)
         })
         .await;
     let head = match head {
@@ -97,16 +104,11 @@ async fn serve_web(
     if !head.websocket {
         forget(&shared, &slot);
         log::debug!("{} {} from {}", head.method, head.target, slot.peer);
-        let web = &shared.config.web;
-        let answer = respond::static_file(&tcp, web.root.as_deref(), &head);
-        let _ = async {
-            answer.await;
-        }
-        .or(async {
-            // A client that reads too slowly is not waited for forever.
-            Timer::after(HEAD_TIMEOUT * 6).await;
-        })
-        .await;
+        // A client that reads too slowly is cut off at the download's deadline, and at
+        // shutdown after the grace period.
+        respond::static_file(&tcp, web, &head, clock.instant(arrived))
+            .or(shared.stopped_for(shared.config.shutdown_grace))
+            .await;
         return;
     }
     let tcp = std::sync::Arc::new(tcp);
@@ -123,13 +125,19 @@ async fn serve_web(
         .await
     }
     .or(async {
-        Timer::after(HEAD_TIMEOUT).await;
+        Timer::at(deadline).await;
         Err(ws::Refused::Io(io::ErrorKind::TimedOut.into()))
+    })
+    .or(async {
+        shared.stopped().await;
+        Err(ws::Refused::Io(io::ErrorKind::Interrupted.into()))
     })
     .await;
     match accepted {
         Ok(ws) => {
             log::debug!("connection {} from {} is a WebSocket", slot.id, slot.peer);
+            // Its protocol is known: from now on it takes broadcasts.
+            slot.identify();
             connection::serve(shared, slot, Stream::Ws(Box::new(ws)), dispatch).await
         }
         Err(refused) => {
@@ -149,10 +157,12 @@ async fn serve_web(
 
 /// Reads the first bytes and tells whether they begin an HTTP request; returns them with the
 /// time the first of them came. Stops at four bytes, at the first byte that cannot begin a
-/// request method, or when nothing more comes: a push or shutdown for this connection, or a
-/// deadline of the core's policy (its idle timeout, or its frame timeout once bytes came),
-/// which the driver then enforces. With neither set, a silent client waits, as the core would
-/// let it. `limit` is a deadline of the caller's own, for a port that serves HTTP only.
+/// request method, or when nothing more comes: shutdown, or a deadline of the core's policy
+/// (its idle timeout, or its frame timeout once bytes came), which the driver then enforces,
+/// or the HTTP head timeout once bytes that may begin a request came. With none set, a silent
+/// client waits, as the core would let it. `limit` is a deadline of the caller's own, for a
+/// port that serves HTTP only. Nothing is pushed to a connection meanwhile (it has not said
+/// what it is: see `Slot::takes_pushes`), so a late request is answered as one.
 async fn sniff_http(
     shared: &Shared,
     slot: &Slot,
@@ -172,7 +182,9 @@ async fn sniff_http(
         }
         let idle = slot.conn.borrow().poll_timeout();
         let frame = arrived.and_then(|at| Some(at + config.get_frame_timeout()?));
-        let deadline = [idle, frame, limit].into_iter().flatten().min();
+        // Only capitals so far: perhaps an HTTP method, held to the head timeout.
+        let head = arrived.map(|at| at + shared.config.web.head_timeout);
+        let deadline = [idle, frame, head, limit].into_iter().flatten().min();
         if deadline.is_some_and(|at| clock.now() >= at) {
             break;
         }
@@ -181,7 +193,7 @@ async fn sniff_http(
                 Pushed {
                     shared,
                     slot,
-                    take: true,
+                    take: false,
                 }
                 .await;
                 false

@@ -1,0 +1,96 @@
+//! Telling a connection over the server's limit that the server is full, at a bounded cost:
+//! at most [`ServerConfig::max_refusing`](crate::ServerConfig::max_refusing) at once, each for at
+//! most [`REFUSAL_TIME`] (and not past shutdown).
+
+use std::io;
+use std::time::Duration;
+
+use jsocket_core::{control, encode, sniff, Sniffed};
+use smol::future::FutureExt;
+use smol::Timer;
+
+use crate::http::{status_response, Door};
+use crate::registry::{Counted, Shared};
+use crate::socket::{PlainStream, Stream};
+
+/// The longest a refused connection is kept: to read its first bytes, answer, and see it close.
+pub(crate) const REFUSAL_TIME: Duration = Duration::from_secs(1);
+
+/// Seconds an HTTP client is asked to wait before trying again.
+const RETRY_AFTER_SECS: u32 = 5;
+
+/// Answers a connection the server has no room for, by what its first bytes say it is: HTTP
+/// (a WebSocket handshake too) gets `503 Service Unavailable` with `Retry-After`, a jsocket
+/// client `{"$jsocket": "error", "error": "..."}` in its dialect; anything else, or nothing
+/// within [`REFUSAL_TIME`], is just closed. `_refusing` holds its place among those being
+/// refused until the end.
+pub(crate) async fn refuse(shared: &Shared, stream: Stream, door: Door, _refusing: Counted) {
+    let answer = async {
+        let _ = answer(shared, &stream, door).await;
+    };
+    answer
+        .or(async {
+            Timer::after(REFUSAL_TIME).await;
+        })
+        .or(shared.stopped())
+        .await;
+}
+
+async fn answer(shared: &Shared, stream: &Stream, door: Door) -> io::Result<()> {
+    let mut first = [0u8; 4];
+    let mut have = 0;
+    while have < first.len() {
+        match stream.try_read(&mut first[have..]) {
+            Ok(0) => return Ok(()),
+            Ok(n) => have += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.readable().await?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let http = matches!(stream, Stream::Plain(PlainStream::Tcp(_)))
+        && (door == Door::Web || shared.config.web.on_main_port);
+    let max = shared.config.connection.get_max_message_size();
+    let mut out = Vec::new();
+    match sniff(&first, max, false) {
+        Sniffed::Http if http => {
+            let retry = format!("Retry-After: {RETRY_AFTER_SECS}\r\n");
+            out.extend_from_slice(status_response(503, &retry).as_bytes());
+        }
+        Sniffed::Jsocket(dialect) if door == Door::Any => {
+            let why = format!(
+                "the server is full ({} connections): try again later",
+                shared.config.max_connections
+            );
+            encode(&control::error_reply(&why), dialect, &mut out).map_err(io::Error::other)?;
+        }
+        _ => return Ok(()),
+    }
+    write_all(stream, &out).await?;
+    // Read what the client still sends until it closes, so that closing with its request
+    // unread does not reset the connection and destroy the answer.
+    stream.shutdown_write();
+    let mut sink = [0u8; 4096];
+    loop {
+        match stream.try_read(&mut sink) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.readable().await?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn write_all(stream: &Stream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match stream.try_write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.writable().await?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
