@@ -243,7 +243,8 @@ async fn accept_loop(
         };
         let _ = tcp.get_ref().set_nodelay(true);
         let Some(guard) = stats.try_enter(config.max_connections) else {
-            log::warn!(
+            // Counted in `refused_full`; one line each at debug level only.
+            log::debug!(
                 "refused {peer}: {} connections already",
                 config.max_connections
             );

@@ -299,6 +299,7 @@ async fn pump_up(
         .check_frames
         .then(|| Check::new(&config, clock.now()));
     let mut target = &*target;
+    let mut in_flight = stats.in_flight();
     loop {
         let n = match ws.try_read(&mut buf) {
             Ok(0) => return finish(check.as_mut(), clock.now()),
@@ -328,14 +329,14 @@ async fn pump_up(
             }
         };
         active.set(clock.now());
-        stats.hold(n);
+        in_flight.hold(n);
         let (pass, bad) = filter(check.as_mut(), clock.now(), &buf[..n]);
         let sent = target.write_all(pass).await;
         let passed = pass.len() as u64;
         if let Some(check) = check.as_mut() {
             check.sent();
         }
-        stats.release(n);
+        in_flight.release();
         if let Err(e) = sent {
             return End::Failed(e);
         }
@@ -371,6 +372,7 @@ async fn pump_down(
     // A read that did not fill the buffer emptied the socket: wait before the next one rather
     // than spend a system call to be told so.
     let mut drained = false;
+    let mut in_flight = stats.in_flight();
     loop {
         if drained {
             let at = check.as_ref().and_then(Check::deadline);
@@ -396,7 +398,7 @@ async fn pump_down(
                     if let Err(e) = ws.write_all(&buf[..held]).await {
                         end = End::Failed(e);
                     }
-                    stats.release(held);
+                    in_flight.release();
                 }
                 ws.close_with(close_code.get());
                 let _ = ws.flush().await;
@@ -412,7 +414,7 @@ async fn pump_down(
         };
         drained = n < buf.len() - held;
         active.set(clock.now());
-        stats.hold(n);
+        in_flight.hold(n);
         let taken = held + n;
         let inside = edges.feed(&buf[held..taken]);
         if inside {
@@ -437,7 +439,7 @@ async fn pump_down(
         if let Some(check) = check.as_mut() {
             check.sent();
         }
-        stats.release(taken);
+        in_flight.release();
         held = 0;
         if let Err(e) = sent {
             return End::Failed(e);

@@ -95,15 +95,42 @@ impl BridgeStatsHandle {
         }
     }
 
-    /// Bytes now held between a read and the write that passes them on.
-    pub(crate) fn hold(&self, n: usize) {
-        let now = self.0.in_flight.fetch_add(n, Relaxed) + n;
-        self.0.peak_in_flight.fetch_max(now, Relaxed);
+    /// Bytes held between a read and the write that passes them on, counted in `in_flight`
+    /// until the guard is dropped (whatever ends the pump, cancellation included).
+    pub(crate) fn in_flight(&self) -> InFlight {
+        InFlight {
+            stats: self.clone(),
+            held: 0,
+        }
+    }
+}
+
+/// Bytes one pump holds, counted in `in_flight` until released or dropped.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    stats: BridgeStatsHandle,
+    held: usize,
+}
+
+impl InFlight {
+    /// `n` more bytes read and not yet passed on.
+    pub(crate) fn hold(&mut self, n: usize) {
+        self.held += n;
+        let c = &self.stats.0;
+        let now = c.in_flight.fetch_add(n, Relaxed) + n;
+        c.peak_in_flight.fetch_max(now, Relaxed);
     }
 
-    /// Bytes passed on.
-    pub(crate) fn release(&self, n: usize) {
-        self.0.in_flight.fetch_sub(n, Relaxed);
+    /// Everything held was passed on.
+    pub(crate) fn release(&mut self) {
+        self.stats.0.in_flight.fetch_sub(self.held, Relaxed);
+        self.held = 0;
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
