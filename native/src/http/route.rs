@@ -51,11 +51,11 @@ pub(crate) async fn serve(
     // A web-only port has no jsocket client to wait for: an HTTP client's head timeout.
     let head_timeout = shared.config.web.head_timeout;
     let limit = (door == Door::Web).then(|| shared.clock.now() + head_timeout);
-    let (http, first) = sniff_http(&shared, &slot, &tcp, limit).await;
-    if http {
+    let (first_bytes, first) = sniff_http(&shared, &slot, &tcp, limit).await;
+    if first_bytes == First::Http {
         return Box::pin(serve_web(shared, slot, tcp, first, dispatch)).await;
     }
-    if door == Door::Web {
+    if door == Door::Web || first_bytes == First::Stalled {
         forget(&shared, &slot);
         return;
     }
@@ -159,7 +159,8 @@ async fn serve_web(
 /// time the first of them came. Stops at four bytes, at the first byte that cannot begin a
 /// request method, or when nothing more comes: shutdown, or a deadline of the core's policy
 /// (its idle timeout, or its frame timeout once bytes came), which the driver then enforces,
-/// or the HTTP head timeout once bytes that may begin a request came. With none set, a silent
+/// or the HTTP head timeout once bytes that may begin a request came (then [`First::Stalled`]:
+/// a v1-le client stalled inside its first header goes too). With none set, a silent
 /// client waits, as the core would let it. `limit` is a deadline of the caller's own, for a
 /// port that serves HTTP only. Nothing is pushed to a connection meanwhile (it has not said
 /// what it is: see `Slot::takes_pushes`), so a late request is answered as one.
@@ -168,7 +169,7 @@ async fn sniff_http(
     slot: &Slot,
     tcp: &Async<TcpStream>,
     limit: Option<Duration>,
-) -> (bool, Option<(Duration, Vec<u8>)>) {
+) -> (First, Option<(Duration, Vec<u8>)>) {
     let clock = shared.clock;
     let config = &shared.config.connection;
     let mut first: Option<(Duration, Vec<u8>)> = None;
@@ -186,6 +187,10 @@ async fn sniff_http(
         let head = arrived.map(|at| at + shared.config.web.head_timeout);
         let deadline = [idle, frame, head, limit].into_iter().flatten().min();
         if deadline.is_some_and(|at| clock.now() >= at) {
+            if head.is_some_and(|at| clock.now() >= at) {
+                // Perhaps the start of a request, stalled: not waited for any longer.
+                return (First::Stalled, first);
+            }
             break;
         }
         let readable = async { tcp.readable().await.is_ok() }
@@ -207,7 +212,11 @@ async fn sniff_http(
             })
             .await;
         if !readable {
-            break;
+            if shared.stopping.get() {
+                break;
+            }
+            // A deadline: judged at the top.
+            continue;
         }
         // Read as the driver would, so that a first frame that came whole is taken whole by
         // the core (no buffer gathers it); the copy lives only until the bytes are handed on.
@@ -227,7 +236,19 @@ async fn sniff_http(
     // Byte order preference only tells v1 from v1-le, not HTTP from jsocket. A method other
     // than `GET` is answered with a 405 (or, for `HEAD`, the head alone).
     let http = sniff(seen, config.get_max_message_size(), false) == Sniffed::Http;
-    (http, first)
+    (if http { First::Http } else { First::Other }, first)
+}
+
+/// What a connection's first bytes say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum First {
+    /// An HTTP request begins.
+    Http,
+    /// Anything else (for the jsocket driver to judge), or nothing before a deadline of the
+    /// core's.
+    Other,
+    /// Bytes that may begin a request came, and no more within the HTTP head timeout.
+    Stalled,
 }
 
 /// Takes a connection that turned out not to be a jsocket client out of the server's books, so
