@@ -684,6 +684,79 @@ mod tests {
         );
     }
 
+    /// A client whose socket is kept full does not keep the thread: after one read's worth of
+    /// input the driver lets the other tasks run before it reads on.
+    #[test]
+    fn a_client_that_keeps_its_socket_full_yields_after_each_read() -> std::io::Result<()> {
+        use std::cell::Cell;
+        use std::io::{Read, Write};
+
+        use jsocket_core::Dialect;
+        use serde_json::json;
+        use smol::LocalExecutor;
+
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let mut wire = Vec::new();
+        let request = json!({"pad": "p".repeat(1000)});
+        while wire.len() < 8 * 64 * 1024 {
+            jsocket_core::encode(&request, Dialect::V2, &mut wire)
+                .map_err(std::io::Error::other)?;
+        }
+        let total = wire.len() as u64;
+        let mut client = TcpStream::connect(addr)?;
+        let mut replies = client.try_clone()?;
+        let reader = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            while matches!(replies.read(&mut buf), Ok(n) if n > 0) {}
+        });
+        let writer = std::thread::spawn(move || {
+            client.write_all(&wire)?;
+            client.shutdown(std::net::Shutdown::Write)
+        });
+        let (stream, peer) = listener.accept()?;
+        // As much as the socket buffers hold is there before the driver first runs.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let (stop, _stopped) = smol::channel::bounded(1);
+        let shared = Rc::new(Shared::new(ServerConfig::default(), stop));
+        let slot = shared.register(PeerAddr::Tcp(peer));
+        let stream = Stream::tcp(Async::new(stream)?);
+        let ex = LocalExecutor::new();
+        let driver = ex.spawn(super::serve(
+            shared.clone(),
+            slot.clone(),
+            stream,
+            Dispatch::Sync(Rc::new(Echo)),
+        ));
+        // Another task: how far the driver had read when this one first ran after it began.
+        let seen = Rc::new(Cell::new(0u64));
+        let other = ex.spawn({
+            let (slot, seen) = (slot.clone(), seen.clone());
+            async move {
+                while slot.conn.borrow().stats().bytes_in == 0 {
+                    smol::future::yield_now().await;
+                }
+                seen.set(slot.conn.borrow().stats().bytes_in);
+            }
+        });
+        smol::block_on(ex.run(async {
+            other.await;
+            driver.await;
+        }));
+        let written = writer
+            .join()
+            .map_err(|_| std::io::Error::other("writer panicked"))?;
+        written?;
+        let _ = reader.join();
+        let read_buffer = ServerConfig::default().read_buffer as u64;
+        assert!(
+            seen.get() <= 2 * read_buffer,
+            "the driver took {} of {total} bytes before the others ran",
+            seen.get()
+        );
+        Ok(())
+    }
+
     /// Requests sent in one write are answered a few at a time: every reply still comes, whole
     /// and in order, large messages among small ones.
     #[test]
