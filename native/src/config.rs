@@ -203,6 +203,11 @@ impl ServerConfig {
         self.max_connections
     }
 
+    /// Most connections over the limit told so at once.
+    pub fn get_max_refusing(&self) -> usize {
+        self.max_refusing
+    }
+
     /// Whether the stats control message is answered by the server.
     pub fn get_control_messages(&self) -> bool {
         self.control_messages

@@ -36,12 +36,41 @@
 //! and one pushed message that crossed the limit, plus the requests of one read
 //! ([`ServerConfig::read_buffer`]), however many replies they ask for.
 //!
+//! ## Who takes pushed messages
+//! A connection takes nothing it did not ask for until it has said what it is: a jsocket
+//! client once a whole frame of it has come (before its handler sees that first message, so a
+//! first message's broadcast reaches its sender too), a WebSocket client once its handshake is
+//! done; an HTTP visitor never. Until then pushes skip it (they are not counted as dropped;
+//! [`ServerHandle::send`] answers [`PushError::Unidentified`](crate::PushError::Unidentified)),
+//! so a page request or WebSocket handshake that comes late, while a room is busy, is answered
+//! as one.
+//!
+//! ## Admission
+//! [`ServerConfig::max_connections`] counts every connection served: jsocket and WebSocket
+//! clients, HTTP requests and static downloads alike, each from its accept to its close. Past
+//! it a connection is refused (counted in the statistics' `refused`): told so in its own terms
+//! (HTTP and WebSocket handshakes `503 Service Unavailable` with `Retry-After`, a jsocket client
+//! `{"$jsocket": "error", "error": "the server is full ..."}` in the dialect of its first frame),
+//! within a second, then closed; while [`ServerConfig::max_refusing`] are being told already,
+//! further ones are closed at once, so refusing costs a bounded amount whatever comes.
+//!
 //! ## Timeouts
 //! The core's frame timeout cuts off a client that stalls inside a frame (a slow-loris
 //! trickle); its idle timeout, if set, one that sends nothing at all. A client quiet between
 //! frames is left alone until the idle timeout. The same two hold from the first byte: a new
 //! client has no other deadline to send anything (the server tells jsocket from HTTP by the
 //! first bytes, but sets no window of its own for them).
+//!
+//! HTTP has deadlines of its own, on every port: a request head (and a WebSocket handshake)
+//! must be complete within [`ServerConfig::http_timeout`] (10 s) of its first byte (first bytes
+//! that may begin a request and stall that long close the connection), and a static download of
+//! `len` bytes within that timeout plus `len` at [`ServerConfig::min_download_rate`] (16 KiB/s).
+//!
+//! ## Fairness and logs
+//! A connection's turn takes at most one read (and the messages in it) before the others get
+//! theirs. Events that repeat under load (pushes dropped for a full outbox, connections
+//! refused, messages rejected, failed accepts) are logged one by one at debug level only, and
+//! at info level as one summary line every 10 s when any happened.
 //!
 //! ## Memory
 //! A connection's buffers grow with the messages it carries and are kept while it is busy;
@@ -54,7 +83,10 @@
 //! [`Stopper::stop`] (or [`ServerHandle::shutdown`]) stops accepting; each connection handles
 //! the messages it has already read, sends every reply produced (waiting up to
 //! [`ServerConfig::shutdown_grace`] for a slow reader), ends its stream and closes; then
-//! [`Server::run`] returns.
+//! [`Server::run`] returns. Whatever the clients do, that takes about twice the grace at most:
+//! an unfinished HTTP head or WebSocket handshake is dropped at once, a static download gets
+//! the grace to finish, a client that does not read gets it to take its replies and again to
+//! close.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};

@@ -111,8 +111,9 @@ pub struct ServerStats {
     pub accepted: u64,
     /// Clients gone since the start.
     pub disconnected: u64,
-    /// Clients turned away because [`max_connections`](crate::ServerConfig::max_connections)
-    /// was reached.
+    /// Connections turned away because
+    /// [`max_connections`](crate::ServerConfig::max_connections) was reached (jsocket,
+    /// WebSocket and HTTP alike).
     pub refused: u64,
     /// Pushed messages refused because the target's outbox was full, every connection present
     /// and past.

@@ -71,6 +71,14 @@ pub fn seconds(text: &str) -> Result<Seconds, String> {
         .map_err(|e| format!("{text:?}: {e}"))
 }
 
+/// Parses a time limit in seconds that must be there (`0.3`, `10`): more than zero.
+pub fn positive_seconds(text: &str) -> Result<Duration, String> {
+    match seconds(text)? {
+        Seconds(Some(d)) => Ok(d),
+        Seconds(None) => Err(format!("{text:?}: must be more than 0")),
+    }
+}
+
 /// Where the server to talk to is, and how to reach it.
 #[derive(Debug, Clone, Args)]
 pub struct Target {
@@ -133,5 +141,7 @@ mod tests {
         }
         assert_eq!(seconds("0").unwrap(), Seconds(None));
         assert!(seconds("-1").is_err() && seconds("soon").is_err());
+        assert_eq!(positive_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert!(positive_seconds("0").is_err());
     }
 }

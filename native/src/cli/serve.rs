@@ -2,13 +2,14 @@
 
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use jsocket_core::{Config, DEFAULT_MAX_MESSAGE_SIZE};
 use native::handlers::{Chat, Echo};
 use native::{EarlyReplies, Listen, Server, ServerConfig, DEFAULT_PORT};
 
-use super::args::{host_port, seconds, DialectArg, Seconds};
+use super::args::{host_port, positive_seconds, seconds, DialectArg, Seconds};
 use super::Outcome;
 
 /// The built-in handlers.
@@ -59,9 +60,27 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", value_parser = seconds,
         default_value_t = Seconds(Config::default().get_frame_timeout()))]
     frame_timeout: Seconds,
-    /// Most clients at once; more are accepted and closed.
+    /// Most connections at once (jsocket, WebSocket, HTTP and static downloads alike); more are
+    /// told the server is full (503, or a jsocket error) and closed.
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().get_max_connections())]
     max_connections: usize,
+    /// Most connections over --max-connections told so at once (each for a second at most);
+    /// beyond that they are closed without a word.
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().get_max_refusing())]
+    max_refusing: usize,
+    /// Seconds an HTTP client has, from its first byte, for its request head and WebSocket
+    /// handshake; also the slack of a static download's deadline.
+    #[arg(long, value_name = "SECS", value_parser = positive_seconds,
+        default_value = "10")]
+    http_timeout: Duration,
+    /// The slowest a client may take a static file, in bytes per second: a download of N bytes
+    /// is cut off after --http-timeout plus N divided by this.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
+    min_download_rate: u64,
+    /// Seconds a stopping server waits for any client (to take its last replies, finish a
+    /// download or a request); Ctrl-C stops the server within about twice this.
+    #[arg(long, value_name = "SECS", value_parser = positive_seconds, default_value = "2")]
+    shutdown_grace: Duration,
     /// What the server does with messages.
     #[arg(long, value_enum, default_value_t = HandlerArg::Echo)]
     handler: HandlerArg,
@@ -91,6 +110,10 @@ pub fn run(args: ServeArgs) -> Outcome {
     let mut config = ServerConfig::default()
         .connection(connection)
         .max_connections(args.max_connections)
+        .max_refusing(args.max_refusing)
+        .http_timeout(args.http_timeout)
+        .min_download_rate(args.min_download_rate)
+        .shutdown_grace(args.shutdown_grace)
         .control_messages(!args.no_control)
         .early_replies(match args.early_replies {
             EarlyArg::Auto => EarlyReplies::Auto,
