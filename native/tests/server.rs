@@ -155,9 +155,14 @@ fn chat_broadcasts_in_each_clients_dialect() {
         common::client_config().dialect(Dialect::V1),
     )
     .unwrap();
+    v2.send(&json!({"join": "bob"})).unwrap();
+    let bob: Value = v2.recv().unwrap();
+    assert_eq!(bob["name"], json!("bob"));
+    // v1 has not said anything yet, so it is not in the room: bob's join did not reach it.
     v1.send(&json!({"join": "ada"})).unwrap();
     let joined: Value = v1.recv().unwrap();
     assert_eq!(joined["joined"], json!(true));
+    assert_eq!(joined["name"], json!("ada"));
     // v2 joined the room before ada's join went out, so it saw it too.
     assert_eq!(v2.recv::<Value>().unwrap(), joined);
     v2.send(&json!("hello room")).unwrap();
@@ -551,13 +556,13 @@ fn a_task_of_the_application_pushes_through_the_handle_from_on_start() {
         let slot = std::rc::Rc::new(std::cell::RefCell::new(None));
         let ex = smol::LocalExecutor::new();
         let running = ex.spawn(server.run(Keeper(slot.clone())));
-        // The application's own task: once a client is connected, it pushes to everyone.
+        // The application's own task: pushes to everyone until a client has taken it (one
+        // that has said what it is: see the server's docs).
         ex.spawn(async move {
             loop {
                 let handle = slot.borrow().clone();
                 if let Some(handle) = handle {
-                    if handle.stats().connections > 0 {
-                        handle.broadcast(&json!({"tick": 1})).unwrap();
+                    if handle.broadcast(&json!({"tick": 1})).unwrap() > 0 {
                         return;
                     }
                 }
@@ -568,8 +573,9 @@ fn a_task_of_the_application_pushes_through_the_handle_from_on_start() {
         smol::block_on(ex.run(running))
     });
     let mut client = native::BlockingClient::connect(&addr, common::client_config()).unwrap();
-    assert_eq!(client.recv::<Value>().unwrap(), json!({"tick": 1}));
+    // Nothing is pushed before the client's first message; its reply comes first.
     assert_eq!(client.request::<_, Value>(&json!(3)).unwrap(), json!(3));
+    assert_eq!(client.recv::<Value>().unwrap(), json!({"tick": 1}));
     drop(client);
     stopper.stop();
     thread.join().unwrap().unwrap();

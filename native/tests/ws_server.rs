@@ -123,6 +123,9 @@ fn websocket_and_tcp_clients_share_the_handler_statistics_and_broadcast() {
     let server = start(ServerConfig::default(), Chat::new());
     let mut tcp =
         BlockingClient::connect(&server.addr.to_string(), ClientConfig::default()).unwrap();
+    // In the room once it has said something (its own join comes back to it).
+    tcp.send(&json!({"join": "terminal"})).unwrap();
+    assert_eq!(tcp.recv::<Value>().unwrap()["name"], json!("terminal"));
     smol::block_on(async {
         let mut ws = ws_connect(server.addr, None).await.unwrap();
         let mut frame = Vec::new();
@@ -621,12 +624,14 @@ fn the_socket_like_client_speaks_jsocket_over_websocket() {
 }
 
 #[test]
-fn a_silent_tcp_client_still_gets_broadcasts() {
-    // A client that only listens sends no first bytes to tell what it is: a push must reach it
-    // all the same.
+fn a_listening_tcp_client_gets_broadcasts_once_it_has_said_what_it_is() {
+    // A client that only listens sends one message first, to tell what it is (until then no
+    // push reaches it: see the membership tests); from then on the room reaches it.
     let server = start(ServerConfig::default(), Chat::new());
     let mut listener =
         BlockingClient::connect(&server.addr.to_string(), ClientConfig::default()).unwrap();
+    let stats: Value = listener.request(&json!({"$jsocket": "stats"})).unwrap();
+    assert_eq!(stats["connections"], json!(1), "{stats}");
     smol::block_on(async {
         let mut ws = ws_connect(server.addr, None).await.unwrap();
         let mut frame = Vec::new();
