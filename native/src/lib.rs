@@ -48,6 +48,7 @@ mod client_config;
 mod clock;
 mod config;
 mod connection;
+mod counted;
 mod cpu_gauge;
 mod error;
 mod handle;

@@ -9,8 +9,9 @@ use jsocket_core::{control, encode, sniff, Sniffed};
 use smol::future::FutureExt;
 use smol::Timer;
 
+use crate::counted::Counted;
 use crate::http::{status_response, Door};
-use crate::registry::{Counted, Shared};
+use crate::registry::Shared;
 use crate::socket::{PlainStream, Stream};
 
 /// The longest a refused connection is kept: to read its first bytes, answer, and see it close.

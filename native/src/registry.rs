@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::config::{EarlyReplies, ServerConfig};
+use crate::counted::Counted;
 use crate::cpu_gauge::CpuGauge;
 use crate::log_summary::Summary;
 use crate::socket::PeerAddr;
@@ -98,23 +99,6 @@ pub(crate) struct Totals {
     pub(crate) pushes_dropped: u64,
     pub(crate) traffic: Traffic,
     pub(crate) failures: FailureCounts,
-}
-
-/// One unit of a count (connections served, connections being refused), given back when
-/// dropped: whatever ends the task that holds it, cancellation included.
-pub(crate) struct Counted(Rc<Cell<usize>>);
-
-impl Counted {
-    fn new(count: &Rc<Cell<usize>>) -> Self {
-        count.set(count.get() + 1);
-        Counted(count.clone())
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.set(self.0.get().saturating_sub(1));
-    }
 }
 
 /// A registered connection, unregistered when dropped (whatever ends its task).

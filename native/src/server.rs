@@ -99,12 +99,13 @@ use std::time::Duration;
 use smol::{Async, LocalExecutor, Timer};
 
 use crate::config::{Listen, ServerConfig};
+use crate::counted::Counted;
 use crate::handle::{ServerHandle, Stopper};
 use crate::handler::{AsyncHandler, Dispatch, Handler};
 use crate::http::{self, Door};
 use crate::log_summary::SUMMARY_INTERVAL;
 use crate::refusal;
-use crate::registry::{Admission, Counted, Shared};
+use crate::registry::{Admission, Shared};
 use crate::socket::{PeerAddr, Stream};
 
 /// Pending connections the kernel holds for us before `accept`.

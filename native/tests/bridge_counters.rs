@@ -1,5 +1,6 @@
 //! The bridge's counters come back to zero however a connection ends: cut off by the idle
-//! timeout while bytes are held between a read and a write, or dropped with the bridge.
+//! timeout while bytes are held between a read and a write, or dropped with the bridge; a
+//! client over the limit is answered 503 and counted.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
@@ -97,4 +98,21 @@ fn bytes_held_when_the_bridge_stops_are_released() {
     thread.join().unwrap();
     let s = stats.snapshot();
     assert_eq!((s.connections, s.in_flight), (0, 0), "{s:?}");
+}
+
+#[test]
+fn a_client_over_the_limit_is_answered_503_and_counted() {
+    let (target, _target) = deaf_target();
+    let config =
+        BridgeConfig::new("127.0.0.1:0".parse().unwrap(), target.to_string()).max_connections(0);
+    let (addr, stats, stopper, thread) = run(config);
+    let refused = smol::block_on(ws_connect(addr, None));
+    let Err(refusal) = refused else {
+        panic!("bridged past the limit");
+    };
+    assert!(refusal.contains("503"), "{refusal}");
+    let s = stats.snapshot();
+    assert_eq!((s.refused_full, s.connections), (1, 0), "{s:?}");
+    stopper.stop();
+    thread.join().unwrap();
 }

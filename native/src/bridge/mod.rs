@@ -32,6 +32,7 @@ mod edges;
 mod pump;
 mod stats;
 
+use std::cell::Cell;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::rc::{Rc, Weak};
@@ -42,6 +43,7 @@ use jsocket_core::{Config, DialectMode};
 use smol::future::FutureExt;
 use smol::{Async, LocalExecutor, Timer};
 
+use crate::counted::Counted;
 use crate::handle::Stopper;
 use crate::ws::OriginPolicy;
 
@@ -226,12 +228,17 @@ impl Bridge {
     }
 }
 
+/// Most connections over the limit answered 503 at once; more are closed without a word, so
+/// that a flood cannot make the refusals themselves grow without bound.
+const MAX_REFUSING: usize = 64;
+
 async fn accept_loop(
     ex: Weak<LocalExecutor<'static>>,
     listener: Async<TcpListener>,
     config: Arc<BridgeConfig>,
     stats: BridgeStatsHandle,
 ) {
+    let refusing = Rc::new(Cell::new(0));
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -248,8 +255,10 @@ async fn accept_loop(
                 "refused {peer}: {} connections already",
                 config.max_connections
             );
-            if let Some(on) = ex.upgrade() {
-                on.spawn(refuse_full(tcp)).detach();
+            if refusing.get() < MAX_REFUSING {
+                if let Some(on) = ex.upgrade() {
+                    on.spawn(refuse_full(tcp, Counted::new(&refusing))).detach();
+                }
             }
             continue;
         };
@@ -267,7 +276,8 @@ async fn accept_loop(
     }
 }
 
-async fn refuse_full(tcp: Async<TcpStream>) {
+/// Answers 503 within 2 s; `_refusing` holds its place among those being refused until then.
+async fn refuse_full(tcp: Async<TcpStream>, _refusing: Counted) {
     let _ = async {
         crate::http::status(&tcp, 503, "").await;
     }
