@@ -315,6 +315,7 @@ impl Shared {
         };
         let slots = self.slots.borrow();
         stats.connections = slots.len();
+        stats.served = self.open.get();
         for slot in slots.values() {
             stats.pushes_dropped += slot.pushes_dropped.get();
             // The connection's own task never holds this borrow across an await or a handler

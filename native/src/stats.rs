@@ -107,6 +107,9 @@ pub struct ServerStats {
     pub uptime: Duration,
     /// Clients connected now.
     pub connections: usize,
+    /// Connections served now of every kind, HTTP requests and static downloads besides the
+    /// clients: what [`max_connections`](crate::ServerConfig::max_connections) limits.
+    pub served: usize,
     /// Clients accepted since the start.
     pub accepted: u64,
     /// Clients gone since the start.
@@ -160,7 +163,8 @@ impl ServerStats {
     /// The statistics as JSON, as the control message returns them:
     ///
     /// ```json
-    /// {"uptime_s": 12.5, "connections": 1, "accepted": 3, "disconnected": 2, "refused": 0,
+    /// {"uptime_s": 12.5, "connections": 1, "served": 1, "accepted": 3, "disconnected": 2,
+    ///  "refused": 0,
     ///  "pushes_dropped": 0, "messages_in": 40, "messages_out": 40, "bytes_in": 1200,
     ///  "bytes_out": 1200,
     ///  "failures": {"timeout": 0, "bad_write": 0, "bad_crc": 1, ...}, "buffered_bytes": 0,
@@ -173,6 +177,7 @@ impl ServerStats {
         json!({
             "uptime_s": secs(self.uptime),
             "connections": self.connections,
+            "served": self.served,
             "accepted": self.accepted,
             "disconnected": self.disconnected,
             "refused": self.refused,

@@ -130,6 +130,7 @@ fn at_the_limit_each_client_is_told_in_its_own_terms() {
     let stats: Value = first.request(&json!({"$jsocket": "stats"})).unwrap();
     assert_eq!(stats["refused"], json!(5), "{stats}");
     assert_eq!(stats["connections"], json!(1), "{stats}");
+    assert_eq!(stats["served"], json!(1), "{stats}");
 }
 
 #[test]
