@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use jsocket_core::endpoint::{ControlPolicy, EndpointConfig};
 use jsocket_core::Config;
 
 /// jsocket's default port, as Python's `JsonServer` and `JsonClient` use it.
@@ -69,6 +70,9 @@ pub struct ServerConfig {
     pub(crate) shutdown_grace: Duration,
     pub(crate) read_buffer: usize,
     pub(crate) early_replies: EarlyReplies,
+    pub(crate) max_per_address: Option<usize>,
+    pub(crate) output_budget: usize,
+    pub(crate) control_token: Option<String>,
     /// WebSocket and HTTP: builder methods in `http`.
     pub(crate) web: crate::http::WebConfig,
 }
@@ -90,6 +94,9 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(2),
             read_buffer: 64 * 1024,
             early_replies: EarlyReplies::Auto,
+            max_per_address: None,
+            output_budget: EndpointConfig::default().get_output_budget(),
+            control_token: None,
             web: crate::http::WebConfig::default(),
         }
     }
@@ -184,6 +191,51 @@ impl ServerConfig {
         self
     }
 
+    /// Most connections from one address (an IPv6 /64 counts as one); default a tenth of
+    /// [`max_connections`](Self::max_connections), at least 16, since visitors behind one NAT
+    /// share an address. Loopback and Unix-socket clients are not limited by it. Over it, HTTP
+    /// is answered `429 Too Many Requests` and a jsocket client a control error.
+    #[must_use]
+    pub fn max_per_address(mut self, max: usize) -> Self {
+        self.max_per_address = Some(max);
+        self
+    }
+
+    /// Bytes of pushed messages (broadcasts, [`ServerHandle::send`](crate::ServerHandle::send))
+    /// waiting on the whole server (default 64 MiB). A broadcast is held once, however many
+    /// clients take it; when this is spent the oldest waiting pushes (the slowest readers')
+    /// are dropped first (see [the memory bound](crate::server#memory)).
+    #[must_use]
+    pub fn output_budget(mut self, bytes: usize) -> Self {
+        self.output_budget = bytes;
+        self
+    }
+
+    /// The control token: a control request carrying `"token": "<this>"` is trusted from any
+    /// address (per-client detail with addresses and identities); without it only loopback and
+    /// Unix-socket clients are. An empty token is no token.
+    #[must_use]
+    pub fn control_token(mut self, token: Option<String>) -> Self {
+        self.control_token = token.filter(|t| !t.is_empty());
+        self
+    }
+
+    /// The server-wide policy this configuration makes, as the core's endpoint takes it.
+    pub fn endpoint_config(&self) -> EndpointConfig {
+        let mut config = EndpointConfig::default()
+            .max_connections(self.max_connections)
+            .output_budget(self.output_budget)
+            .member_output(self.connection.get_max_pending_output())
+            .member_messages(self.max_outbox)
+            .max_message_size(self.connection.get_max_message_size())
+            .control(self.control_messages)
+            .policy(ControlPolicy::default().token(self.control_token.clone()));
+        if let Some(max) = self.max_per_address {
+            config = config.max_per_address(max);
+        }
+        config
+    }
+
     /// The places to listen on ([`DEFAULT_ADDR`] when none was given).
     pub fn get_listen(&self) -> Vec<Listen> {
         if self.listen.is_empty() {
@@ -211,5 +263,10 @@ impl ServerConfig {
     /// Whether the stats control message is answered by the server.
     pub fn get_control_messages(&self) -> bool {
         self.control_messages
+    }
+
+    /// Whether a control token is set.
+    pub fn has_control_token(&self) -> bool {
+        self.control_token.is_some()
     }
 }

@@ -38,7 +38,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use jsocket_core::control::{self, Control};
 use jsocket_core::{Closed, Connection, ErrorKind, Event, LocalError};
 use serde_json::Value;
 use smol::future::{self, FutureExt};
@@ -46,7 +45,7 @@ use smol::Timer;
 
 use crate::handle::ServerHandle;
 use crate::handler::{Context, Dispatch, Handler};
-use crate::registry::{Push, Pushed, Shared, Slot};
+use crate::registry::{Answer, Pushed, Shared, Slot};
 use crate::socket::Stream;
 
 /// How a connection ended, which decides how its socket is let go.
@@ -109,8 +108,12 @@ async fn drive(
             future::yield_now().await;
             turn_start = read_in;
         }
+        if slot.kicked() {
+            // Let go by the endpoint (a slow reader): its slot is given back already.
+            return End::Peer;
+        }
         if closed.is_none() {
-            take_pushes(slot);
+            shared.take_pushes(slot);
             blocked = false;
             match handle_events(shared, slot, dispatch, ctx).await {
                 Handled::All => {}
@@ -356,22 +359,6 @@ fn flush(slot: &Slot, stream: &Stream) -> io::Result<()> {
     }
 }
 
-/// Queues pushed messages while the connection is under its output limit.
-fn take_pushes(slot: &Slot) {
-    if slot.outbox.borrow().is_empty() {
-        return;
-    }
-    let mut conn = slot.conn.borrow_mut();
-    while conn.wants_input() {
-        let Some(payload) = slot.pop_pushed() else {
-            break;
-        };
-        if let Err(e) = conn.send_raw(&payload) {
-            log::warn!("connection {}: pushed message dropped: {e}", slot.id);
-        }
-    }
-}
-
 /// Whether the unsent output is past the core's `max_pending_output`. (Not
 /// `!wants_input()`, which is also false once the client has ended its stream, when the
 /// messages it sent before still have to be answered.)
@@ -404,7 +391,7 @@ async fn handle_events(
             Err(handled) => return handled,
         };
         let reply = match settle(shared, slot, ctx, event) {
-            Step::Call(msg) => call(slot, dispatch, msg, ctx).await,
+            Step::Call(msg) => call(slot, dispatch, msg, ctx).await.map(Reply::Value),
             Step::Reply(reply) => reply,
             Step::Closed(why) => return Handled::Closed(why),
         };
@@ -475,7 +462,7 @@ fn feed(
             };
             answered = true;
             let reply = match settle(shared, slot, ctx, event) {
-                Step::Call(msg) => call_sync(slot, handler.as_ref(), msg, ctx),
+                Step::Call(msg) => call_sync(slot, handler.as_ref(), msg, ctx).map(Reply::Value),
                 Step::Reply(reply) => reply,
                 // Not reached: the `Closed` event comes only once the connection is closed.
                 Step::Closed(_) => None,
@@ -510,7 +497,7 @@ enum Step {
     /// Hand the message to the handler.
     Call(Value),
     /// Send this reply, if any.
-    Reply(Option<Value>),
+    Reply(Option<Reply>),
     /// The connection closed.
     Closed(Closed),
 }
@@ -521,19 +508,12 @@ fn settle(shared: &Shared, slot: &Slot, ctx: &Context, event: Event<Value>) -> S
     match event {
         // Closed from this side (the handler asked): what was read after is dropped.
         Event::Message(_) if ctx.close_requested() => Step::Reply(None),
-        Event::Message(msg) => {
-            let control = if shared.config.control_messages {
-                Control::parse(&msg)
-            } else {
-                None
-            };
-            match control {
-                Some(control) => Step::Reply(control_reply(shared, control)),
-                None => Step::Call(msg),
-            }
-        }
+        Event::Message(msg) => match shared.on_message(slot, &msg) {
+            Answer::Handler => Step::Call(msg),
+            Answer::Payload(reply) => Step::Reply(reply.map(Reply::Raw)),
+        },
         Event::Rejected(e) => {
-            shared.summary.rejected.add(1);
+            shared.rejected(slot);
             log::debug!(
                 "connection {} ({}): message rejected: {e}",
                 slot.id,
@@ -553,12 +533,24 @@ fn settle(shared: &Shared, slot: &Slot, ctx: &Context, event: Event<Value>) -> S
     }
 }
 
+/// A reply to queue.
+enum Reply {
+    /// The handler's.
+    Value(Value),
+    /// The server's own, serialised already (a control reply).
+    Raw(Rc<[u8]>),
+}
+
 /// Queues a reply, and closes if the handler asked to.
 #[inline(always)]
-fn deliver(slot: &Slot, ctx: &Context, reply: Option<Value>) {
+fn deliver(slot: &Slot, ctx: &Context, reply: Option<Reply>) {
     if let Some(reply) = reply {
         let mut conn = slot.conn.borrow_mut();
-        match conn.send(&reply) {
+        let sent = match &reply {
+            Reply::Value(value) => conn.send(value),
+            Reply::Raw(payload) => conn.send_raw(payload),
+        };
+        match sent {
             Ok(()) => {}
             Err(LocalError::Closed) => {}
             Err(e) => {
@@ -594,34 +586,6 @@ fn panicked(slot: &Slot) -> Option<Value> {
     log::error!("connection {}: the handler panicked", slot.id);
     slot.conn.borrow_mut().record_failure(ErrorKind::Handler);
     None
-}
-
-/// The server's own answer to a control message.
-fn control_reply(shared: &Shared, control: Control) -> Option<Value> {
-    match control {
-        Control::Stats => Some(shared.stats().to_json()),
-        // No reply: the sender gets the message as every other client does.
-        Control::Broadcast(message) => broadcast(shared, message)
-            .err()
-            .map(|e| control::error_reply(&e)),
-        Control::Invalid(text) => Some(control::error_reply(&text)),
-    }
-}
-
-/// Pushes `message` to every connection (this one included); a connection whose outbox is full
-/// misses it, as with [`ServerHandle::broadcast`].
-fn broadcast(shared: &Shared, message: &Value) -> Result<(), String> {
-    let payload: Rc<[u8]> = serde_json::to_vec(message)
-        .map_err(|e| format!("broadcast: {e}"))?
-        .into();
-    let slots: Vec<Rc<Slot>> = shared.slots.borrow().values().cloned().collect();
-    for slot in &slots {
-        // Counted, and summed up in the log once per interval.
-        if shared.push(slot, payload.clone()) == Push::Full {
-            log::debug!("connection {}: outbox full, broadcast dropped", slot.id);
-        }
-    }
-    Ok(())
 }
 
 /// After closing from this side: ends our stream, then reads and drops what the client still
@@ -719,7 +683,7 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(200));
         let (stop, _stopped) = smol::channel::bounded(1);
         let shared = Rc::new(Shared::new(ServerConfig::default(), stop));
-        let slot = shared.register(PeerAddr::Tcp(peer));
+        let slot = shared.register_new(PeerAddr::Tcp(peer));
         let stream = Stream::tcp(Async::new(stream)?);
         let ex = LocalExecutor::new();
         let driver = ex.spawn(super::serve(
@@ -789,7 +753,7 @@ mod tests {
         let (stream, peer) = listener.accept()?;
         let (stop, _stopped) = smol::channel::bounded(1);
         let shared = Rc::new(Shared::new(ServerConfig::default(), stop));
-        let slot = shared.register(PeerAddr::Tcp(peer));
+        let slot = shared.register_new(PeerAddr::Tcp(peer));
         let stream = Stream::tcp(Async::new(stream)?);
         smol::block_on(super::serve(
             shared,

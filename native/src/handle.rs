@@ -6,7 +6,9 @@ use std::rc::Rc;
 
 use serde::Serialize;
 
-use crate::registry::{Push, Shared};
+use jsocket_core::endpoint::PushError as EndpointPush;
+
+use crate::registry::Shared;
 use crate::stats::ServerStats;
 
 /// Why a pushed message was not queued.
@@ -21,9 +23,12 @@ pub enum PushError {
     /// The message could not be serialised.
     Serialize(String),
     /// The connection has not said what it is yet (no whole jsocket frame received, no
-    /// WebSocket handshake finished): it takes no pushed messages until then, so that a late
-    /// HTTP request is never answered with jsocket frames.
+    /// WebSocket handshake finished), or never will (an HTTP download): it takes no pushed
+    /// messages, so that a late HTTP request is never answered with jsocket frames.
     Unidentified(u64),
+    /// The server's output budget cannot hold the message even after dropping the oldest
+    /// waiting pushes (it is larger than the whole budget): dropped, and counted.
+    OverBudget,
 }
 
 impl fmt::Display for PushError {
@@ -33,6 +38,7 @@ impl fmt::Display for PushError {
             PushError::Full(id) => write!(f, "outbox of connection {id} is full"),
             PushError::Serialize(e) => write!(f, "message is not serialisable: {e}"),
             PushError::Unidentified(id) => write!(f, "connection {id} has not said what it is"),
+            PushError::OverBudget => f.write_str("the server's output budget is spent"),
         }
     }
 }
@@ -61,45 +67,42 @@ impl fmt::Debug for ServerHandle {
     }
 }
 
-fn serialise<T: Serialize + ?Sized>(message: &T) -> Result<Rc<[u8]>, PushError> {
-    serde_json::to_vec(message)
-        .map(Rc::from)
-        .map_err(|e| PushError::Serialize(e.to_string()))
+fn serialise<T: Serialize + ?Sized>(message: &T) -> Result<Vec<u8>, PushError> {
+    serde_json::to_vec(message).map_err(|e| PushError::Serialize(e.to_string()))
+}
+
+impl From<EndpointPush> for PushError {
+    fn from(e: EndpointPush) -> Self {
+        match e {
+            EndpointPush::NoSuchConnection(id) => PushError::NoSuchConnection(id.get()),
+            EndpointPush::NotMember(id) => PushError::Unidentified(id.get()),
+            EndpointPush::Full(id) => PushError::Full(id.get()),
+            _ => PushError::OverBudget,
+        }
+    }
 }
 
 impl ServerHandle {
     /// Sends `message` to the connection `id`.
     pub fn send<T: Serialize + ?Sized>(&self, id: u64, message: &T) -> Result<(), PushError> {
         let payload = serialise(message)?;
-        let slot = self
-            .shared
-            .slots
-            .borrow()
-            .get(&id)
-            .cloned()
-            .ok_or(PushError::NoSuchConnection(id))?;
-        match self.shared.push(&slot, payload) {
-            Push::Queued => Ok(()),
-            Push::Full => Err(PushError::Full(id)),
-            Push::Unidentified => Err(PushError::Unidentified(id)),
+        if !self.shared.slots.borrow().contains_key(&id) {
+            return Err(PushError::NoSuchConnection(id));
         }
+        Ok(self.shared.push(id, payload)?)
     }
 
     /// Sends `message` to every connection that has said what it is (a jsocket client once its
-    /// first frame came, a WebSocket client once its handshake is done); returns how many took
-    /// it.
+    /// first frame came, a WebSocket client once its handshake is done): serialised once, held
+    /// once however many take it. Returns how many took it.
     pub fn broadcast<T: Serialize + ?Sized>(&self, message: &T) -> Result<usize, PushError> {
-        let payload = serialise(message)?;
-        let slots: Vec<_> = self.shared.slots.borrow().values().cloned().collect();
-        Ok(slots
-            .iter()
-            .filter(|slot| self.shared.push(slot, payload.clone()) == Push::Queued)
-            .count())
+        Ok(self.shared.broadcast(serialise(message)?)?)
     }
 
-    /// The ids of the connections open now.
+    /// The ids of the connections that take pushed messages now (jsocket and WebSocket clients
+    /// that have said what they are).
     pub fn connections(&self) -> Vec<u64> {
-        self.shared.slots.borrow().keys().copied().collect()
+        self.shared.members()
     }
 
     /// The statistics of the server and of each client now.

@@ -5,7 +5,8 @@
 use std::io;
 use std::time::Duration;
 
-use jsocket_core::{control, encode, sniff, Sniffed};
+use jsocket_core::endpoint::Refusal;
+use jsocket_core::{encode, sniff, Sniffed};
 use smol::future::FutureExt;
 use smol::Timer;
 
@@ -20,14 +21,21 @@ pub(crate) const REFUSAL_TIME: Duration = Duration::from_secs(1);
 /// Seconds an HTTP client is asked to wait before trying again.
 const RETRY_AFTER_SECS: u32 = 5;
 
-/// Answers a connection the server has no room for, by what its first bytes say it is: HTTP
-/// (a WebSocket handshake too) gets `503 Service Unavailable` with `Retry-After`, a jsocket
-/// client `{"$jsocket": "error", "error": "..."}` in its dialect; anything else, or nothing
-/// within [`REFUSAL_TIME`], is just closed. `_refusing` holds its place among those being
-/// refused until the end.
-pub(crate) async fn refuse(shared: &Shared, stream: Stream, door: Door, _refusing: Counted) {
+/// Answers a connection the endpoint refused, by what its first bytes say it is: HTTP (a
+/// WebSocket handshake too) gets the refusal's status (`503 Service Unavailable` when the
+/// server is full, `429 Too Many Requests` when the address is) with `Retry-After`, a jsocket
+/// client the refusal's `{"$jsocket": "error", "error": "..."}` in its dialect; anything else,
+/// or nothing within [`REFUSAL_TIME`], is just closed. `_refusing` holds its place among those
+/// being refused until the end.
+pub(crate) async fn refuse(
+    shared: &Shared,
+    stream: Stream,
+    door: Door,
+    why: Refusal,
+    _refusing: Counted,
+) {
     let answer = async {
-        let _ = answer(shared, &stream, door).await;
+        let _ = answer(shared, &stream, door, why).await;
     };
     answer
         .or(async {
@@ -37,7 +45,7 @@ pub(crate) async fn refuse(shared: &Shared, stream: Stream, door: Door, _refusin
         .await;
 }
 
-async fn answer(shared: &Shared, stream: &Stream, door: Door) -> io::Result<()> {
+async fn answer(shared: &Shared, stream: &Stream, door: Door, why: Refusal) -> io::Result<()> {
     let mut first = [0u8; 4];
     let mut have = 0;
     while have < first.len() {
@@ -56,14 +64,10 @@ async fn answer(shared: &Shared, stream: &Stream, door: Door) -> io::Result<()> 
     match sniff(&first, max, false) {
         Sniffed::Http if http => {
             let retry = format!("Retry-After: {RETRY_AFTER_SECS}\r\n");
-            out.extend_from_slice(status_response(503, &retry).as_bytes());
+            out.extend_from_slice(status_response(why.http_status(), &retry).as_bytes());
         }
         Sniffed::Jsocket(dialect) if door == Door::Any => {
-            let why = format!(
-                "the server is full ({} connections): try again later",
-                shared.config.max_connections
-            );
-            encode(&control::error_reply(&why), dialect, &mut out).map_err(io::Error::other)?;
+            encode(&why.reply(), dialect, &mut out).map_err(io::Error::other)?;
         }
         _ => return Ok(()),
     }

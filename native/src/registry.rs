@@ -1,77 +1,65 @@
-//! The state a server's tasks share on its one thread: the live connections (each with its core
-//! `Connection` and its outbox of pushed messages), the totals of the past ones, the read buffer.
+//! The state a server's tasks share on its one thread: the core's [`Endpoint`] (admission,
+//! membership, outboxes, the output budget, the control plane, statistics), the live
+//! connections (each with its core `Connection`), the read buffer.
+//!
+//! The adapter's part of the endpoint's driving rule lives here: after every input it gives the
+//! endpoint, [`Shared::drain`] closes what the endpoint lets go, logs its summaries, wakes the
+//! connections with something pushed, and re-arms the timer task ([`Shared::run_timers`]).
 
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::Duration;
 
-use jsocket_core::Connection;
+use jsocket_core::endpoint::{
+    ConnId, Endpoint, Event as EndpointEvent, Peer, Protocol, PushError, Refusal, Verdict,
+};
+use jsocket_core::{Connection, Stats};
 use serde_json::Value;
+use smol::future::FutureExt;
+use smol::Timer;
 
 use crate::clock::Clock;
 use crate::config::{EarlyReplies, ServerConfig};
 use crate::counted::Counted;
 use crate::cpu_gauge::CpuGauge;
-use crate::log_summary::Summary;
 use crate::socket::PeerAddr;
-use crate::stats::{ClientStats, FailureCounts, ServerStats, Traffic};
+use crate::stats::{ClientStats, ServerStats};
 
 /// One live connection, as every task of the server sees it.
 pub(crate) struct Slot {
+    /// The endpoint's id, as a number (as handlers and the wire see it).
     pub(crate) id: u64,
     pub(crate) peer: PeerAddr,
     /// Borrowed by the connection's task only between awaits and never across a handler call,
     /// so that handlers and other tasks may read it (statistics) at any time.
     pub(crate) conn: RefCell<Connection<Value>>,
-    /// Serialised payloads pushed by other tasks, waiting to be queued on `conn`.
-    pub(crate) outbox: RefCell<VecDeque<Rc<[u8]>>>,
-    /// Payload bytes in `outbox`.
-    pub(crate) outbox_bytes: Cell<usize>,
-    /// Pushed messages refused because the outbox was full.
-    pub(crate) pushes_dropped: Cell<u64>,
-    /// Whether the peer has said what it is (see [`Slot::takes_pushes`]).
-    identified: Cell<bool>,
+    /// Whether the endpoint counts it as a member (kept here: looked at for every message).
+    member: Cell<bool>,
+    /// Whether the endpoint named it ready: it has pushes to take (or should report that it
+    /// caught up).
+    pushed: Cell<bool>,
+    /// Whether the endpoint let it go: the task closes it.
+    kicked: Cell<bool>,
     /// The connection task's waker while it waits.
     waker: Cell<Option<Waker>>,
 }
 
 impl Slot {
-    /// Marks the peer as identified by other means than a jsocket frame (a finished WebSocket
-    /// handshake).
-    pub(crate) fn identify(&self) {
-        self.identified.set(true);
+    /// The endpoint's id of this connection.
+    pub(crate) fn cid(&self) -> ConnId {
+        ConnId::from_u64(self.id)
     }
 
-    /// Whether the connection takes pushed messages (broadcasts, [`ServerHandle::send`]): only
-    /// once its protocol is known, after a finished WebSocket handshake or a whole jsocket frame
-    /// received, so that a late HTTP request or WebSocket handshake is never answered with
-    /// frames it did not ask for. (The membership rule of the server: one place to move into a
-    /// layer of its own.)
-    ///
-    /// [`ServerHandle::send`]: crate::ServerHandle::send
-    pub(crate) fn takes_pushes(&self, conn: Option<&Connection<Value>>) -> bool {
-        if self.identified.get() {
-            return true;
-        }
-        // A whole frame, valid or not, tells jsocket: counted by the core as it is decoded,
-        // before the handler sees it (so a first message's own broadcast reaches its sender).
-        let framed = conn.is_some_and(|c| c.stats().messages_in > 0);
-        self.identified.set(framed);
-        framed
+    /// Whether the endpoint asked to close this connection.
+    pub(crate) fn kicked(&self) -> bool {
+        self.kicked.get()
     }
 
-    /// Takes the next pushed payload off the outbox.
-    pub(crate) fn pop_pushed(&self) -> Option<Rc<[u8]>> {
-        let payload = self.outbox.borrow_mut().pop_front()?;
-        self.outbox_bytes
-            .set(self.outbox_bytes.get().saturating_sub(payload.len()));
-        Some(payload)
-    }
-
-    /// Wakes the connection's task (after a push or at shutdown).
+    /// Wakes the connection's task (after a push, an eviction, or at shutdown).
     pub(crate) fn wake(&self) {
         if let Some(waker) = self.waker.take() {
             waker.wake();
@@ -79,29 +67,8 @@ impl Slot {
     }
 }
 
-/// What became of a pushed message, for one connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Push {
-    /// Queued on its outbox.
-    Queued,
-    /// Dropped: the outbox is full (counted in `pushes_dropped`).
-    Full,
-    /// Not offered: the connection has not said what it is yet.
-    Unidentified,
-}
-
-/// Totals of the connections gone.
-#[derive(Default)]
-pub(crate) struct Totals {
-    pub(crate) accepted: u64,
-    pub(crate) disconnected: u64,
-    pub(crate) refused: u64,
-    pub(crate) pushes_dropped: u64,
-    pub(crate) traffic: Traffic,
-    pub(crate) failures: FailureCounts,
-}
-
-/// A registered connection, unregistered when dropped (whatever ends its task).
+/// A registered connection, reported gone to the endpoint when dropped (whatever ends its
+/// task, cancellation included).
 pub(crate) struct Registered {
     shared: Rc<Shared>,
     slot: Rc<Slot>,
@@ -115,21 +82,31 @@ impl Drop for Registered {
 
 /// What the server does with a connection it has just accepted ([`Shared::admit`]).
 pub(crate) enum Admission {
-    /// Serve it; the count holds its place toward `max_connections` until dropped.
-    Serve(Counted),
-    /// Tell it the server is full, briefly ([`ServerConfig::max_refusing`]), then close.
-    Refuse(Counted),
+    /// Serve it: the endpoint admitted it under this id (its slot is held until
+    /// [`Shared::unregister`]).
+    Serve(ConnId),
+    /// Tell it why not, briefly ([`ServerConfig::max_refusing`]), then close.
+    Refuse(Counted, Refusal),
     /// Close it at once: too many are being refused already.
     Close,
+}
+
+/// What the server answers a message with, when it is the server's (a control message).
+pub(crate) enum Answer {
+    /// Not the server's: the handler's.
+    Handler,
+    /// This payload (JSON text), or nothing.
+    Payload(Option<Rc<[u8]>>),
 }
 
 /// Everything the tasks of one server share.
 pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
     pub(crate) clock: Clock,
+    /// The server-wide policy. Borrowed only inside a method of this type, never across an
+    /// await or a handler call.
+    endpoint: RefCell<Endpoint>,
     pub(crate) slots: RefCell<BTreeMap<u64, Rc<Slot>>>,
-    next_id: Cell<u64>,
-    pub(crate) totals: RefCell<Totals>,
     /// One read buffer for all connections: a read and the core's `handle_input` happen with no
     /// await between them, so no connection needs a buffer of its own while it waits.
     pub(crate) read_buf: RefCell<Box<[u8]>>,
@@ -137,39 +114,42 @@ pub(crate) struct Shared {
     pub(crate) stop: smol::channel::Sender<()>,
     /// Whether replies may go out early within a read (see `cpu_gauge`).
     pub(crate) cpu: CpuGauge,
-    /// Connections served now, of every kind (jsocket, WebSocket, HTTP): what
-    /// `max_connections` limits.
-    open: Rc<Cell<usize>>,
-    /// Connections being told that the server is full.
+    /// Connections being told why they are refused.
     refusing: Rc<Cell<usize>>,
     /// Closed when the server begins to stop, so that any task may wait for that.
     stop_signal: (smol::channel::Sender<()>, smol::channel::Receiver<()>),
-    /// Repeated events, logged as one line per interval.
-    pub(crate) summary: Summary,
+    /// The endpoint's deadline the timer task waits for, and the way to tell it of an earlier
+    /// one.
+    armed: Cell<Option<Duration>>,
+    rearm: (smol::channel::Sender<()>, smol::channel::Receiver<()>),
+    /// Accepts that failed (out of file descriptors): logged with the endpoint's summaries.
+    accept_failed: Cell<u64>,
 }
 
 impl Shared {
     pub(crate) fn new(config: ServerConfig, stop: smol::channel::Sender<()>) -> Self {
         let read_buf = vec![0; config.read_buffer].into_boxed_slice();
+        let clock = Clock::new();
+        let endpoint = Endpoint::new(config.endpoint_config(), clock.now());
         Shared {
             config,
-            clock: Clock::new(),
+            clock,
+            endpoint: RefCell::new(endpoint),
             slots: RefCell::new(BTreeMap::new()),
-            next_id: Cell::new(1),
-            totals: RefCell::new(Totals::default()),
             read_buf: RefCell::new(read_buf),
             stopping: Cell::new(false),
             stop,
             cpu: CpuGauge::new(),
-            open: Rc::new(Cell::new(0)),
             refusing: Rc::new(Cell::new(0)),
             stop_signal: smol::channel::bounded(1),
-            summary: Summary::default(),
+            armed: Cell::new(None),
+            rearm: smol::channel::bounded(1),
+            accept_failed: Cell::new(0),
         }
     }
 
     /// Whether the replies to a large read go out early ([`ServerConfig::early_replies`]).
-    pub(crate) fn early_replies(&self, now: std::time::Duration) -> bool {
+    pub(crate) fn early_replies(&self, now: Duration) -> bool {
         match self.config.early_replies {
             EarlyReplies::Auto => self.cpu.free(now),
             EarlyReplies::Always => true,
@@ -177,32 +157,39 @@ impl Shared {
         }
     }
 
-    /// The admission decision for a connection just accepted, the server's only one: served
-    /// while fewer than `max_connections` are (jsocket, WebSocket and HTTP alike, static
-    /// downloads included), else refused (counted in `refused`): told so while fewer than
-    /// `max_refusing` are being told, else closed at once.
-    pub(crate) fn admit(&self) -> Admission {
-        if self.open.get() < self.config.max_connections {
-            return Admission::Serve(Counted::new(&self.open));
-        }
-        self.totals.borrow_mut().refused += 1;
-        self.summary.refused.add(1);
-        if self.refusing.get() < self.config.max_refusing {
-            Admission::Refuse(Counted::new(&self.refusing))
-        } else {
-            Admission::Close
+    /// The admission decision for a connection just accepted: the endpoint's (connection and
+    /// per-address limits, a stalled newcomer let go under pressure). A refused one is told why
+    /// while fewer than `max_refusing` are being told, else closed at once.
+    pub(crate) fn admit(&self, peer: &PeerAddr) -> Admission {
+        let now = self.clock.now();
+        let admitted = self
+            .endpoint
+            .borrow_mut()
+            .handle_connect(now, endpoint_peer(peer));
+        self.drain(now);
+        match admitted {
+            Ok(id) => Admission::Serve(id),
+            Err(refusal) if self.refusing.get() < self.config.max_refusing => {
+                Admission::Refuse(Counted::new(&self.refusing), refusal)
+            }
+            Err(_) => Admission::Close,
         }
     }
 
-    /// Connections served now, and being refused now.
+    /// Connections held by the endpoint now, and being refused now.
     #[cfg(test)]
     pub(crate) fn counts(&self) -> (usize, usize) {
-        (self.open.get(), self.refusing.get())
+        (self.endpoint.borrow().connections(), self.refusing.get())
     }
 
-    /// Registers a new connection, until the guard is dropped.
-    pub(crate) fn enter(self: &Rc<Self>, peer: PeerAddr) -> (Rc<Slot>, Registered) {
-        let slot = self.register(peer);
+    /// Counts an accept that failed, for the next summary line.
+    pub(crate) fn accept_failed(&self) {
+        self.accept_failed.set(self.accept_failed.get() + 1);
+    }
+
+    /// Registers an admitted connection, until the guard is dropped.
+    pub(crate) fn enter(self: &Rc<Self>, id: ConnId, peer: PeerAddr) -> (Rc<Slot>, Registered) {
+        let slot = self.register(id, peer);
         let guard = Registered {
             shared: self.clone(),
             slot: slot.clone(),
@@ -210,70 +197,260 @@ impl Shared {
         (slot, guard)
     }
 
-    /// Registers a new connection (see [`enter`](Self::enter) for the guarded form).
-    pub(crate) fn register(&self, peer: PeerAddr) -> Rc<Slot> {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
+    /// Registers an admitted connection (see [`enter`](Self::enter) for the guarded form).
+    pub(crate) fn register(&self, id: ConnId, peer: PeerAddr) -> Rc<Slot> {
         let conn = Connection::new(self.config.connection.clone(), self.clock.now());
         let slot = Rc::new(Slot {
-            id,
+            id: id.get(),
             peer,
             conn: RefCell::new(conn),
-            outbox: RefCell::new(VecDeque::new()),
-            outbox_bytes: Cell::new(0),
-            pushes_dropped: Cell::new(0),
-            identified: Cell::new(false),
+            member: Cell::new(false),
+            pushed: Cell::new(false),
+            kicked: Cell::new(false),
             waker: Cell::new(None),
         });
-        self.slots.borrow_mut().insert(id, slot.clone());
-        self.totals.borrow_mut().accepted += 1;
+        self.slots.borrow_mut().insert(id.get(), slot.clone());
         slot
     }
 
-    /// Forgets a connection, keeping its counts in the totals (once: later calls do nothing).
+    /// Admits and registers a connection, for tests that drive one without a listener.
+    #[cfg(test)]
+    pub(crate) fn register_new(&self, peer: PeerAddr) -> Rc<Slot> {
+        match self.admit(&peer) {
+            Admission::Serve(id) => self.register(id, peer),
+            _ => panic!("the test's connection was not admitted"),
+        }
+    }
+
+    /// Reports a connection gone to the endpoint, with its final statistics (once: later calls
+    /// do nothing).
     pub(crate) fn unregister(&self, slot: &Slot) {
         if self.slots.borrow_mut().remove(&slot.id).is_none() {
             return;
         }
-        let mut totals = self.totals.borrow_mut();
-        totals.disconnected += 1;
-        totals.pushes_dropped += slot.pushes_dropped.get();
-        if let Ok(conn) = slot.conn.try_borrow() {
-            totals.traffic.add(conn.stats());
-            totals.failures.add(&conn.stats().failures);
+        let now = self.clock.now();
+        let stats = slot.conn.try_borrow().ok().map(|c| c.stats().clone());
+        if let Ok(mut endpoint) = self.endpoint.try_borrow_mut() {
+            endpoint.handle_leave(now, slot.cid(), stats.as_ref());
+        }
+        self.drain(now);
+    }
+
+    /// The connection's protocol is known (a finished WebSocket handshake, an HTTP request).
+    pub(crate) fn identified(&self, slot: &Slot, protocol: Protocol) {
+        let now = self.clock.now();
+        self.endpoint
+            .borrow_mut()
+            .handle_identified(now, slot.cid(), protocol);
+        slot.member.set(protocol != Protocol::Http);
+        self.drain(now);
+    }
+
+    /// A message the core rejected (invalid JSON in an intact frame): counted for the
+    /// summaries; a whole frame tells that the peer speaks jsocket.
+    pub(crate) fn rejected(&self, slot: &Slot) {
+        let now = self.clock.now();
+        {
+            let mut endpoint = self.endpoint.borrow_mut();
+            if !slot.member.get() {
+                endpoint.handle_identified(now, slot.cid(), Protocol::Jsocket);
+                slot.member.set(true);
+            }
+            endpoint.handle_rejected(now, slot.cid());
+        }
+        self.drain(now);
+    }
+
+    /// A message of `slot`, before its handler sees it: the first makes the connection a
+    /// member; a control message is the endpoint's to answer (with the rights and rates it
+    /// holds to).
+    pub(crate) fn on_message(&self, slot: &Slot, msg: &Value) -> Answer {
+        let control = self.config.control_messages
+            && msg
+                .as_object()
+                .is_some_and(|o| o.contains_key(jsocket_core::control::CONTROL_KEY));
+        if slot.member.get() && !control {
+            return Answer::Handler;
+        }
+        let now = self.clock.now();
+        if !control {
+            self.endpoint
+                .borrow_mut()
+                .handle_identified(now, slot.cid(), Protocol::Jsocket);
+            slot.member.set(true);
+            self.drain(now);
+            return Answer::Handler;
+        }
+        // Serialising a control request costs little: it is small, or it is a broadcast.
+        let text = match serde_json::to_string(msg) {
+            Ok(text) => text,
+            Err(_) => return Answer::Handler,
+        };
+        let verdict = self
+            .endpoint
+            .borrow_mut()
+            .handle_message(now, slot.cid(), &text);
+        slot.member.set(true);
+        let answer = match verdict {
+            Verdict::Pass => Answer::Handler,
+            Verdict::Reply(reply) => Answer::Payload(Some(reply.into())),
+            Verdict::Stats => Answer::Payload(Some(self.snapshot_json(now))),
+            Verdict::Clients(page) => {
+                let held: Vec<(ConnId, Stats)> = {
+                    let slots = self.slots.borrow();
+                    page.ids
+                        .iter()
+                        .filter_map(|id| {
+                            let conn = slots.get(&id.get())?.conn.try_borrow().ok()?;
+                            Some((*id, conn.stats().clone()))
+                        })
+                        .collect()
+                };
+                let stats_of =
+                    |id: ConnId| held.iter().find(|(i, _)| *i == id).map(|(_, s)| s);
+                let reply = self
+                    .endpoint
+                    .borrow()
+                    .render_clients(now, &page, stats_of);
+                Answer::Payload(Some(reply.into()))
+            }
+            // Queued for every member, the sender included: its copy is its answer.
+            Verdict::Broadcast { .. } => Answer::Payload(None),
+            _ => Answer::Payload(None),
+        };
+        self.drain(now);
+        answer
+    }
+
+    /// The statistics reply, built at most once per snapshot interval.
+    fn snapshot_json(&self, now: Duration) -> Rc<[u8]> {
+        let held: OnceCell<Vec<Stats>> = OnceCell::new();
+        let live = || {
+            held.get_or_init(|| {
+                let slots = self.slots.borrow();
+                slots
+                    .values()
+                    .filter_map(|s| Some(s.conn.try_borrow().ok()?.stats().clone()))
+                    .collect()
+            })
+            .iter()
+        };
+        let mut endpoint = self.endpoint.borrow_mut();
+        Rc::from(&*endpoint.snapshot(now, live).json)
+    }
+
+    /// Pushes `payload` (one JSON text) to the member `to`.
+    pub(crate) fn push(&self, to: u64, payload: Vec<u8>) -> Result<(), PushError> {
+        let now = self.clock.now();
+        let pushed = {
+            let mut endpoint = self.endpoint.borrow_mut();
+            endpoint
+                .frame(now, payload)
+                .and_then(|frame| endpoint.push(now, ConnId::from_u64(to), &frame))
+        };
+        self.drain(now);
+        pushed
+    }
+
+    /// Pushes `payload` (one JSON text) to every member; returns how many took it.
+    pub(crate) fn broadcast(&self, payload: Vec<u8>) -> Result<usize, PushError> {
+        let now = self.clock.now();
+        let delivered = {
+            let mut endpoint = self.endpoint.borrow_mut();
+            endpoint
+                .frame(now, payload)
+                .map(|frame| endpoint.broadcast(now, &frame).queued)
+        };
+        self.drain(now);
+        delivered
+    }
+
+    /// Queues what the endpoint holds for `slot` on its connection, while its unsent output
+    /// is within its limit; the flag stays up while there may be more.
+    pub(crate) fn take_pushes(&self, slot: &Slot) {
+        if !slot.pushed.get() {
+            return;
+        }
+        let now = self.clock.now();
+        let mut conn = slot.conn.borrow_mut();
+        let limit = conn.config().get_max_pending_output();
+        let mut endpoint = self.endpoint.borrow_mut();
+        while conn.wants_input() {
+            let unsent = conn.transmit().len();
+            let Some(frame) = endpoint.poll_push(now, slot.cid(), unsent) else {
+                // Empty, or over its limit: then it is asked again once it has written.
+                slot.pushed.set(unsent > limit);
+                return;
+            };
+            if let Err(e) = conn.send_raw(&frame) {
+                log::debug!("connection {}: pushed message dropped: {e}", slot.id);
+            }
         }
     }
 
-    /// Queues a serialised payload for one connection and wakes it; refuses it (and counts it
-    /// dropped) when the outbox is full: past `max_outbox` messages, or when the payload bytes
-    /// waiting, together with the connection's unsent output, would pass the core's
-    /// `max_pending_output`. An empty outbox of a drained connection takes one message of any
-    /// size, so that a message over the limit still reaches a client that reads. A connection
-    /// that has not said what it is yet takes nothing ([`Slot::takes_pushes`]) and counts
-    /// nothing.
-    pub(crate) fn push(&self, slot: &Slot, payload: Rc<[u8]>) -> Push {
-        // The connection's task never holds this borrow across an await or a handler call, so
-        // it is free here; should it not be, the outbox's own bytes still bound it.
-        let conn = slot.conn.try_borrow().ok();
-        if !slot.takes_pushes(conn.as_deref()) {
-            return Push::Unidentified;
+    /// The endpoint's driving rule, after any input: closes what it let go, logs its summaries,
+    /// wakes the members with something pushed, and tells the timer task of an earlier
+    /// deadline.
+    pub(crate) fn drain(&self, now: Duration) {
+        let _ = now;
+        let Ok(mut endpoint) = self.endpoint.try_borrow_mut() else {
+            return;
+        };
+        let slots = self.slots.borrow();
+        while let Some(event) = endpoint.poll_event() {
+            match event {
+                EndpointEvent::Disconnect { id, reason } => {
+                    log::debug!("connection {id}: let go: {reason}");
+                    if let Some(slot) = slots.get(&id.get()) {
+                        slot.kicked.set(true);
+                        slot.wake();
+                    }
+                }
+                EndpointEvent::Summary(tally) => {
+                    let failed = self.accept_failed.take();
+                    let every = endpoint.config().get_summary_interval().as_secs();
+                    if failed > 0 {
+                        log::info!("in the last {every} s: {tally} accept_failed={failed}");
+                    } else {
+                        log::info!("in the last {every} s: {tally}");
+                    }
+                }
+                _ => {}
+            }
         }
-        let unsent = conn.map_or(0, |c| c.transmit().len());
-        let queued = unsent + slot.outbox_bytes.get();
-        let limit = self.config.connection.get_max_pending_output();
-        let mut outbox = slot.outbox.borrow_mut();
-        let fits = queued == 0 || queued.saturating_add(payload.len()) <= limit;
-        if outbox.len() >= self.config.max_outbox || !fits {
-            slot.pushes_dropped.set(slot.pushes_dropped.get() + 1);
-            self.summary.pushes_dropped.add(1);
-            return Push::Full;
+        while let Some(id) = endpoint.poll_ready() {
+            if let Some(slot) = slots.get(&id.get()) {
+                slot.pushed.set(true);
+                slot.wake();
+            }
         }
-        slot.outbox_bytes
-            .set(slot.outbox_bytes.get() + payload.len());
-        outbox.push_back(payload);
-        drop(outbox);
-        slot.wake();
-        Push::Queued
+        let next = endpoint.poll_timeout();
+        if next.is_some_and(|at| self.armed.get().is_none_or(|armed| at < armed)) {
+            self.armed.set(next);
+            let _ = self.rearm.0.try_send(());
+        }
+    }
+
+    /// The endpoint's timer: reports the time whenever its deadline passes (timeouts,
+    /// summaries), for as long as the server runs.
+    pub(crate) async fn run_timers(&self) {
+        loop {
+            let next = self.endpoint.borrow().poll_timeout();
+            self.armed.set(next);
+            async {
+                match next {
+                    Some(at) => Timer::at(self.clock.instant(at)).await,
+                    None => Timer::never().await,
+                };
+            }
+            .or(async {
+                let _ = self.rearm.1.recv().await;
+            })
+            .await;
+            let now = self.clock.now();
+            self.endpoint.borrow_mut().handle_timeout(now);
+            self.drain(now);
+        }
     }
 
     /// Marks the server as stopping and wakes every connection, and whoever waits in
@@ -294,56 +471,65 @@ impl Shared {
 
     /// Resolves once the server has been stopping for `grace`: the end of any wait that must
     /// not hold up shutdown longer than that.
-    pub(crate) async fn stopped_for(&self, grace: std::time::Duration) {
+    pub(crate) async fn stopped_for(&self, grace: Duration) {
         self.stopped().await;
-        smol::Timer::after(grace).await;
+        Timer::after(grace).await;
     }
 
-    /// The statistics now.
+    /// The members' ids now.
+    pub(crate) fn members(&self) -> Vec<u64> {
+        let endpoint = self.endpoint.borrow();
+        endpoint
+            .ids()
+            .filter(|id| endpoint.is_member(*id))
+            .map(ConnId::get)
+            .collect()
+    }
+
+    /// The statistics now: the endpoint's counts, the traffic of every connection present and
+    /// past, and each client.
     pub(crate) fn stats(&self) -> ServerStats {
         let now = self.clock.now();
-        let totals = self.totals.borrow();
-        let mut stats = ServerStats {
-            uptime: now,
-            accepted: totals.accepted,
-            disconnected: totals.disconnected,
-            refused: totals.refused,
-            pushes_dropped: totals.pushes_dropped,
-            traffic: totals.traffic,
-            failures: totals.failures,
-            ..ServerStats::default()
-        };
+        let endpoint = self.endpoint.borrow();
+        let mut summary = endpoint.counts(now);
+        summary.traffic = *endpoint.departed();
         let slots = self.slots.borrow();
-        stats.connections = slots.len();
-        stats.served = self.open.get();
+        let mut clients = Vec::with_capacity(slots.len());
         for slot in slots.values() {
-            stats.pushes_dropped += slot.pushes_dropped.get();
             // The connection's own task never holds this borrow across an await or a handler
             // call, so it is free here; should it not be, the client is left out, not a panic.
-            let Ok(conn) = slot.conn.try_borrow() else {
+            let (Ok(conn), Some(info)) = (slot.conn.try_borrow(), endpoint.client(slot.cid()))
+            else {
                 continue;
             };
-            let s = conn.stats();
-            stats.traffic.add(s);
-            stats.failures.add(&s.failures);
-            stats.buffered_bytes += conn.buffer_capacity();
-            stats.clients.push(ClientStats {
+            summary.traffic.add(conn.stats());
+            clients.push(ClientStats {
                 id: slot.id,
                 peer: slot.peer.clone(),
-                connected_for: now.saturating_sub(s.connected_at),
-                stats: s.clone(),
+                protocol: info.protocol.map(Protocol::as_str),
+                connected_for: now.saturating_sub(info.connected_at),
+                stats: conn.stats().clone(),
                 buffered_bytes: conn.buffer_capacity(),
                 pending_output: conn.transmit().len(),
                 reading_paused: !conn.is_closed() && !conn.wants_input(),
-                outbox_bytes: slot.outbox_bytes.get(),
-                pushes_dropped: slot.pushes_dropped.get(),
+                outbox_bytes: info.outbox_bytes,
+                pushes_dropped: info.pushes_dropped,
             });
         }
-        stats
+        ServerStats { summary, clients }
     }
 }
 
-/// Resolves when the server is stopping, or (if `take`) a connection has something pushed.
+/// The endpoint's view of a peer: its IP address, or this machine for a Unix socket.
+fn endpoint_peer(peer: &PeerAddr) -> Peer {
+    match peer {
+        PeerAddr::Tcp(addr) => Peer::Ip(addr.ip()),
+        PeerAddr::Unix(_) => Peer::Local,
+    }
+}
+
+/// Resolves when the server is stopping, the endpoint let the connection go, or (if `take`) it
+/// has something pushed.
 pub(crate) struct Pushed<'a> {
     pub(crate) shared: &'a Shared,
     pub(crate) slot: &'a Slot,
@@ -356,7 +542,10 @@ impl Future for Pushed<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        if self.shared.stopping.get() || (self.take && !self.slot.outbox.borrow().is_empty()) {
+        if self.shared.stopping.get()
+            || self.slot.kicked.get()
+            || (self.take && self.slot.pushed.get())
+        {
             return Poll::Ready(());
         }
         let waker = match self.slot.waker.take() {
@@ -364,6 +553,21 @@ impl Future for Pushed<'_> {
             _ => cx.waker().clone(),
         };
         self.slot.waker.set(Some(waker));
+        Poll::Pending
+    }
+}
+
+/// Resolves when the endpoint lets the connection go (a download past its time).
+pub(crate) struct Kicked<'a>(pub(crate) &'a Slot);
+
+impl Future for Kicked<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        if self.0.kicked.get() {
+            return Poll::Ready(());
+        }
+        self.0.waker.set(Some(cx.waker().clone()));
         Poll::Pending
     }
 }

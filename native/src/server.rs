@@ -96,14 +96,13 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
+use jsocket_core::endpoint::ConnId;
 use smol::{Async, LocalExecutor, Timer};
 
 use crate::config::{Listen, ServerConfig};
-use crate::counted::Counted;
 use crate::handle::{ServerHandle, Stopper};
 use crate::handler::{AsyncHandler, Dispatch, Handler};
 use crate::http::{self, Door};
-use crate::log_summary::SUMMARY_INTERVAL;
 use crate::refusal;
 use crate::registry::{Admission, Shared};
 use crate::socket::{PeerAddr, Stream};
@@ -224,6 +223,24 @@ impl Server {
             .collect()
     }
 
+    /// The warning to print at start when the server is reachable from other machines (a
+    /// non-loopback address, `0.0.0.0` included) with control requests beyond statistics open
+    /// to anyone and no control token (see [`ControlPolicy::exposure`]).
+    ///
+    /// [`ControlPolicy::exposure`]: jsocket_core::endpoint::ControlPolicy::exposure
+    pub fn exposure(&self) -> Option<jsocket_core::endpoint::Exposure> {
+        let mut bound: Vec<std::net::IpAddr> = Vec::new();
+        bound.extend(self.addrs.iter().filter_map(|l| match l {
+            Listen::Tcp(addr) => Some(addr.ip()),
+            Listen::Unix(_) => None,
+        }));
+        bound.extend(self.web_addrs().iter().map(|a| a.ip()));
+        let endpoint = self.config.endpoint_config();
+        endpoint
+            .get_policy()
+            .exposure(endpoint.get_control(), bound)
+    }
+
     /// The configuration it was bound with.
     pub fn config(&self) -> &ServerConfig {
         &self.config
@@ -279,14 +296,9 @@ impl Server {
             })
             .collect();
         drop(alive_tx);
-        let summaries = ex.spawn({
+        let timers = ex.spawn({
             let shared = shared.clone();
-            async move {
-                loop {
-                    Timer::after(SUMMARY_INTERVAL).await;
-                    shared.summary.log();
-                }
-            }
+            async move { shared.run_timers().await }
         });
         let supervisor = ex.spawn({
             let shared = shared.clone();
@@ -302,8 +314,7 @@ impl Server {
         // accept loops and the connections are tasks of their own, so a wake-up polls only the
         // task it concerns, never a listener.
         ex.run(supervisor).await;
-        drop(summaries);
-        shared.summary.log();
+        drop(timers);
         for addr in &addrs {
             if let Listen::Unix(path) = addr {
                 let _ = std::fs::remove_file(path);
@@ -340,15 +351,15 @@ async fn accept_loop(
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors, most likely: wait for some to be freed.
-                shared.summary.accept_failed.add(1);
+                shared.accept_failed();
                 log::debug!("accept failed: {e}");
                 Timer::after(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        match shared.admit() {
-            Admission::Serve(open) => {
-                let task = connection_task(&shared, open, peer, stream, dispatch.clone(), door);
+        match shared.admit(&peer) {
+            Admission::Serve(id) => {
+                let task = connection_task(&shared, id, peer, stream, dispatch.clone(), door);
                 let alive = alive.clone();
                 ex.spawn(async move {
                     task.await;
@@ -356,33 +367,33 @@ async fn accept_loop(
                 })
                 .detach();
             }
-            Admission::Refuse(refusing) => {
-                log::debug!("refused {peer}: the server is full");
+            Admission::Refuse(refusing, why) => {
+                log::debug!("refused {peer}: {why}");
                 let shared = shared.clone();
-                ex.spawn(async move { refusal::refuse(&shared, stream, door, refusing).await })
+                ex.spawn(async move { refusal::refuse(&shared, stream, door, why, refusing).await })
                     .detach();
             }
-            Admission::Close => log::debug!("closed {peer}: the server is full"),
+            Admission::Close => log::debug!("closed {peer}: refused, and too many refusing"),
         }
     }
 }
 
-/// The task that serves one admitted connection. It holds the connection's place toward
-/// `max_connections` and its slot, given back however the task ends, cancelled included.
+/// The task that serves one admitted connection. It holds the connection's slot in the
+/// endpoint, given back however the task ends, cancelled included.
 fn connection_task(
     shared: &Rc<Shared>,
-    open: Counted,
+    id: ConnId,
     peer: PeerAddr,
     stream: Stream,
     dispatch: Dispatch,
     door: Door,
 ) -> impl std::future::Future<Output = ()> + 'static {
-    let (slot, registered) = shared.enter(peer);
+    let (slot, registered) = shared.enter(id, peer);
     // The first bytes tell jsocket, WebSocket and HTTP apart (see `crate::http`).
     let task = http::serve(shared.clone(), slot, stream, dispatch, door);
     async move {
         task.await;
-        drop((registered, open));
+        drop(registered);
     }
 }
 
@@ -433,19 +444,13 @@ mod tests {
         let (stop, _stopped) = smol::channel::bounded(1);
         let config = ServerConfig::default().max_connections(1);
         let shared = Rc::new(Shared::new(config, stop));
-        let Admission::Serve(open) = shared.admit() else {
+        let peer = PeerAddr::Tcp(peer);
+        let Admission::Serve(id) = shared.admit(&peer) else {
             panic!("the first connection is not admitted");
         };
         let dispatch = Dispatch::Sync(Rc::new(Echo));
         let stream = Stream::tcp(Async::new(stream)?);
-        let task = connection_task(
-            &shared,
-            open,
-            PeerAddr::Tcp(peer),
-            stream,
-            dispatch,
-            Door::Any,
-        );
+        let task = connection_task(&shared, id, peer.clone(), stream, dispatch, Door::Any);
         let ex = LocalExecutor::new();
         let task = ex.spawn(task);
         // The client has sent nothing: the task waits for its first bytes.
@@ -453,7 +458,7 @@ mod tests {
         assert_eq!(shared.counts(), (1, 0));
         assert_eq!(shared.slots.borrow().len(), 1);
         assert!(
-            matches!(shared.admit(), Admission::Refuse(_)),
+            matches!(shared.admit(&peer), Admission::Refuse(..)),
             "the limit is 1"
         );
         // Cancelled: the executor drops the future at its next tick.
@@ -462,7 +467,7 @@ mod tests {
         assert_eq!(shared.counts(), (0, 0));
         assert!(shared.slots.borrow().is_empty());
         assert!(
-            matches!(shared.admit(), Admission::Serve(_)),
+            matches!(shared.admit(&peer), Admission::Serve(_)),
             "the place is free again"
         );
         Ok(())

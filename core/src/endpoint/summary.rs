@@ -300,6 +300,12 @@ impl<L: Ledger> Endpoint<L> {
             .get_or_insert_with(|| Snapshot::new(Summary::default()))
     }
 
+    /// The traffic of the connections gone, summed as they left.
+    #[must_use]
+    pub fn departed(&self) -> &Traffic {
+        &self.departed
+    }
+
     /// The counts now, without traffic (which only [`snapshot`](Self::snapshot) sums).
     #[must_use]
     pub fn counts(&self, now: Duration) -> Summary {

@@ -91,6 +91,18 @@ pub struct ServeArgs {
     /// Hand `{"$jsocket": ...}` messages to the handler instead of answering them.
     #[arg(long)]
     no_control: bool,
+    /// The control token: control requests carrying `"token": "<this>"` are trusted from any
+    /// address (per-client detail: addresses and identities); without it only this machine is.
+    #[arg(long, value_name = "TOKEN")]
+    control_token: Option<String>,
+    /// Most connections from one address (an IPv6 /64 counts as one; loopback is not limited);
+    /// default a tenth of --max-connections, at least 16.
+    #[arg(long, value_name = "N")]
+    max_per_address: Option<usize>,
+    /// Bytes of pushed messages (broadcasts) waiting on the whole server; past it the slowest
+    /// readers lose pushes first.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    output_budget: usize,
     /// When the replies to a large read start going out before all of it is handled: auto
     /// does it while the server's thread is not kept waiting for a CPU.
     #[arg(long, value_enum, default_value_t = EarlyArg::Auto)]
@@ -115,11 +127,16 @@ pub fn run(args: ServeArgs) -> Outcome {
         .min_download_rate(args.min_download_rate)
         .shutdown_grace(args.shutdown_grace)
         .control_messages(!args.no_control)
+        .control_token(args.control_token.clone())
+        .output_budget(args.output_budget)
         .early_replies(match args.early_replies {
             EarlyArg::Auto => EarlyReplies::Auto,
             EarlyArg::Always => EarlyReplies::Always,
             EarlyArg::Never => EarlyReplies::Never,
         });
+    if let Some(max) = args.max_per_address {
+        config = config.max_per_address(max);
+    }
     if args.unix.is_none() || args.bind.is_some() || args.port.is_some() {
         let host = args.bind.as_deref().unwrap_or("127.0.0.1");
         let port = args.port.unwrap_or(DEFAULT_PORT);
@@ -162,6 +179,9 @@ pub fn run(args: ServeArgs) -> Outcome {
         args.dialect.name(),
         web_note(&server)
     );
+    if let Some(warning) = server.exposure() {
+        log::warn!("{warning}");
+    }
     match args.handler {
         HandlerArg::Echo => server.run_blocking(Echo)?,
         HandlerArg::Chat => server.run_blocking(Chat::new())?,

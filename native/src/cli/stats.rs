@@ -1,14 +1,15 @@
-//! `native stats`: a running server's statistics, through the control message.
+//! `native stats`: a running server's statistics, through the control messages.
 
 use clap::Parser;
-use jsocket_core::control::{self, Control, CONTROL_KEY};
-use serde_json::Value;
+use jsocket_core::control::{self, CLIENTS, CONTROL_KEY, STATS};
+use serde_json::{json, Map, Value};
 
 use super::args::Target;
 use super::Outcome;
 
 /// Ask a running server for its statistics (the `{"$jsocket": "stats"}` control message) and
-/// print them as JSON.
+/// print them as JSON; with --clients, its clients too (`{"$jsocket": "clients"}`, page by
+/// page), which a server answers only from this machine or with its control token.
 #[derive(Debug, Parser)]
 pub struct StatsArgs {
     #[command(flatten)]
@@ -16,18 +17,44 @@ pub struct StatsArgs {
     /// One line instead of indented JSON.
     #[arg(long)]
     compact: bool,
+    /// List every client as well (addresses and identities need this machine or the token).
+    #[arg(long)]
+    clients: bool,
+    /// The server's control token (`native serve --control-token`).
+    #[arg(long, value_name = "TOKEN")]
+    control_token: Option<String>,
 }
 
 /// Asks and prints.
 pub fn run(args: StatsArgs) -> Outcome {
     let mut client = args.target.connect()?;
-    let stats: Value = client.request(&Control::Stats.to_value())?;
-    if let Some(error) = control::error_text(&stats) {
-        return Err(format!("the server refused the stats request: {error}").into());
-    }
-    // A server with control messages off hands the request to its handler: an echo sends it back.
-    if stats.get(CONTROL_KEY).is_some() {
-        return Err(format!("the server does not answer stats: {stats}").into());
+    let request = |kind: &str, extra: &[(&str, Value)]| {
+        let mut map = Map::new();
+        map.insert(CONTROL_KEY.into(), json!(kind));
+        if let Some(token) = &args.control_token {
+            map.insert("token".into(), json!(token));
+        }
+        for (k, v) in extra {
+            map.insert((*k).into(), v.clone());
+        }
+        Value::Object(map)
+    };
+    let mut stats = answer(client.request(&request(STATS, &[]))?, STATS)?;
+    if args.clients {
+        let mut all = Vec::new();
+        let mut after = Value::Null;
+        loop {
+            let page = answer(
+                client.request(&request(CLIENTS, &[("after", after.clone())]))?,
+                CLIENTS,
+            )?;
+            all.extend(page["clients"].as_array().cloned().unwrap_or_default());
+            after = page["next"].clone();
+            if after.is_null() {
+                break;
+            }
+        }
+        stats["clients"] = Value::Array(all);
     }
     if args.compact {
         println!("{stats}");
@@ -36,4 +63,18 @@ pub fn run(args: StatsArgs) -> Outcome {
     }
     client.close()?;
     Ok(())
+}
+
+/// The server's answer of `kind`, or why there is none.
+fn answer(reply: Value, kind: &str) -> Result<Value, Box<dyn std::error::Error>> {
+    if let Some(error) = control::error_text(&reply) {
+        return Err(format!("the server refused the {kind} request: {error}").into());
+    }
+    // A server with control messages off hands the request to its handler: an echo sends it
+    // back as it was, without the answer's fields.
+    let field = if kind == STATS { "uptime_s" } else { "clients" };
+    if reply[CONTROL_KEY] != json!(kind) || reply.get(field).is_none() {
+        return Err(format!("the server does not answer {kind}: {reply}").into());
+    }
+    Ok(reply)
 }

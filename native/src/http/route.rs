@@ -15,7 +15,9 @@ use super::head::{read_head, HeadError};
 use super::respond;
 use crate::connection;
 use crate::handler::Dispatch;
-use crate::registry::{Pushed, Shared, Slot};
+use jsocket_core::endpoint::Protocol;
+
+use crate::registry::{Kicked, Pushed, Shared, Slot};
 use crate::socket::{PlainStream, Stream};
 use crate::ws;
 
@@ -56,7 +58,6 @@ pub(crate) async fn serve(
         return Box::pin(serve_web(shared, slot, tcp, first, dispatch)).await;
     }
     if door == Door::Web || first_bytes == First::Stalled {
-        forget(&shared, &slot);
         return;
     }
     if let Some((arrived, bytes)) = first {
@@ -94,7 +95,6 @@ async fn serve_web(
     let head = match head {
         Ok(head) => head,
         Err(e) => {
-            forget(&shared, &slot);
             if let HeadError::Status(code) = e {
                 respond::status(&tcp, code, "").await;
             }
@@ -102,11 +102,13 @@ async fn serve_web(
         }
     };
     if !head.websocket {
-        forget(&shared, &slot);
+        // A download: it holds its slot, bounded in time, and is never pushed to.
+        shared.identified(&slot, Protocol::Http);
         log::debug!("{} {} from {}", head.method, head.target, slot.peer);
-        // A client that reads too slowly is cut off at the download's deadline, and at
-        // shutdown after the grace period.
+        // A client that reads too slowly is cut off at the download's deadline (or the
+        // endpoint's, whichever comes first), and at shutdown after the grace period.
         respond::static_file(&tcp, web, &head, clock.instant(arrived))
+            .or(Kicked(&slot))
             .or(shared.stopped_for(shared.config.shutdown_grace))
             .await;
         return;
@@ -137,7 +139,7 @@ async fn serve_web(
         Ok(ws) => {
             log::debug!("connection {} from {} is a WebSocket", slot.id, slot.peer);
             // Its protocol is known: from now on it takes broadcasts.
-            slot.identify();
+            shared.identified(&slot, Protocol::WebSocket);
             connection::serve(shared, slot, Stream::Ws(Box::new(ws)), dispatch).await
         }
         Err(refused) => {
@@ -147,7 +149,6 @@ async fn serve_web(
                 _ => log::Level::Info,
             };
             log::log!(level, "WebSocket from {} refused: {refused}", slot.peer);
-            forget(&shared, &slot);
             if let ws::Refused::BadRequest(_) = refused {
                 respond::status(&tcp, 400, "").await;
             }
@@ -212,7 +213,7 @@ async fn sniff_http(
             })
             .await;
         if !readable {
-            if shared.stopping.get() {
+            if shared.stopping.get() || slot.kicked() {
                 break;
             }
             // A deadline: judged at the top.
@@ -251,15 +252,6 @@ enum First {
     Stalled,
 }
 
-/// Takes a connection that turned out not to be a jsocket client out of the server's books, so
-/// that static file requests do not show in the statistics.
-fn forget(shared: &Shared, slot: &Slot) {
-    shared.unregister(slot);
-    let mut totals = shared.totals.borrow_mut();
-    totals.accepted = totals.accepted.saturating_sub(1);
-    totals.disconnected = totals.disconnected.saturating_sub(1);
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::{TcpListener, TcpStream};
@@ -284,7 +276,7 @@ mod tests {
         let peer = PeerAddr::Tcp(stream.peer_addr()?);
         let (stop, _stopped) = smol::channel::bounded(1);
         let shared = Rc::new(Shared::new(ServerConfig::default(), stop));
-        let slot = shared.register(peer);
+        let slot = shared.register_new(peer);
         let stream = Stream::tcp(Async::new(stream)?);
         let dispatch = Dispatch::Sync(Rc::new(Echo));
         let task = super::serve(shared, slot, stream, dispatch, Door::Any);
