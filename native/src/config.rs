@@ -73,6 +73,7 @@ pub struct ServerConfig {
     pub(crate) max_per_address: Option<usize>,
     pub(crate) output_budget: usize,
     pub(crate) control_token: Option<String>,
+    pub(crate) stats_interval: Duration,
     /// WebSocket and HTTP: builder methods in `http`.
     pub(crate) web: crate::http::WebConfig,
 }
@@ -97,6 +98,7 @@ impl Default for ServerConfig {
             max_per_address: None,
             output_budget: EndpointConfig::default().get_output_budget(),
             control_token: None,
+            stats_interval: EndpointConfig::default().get_snapshot_interval(),
             web: crate::http::WebConfig::default(),
         }
     }
@@ -220,6 +222,15 @@ impl ServerConfig {
         self
     }
 
+    /// How long the answer to `{"$jsocket": "stats"}` is reused before it is built again
+    /// (default 1 s): a flood of statistics requests costs one walk over the clients per
+    /// interval, whatever their number.
+    #[must_use]
+    pub fn stats_interval(mut self, interval: Duration) -> Self {
+        self.stats_interval = interval;
+        self
+    }
+
     /// The server-wide policy this configuration makes, as the core's endpoint takes it.
     pub fn endpoint_config(&self) -> EndpointConfig {
         let mut config = EndpointConfig::default()
@@ -229,6 +240,7 @@ impl ServerConfig {
             .member_messages(self.max_outbox)
             .max_message_size(self.connection.get_max_message_size())
             .control(self.control_messages)
+            .snapshot_interval(self.stats_interval)
             .policy(ControlPolicy::default().token(self.control_token.clone()));
         if let Some(max) = self.max_per_address {
             config = config.max_per_address(max);

@@ -15,7 +15,8 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
 use jsocket_core::endpoint::{
-    ConnId, Endpoint, Event as EndpointEvent, Peer, Protocol, PushError, Refusal, Verdict,
+    ClientsPage, ConnId, Endpoint, Event as EndpointEvent, Peer, Protocol, PushError, Refusal,
+    Verdict,
 };
 use jsocket_core::{Connection, Stats};
 use serde_json::Value;
@@ -295,31 +296,60 @@ impl Shared {
             Verdict::Pass => Answer::Handler,
             Verdict::Reply(reply) => Answer::Payload(Some(reply.into())),
             Verdict::Stats => Answer::Payload(Some(self.snapshot_json(now))),
-            Verdict::Clients(page) => {
-                let held: Vec<(ConnId, Stats)> = {
-                    let slots = self.slots.borrow();
-                    page.ids
-                        .iter()
-                        .filter_map(|id| {
-                            let conn = slots.get(&id.get())?.conn.try_borrow().ok()?;
-                            Some((*id, conn.stats().clone()))
-                        })
-                        .collect()
-                };
-                let stats_of =
-                    |id: ConnId| held.iter().find(|(i, _)| *i == id).map(|(_, s)| s);
-                let reply = self
-                    .endpoint
-                    .borrow()
-                    .render_clients(now, &page, stats_of);
-                Answer::Payload(Some(reply.into()))
-            }
+            Verdict::Clients(page) => Answer::Payload(Some(self.clients_page(now, &page))),
             // Queued for every member, the sender included: its copy is its answer.
             Verdict::Broadcast { .. } => Answer::Payload(None),
             _ => Answer::Payload(None),
         };
         self.drain(now);
         answer
+    }
+
+    /// A page of per-client detail: the endpoint's, with what only the adapter knows of each
+    /// connection (its buffers, unsent output, whether reading is paused, and for a trusted
+    /// requester its port).
+    fn clients_page(&self, now: Duration, page: &ClientsPage) -> Rc<[u8]> {
+        let held: Vec<(ConnId, Stats, Vec<(&str, Value)>)> = {
+            let slots = self.slots.borrow();
+            page.ids
+                .iter()
+                .filter_map(|id| {
+                    let slot = slots.get(&id.get())?;
+                    let conn = slot.conn.try_borrow().ok()?;
+                    let mut extra = vec![
+                        ("buffered_bytes", Value::from(conn.buffer_capacity())),
+                        ("pending_output", Value::from(conn.transmit().len())),
+                        (
+                            "reading_paused",
+                            Value::from(!conn.is_closed() && !conn.wants_input()),
+                        ),
+                    ];
+                    if page.detail {
+                        // With its port (or socket path): one client among those of an address.
+                        extra.push(("peer", Value::from(slot.peer.to_string())));
+                    }
+                    Some((*id, conn.stats().clone(), extra))
+                })
+                .collect()
+        };
+        let stats_of = |id: ConnId| held.iter().find(|h| h.0 == id).map(|h| &h.1);
+        let reply = self.endpoint.borrow().render_clients(now, page, stats_of);
+        // The page is bounded (`page_size` clients): read back and completed.
+        let Ok(mut value) = serde_json::from_slice::<Value>(&reply) else {
+            return reply.into();
+        };
+        if let Some(clients) = value.get_mut("clients").and_then(Value::as_array_mut) {
+            for client in clients {
+                let id = client.get("id").and_then(Value::as_u64);
+                let extra = held.iter().find(|h| Some(h.0.get()) == id);
+                if let (Some(map), Some(extra)) = (client.as_object_mut(), extra) {
+                    for (key, v) in &extra.2 {
+                        map.insert((*key).into(), v.clone());
+                    }
+                }
+            }
+        }
+        serde_json::to_vec(&value).unwrap_or(reply).into()
     }
 
     /// The statistics reply, built at most once per snapshot interval.

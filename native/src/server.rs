@@ -370,8 +370,10 @@ async fn accept_loop(
             Admission::Refuse(refusing, why) => {
                 log::debug!("refused {peer}: {why}");
                 let shared = shared.clone();
-                ex.spawn(async move { refusal::refuse(&shared, stream, door, why, refusing).await })
-                    .detach();
+                ex.spawn(
+                    async move { refusal::refuse(&shared, stream, door, why, refusing).await },
+                )
+                .detach();
             }
             Admission::Close => log::debug!("closed {peer}: refused, and too many refusing"),
         }

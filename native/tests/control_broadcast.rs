@@ -1,7 +1,8 @@
 //! The control message `{"$jsocket": "broadcast", "message": m}`: `m` reaches every client, TCP
 //! and WebSocket alike, each in its own dialect, the sender included, with the default echo
-//! handler; a broadcast without a message is answered with an error; with control messages off
-//! it goes to the handler.
+//! handler, in the envelope `{"$jsocket": "broadcast", "from": id, "message": m}` that names
+//! the sender by the server's id; a broadcast without a message is answered with an error;
+//! with control messages off it goes to the handler.
 
 mod common;
 
@@ -46,6 +47,11 @@ fn broadcast(message: &Value) -> Value {
     json!({"$jsocket": "broadcast", "message": message})
 }
 
+/// The envelope a broadcast of `message` from `from` is delivered in.
+fn envelope(from: &Value, message: &Value) -> Value {
+    json!({"$jsocket": "broadcast", "from": from, "message": message})
+}
+
 #[test]
 fn broadcast_reaches_tcp_and_websocket_clients_and_the_sender() {
     let server = start(ServerConfig::default(), || Echo);
@@ -76,17 +82,22 @@ fn broadcast_reaches_tcp_and_websocket_clients_and_the_sender() {
         ))))
         .await
         .expect("send");
-        // The sender's first message after the broadcast is `m` itself: no other reply.
-        assert_eq!(ws_recv(&mut ws, &mut ws_decoder).await, m);
-        assert_eq!(v2.recv::<Value>().expect("broadcast"), m);
-        assert_eq!(v1.recv(), m, "decoded as v1, so sent in v1");
+        // The sender's first message after the broadcast is its envelope: no other reply.
+        let own = ws_recv(&mut ws, &mut ws_decoder).await;
+        let ws_id = own["from"].clone();
+        assert!(ws_id.is_u64(), "{own}");
+        assert_eq!(own, envelope(&ws_id, &m));
+        assert_eq!(v2.recv::<Value>().expect("broadcast"), own);
+        assert_eq!(v1.recv(), own, "decoded as v1, so sent in v1");
 
-        // From a TCP client, to the WebSocket one too.
+        // From a TCP client, to the WebSocket one too, named by its own id.
         let m2 = json!({"from": "v2", "count": 2});
         v2.send(&broadcast(&m2)).expect("send");
-        assert_eq!(v2.recv::<Value>().expect("own copy"), m2);
-        assert_eq!(ws_recv(&mut ws, &mut ws_decoder).await, m2);
-        assert_eq!(v1.recv(), m2);
+        let own = v2.recv::<Value>().expect("own copy");
+        assert!(own["from"].is_u64() && own["from"] != ws_id, "{own}");
+        assert_eq!(own, envelope(&own["from"], &m2));
+        assert_eq!(ws_recv(&mut ws, &mut ws_decoder).await, own);
+        assert_eq!(v1.recv(), own);
 
         // The echo handler still answers after the broadcasts.
         let echo: Value = v2.request(&json!({"after": true})).expect("echo");
@@ -119,8 +130,9 @@ fn a_broadcast_without_a_message_is_an_error_and_reaches_no_one() {
     sender
         .send(&json!({"$jsocket": "broadcast", "message": null}))
         .expect("send");
-    assert_eq!(other.recv::<Value>().expect("broadcast"), Value::Null);
-    assert_eq!(sender.recv::<Value>().expect("own copy"), Value::Null);
+    let got = other.recv::<Value>().expect("broadcast");
+    assert_eq!(got, envelope(&got["from"], &Value::Null));
+    assert_eq!(sender.recv::<Value>().expect("own copy"), got);
 }
 
 #[test]

@@ -102,7 +102,7 @@ fn a_late_websocket_handshake_succeeds_and_then_takes_broadcasts() {
             let (mut ws, _) = handshake.unwrap_or_else(|e| panic!("round {round}: {e}"));
             // A member now: the room's next broadcast reaches it, a whole jsocket message.
             let got = read_values(&mut ws, 1).await;
-            assert!(got[0]["draw"].is_u64(), "round {round}: {got:?}");
+            assert!(got[0]["message"]["draw"].is_u64(), "round {round}: {got:?}");
         }
     });
 }
@@ -132,6 +132,6 @@ fn a_jsocket_client_takes_broadcasts_only_after_its_first_frame() {
         // Its own reply first, then the room.
         assert_eq!(peer.recv(), json!({"hello": round}), "round {round}");
         let next: Value = peer.recv();
-        assert!(next["draw"].is_u64(), "round {round}: {next}");
+        assert!(next["message"]["draw"].is_u64(), "round {round}: {next}");
     }
 }

@@ -42,17 +42,14 @@ pub fn run(args: StatsArgs) -> Outcome {
     let mut stats = answer(client.request(&request(STATS, &[]))?, STATS)?;
     if args.clients {
         let mut all = Vec::new();
-        let mut after = Value::Null;
+        let mut after: Vec<(&str, Value)> = Vec::new();
         loop {
-            let page = answer(
-                client.request(&request(CLIENTS, &[("after", after.clone())]))?,
-                CLIENTS,
-            )?;
+            let page = answer(client.request(&request(CLIENTS, &after))?, CLIENTS)?;
             all.extend(page["clients"].as_array().cloned().unwrap_or_default());
-            after = page["next"].clone();
-            if after.is_null() {
+            if page["next"].is_null() {
                 break;
             }
+            after = vec![("after", page["next"].clone())];
         }
         stats["clients"] = Value::Array(all);
     }

@@ -26,6 +26,8 @@ pub fn start<H: Handler>(
     config: ServerConfig,
     make: impl FnOnce() -> H + Send + 'static,
 ) -> Running {
+    // Statistics rebuilt for every request, so that a test reads the counts of the moment.
+    let config = config.stats_interval(Duration::ZERO);
     let server = Server::bind(config.tcp("127.0.0.1:0".parse().unwrap())).expect("bind");
     let addr = server.local_addr().expect("a TCP address");
     let stopper = server.stopper();
@@ -72,6 +74,12 @@ impl Running {
             .request(&json!({"$jsocket": "stats"}))
             .expect("stats reply")
     }
+
+    /// Every client, page by page (`{"$jsocket": "clients"}`, from loopback: with addresses),
+    /// as a JSON array.
+    pub fn clients(&self) -> Value {
+        clients_of(&mut self.client())
+    }
 }
 
 impl Drop for Running {
@@ -99,9 +107,24 @@ pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-/// The stats entry of the client connected from `peer`, if it is connected.
-pub fn client_entry(stats: &Value, peer: SocketAddr) -> Option<Value> {
-    stats["clients"]
+/// Every client of the server `client` is connected to, page by page.
+pub fn clients_of(client: &mut BlockingClient) -> Value {
+    let mut all = Vec::new();
+    let mut request = json!({"$jsocket": "clients"});
+    loop {
+        let page: Value = client.request(&request).expect("clients reply");
+        let clients = page["clients"].as_array().cloned();
+        all.extend(clients.unwrap_or_else(|| panic!("not a page: {page}")));
+        if page["next"].is_null() {
+            return Value::Array(all);
+        }
+        request["after"] = page["next"].clone();
+    }
+}
+
+/// The entry of the client connected from `peer` in `clients`, if it is connected.
+pub fn client_entry(clients: &Value, peer: SocketAddr) -> Option<Value> {
+    clients
         .as_array()?
         .iter()
         .find(|c| c["peer"] == json!(peer.to_string()))
