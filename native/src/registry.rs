@@ -309,7 +309,7 @@ impl Shared {
     /// connection (its buffers, unsent output, whether reading is paused, and for a trusted
     /// requester its port).
     fn clients_page(&self, now: Duration, page: &ClientsPage) -> Rc<[u8]> {
-        let held: Vec<(ConnId, Stats, Vec<(&str, Value)>)> = {
+        let held: Vec<PageEntry> = {
             let slots = self.slots.borrow();
             page.ids
                 .iter()
@@ -549,6 +549,10 @@ impl Shared {
         ServerStats { summary, clients }
     }
 }
+
+/// One client of a page: its id, its connection's statistics, and the fields only the adapter
+/// knows.
+type PageEntry = (ConnId, Stats, Vec<(&'static str, Value)>);
 
 /// The endpoint's view of a peer: its IP address, or this machine for a Unix socket.
 fn endpoint_peer(peer: &PeerAddr) -> Peer {
