@@ -242,6 +242,25 @@ impl<T: FromPayload> Connection<T> {
         self.queue(|encoder, out| encoder.encode_raw(payload, out))
     }
 
+    /// Sends a payload by reference: appends its frame's header, in the peer's dialect, to
+    /// `header` and counts the frame as sent, queueing nothing. The adapter writes the header
+    /// and then the payload from where it is (a frame shared by many receivers), after what
+    /// [`transmit`](Self::transmit) holds and before anything queued later.
+    pub fn send_header(&mut self, payload: &[u8], header: &mut Vec<u8>) -> Result<(), LocalError> {
+        if !matches!(self.state, State::Open | State::Closing { local: false }) {
+            return Err(LocalError::Closed);
+        }
+        let before = header.len();
+        Encoder::new(self.send_dialect())
+            .max_message_size(self.config.get_max_message_size())
+            .encode_header(payload, header)?;
+        self.stats.messages_out += 1;
+        self.stats.bytes_out += (header.len() - before + payload.len()) as u64;
+        self.stats.last_out = Some(self.now);
+        self.last_activity = self.now;
+        Ok(())
+    }
+
     /// Closes the connection from this side: no more input is taken; queued output remains to
     /// be written.
     pub fn close(&mut self) {

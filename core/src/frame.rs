@@ -158,6 +158,29 @@ impl Encoder {
         self.seal(start, out)
     }
 
+    /// Appends to `out` only the header of the frame that carries `payload` (its length and, in
+    /// v2, its checksum): the payload itself follows on the wire, written from wherever it is,
+    /// so that one payload shared by many receivers is never copied per receiver.
+    pub fn encode_header(&self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), LocalError> {
+        let len = match u32::try_from(payload.len()) {
+            Ok(len) if len <= self.max_message_size => len,
+            _ => {
+                return Err(LocalError::Oversize {
+                    len: payload.len(),
+                    max: self.max_message_size,
+                })
+            }
+        };
+        let crc = match self.dialect {
+            Dialect::V2 => Some(crate::crc::hash(payload)),
+            Dialect::V1 | Dialect::V1Le => None,
+        };
+        let start = out.len();
+        out.resize(start + self.dialect.header_len(), 0);
+        Header { len, crc }.write(self.dialect, &mut out[start..]);
+        Ok(())
+    }
+
     /// Fills in the header of the frame that starts at `start` and runs to the end of `out`.
     fn seal(&self, start: usize, out: &mut Vec<u8>) -> Result<(), LocalError> {
         let header_len = self.dialect.header_len();

@@ -883,3 +883,30 @@ fn the_transport_holding_nothing_leaves_a_partial_frame_on_the_clock() {
     conn.handle_partial(t(3), true);
     assert_eq!(conn.poll_timeout(), Some(t(6)));
 }
+
+/// A payload sent by reference goes out as the same bytes `send_raw` would queue: the header
+/// in the peer's dialect, then the payload; counted alike.
+#[test]
+fn a_header_sent_by_reference_matches_a_queued_frame() {
+    use jsocket_core::{Config, Connection, Dialect, Encoder, RawPayload};
+    use std::time::Duration;
+    let payload = br#"{"shared": [1, 2.50, "x"]}"#;
+    for dialect in [Dialect::V2, Dialect::V1, Dialect::V1Le] {
+        let mut peer = Vec::new();
+        Encoder::new(dialect)
+            .encode_raw(b"1", &mut peer)
+            .expect("encodable");
+        let mut queued: Connection<RawPayload> = Connection::new(Config::default(), Duration::ZERO);
+        let mut by_ref: Connection<RawPayload> = Connection::new(Config::default(), Duration::ZERO);
+        queued.handle_input(Duration::ZERO, &peer);
+        by_ref.handle_input(Duration::ZERO, &peer);
+        queued.send_raw(payload).expect("queued");
+        let mut wire = Vec::new();
+        by_ref.send_header(payload, &mut wire).expect("header");
+        assert!(by_ref.transmit().is_empty(), "{dialect:?}: nothing queued");
+        wire.extend_from_slice(payload);
+        assert_eq!(wire, queued.transmit(), "{dialect:?}");
+        assert_eq!(by_ref.stats().messages_out, queued.stats().messages_out);
+        assert_eq!(by_ref.stats().bytes_out, queued.stats().bytes_out);
+    }
+}

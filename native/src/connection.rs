@@ -131,7 +131,9 @@ async fn drive(
             log::debug!("connection {} ({}): write failed: {e}", slot.id, slot.peer);
             return End::Peer;
         }
-        let pending = !slot.conn.borrow().transmit().is_empty() || stream.has_buffered_output();
+        let pending = !slot.conn.borrow().transmit().is_empty()
+            || stream.has_buffered_output()
+            || slot.by_ref.borrow().is_some();
         if blocked && !over_limit(&slot.conn.borrow()) {
             // The client took enough: handle the rest of what was read.
             continue;
@@ -331,22 +333,45 @@ fn held_back(slot: &Slot, stream: &Stream, now: std::time::Duration) {
     }
 }
 
-/// Writes what is pending until the socket takes no more.
+/// Writes what is pending until the socket takes no more: the connection's output, with a
+/// pushed frame written by reference (header and shared payload) in its place among it.
 fn flush(slot: &Slot, stream: &Stream) -> io::Result<()> {
     // A WebSocket's last message first: it was taken from the core already.
     stream.flush_buffered()?;
     let mut conn = slot.conn.borrow_mut();
+    let mut by_ref = slot.by_ref.borrow_mut();
     loop {
+        // What was queued before the frame by reference goes first, then the frame.
+        let before = by_ref.as_ref().map_or(usize::MAX, |r| r.before);
         let out = conn.transmit();
-        if out.is_empty() {
+        let out = &out[..out.len().min(before)];
+        let (len, written) = if !out.is_empty() {
+            (out.len(), stream.try_write(out))
+        } else if let Some(r) = by_ref.as_ref() {
+            let (header, payload) = r.rest();
+            (
+                header.len() + payload.len(),
+                stream.try_write_pair(header, payload),
+            )
+        } else {
             return Ok(());
-        }
-        let len = out.len();
-        match stream.try_write(out) {
+        };
+        match written {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
-                conn.handle_written(n);
-                if n < len {
+                if !out.is_empty() {
+                    conn.handle_written(n);
+                    if let Some(r) = by_ref.as_mut() {
+                        r.before -= n;
+                    }
+                } else if let Some(r) = by_ref.as_mut() {
+                    r.written += n;
+                    if r.done() {
+                        // Its share of the budget is given back with the last holder.
+                        *by_ref = None;
+                    }
+                }
+                if n < len && matches!(stream, Stream::Plain(_)) {
                     // A short write means the socket buffer is full: wait to be writable
                     // rather than spend a call on `WouldBlock`.
                     return Ok(());

@@ -44,6 +44,16 @@ impl PlainStream {
         }
     }
 
+    /// Writes what the socket takes of `bufs`, in order, without waiting: one system call for
+    /// pieces that lie apart (a header here, a shared payload there).
+    pub(crate) fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            PlainStream::Tcp(s) => s.get_ref().write_vectored(bufs),
+            #[cfg(unix)]
+            PlainStream::Unix(s) => s.get_ref().write_vectored(bufs),
+        }
+    }
+
     /// Waits until a read may succeed.
     pub(crate) async fn readable(&self) -> io::Result<()> {
         match self {

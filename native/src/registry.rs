@@ -15,8 +15,8 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
 use jsocket_core::endpoint::{
-    ClientsPage, ConnId, Endpoint, Event as EndpointEvent, Peer, Protocol, PushError, Refusal,
-    Verdict,
+    ClientsPage, ConnId, Endpoint, Event as EndpointEvent, Frame, Peer, Protocol, PushError,
+    Refusal, Verdict,
 };
 use jsocket_core::{Connection, Stats};
 use serde_json::Value;
@@ -45,6 +45,8 @@ pub(crate) struct Slot {
     pushed: Cell<bool>,
     /// Whether the endpoint let it go: the task closes it.
     kicked: Cell<bool>,
+    /// A large pushed frame being written by reference, at most one at a time.
+    pub(crate) by_ref: RefCell<Option<ByRef>>,
     /// The connection task's waker while it waits.
     waker: Cell<Option<Waker>>,
 }
@@ -65,6 +67,38 @@ impl Slot {
         if let Some(waker) = self.waker.take() {
             waker.wake();
         }
+    }
+}
+
+/// Pushed payloads at least this large are written from the shared frame (its header
+/// apart), never copied into a connection's output: a broadcast of many megabytes to many
+/// clients that do not read costs one copy, not one per client. Smaller ones are copied, so
+/// that they go out with the replies in one write.
+pub(crate) const BY_REFERENCE: usize = 16 * 1024;
+
+/// A pushed frame a connection writes from where it is: its header, then the shared payload.
+pub(crate) struct ByRef {
+    /// Bytes of the connection's output queued before it, still to be written first.
+    pub(crate) before: usize,
+    pub(crate) header: Vec<u8>,
+    pub(crate) frame: Frame,
+    /// Bytes of header and payload written so far.
+    pub(crate) written: usize,
+}
+
+impl ByRef {
+    /// What is left to write: the rest of the header, the rest of the payload.
+    pub(crate) fn rest(&self) -> (&[u8], &[u8]) {
+        let h = self.header.len();
+        match self.written.checked_sub(h) {
+            None => (&self.header[self.written..], &self.frame),
+            Some(into) => (&[], &self.frame[into.min(self.frame.len())..]),
+        }
+    }
+
+    /// Whether all of it is written.
+    pub(crate) fn done(&self) -> bool {
+        self.written >= self.header.len() + self.frame.len()
     }
 }
 
@@ -208,6 +242,7 @@ impl Shared {
             member: Cell::new(false),
             pushed: Cell::new(false),
             kicked: Cell::new(false),
+            by_ref: RefCell::new(None),
             waker: Cell::new(None),
         });
         self.slots.borrow_mut().insert(id.get(), slot.clone());
@@ -404,15 +439,30 @@ impl Shared {
         let now = self.clock.now();
         let mut conn = slot.conn.borrow_mut();
         let limit = conn.config().get_max_pending_output();
+        let mut by_ref = slot.by_ref.borrow_mut();
         let mut endpoint = self.endpoint.borrow_mut();
-        while conn.wants_input() {
+        // One frame by reference at a time: the next waits until it is written.
+        while conn.wants_input() && by_ref.is_none() {
             let unsent = conn.transmit().len();
             let Some(frame) = endpoint.poll_push(now, slot.cid(), unsent) else {
                 // Empty, or over its limit: then it is asked again once it has written.
                 slot.pushed.set(unsent > limit);
                 return;
             };
-            if let Err(e) = conn.send_raw(&frame) {
+            let sent = if frame.len() >= BY_REFERENCE {
+                let mut header = Vec::new();
+                conn.send_header(&frame, &mut header).map(|()| {
+                    *by_ref = Some(ByRef {
+                        before: unsent,
+                        header,
+                        frame,
+                        written: 0,
+                    });
+                })
+            } else {
+                conn.send_raw(&frame)
+            };
+            if let Err(e) = sent {
                 log::debug!("connection {}: pushed message dropped: {e}", slot.id);
             }
         }
@@ -578,7 +628,7 @@ impl Future for Pushed<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         if self.shared.stopping.get()
             || self.slot.kicked.get()
-            || (self.take && self.slot.pushed.get())
+            || (self.take && self.slot.pushed.get() && self.slot.by_ref.borrow().is_none())
         {
             return Poll::Ready(());
         }

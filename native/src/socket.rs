@@ -68,6 +68,18 @@ impl Stream {
         }
     }
 
+    /// Writes `first` then `second` as far as the socket takes them, without waiting: one
+    /// system call on a plain socket; a WebSocket takes them as its messages.
+    pub(crate) fn try_write_pair(&self, first: &[u8], second: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => {
+                s.try_write_vectored(&[io::IoSlice::new(first), io::IoSlice::new(second)])
+            }
+            Stream::Ws(s) if first.is_empty() => s.try_write(second),
+            Stream::Ws(s) => s.try_write(first),
+        }
+    }
+
     /// Waits until a read may succeed.
     pub(crate) async fn readable(&self) -> io::Result<()> {
         match self {
