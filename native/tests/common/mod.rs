@@ -27,9 +27,23 @@ pub fn start<H: Handler>(
     make: impl FnOnce() -> H + Send + 'static,
 ) -> Running {
     // Statistics rebuilt for every request, so that a test reads the counts of the moment.
-    let config = config.stats_interval(Duration::ZERO);
-    let server = Server::bind(config.tcp("127.0.0.1:0".parse().unwrap())).expect("bind");
-    let addr = server.local_addr().expect("a TCP address");
+    start_on(
+        config.stats_interval(Duration::ZERO),
+        "127.0.0.1:0".parse().unwrap(),
+        make,
+    )
+}
+
+/// As [`start`], on `bind` (`0.0.0.0:0`: every interface), with the statistics interval of
+/// `config`; `addr` is the server's loopback address.
+pub fn start_on<H: Handler>(
+    config: ServerConfig,
+    bind: SocketAddr,
+    make: impl FnOnce() -> H + Send + 'static,
+) -> Running {
+    let server = Server::bind(config.tcp(bind)).expect("bind");
+    let port = server.local_addr().expect("a TCP address").port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let stopper = server.stopper();
     let thread = std::thread::spawn(move || server.run_blocking(make()));
     Running {
