@@ -7,7 +7,9 @@ says hello; then prints the room's chat. With --expect it waits for a chat messa
 NAME, answers them, waits for its answer to come back through the room, and then (with --hold)
 stays connected until its standard input closes, or else leaves. Prints one JSON line of what
 it saw at the end. Room messages go out as the server's control message
-{"$jsocket": "broadcast", "message": m}, so any jsocket server of this project will do.
+{"$jsocket": "broadcast", "message": m} and come back to everyone in the server's envelope
+{"$jsocket": "broadcast", "from": id, "message": m} (id: the sender's connection, which the
+sender cannot choose), so any jsocket server of this project will do.
 """
 
 import argparse
@@ -37,7 +39,7 @@ class Peer:
     def post(self, kind, **fields):
         message = {"room": ROOM, "kind": kind, "from": self.name, "color": COLOR,
                    "rtt": self.rtt_ms, **fields}
-        self.client.send_obj({"$jsocket": "broadcast", "client": self.name, "message": message})
+        self.client.send_obj({"$jsocket": "broadcast", "message": message})
 
     def ping(self):
         """One echo round trip; room messages that arrive first are handled on the way."""
@@ -51,7 +53,11 @@ class Peer:
                 return self.rtt_ms
             self.handle(msg)
 
-    def handle(self, msg):
+    def handle(self, envelope):
+        # Room messages arrive in the server's broadcast envelope.
+        if not isinstance(envelope, dict) or envelope.get("$jsocket") != "broadcast":
+            return
+        msg = envelope.get("message")
         if not isinstance(msg, dict) or msg.get("room") != ROOM:
             return
         sender, kind = msg.get("from"), msg.get("kind")
