@@ -48,14 +48,15 @@ impl std::error::Error for PushError {}
 /// A handle on a server, for its handlers and the tasks of its thread (it is not `Send`; see
 /// [`Stopper`] for other threads).
 ///
-/// Pushed messages ([`send`](Self::send), [`broadcast`](Self::broadcast)) are serialised once
-/// and queued on each connection's outbox; each goes out in the dialect its client speaks, after
-/// the replies already queued. A connection takes pushed messages only while its unsent output is
-/// under the core's `max_pending_output`; a push is refused (and counted in the statistics'
-/// `pushes_dropped`) when its outbox holds
+/// Pushed messages ([`send`](Self::send), [`broadcast`](Self::broadcast)) are serialised once,
+/// held once under the server's output budget and queued in the endpoint's outboxes; each goes
+/// out in the dialect its client speaks, after the replies already queued. A push is refused
+/// (and counted in the statistics' `pushes_dropped`) when the member's outbox holds
 /// [`ServerConfig::max_outbox`](crate::ServerConfig::max_outbox) messages already, or when its
 /// payload would bring the bytes waiting, with the connection's unsent output, past
-/// `max_pending_output` (see [Backpressure](crate::server#backpressure)).
+/// `max_pending_output` (see [Backpressure](crate::server#backpressure)). Unlike a client's
+/// broadcast control message, what the server pushes goes out as it is, without an envelope:
+/// it is the server speaking.
 #[derive(Clone)]
 pub struct ServerHandle {
     pub(crate) shared: Rc<Shared>,

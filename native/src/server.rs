@@ -1,16 +1,25 @@
 //! [`Server`]: binds, accepts, and serves every client on one thread, one task per connection.
 //!
-//! ## The control message
-//! A message that is a JSON object with the key `"$jsocket"` is for the server itself, not the
-//! handler: `{"$jsocket": "stats"}` is answered with the server's statistics (see
-//! [`ServerStats::to_json`](crate::ServerStats::to_json)), in the client's dialect, in order with
-//! the other replies. `{"$jsocket": "broadcast", "message": m}` sends `m` to every connected
-//! client, TCP and WebSocket alike, the sender included (each in its own dialect, after the
-//! replies already queued for it) and is not answered otherwise; it lets clients of any handler,
-//! the default echo too, share a room. Any other value is answered
-//! `{"$jsocket": "error", "error": "..."}`. The vocabulary is the core's
-//! ([`jsocket_core::control`]), so that any adapter reads and writes it alike. Turn this off with
-//! [`ServerConfig::control_messages`] to hand such messages to the handler.
+//! ## The endpoint
+//! What spans connections is the core's [`Endpoint`](jsocket_core::endpoint::Endpoint):
+//! admission and slots, membership, the outboxes of pushed messages under one output budget,
+//! the control plane's rights and rates, the statistics and the summaries of repeated events.
+//! The server only follows its driving rule: it reports each accept, identification, message,
+//! departure (from a guard, so on every path) and deadline, closes the connections it lets go,
+//! wakes those it has pushed to, logs its summaries and arms its timer.
+//!
+//! ## Control messages
+//! A message that is a JSON object with the key `"$jsocket"` is for the server, not the
+//! handler (see [`jsocket_core::control`]): `{"$jsocket": "stats"}` is answered with the
+//! summary statistics (counts only, rebuilt at most once per
+//! [`ServerConfig::stats_interval`]), `{"$jsocket": "clients"}` with a page of per-client
+//! detail (only to a client on this machine, or one whose request carries the
+//! [control token](ServerConfig::control_token)), `{"$jsocket": "broadcast", "message": m}`
+//! sends `{"$jsocket": "broadcast", "from": id, "message": m}` to every member, the sender
+//! included, `id` being the sender's connection (which it cannot choose), so that clients of
+//! any handler, the default echo too, share a room. Statistics and pages are limited to 10 a
+//! second per connection, broadcasts to 100. Turn control messages off with
+//! [`ServerConfig::control_messages`] to hand them to the handler.
 //!
 //! ## Backpressure
 //! A client that does not read its replies cannot grow the server's memory without bound. Once
@@ -19,40 +28,38 @@
 //! the server stops handling that client's requests (those of the last read wait, unanswered,
 //! in the core's queue), stops reading it, and stops taking pushed messages for it, until the
 //! client has read enough; its further requests wait in the kernel's buffers and then in the
-//! client's own. The client is not disconnected (set an idle timeout for that): the others go
-//! on being served. The statistics show such a client as `reading_paused`.
+//! client's own. The statistics show such a client as `reading_paused`.
 //!
 //! Pushed messages ([`ServerHandle::send`], [`ServerHandle::broadcast`] and the broadcast
-//! control message) wait in the connection's outbox, bounded twice: at most
-//! [`ServerConfig::max_outbox`] messages, and at most `max_pending_output` bytes counting the
-//! payloads waiting and the connection's unsent output together (an empty outbox of a drained
-//! connection takes one message of any size). A push that does not fit is dropped for that
-//! connection only: `send` returns [`PushError::Full`](crate::PushError::Full), `broadcast`
-//! does not count it, and the statistics count it in `pushes_dropped`, the client's and the
-//! server's; the others still get it. So a slow reader misses pushes rather than holding them:
-//! an application that needs every one must pace them (for example on replies).
-//!
-//! What one connection holds therefore stays under twice `max_pending_output`, plus one reply
-//! and one pushed message that crossed the limit, plus the requests of one read
-//! ([`ServerConfig::read_buffer`]), however many replies they ask for.
+//! control message) are made once and wait in the endpoint's outboxes, counted once against
+//! [`ServerConfig::output_budget`] however many members share them; a member takes at most
+//! [`ServerConfig::max_outbox`] messages and `max_pending_output` bytes with its unsent output
+//! (an empty outbox of a drained connection takes one message of any size). A push that does
+//! not fit a member is dropped for it (`send` returns [`PushError::Full`](crate::PushError::Full)),
+//! one that does not fit the budget drops the oldest waiting pushes first (the slowest
+//! readers'), and every drop is counted (`pushes_dropped`); a member that goes on losing pushes
+//! for 30 s is disconnected. A pushed payload of 16 KiB or more is written from the shared
+//! frame (its header, then the payload, in one vectored write), never copied per receiver.
 //!
 //! ## Who takes pushed messages
 //! A connection takes nothing it did not ask for until it has said what it is: a jsocket
 //! client once a whole frame of it has come (before its handler sees that first message, so a
 //! first message's broadcast reaches its sender too), a WebSocket client once its handshake is
-//! done; an HTTP visitor never. Until then pushes skip it (they are not counted as dropped;
-//! [`ServerHandle::send`] answers [`PushError::Unidentified`](crate::PushError::Unidentified)),
-//! so a page request or WebSocket handshake that comes late, while a room is busy, is answered
-//! as one.
+//! done; an HTTP visitor never. Until then pushes skip it ([`ServerHandle::send`] answers
+//! [`PushError::Unidentified`](crate::PushError::Unidentified)), so a page request or WebSocket
+//! handshake that comes late, while a room is busy, is answered as one.
 //!
 //! ## Admission
-//! [`ServerConfig::max_connections`] counts every connection served: jsocket and WebSocket
-//! clients, HTTP requests and static downloads alike, each from its accept to its close. Past
-//! it a connection is refused (counted in the statistics' `refused`): told so in its own terms
-//! (HTTP and WebSocket handshakes `503 Service Unavailable` with `Retry-After`, a jsocket client
-//! `{"$jsocket": "error", "error": "the server is full ..."}` in the dialect of its first frame),
-//! within a second, then closed; while [`ServerConfig::max_refusing`] are being told already,
-//! further ones are closed at once, so refusing costs a bounded amount whatever comes.
+//! [`ServerConfig::max_connections`] counts every connection: jsocket and WebSocket clients,
+//! HTTP requests and static downloads, and connections not identified yet, each from its accept
+//! to its close; [`ServerConfig::max_per_address`] those of one address (loopback and Unix
+//! sockets excepted). Past either a connection is refused (counted as `refused_full` or
+//! `refused_per_address`): told why in its own terms (HTTP and WebSocket handshakes `503 Service
+//! Unavailable` or `429 Too Many Requests` with `Retry-After`, a jsocket client
+//! `{"$jsocket": "error", "error": "..."}` in the dialect of its first frame), within a second,
+//! then closed; while [`ServerConfig::max_refusing`] are being told already, further ones are
+//! closed at once. When slots run short (90 % taken), a connection that has not completed a
+//! message within 10 s gives its slot to a newcomer; one that has spoken never does.
 //!
 //! ## Timeouts
 //! The core's frame timeout cuts off a client that stalls inside a frame (a slow-loris
@@ -68,12 +75,14 @@
 //!
 //! ## Fairness and logs
 //! A connection's turn takes at most one read (and the messages in it) before the others get
-//! theirs. Events that repeat under load (pushes dropped for a full outbox, connections
-//! refused, messages rejected, failed accepts) are logged one by one at debug level only, and
-//! at info level as one summary line every 10 s when any happened.
+//! theirs. Events that repeat under load (pushes dropped, connections refused or let go,
+//! messages rejected, control requests denied or rate-limited, failed accepts) are logged one
+//! by one at debug level only, and at info level as one summary line per interval (10 s) when
+//! any happened.
 //!
 //! ## Memory
-//! A connection's buffers grow with the messages it carries and are kept while it is busy;
+//! The server's memory is bounded by a formula of its settings: see README.md and
+//! [`EndpointConfig`](jsocket_core::endpoint::EndpointConfig). A connection's buffers grow with the messages it carries and are kept while it is busy;
 //! once it has been drained and quiet for the core's
 //! [`Config::release_delay`](jsocket_core::Config::release_delay) (1 s), whatever they hold past
 //! the retained capacity (2 KiB) is freed. An idle connection costs about 3.3 KB of the
