@@ -1,8 +1,11 @@
 // The live room: a chat and a shared canvas among every client of one jsocket server. Room
 // messages travel as the server's control message {"$jsocket": "broadcast", "message": m},
-// which delivers m to every client (this page too), so the default echo server is enough.
-// Round trips are measured with echo requests; statistics come from the core (this
-// connection) and from the server ({"$jsocket": "stats"}).
+// which delivers {"$jsocket": "broadcast", "from": id, "message": m} to every client (this page
+// too), `id` being the sender's connection as the server names it (no sender can choose it),
+// so the default echo server is enough. Round trips are measured with echo requests;
+// statistics come from the core (this connection) and from the server ({"$jsocket": "stats"},
+// and {"$jsocket": "clients"}, which a server answers only on its own machine or with its
+// control token).
 
 import { JsonSocket } from 'jsocket-wasm';
 import { CanvasView, RttChart } from './draw.js';
@@ -31,6 +34,8 @@ let rttMin = Infinity;
 let rttSum = 0;
 let rttCount = 0;
 let warnedNoRelay = false;
+/** Whether the server lists its clients to this page (it may keep that to its own machine). */
+let clientsShown = true;
 
 const canvas = new CanvasView($('#canvas'), (x, y) => post('dot', { x, y }));
 const rttChart = new RttChart($('#rtt-chart'));
@@ -47,7 +52,7 @@ function post(kind, fields = {}) {
   if (!socket?.isOpen) return false;
   const last = rtts.length > 0 ? rtts[rtts.length - 1] : null;
   const message = { room: ROOM, kind, from: name, color, rtt: last, ...fields };
-  socket.send({ $jsocket: 'broadcast', client: name, message });
+  socket.send({ $jsocket: 'broadcast', message });
   return true;
 }
 
@@ -60,9 +65,20 @@ function route(value) {
       pings.delete(value.ping);
       recordRtt(performance.now() - sent);
     }
-  } else if ('uptime_s' in value && Array.isArray(value.clients)) {
+  } else if (value.$jsocket === 'broadcast' && Number.isSafeInteger(value.from)) {
+    // A room message in the server's envelope: `from` is the sender's connection id.
+    const m = value.message;
+    if (isObject(m) && m.room === ROOM && typeof m.from === 'string') roomMessage({ ...m, sender: value.from });
+  } else if (value.$jsocket === 'stats' && 'uptime_s' in value) {
     showServer(value);
+  } else if (value.$jsocket === 'clients' && Array.isArray(value.clients)) {
+    showClients(value.clients);
   } else if (value.$jsocket === 'error') {
+    if (/control token/.test(String(value.error)) && clientsShown) {
+      // Per-client detail is the server's own machine's (or the token holder's) to see.
+      clientsShown = false;
+      showClients([]);
+    }
     console.warn('server:', value.error);
   } else if (value.$jsocket === 'broadcast' && !warnedNoRelay) {
     // Our own control message came back as it was: the server hands control messages to its
@@ -72,8 +88,6 @@ function route(value) {
       { from: 'server', kind: 'note', color: '#b83232' },
       { text: 'does not relay room messages here (its control messages are off): you are alone', note: true },
     );
-  } else if (value.room === ROOM && typeof value.from === 'string') {
-    roomMessage(value);
   }
 }
 
@@ -116,7 +130,8 @@ function logLine(m, { text, rtt = null, theirRtt = null, note = false }) {
   li.dataset.from = from;
   li.dataset.kind = m.kind;
   const who = document.createElement('b');
-  who.textContent = from;
+  // The name is the sender's choice; the connection id is the server's.
+  who.textContent = Number.isSafeInteger(m.sender) ? `${from} #${m.sender}` : from;
   who.style.color = safeColor(m.color, from);
   const body = document.createElement('span');
   body.className = 'text';
@@ -189,7 +204,10 @@ function showServer(stats) {
   $('#srv-msg-in').textContent = String(stats.messages_in);
   $('#srv-msg-out').textContent = String(stats.messages_out);
   $('#srv-uptime').textContent = formatDuration(Number(stats.uptime_s));
-  const clients = stats.clients.filter(isObject);
+}
+
+function showClients(list) {
+  const clients = list.filter(isObject);
   const rows = clients.slice(0, MAX_CLIENT_ROWS).map((c) => {
     const tr = document.createElement('tr');
     const cells = [c.id, c.client_id ?? '', c.dialect ?? '', c.messages_in, c.messages_out];
@@ -201,7 +219,14 @@ function showServer(stats) {
     if (c.client_id === name) tr.className = 'mine';
     return tr;
   });
-  if (clients.length > MAX_CLIENT_ROWS) {
+  if (!clientsShown) {
+    const tr = document.createElement('tr');
+    const td = document.createElement('td');
+    td.colSpan = 5;
+    td.textContent = 'the server lists its clients only on its own machine (or with its control token)';
+    tr.append(td);
+    rows.push(tr);
+  } else if (clients.length > MAX_CLIENT_ROWS) {
     const tr = document.createElement('tr');
     const td = document.createElement('td');
     td.colSpan = 5;
@@ -225,7 +250,13 @@ function opened() {
   setStatus('connected', 'open');
   post('join');
   ping();
+  askStats();
+}
+
+/** Asks for the server's statistics, and its clients while it lists them to this page. */
+function askStats() {
   ask({ $jsocket: 'stats' });
+  if (clientsShown) ask({ $jsocket: 'clients' });
 }
 
 async function start() {
@@ -256,7 +287,7 @@ async function start() {
   };
   opened();
   setInterval(ping, PING_EVERY_MS);
-  setInterval(() => ask({ $jsocket: 'stats' }), STATS_EVERY_MS);
+  setInterval(askStats, STATS_EVERY_MS);
   setInterval(showConnection, 250);
   addEventListener('pagehide', () => post('leave'));
 }
