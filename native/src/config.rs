@@ -74,6 +74,7 @@ pub struct ServerConfig {
     pub(crate) output_budget: usize,
     pub(crate) control_token: Option<String>,
     pub(crate) stats_interval: Duration,
+    pub(crate) first_bytes_timeout: Duration,
     /// WebSocket and HTTP: builder methods in `http`.
     pub(crate) web: crate::http::WebConfig,
 }
@@ -99,6 +100,7 @@ impl Default for ServerConfig {
             output_budget: EndpointConfig::default().get_output_budget(),
             control_token: None,
             stats_interval: EndpointConfig::default().get_snapshot_interval(),
+            first_bytes_timeout: EndpointConfig::default().get_first_bytes_timeout(),
             web: crate::http::WebConfig::default(),
         }
     }
@@ -231,6 +233,16 @@ impl ServerConfig {
         self
     }
 
+    /// How long a new connection may take to complete its first message (a jsocket frame, an
+    /// HTTP request head) before, once 90 % of the slots are taken, it gives its slot to a
+    /// newcomer (default 10 s). Without that pressure it does not apply; a connection that has
+    /// spoken is never let go for being quiet.
+    #[must_use]
+    pub fn first_bytes_timeout(mut self, timeout: Duration) -> Self {
+        self.first_bytes_timeout = timeout;
+        self
+    }
+
     /// The server-wide policy this configuration makes, as the core's endpoint takes it.
     pub fn endpoint_config(&self) -> EndpointConfig {
         let mut config = EndpointConfig::default()
@@ -241,6 +253,7 @@ impl ServerConfig {
             .max_message_size(self.connection.get_max_message_size())
             .control(self.control_messages)
             .snapshot_interval(self.stats_interval)
+            .first_bytes_timeout(self.first_bytes_timeout)
             .policy(ControlPolicy::default().token(self.control_token.clone()));
         if let Some(max) = self.max_per_address {
             config = config.max_per_address(max);

@@ -6,7 +6,7 @@
 //! endpoint, [`Shared::drain`] closes what the endpoint lets go, logs its summaries, wakes the
 //! connections with something pushed, and re-arms the timer task ([`Shared::run_timers`]).
 
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, Ref, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -389,16 +389,18 @@ impl Shared {
 
     /// The statistics reply, built at most once per snapshot interval.
     fn snapshot_json(&self, now: Duration) -> Rc<[u8]> {
-        let held: OnceCell<Vec<Stats>> = OnceCell::new();
+        let slots = self.slots.borrow();
+        // Borrowed, not copied, and only when the snapshot is built again.
+        let held: OnceCell<Vec<Ref<'_, Connection<Value>>>> = OnceCell::new();
         let live = || {
             held.get_or_init(|| {
-                let slots = self.slots.borrow();
                 slots
                     .values()
-                    .filter_map(|s| Some(s.conn.try_borrow().ok()?.stats().clone()))
+                    .filter_map(|s| s.conn.try_borrow().ok())
                     .collect()
             })
             .iter()
+            .map(|conn| conn.stats())
         };
         let mut endpoint = self.endpoint.borrow_mut();
         Rc::from(&*endpoint.snapshot(now, live).json)

@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// default a tenth of --max-connections, at least 16.
     #[arg(long, value_name = "N")]
     max_per_address: Option<usize>,
+    /// Seconds a new connection has to complete its first message before, once slots run
+    /// short (90 % taken), it gives its slot to a newcomer.
+    #[arg(long, value_name = "SECS", value_parser = positive_seconds, default_value = "10")]
+    first_bytes_timeout: Duration,
     /// Bytes of pushed messages (broadcasts) waiting on the whole server; past it the slowest
     /// readers lose pushes first.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
@@ -129,6 +133,7 @@ pub fn run(args: ServeArgs) -> Outcome {
         .control_messages(!args.no_control)
         .control_token(args.control_token.clone())
         .output_budget(args.output_budget)
+        .first_bytes_timeout(args.first_bytes_timeout)
         .early_replies(match args.early_replies {
             EarlyArg::Auto => EarlyReplies::Auto,
             EarlyArg::Always => EarlyReplies::Always,
