@@ -92,6 +92,7 @@ mod dialect;
 pub mod endpoint;
 mod error;
 mod frame;
+pub mod json;
 mod payload;
 mod stats;
 
@@ -101,5 +102,5 @@ pub use decoder::{Decoder, DecoderConfig, Payload, DEFAULT_RETAIN_CAPACITY};
 pub use dialect::{sniff, Dialect, DialectMode, Sniffed, UnknownDialect, MAGIC};
 pub use error::{ErrorKind, LocalError, RemoteError};
 pub use frame::{encode, Encoder, DEFAULT_MAX_MESSAGE_SIZE, MAX_HEADER_LEN};
-pub use payload::{FromPayload, RawPayload};
+pub use payload::{FromPayload, Json, JsonText, RawPayload};
 pub use stats::{Failures, Stats, MAX_IDENTITY_LEN};
