@@ -108,7 +108,8 @@ impl<'a> Payload<'a> {
     /// by serde_json's rules (see [`Json`](crate::Json) for what they mean for a `Value` inside
     /// `T`).
     pub fn json<T: Deserialize<'a>>(&self) -> Result<T, RemoteError> {
-        serde_json::from_str(self.text).map_err(|e| crate::json::unsupported_or_invalid(self.text, &e))
+        serde_json::from_str(self.text)
+            .map_err(|e| crate::json::unsupported_or_invalid(self.text, &e))
     }
 
     /// Parses the payload as a [`serde_json::Value`], with this crate's own visitor

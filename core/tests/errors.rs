@@ -516,7 +516,10 @@ fn invalid_json_is_located_and_costs_only_its_message() {
     ];
     for dialect in Dialect::ALL {
         for (payload, line, column) in cases {
-            let refused = payload.bytes().next().is_some_and(|b| !jsocket_core::json::can_begin(b));
+            let refused = payload
+                .bytes()
+                .next()
+                .is_some_and(|b| !jsocket_core::json::can_begin(b));
             if dialect != Dialect::V2 && refused {
                 // A framing error in v1 and v1-le: see `framing_cases`.
                 continue;

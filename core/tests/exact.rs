@@ -53,7 +53,10 @@ fn every_message_arrives_as_sent_as_text_and_as_a_value() {
     for dialect in Dialect::ALL {
         for strict in [false, true] {
             let config = Config::default().strict_json(strict);
-            let wire: Vec<u8> = MESSAGES.iter().flat_map(|m| raw_frame(dialect, m)).collect();
+            let wire: Vec<u8> = MESSAGES
+                .iter()
+                .flat_map(|m| raw_frame(dialect, m))
+                .collect();
 
             let mut relay: Connection<JsonText> = Connection::new(config.clone(), Duration::ZERO);
             relay.handle_input(Duration::ZERO, &wire);
@@ -189,7 +192,9 @@ fn a_frame_read_in_the_wrong_byte_order_is_never_answered() {
         assert!(
             matches!(
                 events.as_slice(),
-                [Event::Closed(Closed::Error(RemoteError::InvalidJson { .. }))]
+                [Event::Closed(Closed::Error(
+                    RemoteError::InvalidJson { .. }
+                ))]
             ),
             "chunks of {chunk}: {events:?}"
         );
@@ -216,7 +221,10 @@ fn noise_is_refused_on_its_fifth_byte() {
     let mut conn: Connection<Value> = Connection::new(Config::default(), Duration::ZERO);
     conn.handle_input(Duration::ZERO, &[0, 0, 0x9c, 0x41]);
     assert_eq!(drain(&mut conn), []);
-    assert!(conn.poll_timeout().is_some(), "four bytes: a frame may be under way");
+    assert!(
+        conn.poll_timeout().is_some(),
+        "four bytes: a frame may be under way"
+    );
     conn.handle_input(Duration::ZERO, &[0xe3]);
     assert_eq!(
         drain(&mut conn),

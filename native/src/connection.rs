@@ -38,14 +38,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use jsocket_core::control::{self, Control};
-use jsocket_core::{Closed, Connection, ErrorKind, Event, LocalError};
+use jsocket_core::control::{self, Action, Request};
+use jsocket_core::{Closed, Connection, ErrorKind, Event, JsonText, LocalError};
 use serde_json::Value;
 use smol::future::{self, FutureExt};
 use smol::Timer;
 
 use crate::handle::ServerHandle;
-use crate::handler::{Context, Dispatch, Handler};
+use crate::handler::{Context, Dispatch, Handler, Reply};
 use crate::registry::{Push, Pushed, Shared, Slot};
 use crate::socket::Stream;
 
@@ -375,7 +375,7 @@ fn take_pushes(slot: &Slot) {
 /// Whether the unsent output is past the core's `max_pending_output`. (Not
 /// `!wants_input()`, which is also false once the client has ended its stream, when the
 /// messages it sent before still have to be answered.)
-fn over_limit(conn: &Connection<Value>) -> bool {
+fn over_limit(conn: &Connection<JsonText>) -> bool {
     conn.transmit().len() > conn.config().get_max_pending_output()
 }
 
@@ -497,7 +497,7 @@ fn feed(
 
 /// The next event, unless there is none or the output is over its limit.
 #[inline(always)]
-fn next_event(slot: &Slot) -> Result<Event<Value>, Handled> {
+fn next_event(slot: &Slot) -> Result<Event<JsonText>, Handled> {
     let mut conn = slot.conn.borrow_mut();
     if over_limit(&conn) {
         return Err(Handled::Blocked);
@@ -508,27 +508,30 @@ fn next_event(slot: &Slot) -> Result<Event<Value>, Handled> {
 /// What to do with one event.
 enum Step {
     /// Hand the message to the handler.
-    Call(Value),
+    Call(JsonText),
     /// Send this reply, if any.
-    Reply(Option<Value>),
+    Reply(Option<Reply>),
     /// The connection closed.
     Closed(Closed),
 }
 
 /// Settles every event but a message for the handler.
 #[inline(always)]
-fn settle(shared: &Shared, slot: &Slot, ctx: &Context, event: Event<Value>) -> Step {
+fn settle(shared: &Shared, slot: &Slot, ctx: &Context, event: Event<JsonText>) -> Step {
     match event {
         // Closed from this side (the handler asked): what was read after is dropped.
         Event::Message(_) if ctx.close_requested() => Step::Reply(None),
         Event::Message(msg) => {
+            // Only a text that can name the control key is looked at twice.
             let control = if shared.config.control_messages {
-                Control::parse(&msg)
+                Request::parse(msg.as_str())
             } else {
                 None
             };
             match control {
-                Some(control) => Step::Reply(control_reply(shared, control)),
+                Some(request) => {
+                    Step::Reply(control_reply(shared, request.action).map(Reply::Value))
+                }
                 None => Step::Call(msg),
             }
         }
@@ -555,10 +558,14 @@ fn settle(shared: &Shared, slot: &Slot, ctx: &Context, event: Event<Value>) -> S
 
 /// Queues a reply, and closes if the handler asked to.
 #[inline(always)]
-fn deliver(slot: &Slot, ctx: &Context, reply: Option<Value>) {
+fn deliver(slot: &Slot, ctx: &Context, reply: Option<Reply>) {
     if let Some(reply) = reply {
         let mut conn = slot.conn.borrow_mut();
-        match conn.send(&reply) {
+        let sent = match &reply {
+            Reply::Json(text) => conn.send_raw(text.as_bytes()),
+            Reply::Value(value) => conn.send(value),
+        };
+        match sent {
             Ok(()) => {}
             Err(LocalError::Closed) => {}
             Err(e) => {
@@ -573,55 +580,56 @@ fn deliver(slot: &Slot, ctx: &Context, reply: Option<Value>) {
 }
 
 /// Runs the handler on one message; a panic costs that message only.
-async fn call(slot: &Slot, dispatch: &Dispatch, msg: Value, ctx: &mut Context) -> Option<Value> {
+async fn call(slot: &Slot, dispatch: &Dispatch, msg: JsonText, ctx: &mut Context) -> Option<Reply> {
     let h = match dispatch {
         Dispatch::Sync(h) => return call_sync(slot, h.as_ref(), msg, ctx),
         Dispatch::Async(h) => h,
     };
-    let result = AssertUnwindSafe(h.on_message(msg, ctx))
-        .catch_unwind()
-        .await;
+    let result = AssertUnwindSafe(h.on_json(msg, ctx)).catch_unwind().await;
     result.unwrap_or_else(|_| panicked(slot))
 }
 
 /// [`call`] for a synchronous handler.
 #[inline(always)]
-fn call_sync(slot: &Slot, h: &dyn Handler, msg: Value, ctx: &mut Context) -> Option<Value> {
-    catch_unwind(AssertUnwindSafe(|| h.on_message(msg, ctx))).unwrap_or_else(|_| panicked(slot))
+fn call_sync(slot: &Slot, h: &dyn Handler, msg: JsonText, ctx: &mut Context) -> Option<Reply> {
+    catch_unwind(AssertUnwindSafe(|| h.on_json(msg, ctx))).unwrap_or_else(|_| panicked(slot))
 }
 
-fn panicked(slot: &Slot) -> Option<Value> {
+fn panicked(slot: &Slot) -> Option<Reply> {
     log::error!("connection {}: the handler panicked", slot.id);
     slot.conn.borrow_mut().record_failure(ErrorKind::Handler);
     None
 }
 
 /// The server's own answer to a control message.
-fn control_reply(shared: &Shared, control: Control) -> Option<Value> {
-    match control {
-        Control::Stats => Some(shared.stats().to_json()),
-        // No reply: the sender gets the message as every other client does.
-        Control::Broadcast(message) => broadcast(shared, message)
-            .err()
-            .map(|e| control::error_reply(&e)),
-        Control::Invalid(text) => Some(control::error_reply(&text)),
+fn control_reply(shared: &Shared, action: Action) -> Option<Value> {
+    match action {
+        Action::Stats => Some(shared.stats().to_json()),
+        // No reply: the sender gets the message, its exact text, as every other client does.
+        Action::Broadcast(message) => {
+            broadcast(shared, Rc::from(message.as_bytes()));
+            None
+        }
+        Action::Invalid(text) => Some(control::error_reply(&text)),
+        // Requests this server does not serve yet (a page of per-client detail).
+        _ => Some(control::error_reply("unknown control message")),
     }
 }
 
-/// Pushes `message` to every connection (this one included); a connection whose outbox is full
-/// misses it, as with [`ServerHandle::broadcast`].
-fn broadcast(shared: &Shared, message: &Value) -> Result<(), String> {
-    let payload: Rc<[u8]> = serde_json::to_vec(message)
-        .map_err(|e| format!("broadcast: {e}"))?
-        .into();
+/// Pushes one JSON payload to every connection (the sender included), shared, not copied; a
+/// connection whose outbox is full misses it. Returns how many took it.
+pub(crate) fn broadcast(shared: &Shared, payload: Rc<[u8]>) -> usize {
     let slots: Vec<Rc<Slot>> = shared.slots.borrow().values().cloned().collect();
+    let mut took = 0;
     for slot in &slots {
         // Counted, and summed up in the log once per interval.
-        if shared.push(slot, payload.clone()) == Push::Full {
-            log::debug!("connection {}: outbox full, broadcast dropped", slot.id);
+        match shared.push(slot, payload.clone()) {
+            Push::Queued => took += 1,
+            Push::Full => log::debug!("connection {}: outbox full, broadcast dropped", slot.id),
+            Push::Unidentified => {}
         }
     }
-    Ok(())
+    took
 }
 
 /// After closing from this side: ends our stream, then reads and drops what the client still

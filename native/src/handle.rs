@@ -4,6 +4,7 @@
 use std::fmt;
 use std::rc::Rc;
 
+use jsocket_core::JsonText;
 use serde::Serialize;
 
 use crate::registry::{Push, Shared};
@@ -89,12 +90,16 @@ impl ServerHandle {
     /// first frame came, a WebSocket client once its handshake is done); returns how many took
     /// it.
     pub fn broadcast<T: Serialize + ?Sized>(&self, message: &T) -> Result<usize, PushError> {
-        let payload = serialise(message)?;
-        let slots: Vec<_> = self.shared.slots.borrow().values().cloned().collect();
-        Ok(slots
-            .iter()
-            .filter(|slot| self.shared.push(slot, payload.clone()) == Push::Queued)
-            .count())
+        Ok(crate::connection::broadcast(
+            &self.shared,
+            serialise(message)?,
+        ))
+    }
+
+    /// Sends a JSON text to every connection that has said what it is, exactly as it is (a
+    /// received message, say); returns how many took it.
+    pub fn broadcast_json(&self, message: &JsonText) -> usize {
+        crate::connection::broadcast(&self.shared, Rc::from(message.as_bytes()))
     }
 
     /// The ids of the connections open now.

@@ -8,8 +8,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll, Waker};
 
-use jsocket_core::Connection;
-use serde_json::Value;
+use jsocket_core::{Connection, JsonText};
 
 use crate::clock::Clock;
 use crate::config::{EarlyReplies, ServerConfig};
@@ -25,7 +24,7 @@ pub(crate) struct Slot {
     pub(crate) peer: PeerAddr,
     /// Borrowed by the connection's task only between awaits and never across a handler call,
     /// so that handlers and other tasks may read it (statistics) at any time.
-    pub(crate) conn: RefCell<Connection<Value>>,
+    pub(crate) conn: RefCell<Connection<JsonText>>,
     /// Serialised payloads pushed by other tasks, waiting to be queued on `conn`.
     pub(crate) outbox: RefCell<VecDeque<Rc<[u8]>>>,
     /// Payload bytes in `outbox`.
@@ -52,7 +51,7 @@ impl Slot {
     /// layer of its own.)
     ///
     /// [`ServerHandle::send`]: crate::ServerHandle::send
-    pub(crate) fn takes_pushes(&self, conn: Option<&Connection<Value>>) -> bool {
+    pub(crate) fn takes_pushes(&self, conn: Option<&Connection<JsonText>>) -> bool {
         if self.identified.get() {
             return true;
         }

@@ -132,8 +132,8 @@ fn check(reply: &str, plan: &Plan, also_accepted: &mut Option<Vec<u8>>) -> Resul
     if bytes == plan.payload.as_slice() || also_accepted.as_deref() == Some(bytes) {
         return Ok(());
     }
-    let value: Value =
-        serde_json::from_str(reply).map_err(|e| format!("a reply is not JSON: {e}"))?;
+    let value =
+        jsocket_core::json::parse_value(reply).map_err(|e| format!("a reply is not JSON: {e}"))?;
     if value != plan.value {
         let shown: String = reply.chars().take(80).collect();
         return Err(format!("a reply differs from the request: {shown}"));
