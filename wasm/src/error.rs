@@ -74,7 +74,9 @@ pub fn remote_message(error: &RemoteError) -> String {
             .s("payload begins with byte ")
             .hex8(*found)
             .s(", which begins no JSON text: no jsocket frame"),
-        RemoteError::Unsupported { reason } => m.s("JSON payload not taken as a message: ").s(reason),
+        RemoteError::Unsupported { reason } => {
+            m.s("JSON payload not taken as a message: ").s(reason)
+        }
         RemoteError::Truncated { received, expected } => m
             .s("connection ended inside a frame (")
             .n(*received)
