@@ -32,6 +32,20 @@ fn drain<T: FromPayload>(conn: &mut Connection<T>) -> Vec<Event<T>> {
     std::iter::from_fn(|| conn.poll_event()).collect()
 }
 
+/// The messages a connection delivers, as text; panics on any other event.
+fn messages<T: FromPayload + std::fmt::Debug>(
+    conn: &mut Connection<T>,
+    text: fn(T) -> String,
+) -> Vec<String> {
+    drain(conn)
+        .into_iter()
+        .map(|e| match e {
+            Event::Message(m) => text(m),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
 /// The fuzzer's find: this object closed a strict connection as invalid JSON.
 #[test]
 fn a_private_token_key_does_not_close_a_strict_connection() {
@@ -60,13 +74,7 @@ fn every_message_arrives_as_sent_as_text_and_as_a_value() {
 
             let mut relay: Connection<JsonText> = Connection::new(config.clone(), Duration::ZERO);
             relay.handle_input(Duration::ZERO, &wire);
-            let texts: Vec<String> = drain(&mut relay)
-                .into_iter()
-                .map(|e| match e {
-                    Event::Message(text) => text.into_string(),
-                    other => panic!("{dialect} strict {strict}: {other:?}"),
-                })
-                .collect();
+            let texts = messages(&mut relay, JsonText::into_string);
             assert_eq!(texts, MESSAGES, "{dialect} strict {strict}");
 
             // A relay sends them on byte for byte.
@@ -79,13 +87,7 @@ fn every_message_arrives_as_sent_as_text_and_as_a_value() {
 
             let mut handler: Connection<Value> = Connection::new(config, Duration::ZERO);
             handler.handle_input(Duration::ZERO, &wire);
-            let values: Vec<String> = drain(&mut handler)
-                .into_iter()
-                .map(|e| match e {
-                    Event::Message(v) => v.to_string(),
-                    other => panic!("{dialect} strict {strict}: {other:?}"),
-                })
-                .collect();
+            let values = messages(&mut handler, |v: Value| v.to_string());
             // Exact but for the 65-bit integer, which a `Value` holds as the closest f64.
             let mut want: Vec<String> = MESSAGES.iter().map(|m| m.replace(": ", ":")).collect();
             want[5] = "1.8446744073709552e+19".into();
@@ -125,13 +127,7 @@ fn json_a_value_cannot_hold_is_unsupported_and_never_closes() {
         let mut relay: Connection<JsonText> =
             Connection::new(Config::default().strict_json(strict), Duration::ZERO);
         relay.handle_input(Duration::ZERO, &wire);
-        let texts: Vec<String> = drain(&mut relay)
-            .into_iter()
-            .map(|e| match e {
-                Event::Message(t) => t.into_string(),
-                other => panic!("{other:?}"),
-            })
-            .collect();
+        let texts = messages(&mut relay, JsonText::into_string);
         assert_eq!(texts, ["1e400", r#"["\ud800"]"#, "2"]);
     }
 }
