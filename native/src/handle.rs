@@ -71,7 +71,15 @@ fn serialise<T: Serialize + ?Sized>(message: &T) -> Result<Rc<[u8]>, PushError> 
 impl ServerHandle {
     /// Sends `message` to the connection `id`.
     pub fn send<T: Serialize + ?Sized>(&self, id: u64, message: &T) -> Result<(), PushError> {
-        let payload = serialise(message)?;
+        self.push(id, serialise(message)?)
+    }
+
+    /// Sends a JSON text to the connection `id` exactly as it is (a received message, say).
+    pub fn send_json(&self, id: u64, message: &JsonText) -> Result<(), PushError> {
+        self.push(id, Rc::from(message.as_bytes()))
+    }
+
+    fn push(&self, id: u64, payload: Rc<[u8]>) -> Result<(), PushError> {
         let slot = self
             .shared
             .slots

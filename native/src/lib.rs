@@ -72,7 +72,7 @@ pub use client_config::ClientConfig;
 pub use config::{EarlyReplies, Listen, ServerConfig, DEFAULT_ADDR, DEFAULT_PORT};
 pub use error::Error;
 pub use handle::{PushError, ServerHandle, Stopper};
-pub use handler::{handler_fn, AsyncHandler, Context, FnHandler, Handler, LocalBoxFuture};
+pub use handler::{handler_fn, AsyncHandler, Context, FnHandler, Handler, LocalBoxFuture, Reply};
 pub use http::WebConfig;
 pub use jsocket_core;
 pub use server::Server;

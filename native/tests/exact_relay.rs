@@ -192,3 +192,33 @@ fn native_send_sends_and_prints_each_message_as_it_is() {
     let printed = String::from_utf8(out.stdout).expect("UTF-8");
     assert_eq!(printed.lines().collect::<Vec<_>>(), MESSAGES);
 }
+
+/// A handler that pushes what it received (to its own client here) instead of replying.
+struct PushBack;
+
+impl Handler for PushBack {
+    fn on_message(
+        &self,
+        _msg: serde_json::Value,
+        _ctx: &mut native::Context,
+    ) -> Option<serde_json::Value> {
+        None
+    }
+
+    fn on_json(
+        &self,
+        msg: native::jsocket_core::JsonText,
+        ctx: &mut native::Context,
+    ) -> Option<native::Reply> {
+        let id = ctx.id();
+        ctx.handle()
+            .send_json(id, &msg)
+            .expect("room in the outbox");
+        None
+    }
+}
+
+#[test]
+fn a_pushed_message_arrives_as_its_bytes() {
+    check_all(|| PushBack, str::to_owned, Want::Same, "push");
+}

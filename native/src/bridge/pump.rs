@@ -606,6 +606,28 @@ mod tests {
         }
     }
 
+    /// Any JSON text passes byte for byte: keys named like serde_json's private tokens, numbers
+    /// no Rust type holds, key order and spacing.
+    #[test]
+    fn any_json_text_passes_as_its_bytes() {
+        let texts = [
+            r#"{"$serde_json::private::RawValue": false}"#,
+            r#"{"a":{"$serde_json::private::RawValue": 1}}"#,
+            r#"{"$serde_json::private::RawValue": "[1,2]"}"#,
+            r#"[1694867473.8744655, 18446744073709551616, 1e400, {"b":1,"a":2}]"#,
+        ];
+        for dialect in [Dialect::V2, Dialect::V1, Dialect::V1Le] {
+            let mut check = Check::new(&config(), Duration::ZERO);
+            let mut stream = Vec::new();
+            for text in texts {
+                let encoder = jsocket_core::Encoder::new(dialect);
+                assert!(encoder.encode_raw(text.as_bytes(), &mut stream).is_ok());
+            }
+            assert!(check.run(Duration::ZERO, &stream).is_ok(), "{dialect:?}");
+            assert_eq!(check.out, stream, "{dialect:?}");
+        }
+    }
+
     #[test]
     fn a_large_frame_does_not_keep_its_buffers() {
         let mut check = Check::new(&config(), Duration::ZERO);
