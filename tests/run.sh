@@ -235,9 +235,15 @@ else
         echo "core/fuzz lists no fuzz target" >&2
         exit 1
     fi
+    # Each target starts from its committed seed corpus (core/fuzz/seeds/<target>, read only)
+    # with the JSON dictionary; what it finds goes to a scratch corpus under target/. A crash
+    # stops the suite here: cargo fuzz exits non-zero and leaves the input in core/fuzz/artifacts.
     for target in "${FUZZ_TARGETS[@]}"; do
         echo "--> fuzz target $target"
-        (cd core && cargo +nightly fuzz run "$target" -- -max_total_time="$FUZZ_SECONDS")
+        scratch="$ROOT/target/fuzz-corpus/$target"
+        mkdir -p "$scratch" "core/fuzz/seeds/$target"
+        (cd core && cargo +nightly fuzz run "$target" "$scratch" "fuzz/seeds/$target" -- \
+            -dict=fuzz/json.dict -max_total_time="$FUZZ_SECONDS")
     done
     step_done
 fi

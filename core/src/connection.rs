@@ -51,8 +51,15 @@ enum State {
 
 /// One jsocket connection, without IO: bytes and time in, messages and bytes out.
 ///
-/// `T` is what each message becomes: [`serde_json::Value`] by default, any
-/// `T: DeserializeOwned`, or [`RawPayload`](crate::RawPayload) to parse elsewhere.
+/// `T` is what each message becomes (see [`FromPayload`]): [`serde_json::Value`] by default,
+/// [`JsonText`](crate::JsonText) to relay it as received, [`Json<T>`](crate::Json) for a type of
+/// yours, or [`RawPayload`](crate::RawPayload) to parse elsewhere.
+///
+/// A payload that is not JSON text (or not UTF-8) is [rejected](Event::Rejected), or closes the
+/// connection in [strict mode](Config::strict_json); so does the first payload of a stream whose
+/// v1 byte order was detected rather than configured, in any mode, since a frame read in the
+/// wrong byte order must not be answered (see [`sniff`](crate::sniff)). A raw message type
+/// checks nothing, so that rule is its caller's.
 ///
 /// Inputs (`handle_*`) only change state; outputs (`poll_*`, [`transmit`](Self::transmit)) drain
 /// it. After any input, drain every output: events until `None`, then the bytes to send, then
@@ -132,27 +139,36 @@ impl<T: FromPayload> Connection<T> {
         let mut input = bytes;
         let mut completed = false;
         loop {
-            match self.decoder.decode(&mut input) {
-                Ok(Some(payload)) => {
-                    completed = true;
-                    let text = payload.as_str();
-                    self.stats.messages_in += 1;
-                    self.stats.last_in = Some(now);
-                    #[cfg(feature = "client-identity")]
-                    self.stats.note_identity(text);
-                    match T::from_payload(text) {
-                        Ok(message) => self.events.push_back(Event::Message(message)),
-                        Err(e) => {
-                            if self.reject(e) {
-                                break;
-                            }
-                        }
-                    }
-                }
+            let result = match self.decoder.decode(&mut input) {
+                Ok(Some(payload)) => Ok(payload.as_str()),
                 Ok(None) => break,
-                Err(e) => {
+                Err(e) if e.is_fatal() => {
                     self.fail(e);
                     break;
+                }
+                // An intact frame whose payload is not UTF-8.
+                Err(e) => Err(e),
+            };
+            completed = true;
+            self.stats.messages_in += 1;
+            self.stats.last_in = Some(now);
+            let message = result.and_then(|text| {
+                #[cfg(feature = "client-identity")]
+                self.stats.note_identity(text);
+                T::from_payload(text)
+            });
+            match message {
+                Ok(message) => self.events.push_back(Event::Message(message)),
+                Err(e) if e.is_not_json() && self.byte_order_unconfirmed() => {
+                    // The first frame of a detected v1 byte order is not JSON: the order may be
+                    // wrong, and nothing read in it is trusted.
+                    self.fail(e);
+                    break;
+                }
+                Err(e) => {
+                    if self.reject(e) {
+                        break;
+                    }
                 }
             }
         }
@@ -219,8 +235,9 @@ impl<T: FromPayload> Connection<T> {
     }
 
     /// Reports a payload that the application found invalid after taking it as
-    /// [`RawPayload`](crate::RawPayload): counted, and handled as the config says (closing the
-    /// connection in strict mode).
+    /// [`RawPayload`](crate::RawPayload) or [`JsonText`](crate::JsonText): counted, and handled
+    /// as the config says (an [`InvalidJson`](RemoteError::InvalidJson) one closes the connection
+    /// in strict mode; an [`Unsupported`](RemoteError::Unsupported) one never does).
     pub fn report_invalid(&mut self, error: RemoteError) {
         if self.state == State::Open {
             self.reject(error);
@@ -427,9 +444,19 @@ impl<T: FromPayload> Connection<T> {
         Ok(())
     }
 
-    /// Handles a bad payload in an intact frame. Returns true if it closed the connection.
+    /// Whether the frame just received is the first of a stream whose v1 byte order was
+    /// detected rather than fixed: its payload confirms the order by being JSON.
+    fn byte_order_unconfirmed(&self) -> bool {
+        self.config.get_dialect() == DialectMode::Auto
+            && matches!(self.decoder.dialect(), Some(Dialect::V1 | Dialect::V1Le))
+            && self.stats.messages_in == 1
+    }
+
+    /// Handles a bad payload in an intact frame. Returns true if it closed the connection:
+    /// in strict mode, a payload that is not JSON text (JSON the message type cannot hold
+    /// costs the message only).
     fn reject(&mut self, error: RemoteError) -> bool {
-        if self.config.strict_json {
+        if self.config.strict_json && error.is_not_json() {
             self.fail(error);
             true
         } else {

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::dialect::{sniff, Dialect, DialectMode, Sniffed};
 use crate::error::RemoteError;
-use crate::frame::{check_payload, Header, DEFAULT_MAX_MESSAGE_SIZE};
+use crate::frame::{check_crc, check_start, utf8, Header, DEFAULT_MAX_MESSAGE_SIZE};
 
 /// Buffer capacity a decoder or connection keeps after a message; more is released.
 pub const DEFAULT_RETAIN_CAPACITY: usize = 2048;
@@ -104,14 +104,18 @@ impl<'a> Payload<'a> {
         self.text.as_bytes()
     }
 
-    /// Parses the payload as one JSON value of type `T` (which may borrow from the payload).
+    /// Parses the payload as one JSON value of type `T` (which may borrow from the payload),
+    /// by serde_json's rules (see [`Json`](crate::Json) for what they mean for a `Value` inside
+    /// `T`).
     pub fn json<T: Deserialize<'a>>(&self) -> Result<T, RemoteError> {
-        serde_json::from_str(self.text).map_err(|e| RemoteError::from_json(&e))
+        serde_json::from_str(self.text)
+            .map_err(|e| crate::json::unsupported_or_invalid(self.text, &e))
     }
 
-    /// Parses the payload as a [`serde_json::Value`].
+    /// Parses the payload as a [`serde_json::Value`], with this crate's own visitor
+    /// ([`json::parse_value`](crate::json::parse_value)).
     pub fn value(&self) -> Result<serde_json::Value, RemoteError> {
-        self.json()
+        crate::json::parse_value(self.text)
     }
 }
 
@@ -120,7 +124,13 @@ impl<'a> Payload<'a> {
 /// A frame that arrives whole inside one chunk is handed out as a slice of that chunk, without a
 /// copy; only a frame split across chunks is gathered in a buffer, which grows with the bytes that
 /// really arrive (never by the announced length alone) and is released after a large frame.
-/// After a framing error every call returns that error again.
+///
+/// After a framing error every call returns that error again. An intact frame whose payload is
+/// not UTF-8 costs that frame only: the call returns [`RemoteError::InvalidUtf8`] (not
+/// [fatal](RemoteError::is_fatal)) and the next goes on with the next frame. In v1 and v1-le,
+/// whose header is a bare length, a payload that begins with a byte no JSON text begins with is
+/// a framing error ([`RemoteError::NotJsonStart`]) as soon as that byte arrives: noise is
+/// refused at once rather than buffered and waited on.
 ///
 /// ```
 /// use jsocket_core::{Decoder, DecoderConfig};
@@ -193,7 +203,9 @@ impl Decoder {
     /// Decodes the next frame from `input`, advancing `input` past the bytes it used.
     ///
     /// Returns `Ok(None)` once `input` is used up without completing a frame (its bytes are kept
-    /// for the next call), and an error for a malformed frame. Call it until it returns `Ok(None)`.
+    /// for the next call), and an error for a malformed frame. Call it until it returns `Ok(None)`
+    /// or a [fatal](RemoteError::is_fatal) error (a payload that is not UTF-8 is not one: its
+    /// frame is used up, and the next call goes on after it).
     pub fn decode<'o, 'i: 'o>(
         &'o mut self,
         input: &mut &'i [u8],
@@ -228,6 +240,8 @@ impl Decoder {
         let expected = match (self.dialect, self.header) {
             (Some(d), Some(h)) => d.header_len().saturating_add(h.len as usize),
             (Some(d), None) => d.header_len(),
+            // Four bytes, or five to tell a v1 length from noise.
+            (None, _) if self.buf.len() >= 4 => 5,
             (None, _) => 4,
         };
         let e = RemoteError::Truncated {
@@ -288,10 +302,16 @@ impl Decoder {
         let header = self.check(Header::parse(dialect, head, self.config.max_message_size))?;
         let end = header_len.saturating_add(header.len as usize);
         let Some(payload) = whole.get(header_len..end) else {
+            // Noise is refused on its first byte, not once the length it gave has arrived.
+            let start = whole.get(header_len..).unwrap_or_default();
+            self.check(check_start(dialect, start))?;
             return Ok(None);
         };
-        let text = self.check(check_payload(header, payload))?;
+        self.check(check_start(dialect, payload))?;
+        self.check(check_crc(header, payload))?;
+        // Past here the frame is used up, whatever its payload.
         *input = &whole[end..];
+        let text = utf8(payload)?;
         Ok(Some(Payload { text }))
     }
 
@@ -303,7 +323,12 @@ impl Decoder {
         let dialect = match self.dialect {
             Some(d) => d,
             None => {
+                // Four bytes, and a fifth (the first of a payload that is not empty) for a v1
+                // length: never more, which might belong to the next frame.
                 self.gather(input, 4);
+                if self.buf.len() == 4 && self.buf != [0; 4] {
+                    self.gather(input, 5);
+                }
                 let head = core::mem::take(&mut self.buf);
                 let detected = self.detect(&head);
                 self.buf = head;
@@ -333,20 +358,20 @@ impl Decoder {
         };
         let end = header_len.saturating_add(header.len as usize);
         self.gather(input, end);
+        let start = self.buf.get(header_len..).unwrap_or_default();
+        if let Err(e) = check_start(dialect, start) {
+            return self.check(Err(e));
+        }
         if self.buf.len() < end {
             return Ok(None);
         }
-        // Fields are borrowed one by one so that the payload can borrow `buf` while `error` is set.
-        match check_payload(header, &self.buf[header_len..end]) {
-            Ok(text) => {
-                self.handed_out = true;
-                Ok(Some(Payload { text }))
-            }
-            Err(e) => {
-                self.error = Some(e.clone());
-                Err(e)
-            }
+        if let Err(e) = check_crc(header, &self.buf[header_len..end]) {
+            return self.check(Err(e));
         }
+        // The frame is done with, whatever its payload: the next call starts a new one.
+        self.handed_out = true;
+        let text = utf8(&self.buf[header_len..end])?;
+        Ok(Some(Payload { text }))
     }
 
     /// Detects the dialect from the stream's first bytes; `Ok(None)` while fewer than four arrived.

@@ -6,8 +6,10 @@ use core::fmt;
 
 /// Something the peer did wrong: bad bytes, a stalled frame, an abandoned stream.
 ///
-/// A framing error (every variant but [`RemoteError::InvalidJson`]) leaves the byte stream without
-/// trustworthy boundaries, so the decoder that met it returns it again on every later call.
+/// A framing error ([`is_fatal`](Self::is_fatal): every variant but `InvalidUtf8`, `InvalidJson`
+/// and `Unsupported`, which concern one payload inside an intact frame) leaves the byte stream
+/// without trustworthy boundaries, so the decoder that met it returns it again on every later
+/// call.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteError {
@@ -36,19 +38,36 @@ pub enum RemoteError {
         /// The CRC32 of the payload received.
         actual: u32,
     },
-    /// The payload is not UTF-8.
+    /// In v1 or v1-le, the payload begins with a byte no JSON text begins with (anything but
+    /// JSON whitespace, `{`, `[`, `"`, `-`, a digit, `t`, `f`, `n`): the length before it was no
+    /// jsocket header, and the stream is refused at once rather than waited on.
+    NotJsonStart {
+        /// The payload's first byte.
+        found: u8,
+    },
+    /// The payload of an intact frame is not UTF-8. Only this message is lost: unless strict
+    /// mode is on, the stream goes on.
     InvalidUtf8 {
         /// Length of the payload's longest valid UTF-8 prefix.
         valid_up_to: usize,
     },
-    /// The frame was intact but its payload is not one JSON value (or not the expected type).
-    /// Only this message is lost: unless strict mode is on, the stream goes on.
+    /// The frame was intact but its payload is not one JSON text (RFC 8259). Only this message
+    /// is lost: unless strict mode is on, the stream goes on.
     InvalidJson {
         /// 1-based line of the error in the payload (0 when it concerns the whole value).
         line: usize,
         /// 1-based column of the error in the payload.
         column: usize,
         /// What serde_json said.
+        reason: String,
+    },
+    /// The payload is JSON, but not one the message type can hold: for a
+    /// [`serde_json::Value`], a number beyond `f64`'s range or a string with a lone surrogate
+    /// escape (see [`json`](crate::json)); for a [`Json<T>`](crate::Json), anything that is not
+    /// a `T`. Only this message is lost, in strict mode too: the peer sent valid JSON. Counted
+    /// as [`ErrorKind::InvalidJson`].
+    Unsupported {
+        /// What the parser said.
         reason: String,
     },
     /// The stream ended inside a frame.
@@ -100,13 +119,14 @@ pub enum ErrorKind {
     BadWrite,
     /// A CRC mismatch.
     BadCrc,
-    /// A bad magic or an unrecognisable first header.
+    /// A bad magic, an unrecognisable first header, or a v1 length followed by a byte no JSON
+    /// begins with.
     BadHeader,
     /// A frame over the size limit.
     Oversize,
     /// A payload that is not UTF-8.
     InvalidUtf8,
-    /// A payload that is not JSON.
+    /// A payload that is not JSON, or JSON the message type cannot hold.
     InvalidJson,
     /// The application's handler failed on a message (reported by the adapter).
     Handler,
@@ -153,13 +173,15 @@ impl RemoteError {
     /// The statistics kind of this error.
     pub const fn kind(&self) -> ErrorKind {
         match self {
-            RemoteError::BadMagic { .. } | RemoteError::UnknownHeader { .. } => {
-                ErrorKind::BadHeader
-            }
+            RemoteError::BadMagic { .. }
+            | RemoteError::UnknownHeader { .. }
+            | RemoteError::NotJsonStart { .. } => ErrorKind::BadHeader,
             RemoteError::Oversize { .. } => ErrorKind::Oversize,
             RemoteError::CrcMismatch { .. } => ErrorKind::BadCrc,
             RemoteError::InvalidUtf8 { .. } => ErrorKind::InvalidUtf8,
-            RemoteError::InvalidJson { .. } => ErrorKind::InvalidJson,
+            RemoteError::InvalidJson { .. } | RemoteError::Unsupported { .. } => {
+                ErrorKind::InvalidJson
+            }
             RemoteError::Truncated { .. } => ErrorKind::Framing,
             RemoteError::FrameTimeout { .. } | RemoteError::IdleTimeout => ErrorKind::Timeout,
         }
@@ -168,7 +190,21 @@ impl RemoteError {
     /// True when the stream's frame boundaries can no longer be trusted, so that the connection
     /// must close; false only for a bad payload inside an intact frame.
     pub const fn is_fatal(&self) -> bool {
-        !matches!(self, RemoteError::InvalidJson { .. })
+        !matches!(
+            self,
+            RemoteError::InvalidUtf8 { .. }
+                | RemoteError::InvalidJson { .. }
+                | RemoteError::Unsupported { .. }
+        )
+    }
+
+    /// True when the payload is not JSON text at all (what strict mode closes the connection
+    /// for): invalid UTF-8 or invalid JSON, not JSON the message type cannot hold.
+    pub const fn is_not_json(&self) -> bool {
+        matches!(
+            self,
+            RemoteError::InvalidUtf8 { .. } | RemoteError::InvalidJson { .. }
+        )
     }
 
     pub(crate) fn from_json(err: &serde_json::Error) -> Self {
@@ -201,10 +237,17 @@ impl fmt::Display for RemoteError {
                 f,
                 "message checksum mismatch (header {expected:#010x}, payload {actual:#010x})"
             ),
+            RemoteError::NotJsonStart { found } => write!(
+                f,
+                "payload begins with byte {found:#04x}, which begins no JSON text: no jsocket frame"
+            ),
             RemoteError::InvalidUtf8 { valid_up_to } => {
                 write!(f, "invalid UTF-8 payload (valid up to byte {valid_up_to})")
             }
             RemoteError::InvalidJson { reason, .. } => write!(f, "invalid JSON payload: {reason}"),
+            RemoteError::Unsupported { reason } => {
+                write!(f, "JSON payload not taken as a message: {reason}")
+            }
             RemoteError::Truncated { received, expected } => write!(
                 f,
                 "connection ended inside a frame ({received} of {expected} bytes received)"

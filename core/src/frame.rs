@@ -71,14 +71,30 @@ impl Header {
     }
 }
 
-/// Checks a received payload against its header's CRC (v2) and for UTF-8, and returns it as text.
-pub(crate) fn check_payload(header: Header, payload: &[u8]) -> Result<&str, RemoteError> {
+/// Checks a received payload against its header's CRC (v2): a mismatch is a framing error.
+pub(crate) fn check_crc(header: Header, payload: &[u8]) -> Result<(), RemoteError> {
     if let Some(expected) = header.crc {
         let actual = crate::crc::hash(payload);
         if actual != expected {
             return Err(RemoteError::CrcMismatch { expected, actual });
         }
     }
+    Ok(())
+}
+
+/// Checks that the first payload byte of a v1 or v1-le frame can begin JSON (v2 frames have
+/// magic and CRC to tell them from noise).
+pub(crate) fn check_start(dialect: Dialect, payload: &[u8]) -> Result<(), RemoteError> {
+    match (dialect, payload.first()) {
+        (Dialect::V1 | Dialect::V1Le, Some(&found)) if !crate::json::can_begin(found) => {
+            Err(RemoteError::NotJsonStart { found })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A payload as text: invalid UTF-8 costs this payload only (the frame is intact).
+pub(crate) fn utf8(payload: &[u8]) -> Result<&str, RemoteError> {
     core::str::from_utf8(payload).map_err(|e| RemoteError::InvalidUtf8 {
         valid_up_to: e.valid_up_to(),
     })

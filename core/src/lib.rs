@@ -70,9 +70,17 @@
 //!
 //! ## Errors
 //! [`RemoteError`] is what the peer got wrong, [`LocalError`] what this program asked that cannot
-//! be done. A framing error ends the stream for good; a bad JSON payload inside an intact frame
-//! costs only that message unless [`Config::strict_json`] is set. Nothing in this crate panics on
-//! any input bytes, and no buffer grows past the configured limit plus one header.
+//! be done. A framing error ends the stream for good; a payload inside an intact frame that is
+//! not UTF-8 or not JSON costs only that message unless [`Config::strict_json`] is set, and JSON
+//! that the message type cannot hold ([`RemoteError::Unsupported`]) only that message in any
+//! mode. Nothing in this crate panics on any input bytes, and no buffer grows past the configured
+//! limit plus one header.
+//!
+//! ## JSON
+//! Any JSON text (RFC 8259) is a valid message. [`JsonText`] keeps it as received, checked
+//! without building a value, for relays; a [`serde_json::Value`] is built by this crate's own
+//! visitor ([`json`]), so that no key has a special meaning whatever serde_json features the build
+//! turned on, with exact floats and key order under the default `exact-value` feature.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -92,6 +100,7 @@ mod dialect;
 pub mod endpoint;
 mod error;
 mod frame;
+pub mod json;
 mod payload;
 mod stats;
 
@@ -101,5 +110,5 @@ pub use decoder::{Decoder, DecoderConfig, Payload, DEFAULT_RETAIN_CAPACITY};
 pub use dialect::{sniff, Dialect, DialectMode, Sniffed, UnknownDialect, MAGIC};
 pub use error::{ErrorKind, LocalError, RemoteError};
 pub use frame::{encode, Encoder, DEFAULT_MAX_MESSAGE_SIZE, MAX_HEADER_LEN};
-pub use payload::{FromPayload, RawPayload};
+pub use payload::{FromPayload, Json, JsonText, RawPayload};
 pub use stats::{Failures, Stats, MAX_IDENTITY_LEN};

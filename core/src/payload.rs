@@ -1,24 +1,65 @@
 //! What a [`Connection`](crate::Connection) turns each validated payload into.
 
 use alloc::string::String;
+use core::fmt;
 use core::ops::Deref;
+
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::error::RemoteError;
+use crate::json;
 
 /// A message type a [`Connection`](crate::Connection) can deliver: made from a payload that is
 /// already length-, CRC- and UTF-8-checked.
 ///
-/// Every `T: DeserializeOwned` is one (parsed once, straight from the receive buffer), as is
-/// [`RawPayload`] for callers that parse elsewhere.
+/// | type | what a message becomes |
+/// |---|---|
+/// | [`Value`] | a value built by this crate's own visitor ([`json::parse_value`]): any key is a plain key |
+/// | [`JsonText`] | the text as received, checked to be JSON without building anything: for relays |
+/// | [`Json<T>`] | any `T: DeserializeOwned` of yours, parsed by serde_json |
+/// | [`RawPayload`] | the text unchecked, for callers that parse elsewhere (a browser's `JSON.parse`) |
+///
+/// An error is a lost message, not a broken stream: [`RemoteError::InvalidJson`] when the
+/// payload is not JSON (which closes a strict connection), [`RemoteError::Unsupported`] when it
+/// is JSON the type cannot hold (which never does).
 pub trait FromPayload: Sized {
-    /// Builds the message from its payload; an error here is a bad message, not a broken stream.
+    /// Builds the message from its payload.
     fn from_payload(payload: &str) -> Result<Self, RemoteError>;
 }
 
-impl<T: DeserializeOwned> FromPayload for T {
+impl FromPayload for Value {
     fn from_payload(payload: &str) -> Result<Self, RemoteError> {
-        serde_json::from_str(payload).map_err(|e| RemoteError::from_json(&e))
+        json::parse_value(payload)
+    }
+}
+
+/// A message of a type of yours, parsed by serde_json into `T` straight from the receive buffer.
+///
+/// serde_json's rules are `T`'s rules: a [`Value`] inside `T` goes through serde_json's own
+/// visitor, which gives the keys `$serde_json::private::RawValue` (and, if that feature is on,
+/// `$serde_json::private::Number`) a meaning of their own; mark such fields
+/// `#[serde(deserialize_with = "jsocket_core::json::deserialize_value")]` to read them as plain
+/// keys. A payload that is JSON but not a `T` is [`RemoteError::Unsupported`].
+///
+/// ```
+/// use jsocket_core::{Config, Connection, Event, Json};
+/// # use std::time::Duration;
+/// #[derive(serde::Deserialize, Debug, PartialEq)]
+/// struct Ping { seq: u32 }
+///
+/// let mut conn: Connection<Json<Ping>> = Connection::new(Config::default(), Duration::ZERO);
+/// conn.handle_input(Duration::ZERO, b"\x00\x00\x00\x0b{\"seq\": 7} ");
+/// assert_eq!(conn.poll_event(), Some(Event::Message(Json(Ping { seq: 7 }))));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned> FromPayload for Json<T> {
+    fn from_payload(payload: &str) -> Result<Self, RemoteError> {
+        serde_json::from_str(payload)
+            .map(Json)
+            .map_err(|e| json::unsupported_or_invalid(payload, &e))
     }
 }
 
@@ -51,5 +92,83 @@ impl Deref for RawPayload {
 impl FromPayload for RawPayload {
     fn from_payload(payload: &str) -> Result<Self, RemoteError> {
         Ok(RawPayload(String::from(payload)))
+    }
+}
+
+/// One JSON text (RFC 8259), kept exactly as received: what a relay forwards.
+///
+/// It is checked in one pass that builds nothing ([`json::check`], so numbers beyond any Rust
+/// type, such as `18446744073709551616` or `1e400`, are fine); [`value`](Self::value) builds a
+/// [`Value`] when one is needed, and [`control::Request::parse`](crate::control::Request::parse)
+/// reads a control request from the text.
+///
+/// ```
+/// use jsocket_core::{FromPayload, JsonText};
+///
+/// let text = JsonText::from_payload(r#"{"b": 1, "a": 18446744073709551616}"#)?;
+/// assert_eq!(text.as_str(), r#"{"b": 1, "a": 18446744073709551616}"#);
+/// assert!(JsonText::from_payload("{").is_err());
+/// # Ok::<(), jsocket_core::RemoteError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct JsonText {
+    text: String,
+}
+
+impl JsonText {
+    /// Checks `text` and keeps it.
+    pub fn new(text: String) -> Result<Self, RemoteError> {
+        json::check(&text)?;
+        Ok(JsonText { text })
+    }
+
+    /// The text as received.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The text's bytes, as received.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+
+    /// The text, owned.
+    pub fn into_string(self) -> String {
+        self.text
+    }
+
+    /// The text as a [`Value`], built by [`json::parse_value`]: an error only when the text is
+    /// JSON a `Value` cannot hold ([`RemoteError::Unsupported`], see [`json`]).
+    pub fn value(&self) -> Result<Value, RemoteError> {
+        json::parse_value(&self.text)
+    }
+}
+
+impl fmt::Debug for JsonText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("JsonText").field(&self.text).finish()
+    }
+}
+
+impl fmt::Display for JsonText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Deref for JsonText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl FromPayload for JsonText {
+    fn from_payload(payload: &str) -> Result<Self, RemoteError> {
+        json::check(payload)?;
+        Ok(JsonText {
+            text: String::from(payload),
+        })
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use jsocket_core::{
     Closed, Config, Connection, Decoder, DecoderConfig, Dialect, DialectMode, Encoder, ErrorKind,
-    Event, LocalError, RawPayload, RemoteError, DEFAULT_RETAIN_CAPACITY,
+    Event, Json, LocalError, RawPayload, RemoteError, DEFAULT_RETAIN_CAPACITY,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -125,30 +125,36 @@ fn strict_mode_closes_on_a_bad_message() {
     }
 }
 
+/// JSON that is not of the message type costs that message only, in strict mode too: the peer
+/// sent valid JSON.
 #[test]
 fn a_message_of_the_wrong_type_is_rejected_alone() {
     #[derive(Debug, PartialEq, Deserialize)]
     struct Ping {
         n: u32,
     }
-    let mut conn: Connection<Ping> = Connection::new(Config::default(), Duration::ZERO);
-    let stream = [
-        frame(Dialect::V2, &json!({"n": "one"})),
-        frame(Dialect::V2, &json!({"n": 2})),
-    ]
-    .concat();
-    conn.handle_input(ms(1), &stream);
-    let events = drain(&mut conn);
-    assert!(
-        matches!(
-            events.as_slice(),
-            [
-                Event::Rejected(RemoteError::InvalidJson { .. }),
-                Event::Message(Ping { n: 2 })
-            ]
-        ),
-        "{events:?}"
-    );
+    for strict in [false, true] {
+        let config = Config::default().strict_json(strict);
+        let mut conn: Connection<Json<Ping>> = Connection::new(config, Duration::ZERO);
+        let stream = [
+            frame(Dialect::V2, &json!({"n": "one"})),
+            frame(Dialect::V2, &json!({"n": 2})),
+        ]
+        .concat();
+        conn.handle_input(ms(1), &stream);
+        let events = drain(&mut conn);
+        assert!(
+            matches!(
+                events.as_slice(),
+                [
+                    Event::Rejected(RemoteError::Unsupported { .. }),
+                    Event::Message(Json(Ping { n: 2 }))
+                ]
+            ),
+            "strict {strict}: {events:?}"
+        );
+        assert_eq!(conn.stats().failures.get(ErrorKind::InvalidJson), 1);
+    }
 }
 
 #[test]
@@ -555,15 +561,18 @@ fn failures_are_counted_by_kind() {
     let oversize = [&b"JSN1"[..], &(11u32 << 20).to_be_bytes(), &[0; 4]].concat();
     let mut bad_crc = frame(Dialect::V2, &json!(1));
     bad_crc[8] ^= 1;
-    let cases: [(&[u8], ErrorKind); 5] = [
+    let cases: [(&[u8], ErrorKind); 6] = [
         (b"JSN1\0\0\0\x01\0\0\0\0\xff", ErrorKind::BadCrc),
         (&bad_crc, ErrorKind::BadCrc),
         (&oversize, ErrorKind::Oversize),
         (b"GET / HTTP/1.1\r\n", ErrorKind::BadHeader),
+        (b"\0\0\0\x05hello", ErrorKind::BadHeader),
         (&raw(Dialect::V2, b"\"\xff\""), ErrorKind::InvalidUtf8),
     ];
     for (input, kind) in cases {
-        let mut conn = server(Config::default());
+        // Invalid UTF-8 in an intact frame closes the connection in strict mode only.
+        let strict = kind == ErrorKind::InvalidUtf8;
+        let mut conn = server(Config::default().strict_json(strict));
         conn.handle_input(ms(1), input);
         let events = drain(&mut conn);
         match events.as_slice() {

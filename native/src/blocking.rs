@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use serde::de::DeserializeOwned;
+use jsocket_core::{FromPayload, JsonText};
 use serde::Serialize;
 
 use crate::client::Client;
@@ -43,8 +43,13 @@ impl BlockingClient {
         smol::block_on(self.inner.send(message))
     }
 
+    /// Sends a JSON text exactly as it is; see [`Client::send_json`].
+    pub fn send_json(&mut self, message: &JsonText) -> Result<(), Error> {
+        smol::block_on(self.inner.send_json(message))
+    }
+
     /// Waits for the next message; see [`Client::recv`].
-    pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T, Error> {
+    pub fn recv<T: FromPayload>(&mut self) -> Result<T, Error> {
         smol::block_on(self.inner.recv())
     }
 
@@ -52,7 +57,7 @@ impl BlockingClient {
     pub fn request<Q, R>(&mut self, message: &Q) -> Result<R, Error>
     where
         Q: Serialize + ?Sized,
-        R: DeserializeOwned,
+        R: FromPayload,
     {
         smol::block_on(self.inner.request(message))
     }

@@ -7,8 +7,9 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use jsocket_core::{Closed, Connection, Dialect, ErrorKind, Event, RawPayload, RemoteError, Stats};
-use serde::de::DeserializeOwned;
+use jsocket_core::{
+    Closed, Connection, Dialect, ErrorKind, Event, FromPayload, JsonText, RawPayload, Stats,
+};
 use serde::Serialize;
 use smol::future::FutureExt;
 use smol::{Async, Timer};
@@ -165,21 +166,27 @@ impl Client {
         self.flush().await
     }
 
-    /// Waits for the next message and parses it as `T` (`serde_json::Value` for any JSON).
+    /// Sends a JSON text exactly as it is (a message received elsewhere, say).
+    pub async fn send_json(&mut self, message: &JsonText) -> Result<(), Error> {
+        if let Some(why) = &self.closed {
+            return Err(closed_error(why));
+        }
+        self.conn.send_raw(message.as_bytes())?;
+        self.flush().await
+    }
+
+    /// Waits for the next message and reads it as `T`: a `serde_json::Value` for any JSON
+    /// (floats exact, keys in the order received, any key a plain key), a
+    /// [`JsonText`] for the text as received, or [`Json<T>`](jsocket_core::Json) for a type of
+    /// yours (see [`FromPayload`]).
     ///
-    /// On [`Error::Timeout`] nothing is lost; on [`Error::Json`] that one message is.
-    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<T, Error> {
+    /// On [`Error::Timeout`] nothing is lost; on [`Error::Rejected`] that one message is.
+    pub async fn recv<T: FromPayload>(&mut self) -> Result<T, Error> {
         let payload = self.recv_payload().await?;
-        serde_json::from_str(payload.as_str()).map_err(|e| {
-            if !e.is_data() {
-                // Not JSON at all: the core counts it (and closes in strict mode).
-                self.conn.report_invalid(RemoteError::InvalidJson {
-                    line: e.line(),
-                    column: e.column(),
-                    reason: e.to_string(),
-                });
-            }
-            Error::Json(e)
+        T::from_payload(payload.as_str()).map_err(|e| {
+            // The core counts it (and closes in strict mode if it is not JSON at all).
+            self.conn.report_invalid(e.clone());
+            Error::Rejected(e)
         })
     }
 
@@ -187,7 +194,7 @@ impl Client {
     pub async fn request<Q, R>(&mut self, message: &Q) -> Result<R, Error>
     where
         Q: Serialize + ?Sized,
-        R: DeserializeOwned,
+        R: FromPayload,
     {
         self.send(message).await?;
         self.recv().await

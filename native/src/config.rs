@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use jsocket_core::endpoint::{ControlPolicy, EndpointConfig};
+use jsocket_core::endpoint::{ControlPolicy, EndpointConfig, Rate};
 use jsocket_core::Config;
 
 /// jsocket's default port, as Python's `JsonServer` and `JsonClient` use it.
@@ -75,6 +75,7 @@ pub struct ServerConfig {
     pub(crate) control_token: Option<String>,
     pub(crate) stats_interval: Duration,
     pub(crate) first_bytes_timeout: Duration,
+    pub(crate) broadcast_rate: Option<Rate>,
     /// WebSocket and HTTP: builder methods in `http`.
     pub(crate) web: crate::http::WebConfig,
 }
@@ -101,6 +102,7 @@ impl Default for ServerConfig {
             control_token: None,
             stats_interval: EndpointConfig::default().get_snapshot_interval(),
             first_bytes_timeout: EndpointConfig::default().get_first_bytes_timeout(),
+            broadcast_rate: EndpointConfig::default().get_broadcast_rate(),
             web: crate::http::WebConfig::default(),
         }
     }
@@ -243,6 +245,15 @@ impl ServerConfig {
         self
     }
 
+    /// How many broadcast control messages one connection may send (default 100 a second,
+    /// bursts of 100; `None`: unlimited, for a benchmark of the broadcast path). More are
+    /// answered with an error and counted.
+    #[must_use]
+    pub fn broadcast_rate(mut self, rate: Option<Rate>) -> Self {
+        self.broadcast_rate = rate;
+        self
+    }
+
     /// The server-wide policy this configuration makes, as the core's endpoint takes it.
     pub fn endpoint_config(&self) -> EndpointConfig {
         let mut config = EndpointConfig::default()
@@ -254,6 +265,7 @@ impl ServerConfig {
             .control(self.control_messages)
             .snapshot_interval(self.stats_interval)
             .first_bytes_timeout(self.first_bytes_timeout)
+            .broadcast_rate(self.broadcast_rate)
             .policy(ControlPolicy::default().token(self.control_token.clone()));
         if let Some(max) = self.max_per_address {
             config = config.max_per_address(max);

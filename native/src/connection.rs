@@ -38,13 +38,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use jsocket_core::{Closed, Connection, ErrorKind, Event, LocalError};
-use serde_json::Value;
+use jsocket_core::{Closed, Connection, ErrorKind, Event, JsonText, LocalError};
 use smol::future::{self, FutureExt};
 use smol::Timer;
 
 use crate::handle::ServerHandle;
-use crate::handler::{Context, Dispatch, Handler};
+use crate::handler::{Context, Dispatch, Handler, Reply};
 use crate::registry::{Answer, Pushed, Shared, Slot};
 use crate::socket::Stream;
 
@@ -387,7 +386,7 @@ fn flush(slot: &Slot, stream: &Stream) -> io::Result<()> {
 /// Whether the unsent output is past the core's `max_pending_output`. (Not
 /// `!wants_input()`, which is also false once the client has ended its stream, when the
 /// messages it sent before still have to be answered.)
-fn over_limit(conn: &Connection<Value>) -> bool {
+fn over_limit(conn: &Connection<JsonText>) -> bool {
     conn.transmit().len() > conn.config().get_max_pending_output()
 }
 
@@ -416,7 +415,7 @@ async fn handle_events(
             Err(handled) => return handled,
         };
         let reply = match settle(shared, slot, ctx, event) {
-            Step::Call(msg) => call(slot, dispatch, msg, ctx).await.map(Reply::Value),
+            Step::Call(msg) => call(slot, dispatch, msg, ctx).await.map(Out::Reply),
             Step::Reply(reply) => reply,
             Step::Closed(why) => return Handled::Closed(why),
         };
@@ -487,7 +486,7 @@ fn feed(
             };
             answered = true;
             let reply = match settle(shared, slot, ctx, event) {
-                Step::Call(msg) => call_sync(slot, handler.as_ref(), msg, ctx).map(Reply::Value),
+                Step::Call(msg) => call_sync(slot, handler.as_ref(), msg, ctx).map(Out::Reply),
                 Step::Reply(reply) => reply,
                 // Not reached: the `Closed` event comes only once the connection is closed.
                 Step::Closed(_) => None,
@@ -509,7 +508,7 @@ fn feed(
 
 /// The next event, unless there is none or the output is over its limit.
 #[inline(always)]
-fn next_event(slot: &Slot) -> Result<Event<Value>, Handled> {
+fn next_event(slot: &Slot) -> Result<Event<JsonText>, Handled> {
     let mut conn = slot.conn.borrow_mut();
     if over_limit(&conn) {
         return Err(Handled::Blocked);
@@ -520,22 +519,22 @@ fn next_event(slot: &Slot) -> Result<Event<Value>, Handled> {
 /// What to do with one event.
 enum Step {
     /// Hand the message to the handler.
-    Call(Value),
+    Call(JsonText),
     /// Send this reply, if any.
-    Reply(Option<Reply>),
+    Reply(Option<Out>),
     /// The connection closed.
     Closed(Closed),
 }
 
 /// Settles every event but a message for the handler.
 #[inline(always)]
-fn settle(shared: &Shared, slot: &Slot, ctx: &Context, event: Event<Value>) -> Step {
+fn settle(shared: &Shared, slot: &Slot, ctx: &Context, event: Event<JsonText>) -> Step {
     match event {
         // Closed from this side (the handler asked): what was read after is dropped.
         Event::Message(_) if ctx.close_requested() => Step::Reply(None),
         Event::Message(msg) => match shared.on_message(slot, &msg) {
             Answer::Handler => Step::Call(msg),
-            Answer::Payload(reply) => Step::Reply(reply.map(Reply::Raw)),
+            Answer::Payload(reply) => Step::Reply(reply.map(Out::Raw)),
         },
         Event::Rejected(e) => {
             shared.rejected(slot);
@@ -559,21 +558,22 @@ fn settle(shared: &Shared, slot: &Slot, ctx: &Context, event: Event<Value>) -> S
 }
 
 /// A reply to queue.
-enum Reply {
+enum Out {
     /// The handler's.
-    Value(Value),
+    Reply(Reply),
     /// The server's own, serialised already (a control reply).
     Raw(Rc<[u8]>),
 }
 
 /// Queues a reply, and closes if the handler asked to.
 #[inline(always)]
-fn deliver(slot: &Slot, ctx: &Context, reply: Option<Reply>) {
+fn deliver(slot: &Slot, ctx: &Context, reply: Option<Out>) {
     if let Some(reply) = reply {
         let mut conn = slot.conn.borrow_mut();
         let sent = match &reply {
-            Reply::Value(value) => conn.send(value),
-            Reply::Raw(payload) => conn.send_raw(payload),
+            Out::Reply(Reply::Json(text)) => conn.send_raw(text.as_bytes()),
+            Out::Reply(Reply::Value(value)) => conn.send(value),
+            Out::Raw(payload) => conn.send_raw(payload),
         };
         match sent {
             Ok(()) => {}
@@ -590,24 +590,22 @@ fn deliver(slot: &Slot, ctx: &Context, reply: Option<Reply>) {
 }
 
 /// Runs the handler on one message; a panic costs that message only.
-async fn call(slot: &Slot, dispatch: &Dispatch, msg: Value, ctx: &mut Context) -> Option<Value> {
+async fn call(slot: &Slot, dispatch: &Dispatch, msg: JsonText, ctx: &mut Context) -> Option<Reply> {
     let h = match dispatch {
         Dispatch::Sync(h) => return call_sync(slot, h.as_ref(), msg, ctx),
         Dispatch::Async(h) => h,
     };
-    let result = AssertUnwindSafe(h.on_message(msg, ctx))
-        .catch_unwind()
-        .await;
+    let result = AssertUnwindSafe(h.on_json(msg, ctx)).catch_unwind().await;
     result.unwrap_or_else(|_| panicked(slot))
 }
 
 /// [`call`] for a synchronous handler.
 #[inline(always)]
-fn call_sync(slot: &Slot, h: &dyn Handler, msg: Value, ctx: &mut Context) -> Option<Value> {
-    catch_unwind(AssertUnwindSafe(|| h.on_message(msg, ctx))).unwrap_or_else(|_| panicked(slot))
+fn call_sync(slot: &Slot, h: &dyn Handler, msg: JsonText, ctx: &mut Context) -> Option<Reply> {
+    catch_unwind(AssertUnwindSafe(|| h.on_json(msg, ctx))).unwrap_or_else(|_| panicked(slot))
 }
 
-fn panicked(slot: &Slot) -> Option<Value> {
+fn panicked(slot: &Slot) -> Option<Reply> {
     log::error!("connection {}: the handler panicked", slot.id);
     slot.conn.borrow_mut().record_failure(ErrorKind::Handler);
     None

@@ -35,8 +35,11 @@ pub enum Error {
     Local(LocalError),
     /// The peer closed the connection.
     Closed,
-    /// A message arrived but is not JSON of the type asked for; the connection goes on.
-    Json(serde_json::Error),
+    /// A message arrived but is not JSON ([`RemoteError::InvalidJson`], or invalid UTF-8), or
+    /// is JSON that the type asked for cannot hold ([`RemoteError::Unsupported`]): that message
+    /// is lost, counted by the connection's statistics; the connection goes on (unless strict
+    /// mode is on and it was not JSON).
+    Rejected(RemoteError),
 }
 
 impl Error {
@@ -63,7 +66,7 @@ impl fmt::Display for Error {
             Error::Remote(e) => write!(f, "peer error: {e}"),
             Error::Local(e) => write!(f, "cannot send: {e}"),
             Error::Closed => f.write_str("connection closed by the peer"),
-            Error::Json(e) => write!(f, "unexpected message: {e}"),
+            Error::Rejected(e) => write!(f, "unexpected message: {e}"),
         }
     }
 }
@@ -75,7 +78,7 @@ impl std::error::Error for Error {
             Error::Io(e) => Some(e),
             Error::Remote(e) => Some(e),
             Error::Local(e) => Some(e),
-            Error::Json(e) => Some(e),
+            Error::Rejected(e) => Some(e),
             Error::Timeout { .. } | Error::Closed => None,
         }
     }

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use serde::Serialize;
 
 use jsocket_core::endpoint::PushError as EndpointPush;
+use jsocket_core::JsonText;
 
 use crate::registry::Shared;
 use crate::stats::ServerStats;
@@ -93,11 +94,28 @@ impl ServerHandle {
         Ok(self.shared.push(id, payload)?)
     }
 
+    /// Sends a JSON text to the connection `id` exactly as it is (a received message, say).
+    pub fn send_json(&self, id: u64, message: &JsonText) -> Result<(), PushError> {
+        if !self.shared.slots.borrow().contains_key(&id) {
+            return Err(PushError::NoSuchConnection(id));
+        }
+        Ok(self.shared.push(id, message.as_bytes().to_vec())?)
+    }
+
     /// Sends `message` to every connection that has said what it is (a jsocket client once its
     /// first frame came, a WebSocket client once its handshake is done): serialised once, held
     /// once however many take it. Returns how many took it.
     pub fn broadcast<T: Serialize + ?Sized>(&self, message: &T) -> Result<usize, PushError> {
         Ok(self.shared.broadcast(serialise(message)?)?)
+    }
+
+    /// Sends a JSON text to every connection that has said what it is, exactly as it is (a
+    /// received message, say); returns how many took it (none when the output budget cannot
+    /// hold it).
+    pub fn broadcast_json(&self, message: &JsonText) -> usize {
+        self.shared
+            .broadcast(message.as_bytes().to_vec())
+            .unwrap_or(0)
     }
 
     /// The ids of the connections that take pushed messages now (jsocket and WebSocket clients

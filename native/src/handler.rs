@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use jsocket_core::Stats;
+use jsocket_core::{JsonText, RemoteError, Stats};
 use serde_json::Value;
 
 use crate::handle::ServerHandle;
@@ -16,12 +16,52 @@ use crate::socket::PeerAddr;
 /// A boxed future that need not be `Send` (the server runs on one thread).
 pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
+/// A handler's reply: a value to serialise, or a JSON text to send exactly as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// Serialised by serde_json.
+    Value(Value),
+    /// Sent byte for byte (a received message, say).
+    Json(JsonText),
+}
+
+impl From<Value> for Reply {
+    fn from(value: Value) -> Self {
+        Reply::Value(value)
+    }
+}
+
+impl From<JsonText> for Reply {
+    fn from(text: JsonText) -> Self {
+        Reply::Json(text)
+    }
+}
+
+/// The `Value` of a message for a handler that takes one; `None` when the message is JSON that
+/// a `Value` cannot hold (see `jsocket_core::json`), which is then counted as rejected.
+fn value_of(msg: &JsonText, ctx: &mut Context) -> Option<Value> {
+    match msg.value() {
+        Ok(value) => Some(value),
+        Err(e) => {
+            ctx.reject(e);
+            None
+        }
+    }
+}
+
 /// A server's behaviour: one required method, as Python jsocket's `_process_message`.
 ///
 /// `on_message` gets each message of a client in order and returns the reply, if any; the reply
 /// goes out in the dialect the client spoke. Replies to the messages of one read are written
 /// together. A panic in `on_message` costs that message only: it is counted as a `handler`
 /// failure and the connection goes on.
+///
+/// Messages arrive as [`JsonText`], checked to be JSON and kept as received, at
+/// [`on_json`](Handler::on_json); its default builds the `Value` (floats exact, keys in the order
+/// sent, any key a plain key) and calls `on_message`. A relay overrides `on_json` to pass the
+/// text on untouched, as [`Echo`](crate::handlers::Echo) does, and so never alters a number or
+/// a key order, even one a `Value` cannot hold (`1e400`: such a message never reaches
+/// `on_message`, and is counted as rejected, `invalid_json`).
 ///
 /// ```
 /// use native::{Context, Handler};
@@ -39,6 +79,13 @@ pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 pub trait Handler: 'static {
     /// Handles one message; returns the reply, if any.
     fn on_message(&self, msg: Value, ctx: &mut Context) -> Option<Value>;
+
+    /// Handles one message as received: by default as a `Value`, through
+    /// [`on_message`](Self::on_message). Override it to work with the text itself.
+    fn on_json(&self, msg: JsonText, ctx: &mut Context) -> Option<Reply> {
+        let value = value_of(&msg, ctx)?;
+        self.on_message(value, ctx).map(Reply::Value)
+    }
 
     /// Called once when the server starts running, with a handle to push messages (from tasks
     /// or timers of your own) and read statistics; keep a clone if you need it later.
@@ -80,6 +127,19 @@ pub trait AsyncHandler: 'static {
         msg: Value,
         ctx: &'a mut Context,
     ) -> LocalBoxFuture<'a, Option<Value>>;
+
+    /// Handles one message as received (see [`Handler::on_json`]): by default as a `Value`,
+    /// through [`on_message`](Self::on_message).
+    fn on_json<'a>(
+        &'a self,
+        msg: JsonText,
+        ctx: &'a mut Context,
+    ) -> LocalBoxFuture<'a, Option<Reply>> {
+        Box::pin(async move {
+            let value = value_of(&msg, ctx)?;
+            self.on_message(value, ctx).await.map(Reply::Value)
+        })
+    }
 
     /// Called once when the server starts running, with a handle to push messages (from tasks
     /// or timers of your own) and read statistics; keep a clone if you need it later.
@@ -162,6 +222,15 @@ impl Context {
     /// Closes this connection once the reply to the current message (if any) is sent.
     pub fn close(&mut self) {
         self.close = true;
+    }
+
+    /// Counts the current message as rejected (as the core counts a bad payload: `invalid_json`
+    /// for [`RemoteError::Unsupported`], which never closes the connection; an
+    /// [`InvalidJson`](RemoteError::InvalidJson) one closes it in strict mode).
+    pub fn reject(&mut self, error: RemoteError) {
+        if let Ok(mut conn) = self.slot.conn.try_borrow_mut() {
+            conn.report_invalid(error);
+        }
     }
 
     pub(crate) fn close_requested(&self) -> bool {

@@ -12,6 +12,7 @@
 //! - [`Client`] (async) and [`BlockingClient`]: connect with retries, send, receive, request.
 //!
 //! ```
+//! use native::jsocket_core::Json;
 //! use native::{handler_fn, Client, ClientConfig, Server, ServerConfig};
 //! use serde_json::{json, Value};
 //!
@@ -26,7 +27,8 @@
 //!     let running = ex.spawn(server.run(adder));
 //!     ex.run(async {
 //!         let mut client = Client::connect(&addr, ClientConfig::default()).await?;
-//!         let sum: i64 = client.request(&json!({"a": 2, "b": 3})).await?;
+//!         // Any `FromPayload`: a `Value`, the text as received, or `Json<T>` for a type of yours.
+//!         let Json(sum): Json<i64> = client.request(&json!({"a": 2, "b": 3})).await?;
 //!         assert_eq!(sum, 5);
 //!         stopper.stop();
 //!         running.await?;
@@ -69,7 +71,7 @@ pub use client_config::ClientConfig;
 pub use config::{EarlyReplies, Listen, ServerConfig, DEFAULT_ADDR, DEFAULT_PORT};
 pub use error::Error;
 pub use handle::{PushError, ServerHandle, Stopper};
-pub use handler::{handler_fn, AsyncHandler, Context, FnHandler, Handler, LocalBoxFuture};
+pub use handler::{handler_fn, AsyncHandler, Context, FnHandler, Handler, LocalBoxFuture, Reply};
 pub use http::WebConfig;
 pub use jsocket_core;
 pub use server::Server;

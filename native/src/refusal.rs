@@ -46,9 +46,12 @@ pub(crate) async fn refuse(
 }
 
 async fn answer(shared: &Shared, stream: &Stream, door: Door, why: Refusal) -> io::Result<()> {
-    let mut first = [0u8; 4];
+    let max = shared.config.connection.get_max_message_size();
+    // Four bytes tell what a client is; a v1 length needs the fifth too (see `sniff`).
+    let mut first = [0u8; 5];
     let mut have = 0;
-    while have < first.len() {
+    while have < 4 || (have < first.len() && sniff(&first[..have], max, false) == Sniffed::NeedMore)
+    {
         match stream.try_read(&mut first[have..]) {
             Ok(0) => return Ok(()),
             Ok(n) => have += n,
@@ -59,9 +62,8 @@ async fn answer(shared: &Shared, stream: &Stream, door: Door, why: Refusal) -> i
     }
     let http = matches!(stream, Stream::Plain(PlainStream::Tcp(_)))
         && (door == Door::Web || shared.config.web.on_main_port);
-    let max = shared.config.connection.get_max_message_size();
     let mut out = Vec::new();
-    match sniff(&first, max, false) {
+    match sniff(&first[..have], max, false) {
         Sniffed::Http if http => {
             let retry = format!("Retry-After: {RETRY_AFTER_SECS}\r\n");
             out.extend_from_slice(status_response(why.http_status(), &retry).as_bytes());

@@ -18,7 +18,7 @@ use jsocket_core::endpoint::{
     ClientsPage, ConnId, Endpoint, Event as EndpointEvent, Frame, Peer, Protocol, PushError,
     Refusal, Verdict,
 };
-use jsocket_core::{Connection, Stats};
+use jsocket_core::{Connection, JsonText, Stats};
 use serde_json::Value;
 use smol::future::FutureExt;
 use smol::Timer;
@@ -37,7 +37,7 @@ pub(crate) struct Slot {
     pub(crate) peer: PeerAddr,
     /// Borrowed by the connection's task only between awaits and never across a handler call,
     /// so that handlers and other tasks may read it (statistics) at any time.
-    pub(crate) conn: RefCell<Connection<Value>>,
+    pub(crate) conn: RefCell<Connection<JsonText>>,
     /// Whether the endpoint counts it as a member (kept here: looked at for every message).
     member: Cell<bool>,
     /// Whether the endpoint named it ready: it has pushes to take (or should report that it
@@ -300,11 +300,10 @@ impl Shared {
     /// A message of `slot`, before its handler sees it: the first makes the connection a
     /// member; a control message is the endpoint's to answer (with the rights and rates it
     /// holds to).
-    pub(crate) fn on_message(&self, slot: &Slot, msg: &Value) -> Answer {
-        let control = self.config.control_messages
-            && msg
-                .as_object()
-                .is_some_and(|o| o.contains_key(jsocket_core::control::CONTROL_KEY));
+    pub(crate) fn on_message(&self, slot: &Slot, msg: &JsonText) -> Answer {
+        // Only a text that can name the control key is read twice (as the core's parser).
+        let control =
+            self.config.control_messages && (msg.contains("jsocket") || msg.contains("\\u"));
         if slot.member.get() && !control {
             return Answer::Handler;
         }
@@ -317,15 +316,11 @@ impl Shared {
             self.drain(now);
             return Answer::Handler;
         }
-        // Serialising a control request costs little: it is small, or it is a broadcast.
-        let text = match serde_json::to_string(msg) {
-            Ok(text) => text,
-            Err(_) => return Answer::Handler,
-        };
+        let text = msg.as_str();
         let verdict = self
             .endpoint
             .borrow_mut()
-            .handle_message(now, slot.cid(), &text);
+            .handle_message(now, slot.cid(), text);
         slot.member.set(true);
         let answer = match verdict {
             Verdict::Pass => Answer::Handler,
@@ -391,7 +386,7 @@ impl Shared {
     fn snapshot_json(&self, now: Duration) -> Rc<[u8]> {
         let slots = self.slots.borrow();
         // Borrowed, not copied, and only when the snapshot is built again.
-        let held: OnceCell<Vec<Ref<'_, Connection<Value>>>> = OnceCell::new();
+        let held: OnceCell<Vec<Ref<'_, Connection<JsonText>>>> = OnceCell::new();
         let live = || {
             held.get_or_init(|| {
                 slots

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{frame, start, wait_until};
 use native::handlers::Echo;
-use native::jsocket_core::{Dialect, Encoder};
+use native::jsocket_core::{Dialect, Encoder, Json, RemoteError};
 use native::{BlockingClient, Client, ClientConfig, Error, ServerConfig};
 use serde_json::{json, Value};
 
@@ -181,8 +181,11 @@ fn a_reply_of_the_wrong_type_costs_that_message_only() {
     let server = start(ServerConfig::default(), || Echo);
     let mut client = server.client();
     client.send(&json!("not a number")).unwrap();
-    assert!(matches!(client.recv::<u64>(), Err(Error::Json(_))));
-    assert_eq!(client.request::<_, u64>(&json!(7)).unwrap(), 7);
+    assert!(matches!(
+        client.recv::<Json<u64>>(),
+        Err(Error::Rejected(RemoteError::Unsupported { .. }))
+    ));
+    assert_eq!(client.request::<_, Json<u64>>(&json!(7)).unwrap(), Json(7));
 }
 
 #[test]
@@ -230,7 +233,10 @@ fn a_payload_that_is_not_json_costs_that_message_only() {
         sock
     });
     let mut client = BlockingClient::connect(&addr.to_string(), common::client_config()).unwrap();
-    assert!(matches!(client.recv::<Value>(), Err(Error::Json(_))));
+    assert!(matches!(
+        client.recv::<Value>(),
+        Err(Error::Rejected(RemoteError::InvalidJson { .. }))
+    ));
     assert_eq!(client.recv::<Value>().unwrap(), json!("fine"));
     assert_eq!(client.recv::<Value>().unwrap(), json!("also fine"));
     assert_eq!(

@@ -51,7 +51,6 @@ def test_a_bad_json_payload_costs_one_message_unless_strict():
         (v2_frame(b"{}", crc=1), "crc_mismatch", "message checksum mismatch"),
         (v2_frame(b"{}", magic=b"XXXX"), "bad_magic", "invalid message header magic"),
         (v2_frame(b"", length=11 << 20), "oversize", "message length 11534336 exceeds max_message_size 10485760"),
-        (v2_frame(b'"\xff"'), "invalid_utf8", "invalid UTF-8 payload"),
     ],
 )
 def test_framing_errors_close_with_jsocket_messages(wire, kind, message):
@@ -66,6 +65,23 @@ def test_framing_errors_close_with_jsocket_messages(wire, kind, message):
     # A framing error is sticky: later input changes nothing.
     conn.receive_data(v2_frame(b"{}"), 1.0)
     assert conn.next_event() is jsocket.NEED_DATA
+
+
+def test_invalid_utf8_in_an_intact_frame_costs_one_message_unless_strict():
+    wire = v2_frame(b'"\xff"') + v2_frame(b"[1]")
+    lenient = jsocket.Connection(dialect="v2")
+    lenient.receive_data(wire, 0.0)
+    rejected, message = drain(lenient)
+    assert isinstance(rejected, jsocket.Rejected)
+    assert rejected.error.kind == "invalid_utf8"
+    assert str(rejected.error) == "invalid UTF-8 payload"
+    assert message.obj == [1]
+
+    strict = jsocket.Connection(dialect="v2", strict_json=True)
+    strict.receive_data(wire, 0.0)
+    (closed,) = drain(strict)
+    assert isinstance(closed, jsocket.Closed) and closed.reason == "error"
+    assert closed.error.kind == "invalid_utf8"
 
 
 def test_decoder_errors_are_sticky_and_end_of_stream_inside_a_frame_is_an_error():

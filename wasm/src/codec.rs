@@ -33,6 +33,9 @@ pub struct RawDecoder {
     batch: Batcher,
     /// The framing error met by the last `push`, not yet reported.
     failure: Option<RemoteError>,
+    /// The error that ended the stream. The JavaScript `Decoder` ends a stream on any error,
+    /// invalid UTF-8 in an intact frame included (which the core's decoder would go on after).
+    ended: Option<RemoteError>,
 }
 
 #[wasm_bindgen]
@@ -48,6 +51,7 @@ impl RawDecoder {
             decoder: Decoder::new(config),
             batch: Batcher::default(),
             failure: None,
+            ended: None,
         })
     }
 
@@ -56,12 +60,17 @@ impl RawDecoder {
     /// returns the error (as does every later call).
     pub fn push(&mut self, chunk: &[u8]) -> u32 {
         self.batch.clear();
+        if let Some(e) = &self.ended {
+            self.failure = Some(e.clone());
+            return self.batch.finish();
+        }
         let mut input = chunk;
         loop {
             match self.decoder.decode(&mut input) {
                 Ok(Some(payload)) => self.batch.push(payload.as_str()),
                 Ok(None) => break,
                 Err(e) => {
+                    self.ended = Some(e.clone());
                     self.failure = Some(e);
                     break;
                 }
@@ -73,6 +82,9 @@ impl RawDecoder {
     /// Reports the end of the stream: throws an `Error` of kind `framing` if it ended inside a
     /// frame, or the stream's framing error.
     pub fn finish(&mut self) -> Result<(), JsValue> {
+        if let Some(e) = &self.ended {
+            return Err(error::remote(e));
+        }
         self.decoder.finish().map_err(|e| error::remote(&e))
     }
 

@@ -70,6 +70,13 @@ pub fn remote_message(error: &RemoteError) -> String {
             .n(*valid_up_to)
             .s(")"),
         RemoteError::InvalidJson { reason, .. } => m.s("invalid JSON payload: ").s(reason),
+        RemoteError::NotJsonStart { found } => m
+            .s("payload begins with byte ")
+            .hex8(*found)
+            .s(", which begins no JSON text: no jsocket frame"),
+        RemoteError::Unsupported { reason } => {
+            m.s("JSON payload not taken as a message: ").s(reason)
+        }
         RemoteError::Truncated { received, expected } => m
             .s("connection ended inside a frame (")
             .n(*received)
@@ -140,6 +147,14 @@ impl Text {
         self
     }
 
+    /// `{:#04x}` of a byte: `0xff`.
+    fn hex8(&mut self, b: u8) -> &mut Self {
+        self.0.push_str("0x");
+        self.hex_digit(u32::from(b) >> 4);
+        self.hex_digit(u32::from(b));
+        self
+    }
+
     /// `{:02x?}` of a byte array: `[4a, 53, 4e, 31]`.
     fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
         self.0.push('[');
@@ -187,6 +202,9 @@ mod tests {
                 actual: 1,
             },
             RemoteError::InvalidUtf8 { valid_up_to: 10 },
+            RemoteError::NotJsonStart { found: 0xff },
+            RemoteError::NotJsonStart { found: 7 },
+            RemoteError::Unsupported { reason: reason() },
             RemoteError::InvalidJson {
                 line: 1,
                 column: 2,

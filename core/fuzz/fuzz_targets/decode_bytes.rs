@@ -23,11 +23,12 @@
 //!
 //! Checked:
 //! - no panic;
-//! - the stream decodes to the same payloads and the same terminal error fed in the chosen
-//!   chunks, fed whole, and read by a straightforward reference reader written from the protocol
-//!   description (its own CRC32, its own UTF-8 check via `core::str`);
-//! - `Ok(None)` only once the chunk is used up; after an error every call, `decode` or `finish`,
-//!   returns the same error;
+//! - the stream decodes to the same payloads (with an error in place of each payload that is
+//!   not UTF-8) and the same terminal error fed in the chosen chunks, fed whole, and read by a
+//!   straightforward reference reader written from the protocol description (its own CRC32, its
+//!   own UTF-8 check via `core::str`, its own test of the bytes JSON text begins with);
+//! - `Ok(None)` only once the chunk is used up; after a fatal error every call, `decode` or
+//!   `finish`, returns the same error; after a non-fatal one (invalid UTF-8) decoding goes on;
 //! - memory: the decoder's `capacity()` never exceeds `max_message_size + MAX_HEADER_LEN` (the
 //!   gathering buffer reserves exactly up to the frame's end, so no slack is allowed), and while
 //!   a frame is incomplete it is at most twice what really arrived or twice the retained capacity
@@ -41,10 +42,11 @@ use jsocket_core::{
 };
 use libfuzzer_sys::fuzz_target;
 
-/// What a stream decodes to: the payloads in order and the error that ended it, if any.
+/// What a stream decodes to: the payloads in order (an error for each one that is not UTF-8)
+/// and the error that ended it, if any.
 #[derive(Debug, PartialEq)]
 struct Outcome {
-    payloads: Vec<String>,
+    payloads: Vec<Result<String, RemoteError>>,
     error: Option<RemoteError>,
 }
 
@@ -182,9 +184,15 @@ fn decode(setup: &Setup, wire: &[u8], chunks: &mut dyn Iterator<Item = usize>) -
             let before = input.len();
             match decoder.decode(&mut input) {
                 Ok(Some(payload)) => {
-                    payloads.push(payload.as_str().to_owned());
+                    payloads.push(Ok(payload.as_str().to_owned()));
                     assert!(input.len() < before || decoder.buffered() == 0);
                     assert!(decoder.capacity() <= limit, "capacity over the limit");
+                }
+                Err(e) if !e.is_fatal() => {
+                    assert!(matches!(e, RemoteError::InvalidUtf8 { .. }), "{e:?}");
+                    assert_eq!(decoder.error(), None);
+                    assert_eq!(decoder.buffered(), 0, "the bad frame is used up");
+                    payloads.push(Err(e));
                 }
                 Ok(None) => {
                     assert!(input.is_empty(), "Ok(None) with input left");
@@ -234,6 +242,12 @@ fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
+/// RFC 8259: JSON text is whitespace, then a value: an object, an array, a string, a number,
+/// `true`, `false` or `null`.
+fn begins_json(byte: u8) -> bool {
+    b" \t\n\r{[\"-0123456789tfn".contains(&byte)
+}
+
 /// The protocol description read as plainly as possible: the whole stream at once.
 fn reference(setup: &Setup, wire: &[u8]) -> Outcome {
     let mut payloads = Vec::new();
@@ -252,9 +266,10 @@ fn reference(setup: &Setup, wire: &[u8]) -> Outcome {
                 }
             }
             Sniffed::NeedMore => {
+                // Four bytes, and a fifth after a v1 length.
                 let e = RemoteError::Truncated {
                     received: wire.len(),
-                    expected: 4,
+                    expected: if wire.len() < 4 { 4 } else { 5 },
                 };
                 return fail(payloads, e);
             }
@@ -296,6 +311,12 @@ fn reference(setup: &Setup, wire: &[u8]) -> Outcome {
             return fail(payloads, e);
         }
         let end = hl + len as usize;
+        // A bare length must be followed by a byte JSON text can begin with.
+        if let (Dialect::V1 | Dialect::V1Le, Some(&found)) = (dialect, rest[hl..].first()) {
+            if len > 0 && !begins_json(found) {
+                return fail(payloads, RemoteError::NotJsonStart { found });
+            }
+        }
         if rest.len() < end {
             let e = RemoteError::Truncated {
                 received: rest.len(),
@@ -310,15 +331,12 @@ fn reference(setup: &Setup, wire: &[u8]) -> Outcome {
                 return fail(payloads, RemoteError::CrcMismatch { expected, actual });
             }
         }
-        match core::str::from_utf8(payload) {
-            Ok(text) => payloads.push(text.to_owned()),
-            Err(e) => {
-                let e = RemoteError::InvalidUtf8 {
-                    valid_up_to: e.valid_up_to(),
-                };
-                return fail(payloads, e);
-            }
-        }
+        payloads.push(match core::str::from_utf8(payload) {
+            Ok(text) => Ok(text.to_owned()),
+            Err(e) => Err(RemoteError::InvalidUtf8 {
+                valid_up_to: e.valid_up_to(),
+            }),
+        });
         rest = &rest[end..];
     }
     Outcome {

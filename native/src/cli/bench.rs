@@ -127,6 +127,12 @@ pub struct BenchArgs {
     /// ACKs.
     #[arg(long)]
     no_quickack: bool,
+    /// Send each message as the control request `{"$jsocket": "broadcast", "message": m}` and
+    /// expect `m` back in the server's envelope (the server relays it to every client, the
+    /// sender included): measures
+    /// the broadcast path. One connection only, since each would receive everyone's.
+    #[arg(long)]
+    broadcast: bool,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -159,14 +165,27 @@ fn measure(args: &BenchArgs) -> Result<Report, Box<dyn std::error::Error>> {
         Mode::Reqrep => 1,
         Mode::Pipelined => args.depth,
     };
+    if args.broadcast && args.connections != 1 {
+        return Err("--broadcast takes one connection: each would receive everyone's".into());
+    }
     let (payload, value) = message(args.size)?;
     let dialect = args.dialect.dialect().unwrap_or(Dialect::V2);
     let limit = u32::try_from(args.size)
         .map_err(|_| "--size is over 4 GiB")?
         .max(DEFAULT_MAX_MESSAGE_SIZE);
-    let encoder = Encoder::new(dialect).max_message_size(limit);
+    let encoder = Encoder::new(dialect).max_message_size(limit.saturating_add(BROADCAST_ENVELOPE));
     let mut frame = Vec::new();
-    encoder.encode_raw(&payload, &mut frame)?;
+    if args.broadcast {
+        let request = [
+            &br#"{"$jsocket":"broadcast","message":"#[..],
+            &payload,
+            b"}",
+        ]
+        .concat();
+        encoder.encode_raw(&request, &mut frame)?;
+    } else {
+        encoder.encode_raw(&payload, &mut frame)?;
+    }
     let frame_len = frame.len();
     let batch = frame.repeat(depth.min(BATCH_BYTES / frame_len).max(1));
     let decoder = DecoderConfig::default()
@@ -217,6 +236,7 @@ fn measure(args: &BenchArgs) -> Result<Report, Box<dyn std::error::Error>> {
         measure_from: start + warmup,
         end: start + warmup + duration,
         grace: Duration::from_secs(2).max(duration / 2),
+        broadcast: args.broadcast,
     });
     let tallies = load(args.engine, shares, &plan);
     let wall = start.elapsed();
@@ -331,6 +351,9 @@ fn secs(value: f64, what: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(value).map_err(|e| format!("{what} {value}: {e}"))
 }
 
+/// Bytes the broadcast request adds around a message: `{"$jsocket":"broadcast","message":}`.
+const BROADCAST_ENVELOPE: u32 = 35;
+
 /// The message, `{"data":"xxx..."}` padded to exactly `size` bytes, and its value.
 fn message(size: usize) -> Result<(Vec<u8>, Value), String> {
     let pad = size
@@ -401,9 +424,9 @@ mod tests {
 
     /// As [`bench_against`], over TCP or over WebSocket (`ws://` on the server's port).
     fn bench_over<H: Handler + Send + 'static>(handler: H, ws: bool, extra: &[&str]) -> Report {
-        let server =
-            Server::bind(ServerConfig::default().tcp("127.0.0.1:0".parse().expect("addr")))
-                .expect("bind");
+        // Broadcasts unlimited: the benchmark loads the path, not the rate limit.
+        let config = ServerConfig::default().broadcast_rate(None);
+        let server = Server::bind(config.tcp("127.0.0.1:0".parse().expect("addr"))).expect("bind");
         let addr = server.local_addr().expect("a TCP address").to_string();
         let addr = if ws { format!("ws://{addr}/") } else { addr };
         let stopper = server.stopper();
@@ -474,6 +497,23 @@ mod tests {
             assert_eq!(report.errors.len(), 1, "{engine}");
             assert!(report.errors[0].contains("differs"), "{}", report.errors[0]);
         }
+    }
+
+    /// Broadcast requests come back as their message, from the server rather than the
+    /// handler: a handler that answers wrongly is never asked.
+    #[test]
+    fn loads_the_broadcast_path() {
+        for extra in [
+            &["--broadcast"][..],
+            &["--broadcast", "--mode", "pipelined", "--depth", "8"],
+        ] {
+            let wrong = handler_fn(|_msg: Value, _ctx| Some(json!({"data": "something else"})));
+            let report = bench_against(wrong, extra);
+            assert!(report.errors.is_empty(), "{extra:?}: {:?}", report.errors);
+            assert!(report.messages > 0, "{extra:?}");
+        }
+        let args = BenchArgs::try_parse_from(["bench", "--broadcast", "-c", "2"]).expect("parses");
+        assert!(measure(&args).is_err(), "one connection only");
     }
 
     #[test]

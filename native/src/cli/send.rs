@@ -3,7 +3,7 @@
 use std::io::{self, BufRead, Write};
 
 use clap::Parser;
-use serde_json::Value;
+use jsocket_core::JsonText;
 
 use super::args::Target;
 use super::Outcome;
@@ -11,7 +11,8 @@ use super::Outcome;
 /// Send JSON messages and print each reply as one JSON line.
 ///
 /// The messages are the arguments, each one JSON value; with none, each line of standard input
-/// is one (blank lines are skipped).
+/// is one (blank lines are skipped). Any JSON text is sent exactly as written, and each reply is
+/// printed as received (but for line breaks between its tokens, printed as spaces).
 #[derive(Debug, Parser)]
 pub struct SendArgs {
     #[command(flatten)]
@@ -30,12 +31,13 @@ pub fn run(args: SendArgs) -> Outcome {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let mut one = |text: &str, origin: &str| -> Outcome {
-        let message: Value =
-            serde_json::from_str(text).map_err(|e| format!("{origin} is not JSON: {e}"))?;
-        client.send(&message)?;
+        let message =
+            JsonText::new(text.to_owned()).map_err(|e| format!("{origin} is not JSON: {e}"))?;
+        client.send_json(&message)?;
         if !args.no_reply {
-            let reply: Value = client.recv()?;
-            writeln!(out, "{reply}")?;
+            let reply: JsonText = client.recv()?;
+            // One reply a line: a reply's own line breaks are JSON whitespace, blanks here.
+            writeln!(out, "{}", reply.as_str().replace(['\n', '\r'], " "))?;
             out.flush()?;
         }
         Ok(())

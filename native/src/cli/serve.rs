@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use jsocket_core::endpoint::Rate;
 use jsocket_core::{Config, DEFAULT_MAX_MESSAGE_SIZE};
 use native::handlers::{Chat, Echo};
 use native::{EarlyReplies, Listen, Server, ServerConfig, DEFAULT_PORT};
@@ -103,6 +104,10 @@ pub struct ServeArgs {
     /// short (90 % taken), it gives its slot to a newcomer.
     #[arg(long, value_name = "SECS", value_parser = positive_seconds, default_value = "10")]
     first_bytes_timeout: Duration,
+    /// Broadcast control messages one connection may send a second (bursts of as many); 0:
+    /// unlimited (to benchmark the broadcast path).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    broadcast_rate: u32,
     /// Bytes of pushed messages (broadcasts) waiting on the whole server; past it the slowest
     /// readers lose pushes first.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
@@ -134,6 +139,9 @@ pub fn run(args: ServeArgs) -> Outcome {
         .control_token(args.control_token.clone())
         .output_budget(args.output_budget)
         .first_bytes_timeout(args.first_bytes_timeout)
+        .broadcast_rate(
+            (args.broadcast_rate > 0).then(|| Rate::new(args.broadcast_rate, args.broadcast_rate)),
+        )
         .early_replies(match args.early_replies {
             EarlyArg::Auto => EarlyReplies::Auto,
             EarlyArg::Always => EarlyReplies::Always,

@@ -3,9 +3,10 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use jsocket_core::JsonText;
 use serde_json::{json, Value};
 
-use crate::handler::{Context, Handler};
+use crate::handler::{Context, Handler, Reply};
 
 /// A chat room: every message from a client is broadcast to every connected client (the sender
 /// too), tagged with the sender's connection id and name. Nothing is replied directly.
@@ -15,6 +16,8 @@ use crate::handler::{Context, Handler};
 /// | `{"join": "ada"}` | `{"from": 3, "name": "ada", "joined": true}` (names the sender) |
 /// | any other message `m` | `{"from": 3, "name": "ada", "message": m}` (`name` is `null` before a join) |
 /// | (disconnects) | `{"from": 3, "name": "ada", "left": true}` |
+///
+/// `m` is relayed as the client wrote it, byte for byte.
 #[derive(Debug, Default)]
 pub struct Chat {
     names: RefCell<HashMap<u64, String>>,
@@ -41,15 +44,44 @@ impl Chat {
             log::warn!("chat: broadcast failed: {e}");
         }
     }
+
+    /// `{"from": id, "name": name, "message": m}` with `m`'s own text.
+    fn said(&self, id: u64, message: &JsonText) -> Option<JsonText> {
+        let name = self.name(id);
+        let text = format!("{{\"from\":{id},\"name\":{name},\"message\":{message}}}");
+        // Both parts are JSON already: this only fails on a bug.
+        JsonText::new(text)
+            .map_err(|e| log::error!("chat: {e}"))
+            .ok()
+    }
+}
+
+/// The name of a join request: an object whose only key is `"join"`.
+fn join_name(msg: &Value) -> Option<&Value> {
+    msg.get("join")
+        .filter(|_| msg.as_object().is_some_and(|o| o.len() == 1))
 }
 
 impl Handler for Chat {
+    /// A join is read as a `Value`; any other message is relayed as its text.
+    fn on_json(&self, msg: JsonText, ctx: &mut Context) -> Option<Reply> {
+        // Only a message that may be a join (its key written plainly or with escapes) is parsed.
+        if msg.contains("join") || msg.contains("\\u") {
+            if let Ok(value) = msg.value() {
+                if join_name(&value).is_some() {
+                    return self.on_message(value, ctx).map(Reply::Value);
+                }
+            }
+        }
+        if let Some(said) = self.said(ctx.id(), &msg) {
+            ctx.handle().broadcast_json(&said);
+        }
+        None
+    }
+
     fn on_message(&self, msg: Value, ctx: &mut Context) -> Option<Value> {
         let id = ctx.id();
-        let join = msg
-            .get("join")
-            .filter(|_| msg.as_object().is_some_and(|o| o.len() == 1));
-        let out = match join {
+        let out = match join_name(&msg) {
             Some(name) => {
                 let name = name
                     .as_str()

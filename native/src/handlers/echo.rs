@@ -1,10 +1,12 @@
 //! The echo handler.
 
+use jsocket_core::JsonText;
 use serde_json::Value;
 
-use crate::handler::{Context, Handler};
+use crate::handler::{Context, Handler, Reply};
 
-/// Replies to every message with the message itself.
+/// Replies to every message with the message itself, byte for byte: numbers, key order,
+/// whitespace and escapes as the client sent them (it never builds a `Value`).
 ///
 /// ```
 /// use native::{handlers::Echo, Server, ServerConfig};
@@ -19,5 +21,9 @@ pub struct Echo;
 impl Handler for Echo {
     fn on_message(&self, msg: Value, _ctx: &mut Context) -> Option<Value> {
         Some(msg)
+    }
+
+    fn on_json(&self, msg: JsonText, _ctx: &mut Context) -> Option<Reply> {
+        Some(Reply::Json(msg))
     }
 }
