@@ -131,8 +131,8 @@ impl ServerConfig {
     }
 
     /// Most connections served at once: jsocket and WebSocket clients, HTTP requests and static
-    /// downloads alike. A connection over the limit is refused (counted as `refused` in the
-    /// statistics): see [`max_refusing`](Self::max_refusing).
+    /// downloads, and connections not identified yet. A connection over the limit is refused
+    /// (counted as `refused_full` in the statistics): see [`max_refusing`](Self::max_refusing).
     #[must_use]
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;
@@ -151,9 +151,10 @@ impl ServerConfig {
         self
     }
 
-    /// Whether the server handles the control messages `{"$jsocket": "stats"}` and
-    /// `{"$jsocket": "broadcast", "message": m}` itself (default true; see [`crate::server`]).
-    /// When off, they go to the handler like any other message.
+    /// Whether the server handles the control messages (`{"$jsocket": "stats"}`,
+    /// `{"$jsocket": "clients"}`, `{"$jsocket": "broadcast", "message": m}`) itself, with the
+    /// rights and rates of the core's endpoint (default true; see [`crate::server`]). When off,
+    /// they go to the handler like any other message.
     #[must_use]
     pub fn control_messages(mut self, on: bool) -> Self {
         self.control_messages = on;
