@@ -307,3 +307,27 @@ fn a_public_address_without_a_token_is_warned_about() {
     assert_eq!(bind("0.0.0.0:0", Some("t")).exposure(), None);
     assert_eq!(bind("127.0.0.1:0", None).exposure(), None);
 }
+
+#[test]
+fn under_pressure_a_silent_connection_gives_its_slot_to_a_newcomer() {
+    let config = ServerConfig::default()
+        .max_connections(10)
+        .first_bytes_timeout(std::time::Duration::from_millis(200));
+    let server = start(config, || Echo);
+    // Ten connections that never send a byte take every slot.
+    let silent: Vec<TcpStream> = (0..10)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    // Past their first-bytes timeout, the oldest gives its slot: the newcomer is served.
+    let mut newcomer = RawPeer::connect(server.addr, Dialect::V2);
+    newcomer.write(&frame(&json!({"hello": "late"}), Dialect::V2));
+    assert_eq!(newcomer.recv(), json!({"hello": "late"}));
+    let mut first = RawPeer::from_stream(silent[0].try_clone().unwrap(), Dialect::V2);
+    assert!(
+        first.closed_by_server(),
+        "the oldest silent connection was let go"
+    );
+    let stats = server.stats();
+    assert!(stats["evicted_first_bytes"].as_u64() >= Some(1), "{stats}");
+}
