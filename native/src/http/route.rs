@@ -164,7 +164,7 @@ async fn serve_web(
 /// a v1-le client stalled inside its first header goes too). With none set, a silent
 /// client waits, as the core would let it. `limit` is a deadline of the caller's own, for a
 /// port that serves HTTP only. Nothing is pushed to a connection meanwhile (it has not said
-/// what it is: see `Slot::takes_pushes`), so a late request is answered as one.
+/// what it is: the endpoint makes it a member only then), so a late request is answered as one.
 async fn sniff_http(
     shared: &Shared,
     slot: &Slot,
