@@ -548,7 +548,8 @@ fn settle(shared: &Shared, slot: &Slot, ctx: &Context, event: Event<JsonText>) -
         Event::Closed(why) => {
             match &why {
                 Closed::Error(e) => {
-                    log::info!("connection {} ({}): closed: {e}", slot.id, slot.peer)
+                    // Per connection, so debug: the failure counts are in the statistics.
+                    log::debug!("connection {} ({}): closed: {e}", slot.id, slot.peer)
                 }
                 Closed::Eof | Closed::Local => {}
             }
