@@ -113,7 +113,7 @@ impl Adapter {
                 }
             };
             if let (Some(reply), Some(socket)) = (reply, self.sockets.get_mut(&id)) {
-                send(&mut socket.conn, &reply);
+                send(now, &mut socket.conn, &reply);
             }
         }
         self.drain_endpoint(now);
@@ -129,7 +129,7 @@ impl Adapter {
             .endpoint
             .poll_push(now, id, socket.conn.transmit().len())
         {
-            send(&mut socket.conn, &frame);
+            send(now, &mut socket.conn, &frame);
         }
         if socket.reads {
             socket.conn.poll_transmit(&mut socket.delivered);
@@ -177,8 +177,8 @@ impl Adapter {
     }
 }
 
-fn send(conn: &mut Connection<RawPayload>, payload: &[u8]) {
-    if let Err(e) = conn.send_raw(payload) {
+fn send(now: Duration, conn: &mut Connection<RawPayload>, payload: &[u8]) {
+    if let Err(e) = conn.send_raw(now, payload) {
         println!("not sent: {e}");
     }
 }

@@ -76,7 +76,7 @@ enum State {
 /// server.handle_input(now, b"JSN1\x00\x00\x00\x11\x98\x21\x94\x55{\"echo\": \"hello\"}");
 /// while let Some(event) = server.poll_event() {
 ///     if let Event::Message(msg) = event {
-///         server.send(&msg)?; // echo, in the dialect the client spoke
+///         server.send(now, &msg)?; // echo, in the dialect the client spoke
 ///     }
 /// }
 /// let mut wire = Vec::new();
@@ -95,7 +95,8 @@ pub struct Connection<T = serde_json::Value> {
     out: Vec<u8>,
     out_start: usize,
     stats: Stats,
-    /// The latest time an input brought; `send` stamps with it.
+    /// The time the latest call brought: draining output, which takes none, releases buffers
+    /// by it.
     now: Duration,
     /// When the frame now being received began, if one is under way.
     frame_started: Option<Duration>,
@@ -238,7 +239,8 @@ impl<T: FromPayload> Connection<T> {
     /// [`RawPayload`](crate::RawPayload) or [`JsonText`](crate::JsonText): counted, and handled
     /// as the config says (an [`InvalidJson`](RemoteError::InvalidJson) one closes the connection
     /// in strict mode; an [`Unsupported`](RemoteError::Unsupported) one never does).
-    pub fn report_invalid(&mut self, error: RemoteError) {
+    pub fn report_invalid(&mut self, now: Duration, error: RemoteError) {
+        self.now = now;
         if self.state == State::Open {
             self.reject(error);
         }
@@ -249,21 +251,33 @@ impl<T: FromPayload> Connection<T> {
         self.stats.failures.add(kind);
     }
 
-    /// Serialises `message` and queues it as one frame, in the peer's dialect.
-    pub fn send<M: Serialize + ?Sized>(&mut self, message: &M) -> Result<(), LocalError> {
-        self.queue(|encoder, out| encoder.encode(message, out))
+    /// Serialises `message` and queues it at `now` as one frame, in the peer's dialect. A send
+    /// is activity: it pushes the idle deadline back.
+    pub fn send<M: Serialize + ?Sized>(
+        &mut self,
+        now: Duration,
+        message: &M,
+    ) -> Result<(), LocalError> {
+        self.queue(now, |encoder, out| encoder.encode(message, out))
     }
 
-    /// Queues an already serialised JSON payload as one frame (see [`Encoder::encode_raw`]).
-    pub fn send_raw(&mut self, payload: &[u8]) -> Result<(), LocalError> {
-        self.queue(|encoder, out| encoder.encode_raw(payload, out))
+    /// Queues an already serialised JSON payload at `now` as one frame (see
+    /// [`Encoder::encode_raw`]).
+    pub fn send_raw(&mut self, now: Duration, payload: &[u8]) -> Result<(), LocalError> {
+        self.queue(now, |encoder, out| encoder.encode_raw(payload, out))
     }
 
     /// Sends a payload by reference: appends its frame's header, in the peer's dialect, to
     /// `header` and counts the frame as sent, queueing nothing. The adapter writes the header
     /// and then the payload from where it is (a frame shared by many receivers), after what
     /// [`transmit`](Self::transmit) holds and before anything queued later.
-    pub fn send_header(&mut self, payload: &[u8], header: &mut Vec<u8>) -> Result<(), LocalError> {
+    pub fn send_header(
+        &mut self,
+        now: Duration,
+        payload: &[u8],
+        header: &mut Vec<u8>,
+    ) -> Result<(), LocalError> {
+        self.now = now;
         if !matches!(self.state, State::Open | State::Closing { local: false }) {
             return Err(LocalError::Closed);
         }
@@ -278,9 +292,10 @@ impl<T: FromPayload> Connection<T> {
         Ok(())
     }
 
-    /// Closes the connection from this side: no more input is taken; queued output remains to
-    /// be written.
-    pub fn close(&mut self) {
+    /// Closes the connection from this side at `now`: no more input is taken; queued output
+    /// remains to be written.
+    pub fn close(&mut self, now: Duration) {
+        self.now = now;
         if self.state == State::Open {
             self.close_with(Closed::Local);
         }
@@ -324,7 +339,9 @@ impl<T: FromPayload> Connection<T> {
         &self.out[self.out_start..]
     }
 
-    /// Reports that the first `n` bytes of [`transmit`](Self::transmit) were written.
+    /// Reports that the first `n` bytes of [`transmit`](Self::transmit) were written. Like
+    /// [`poll_transmit`](Self::poll_transmit), this drains output and takes no time: writing is
+    /// not activity, and buffers are released by the time of the latest call that brought one.
     pub fn handle_written(&mut self, n: usize) {
         self.out_start = (self.out_start + n).min(self.out.len());
         if self.out_start == self.out.len() {
@@ -423,8 +440,10 @@ impl<T: FromPayload> Connection<T> {
 
     fn queue(
         &mut self,
+        now: Duration,
         encode: impl FnOnce(&Encoder, &mut Vec<u8>) -> Result<(), LocalError>,
     ) -> Result<(), LocalError> {
+        self.now = now;
         if !matches!(self.state, State::Open | State::Closing { local: false }) {
             return Err(LocalError::Closed);
         }

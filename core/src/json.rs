@@ -7,8 +7,9 @@
 //! `$serde_json::private::RawValue` turns into the value of that key (`{"$serde_json::private::RawValue":
 //! "[1,2]"}` arrives as `[1,2]`, with a value other than a string as an error), and one with
 //! `$serde_json::private::Number` into a number. Cargo unifies features, so one crate of a
-//! build turning `raw_value` on (this workspace does, for [`RawValue`]) turns it on for every
-//! `Value` of the build. Any JSON text is a valid message, those keys included, so this module
+//! build turning `raw_value` on (this workspace does, for
+//! [`RawValue`](serde_json::value::RawValue)) turns it on for every `Value` of the build. Any
+//! JSON text is a valid message, those keys included, so this module
 //! builds `Value`s with a visitor that gives no key any meaning ([`parse_value`],
 //! [`deserialize_value`]), and validates with [`serde::de::IgnoredAny`], which builds nothing
 //! ([`check`]).

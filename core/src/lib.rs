@@ -26,7 +26,9 @@
 //! `close`), drain its outputs: [`Connection::poll_event`] until `None`, then
 //! [`Connection::transmit`] (or [`Connection::poll_transmit`]), then
 //! [`Connection::poll_timeout`] for the next deadline. Time is a [`core::time::Duration`] since
-//! any epoch the adapter picks (`Instant` in native code, `performance.now()` in a browser).
+//! any epoch the adapter picks (`Instant` in native code, `performance.now()` in a browser), and
+//! every call that changes a connection's state takes it (`send(now, …)`, `close(now)`, as
+//! quinn-proto's `close(now, …)`): a send is activity, so it must carry its own time.
 //!
 //! ```
 //! use std::time::Duration;
@@ -38,7 +40,7 @@
 //! let mut client: Connection<Value> = Connection::new(Config::default(), t0);
 //! let mut server: Connection<Value> = Connection::new(Config::default(), t0);
 //!
-//! client.send(&json!({"client": "kiosk-1", "op": "hello"}))?;
+//! client.send(t0, &json!({"client": "kiosk-1", "op": "hello"}))?;
 //! let mut wire = Vec::new();
 //! client.poll_transmit(&mut wire);
 //! for byte in wire.chunks(3) {
@@ -46,7 +48,7 @@
 //! }
 //! while let Some(event) = server.poll_event() {
 //!     match event {
-//!         Event::Message(msg) => server.send(&json!({"ok": msg["op"]}))?,
+//!         Event::Message(msg) => server.send(t0, &json!({"ok": msg["op"]}))?,
 //!         Event::Rejected(err) => eprintln!("bad message: {err}"),
 //!         Event::Closed(why) => eprintln!("closed: {why:?}"),
 //!     }

@@ -174,7 +174,7 @@ fn a_raw_payload_reported_invalid_follows_the_strictness() {
             [Event::Message(payload)] => assert_eq!(payload.as_str(), "{oops"),
             other => panic!("{other:?}"),
         }
-        conn.report_invalid(error.clone());
+        conn.report_invalid(ms(1), error.clone());
         let events = drain(&mut conn);
         let expected = if strict {
             Event::Closed(Closed::Error(error.clone()))
@@ -196,8 +196,8 @@ fn poke_after_close(conn: &mut Connection<Value>) {
     conn.handle_input(secs(101), b"JSN1 garbage");
     conn.handle_eof(secs(102));
     conn.handle_timeout(secs(10_000));
-    conn.close();
-    conn.report_invalid(RemoteError::IdleTimeout);
+    conn.close(secs(10_000));
+    conn.report_invalid(secs(10_000), RemoteError::IdleTimeout);
 }
 
 #[test]
@@ -207,7 +207,7 @@ fn closed_is_the_last_event_and_comes_once() {
     bad_crc[11] ^= 0xff;
     let endings: [Ending; 6] = [
         ("peer EOF", |c| c.handle_eof(secs(1))),
-        ("local close", |c| c.close()),
+        ("local close", |c| c.close(secs(1))),
         ("EOF inside a frame", |c| {
             c.handle_input(secs(1), b"JSN1\0\0");
             c.handle_eof(secs(2));
@@ -262,18 +262,25 @@ fn closed_is_the_last_event_and_comes_once() {
 #[test]
 fn send_after_a_local_close_is_refused() {
     let mut conn = server(Config::default());
-    conn.send(&json!({"last": true})).expect("open");
-    conn.close();
+    conn.send(Duration::ZERO, &json!({"last": true}))
+        .expect("open");
+    conn.close(Duration::ZERO);
     assert!(conn.is_closed());
-    assert_eq!(conn.send(&json!(1)), Err(LocalError::Closed));
-    assert_eq!(conn.send_raw(b"1"), Err(LocalError::Closed));
+    assert_eq!(
+        conn.send(Duration::ZERO, &json!(1)),
+        Err(LocalError::Closed)
+    );
+    assert_eq!(conn.send_raw(Duration::ZERO, b"1"), Err(LocalError::Closed));
     // What was queued before the close is still to be written.
     assert_eq!(
         decode_all(Dialect::V2, conn.transmit()),
         [json!({"last": true})]
     );
     assert_eq!(drain(&mut conn), [Event::Closed(Closed::Local)]);
-    assert_eq!(conn.send(&json!(1)), Err(LocalError::Closed));
+    assert_eq!(
+        conn.send(Duration::ZERO, &json!(1)),
+        Err(LocalError::Closed)
+    );
     assert_eq!(conn.stats().messages_out, 1);
 }
 
@@ -295,13 +302,14 @@ fn replies_can_follow_a_peer_eof_until_closed_is_polled() {
             Some(Event::Message(json!({"q": 1}))),
             "{name}"
         );
-        conn.send(&json!({"a": 1})).expect("a reply before Closed");
+        conn.send(ms(1), &json!({"a": 1}))
+            .expect("a reply before Closed");
         assert!(
             matches!(conn.poll_event(), Some(Event::Closed(_))),
             "{name}"
         );
         assert_eq!(
-            conn.send(&json!({"a": 2})),
+            conn.send(ms(1), &json!({"a": 2})),
             Err(LocalError::Closed),
             "{name}"
         );
@@ -404,10 +412,10 @@ fn the_idle_timeout_is_pushed_back_by_input_and_by_sends() {
     assert_eq!(drain(&mut conn), [Event::Message(json!("ping"))]);
     assert_eq!(conn.poll_timeout(), Some(secs(14)));
 
-    // A send is stamped with the time of the latest input.
+    // A send is stamped with the time it was made.
     conn.handle_timeout(secs(9));
     assert!(!conn.is_closed());
-    conn.send(&json!("pong")).expect("open");
+    conn.send(secs(9), &json!("pong")).expect("open");
     assert_eq!(conn.poll_timeout(), Some(secs(19)));
 
     // Input that does not complete a frame still counts as activity.
@@ -424,6 +432,30 @@ fn the_idle_timeout_is_pushed_back_by_input_and_by_sends() {
         [Event::Closed(Closed::Error(RemoteError::IdleTimeout))]
     );
     assert_eq!(conn.stats().failures.get(ErrorKind::Timeout), 1);
+}
+
+#[test]
+fn a_client_that_only_receives_pushes_is_not_idle() {
+    let mut conn = server(Config::default().idle_timeout(Some(secs(60))));
+    let mut wire = Vec::new();
+    for t in [10, 20, 30, 40, 50] {
+        conn.handle_timeout(secs(t));
+        conn.send(secs(t), &json!({"push": t})).expect("open");
+        assert_eq!(conn.stats().last_out, Some(secs(t)));
+    }
+    let mut by_ref = Vec::new();
+    conn.send_header(secs(55), b"[]", &mut by_ref)
+        .expect("open");
+    assert_eq!(conn.poll_timeout(), Some(secs(115)));
+    conn.handle_timeout(secs(60));
+    assert_eq!(drain(&mut conn), []);
+    conn.poll_transmit(&mut wire);
+    assert_eq!(decode_all(Dialect::V2, &wire).len(), 5);
+    conn.handle_timeout(secs(115));
+    assert_eq!(
+        drain(&mut conn),
+        [Event::Closed(Closed::Error(RemoteError::IdleTimeout))]
+    );
 }
 
 #[test]
@@ -452,10 +484,10 @@ fn wants_input_follows_the_unsent_output() {
     assert!(conn.wants_input());
     // A v2 frame of a 40-character string: 12 + 42 bytes.
     let message = "x".repeat(40);
-    conn.send(&message).expect("open");
+    conn.send(Duration::ZERO, &message).expect("open");
     assert_eq!(conn.transmit().len(), 54);
     assert!(conn.wants_input());
-    conn.send(&message).expect("open");
+    conn.send(Duration::ZERO, &message).expect("open");
     assert_eq!(conn.transmit().len(), 108);
     assert!(!conn.wants_input(), "108 unsent bytes over a limit of 100");
     let mut wire = conn.transmit()[..8].to_vec();
@@ -464,13 +496,13 @@ fn wants_input_follows_the_unsent_output() {
     assert!(!conn.wants_input());
     conn.handle_written(1);
     assert!(conn.wants_input(), "100 unsent bytes, at the limit");
-    conn.send(&message).expect("open");
+    conn.send(Duration::ZERO, &message).expect("open");
     assert!(!conn.wants_input());
     assert_eq!(conn.poll_transmit(&mut wire), 154);
     assert!(conn.wants_input());
     assert!(conn.transmit().is_empty());
     assert_eq!(decode_all(Dialect::V2, &wire).len(), 3);
-    conn.close();
+    conn.close(Duration::ZERO);
     assert!(!conn.wants_input());
 }
 
@@ -481,7 +513,7 @@ fn partial_writes_deliver_every_byte_once() {
     let mut expected = Vec::new();
     for n in 0..50 {
         let value = json!({"n": n, "pad": "y".repeat(n)});
-        conn.send(&value).expect("open");
+        conn.send(Duration::ZERO, &value).expect("open");
         expected.push(value);
         // The transport takes a few bytes at a time.
         let take = conn.transmit().len().min(7 + n % 5);
@@ -515,8 +547,8 @@ fn statistics_count_what_crossed_the_connection() {
     conn.handle_input(secs(3), &third[..3]);
     let events = drain(&mut conn);
     assert_eq!(events.len(), 3, "{events:?}");
-    conn.send(&json!({"ok": true})).expect("open");
-    conn.send_raw(b"[]").expect("open");
+    conn.send(secs(3), &json!({"ok": true})).expect("open");
+    conn.send_raw(secs(3), b"[]").expect("open");
     conn.record_failure(ErrorKind::Handler);
     conn.record_failure(ErrorKind::BadWrite);
 
@@ -599,7 +631,7 @@ fn replies_go_out_in_the_dialect_the_peer_spoke() {
         assert_eq!(conn.stats().dialect, Some(dialect));
         for event in drain(&mut conn) {
             if let Event::Message(msg) = event {
-                conn.send(&json!({"a": msg["q"]})).expect("open");
+                conn.send(ms(1), &json!({"a": msg["q"]})).expect("open");
             }
         }
         assert_eq!(
@@ -610,34 +642,37 @@ fn replies_go_out_in_the_dialect_the_peer_spoke() {
     }
     // Before the peer has spoken: the configured dialect, or the fixed one.
     let mut conn = server(Config::default().send_dialect(Dialect::V1));
-    conn.send(&json!([])).expect("open");
+    conn.send(ms(1), &json!([])).expect("open");
     assert_eq!(conn.transmit(), frame(Dialect::V1, &json!([])));
     let mut conn = server(Config::default().dialect(DialectMode::Fixed(Dialect::V1Le)));
-    conn.send(&json!([])).expect("open");
+    conn.send(ms(1), &json!([])).expect("open");
     assert_eq!(conn.transmit(), frame(Dialect::V1Le, &json!([])));
 }
 
 #[test]
 fn a_failed_send_queues_nothing() {
     let mut conn = server(Config::default().max_message_size(16));
-    conn.send(&json!("queued")).expect("small");
+    conn.send(Duration::ZERO, &json!("queued")).expect("small");
     let before = conn.transmit().to_vec();
     assert_eq!(
-        conn.send(&"x".repeat(20)),
+        conn.send(Duration::ZERO, &"x".repeat(20)),
         Err(LocalError::Oversize { len: 22, max: 16 })
     );
     let mut map = std::collections::BTreeMap::new();
     map.insert(vec![1u8], 1);
-    assert!(matches!(conn.send(&map), Err(LocalError::Serialize { .. })));
+    assert!(matches!(
+        conn.send(Duration::ZERO, &map),
+        Err(LocalError::Serialize { .. })
+    ));
     assert_eq!(
-        conn.send_raw(&[b'1'; 17]),
+        conn.send_raw(Duration::ZERO, &[b'1'; 17]),
         Err(LocalError::Oversize { len: 17, max: 16 })
     );
     assert_eq!(conn.transmit(), before);
     assert_eq!(conn.stats().messages_out, 1);
     assert_eq!(conn.stats().bytes_out, before.len() as u64);
     assert_eq!(conn.stats().failures.total(), 0);
-    conn.send(&json!(2)).expect("still open");
+    conn.send(Duration::ZERO, &json!(2)).expect("still open");
     assert_eq!(
         decode_all(Dialect::V2, conn.transmit()),
         [json!("queued"), json!(2)]
@@ -667,7 +702,7 @@ fn buffers_shrink_after_a_one_mib_message_with_no_release_delay() {
     );
 
     // Sending: written in pieces through transmit/handle_written.
-    conn.send(&big).expect("under the limit");
+    conn.send(ms(1), &big).expect("under the limit");
     assert!(conn.buffer_capacity() > 1 << 20);
     let mut sent = Vec::new();
     while !conn.transmit().is_empty() {
@@ -683,7 +718,7 @@ fn buffers_shrink_after_a_one_mib_message_with_no_release_delay() {
     );
 
     // Sending: taken whole by poll_transmit.
-    conn.send(&big).expect("under the limit");
+    conn.send(ms(1), &big).expect("under the limit");
     let mut taken = Vec::new();
     assert_eq!(conn.poll_transmit(&mut taken), wire.len());
     assert_eq!(taken, wire);
@@ -700,12 +735,12 @@ fn buffers_shrink_after_a_one_mib_message_with_no_release_delay() {
 fn poll_transmit_into_a_reused_buffer_leaves_no_large_buffer_behind() {
     let mut conn = server(Config::default());
     let mut wire = Vec::new();
-    conn.send(&json!("z".repeat(1 << 20)))
+    conn.send(Duration::ZERO, &json!("z".repeat(1 << 20)))
         .expect("under the limit");
     conn.poll_transmit(&mut wire);
     for n in 0..3 {
         wire.clear();
-        conn.send(&json!(n)).expect("open");
+        conn.send(Duration::ZERO, &json!(n)).expect("open");
         conn.poll_transmit(&mut wire);
         assert_eq!(decode_all(Dialect::V2, &wire), [json!(n)]);
         assert!(
@@ -727,7 +762,7 @@ fn echo_large(conn: &mut Connection<Value>, now: Duration, big: &Value) -> usize
     }
     for event in drain(conn) {
         match event {
-            Event::Message(msg) => conn.send(&msg).expect("under the limit"),
+            Event::Message(msg) => conn.send(now, &msg).expect("under the limit"),
             other => panic!("{other:?}"),
         }
     }
@@ -794,7 +829,7 @@ fn only_drained_buffers_are_released() {
     let big = json!({"blob": "z".repeat(1 << 20)});
     let delay = ms(100);
     let mut conn = server(Config::default().release_delay(delay));
-    conn.send(&big).expect("under the limit");
+    conn.send(Duration::ZERO, &big).expect("under the limit");
     assert_eq!(
         conn.poll_timeout(),
         None,
@@ -909,9 +944,11 @@ fn a_header_sent_by_reference_matches_a_queued_frame() {
         let mut by_ref: Connection<RawPayload> = Connection::new(Config::default(), Duration::ZERO);
         queued.handle_input(Duration::ZERO, &peer);
         by_ref.handle_input(Duration::ZERO, &peer);
-        queued.send_raw(payload).expect("queued");
+        queued.send_raw(Duration::ZERO, payload).expect("queued");
         let mut wire = Vec::new();
-        by_ref.send_header(payload, &mut wire).expect("header");
+        by_ref
+            .send_header(Duration::ZERO, payload, &mut wire)
+            .expect("header");
         assert!(by_ref.transmit().is_empty(), "{dialect:?}: nothing queued");
         wire.extend_from_slice(payload);
         assert_eq!(wire, queued.transmit(), "{dialect:?}");

@@ -53,7 +53,7 @@ fn a_private_token_key_does_not_close_a_strict_connection() {
     let mut server: Connection<Value> = Connection::new(Config::default().strict_json(true), t0);
     let mut client: Connection<Value> = Connection::new(Config::default(), t0);
     let sent = json!({"$serde_json::private::RawValue": false});
-    client.send(&sent).expect("open");
+    client.send(t0, &sent).expect("open");
     let mut wire = Vec::new();
     client.poll_transmit(&mut wire);
     server.handle_input(t0, &wire);
@@ -79,7 +79,9 @@ fn every_message_arrives_as_sent_as_text_and_as_a_value() {
 
             // A relay sends them on byte for byte.
             for text in &texts {
-                relay.send_raw(text.as_bytes()).expect("open");
+                relay
+                    .send_raw(Duration::ZERO, text.as_bytes())
+                    .expect("open");
             }
             let mut out = Vec::new();
             relay.poll_transmit(&mut out);

@@ -272,7 +272,7 @@ proptest! {
             t,
         );
         for value in &values {
-            client.send(value).expect("open");
+            client.send(t, value).expect("open");
         }
         let mut wire = Vec::new();
         client.poll_transmit(&mut wire);
@@ -282,7 +282,7 @@ proptest! {
             while let Some(event) = server.poll_event() {
                 match event {
                     Event::Message(msg) => {
-                        server.send(&msg).expect("open");
+                        server.send(t, &msg).expect("open");
                         received.push(msg);
                     }
                     other => prop_assert!(false, "{:?}", other),
@@ -415,13 +415,13 @@ proptest! {
                 Op::Send(value) => {
                     sent_any = true;
                     let closed_seen = events.iter().any(|e| matches!(e, Event::Closed(_)));
-                    match conn.send(&value) {
+                    match conn.send(now, &value) {
                         Err(LocalError::Closed) => prop_assert!(closed_seen),
                         Ok(()) | Err(LocalError::Oversize { .. }) => prop_assert!(!closed_seen),
                         Err(e) => prop_assert!(false, "{:?}", e),
                     }
                 }
-                Op::Close => conn.close(),
+                Op::Close => conn.close(now),
                 Op::Written(n) => {
                     let n = n.min(conn.transmit().len());
                     conn.handle_written(n);

@@ -162,7 +162,7 @@ impl Client {
         if let Some(why) = &self.closed {
             return Err(closed_error(why));
         }
-        self.conn.send(message)?;
+        self.conn.send(self.clock.now(), message)?;
         self.flush().await
     }
 
@@ -171,7 +171,7 @@ impl Client {
         if let Some(why) = &self.closed {
             return Err(closed_error(why));
         }
-        self.conn.send_raw(message.as_bytes())?;
+        self.conn.send_raw(self.clock.now(), message.as_bytes())?;
         self.flush().await
     }
 
@@ -185,7 +185,7 @@ impl Client {
         let payload = self.recv_payload().await?;
         T::from_payload(payload.as_str()).map_err(|e| {
             // The core counts it (and closes in strict mode if it is not JSON at all).
-            self.conn.report_invalid(e.clone());
+            self.conn.report_invalid(self.clock.now(), e.clone());
             Error::Rejected(e)
         })
     }
@@ -202,7 +202,7 @@ impl Client {
 
     /// Ends the connection from this side, after sending what is queued.
     pub async fn close(mut self) -> Result<(), Error> {
-        self.conn.close();
+        self.conn.close(self.clock.now());
         self.flush().await?;
         self.stream.shutdown_write();
         Ok(())

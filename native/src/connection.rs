@@ -121,7 +121,7 @@ async fn drive(
             }
             // Closing waits for the messages already read: they are answered first.
             if closed.is_none() && !blocked && (ctx.close_requested() || shared.stopping.get()) {
-                slot.conn.borrow_mut().close();
+                slot.conn.borrow_mut().close(clock.now());
                 continue;
             }
         }
@@ -419,7 +419,8 @@ async fn handle_events(
             Step::Reply(reply) => reply,
             Step::Closed(why) => return Handled::Closed(why),
         };
-        deliver(slot, ctx, reply);
+        // Read after the handler: an asynchronous one may have taken a while.
+        deliver(slot, ctx, shared.clock.now(), reply);
     }
 }
 
@@ -491,7 +492,7 @@ fn feed(
                 // Not reached: the `Closed` event comes only once the connection is closed.
                 Step::Closed(_) => None,
             };
-            deliver(slot, ctx, reply);
+            deliver(slot, ctx, now, reply);
         }
         if !rest.is_empty() && slot.conn.borrow().transmit().len() >= early {
             // A failed write fails again in the driver's flush, which handles it.
@@ -566,15 +567,15 @@ enum Out {
     Raw(Rc<[u8]>),
 }
 
-/// Queues a reply, and closes if the handler asked to.
+/// Queues a reply at `now`, and closes if the handler asked to.
 #[inline(always)]
-fn deliver(slot: &Slot, ctx: &Context, reply: Option<Out>) {
+fn deliver(slot: &Slot, ctx: &Context, now: Duration, reply: Option<Out>) {
     if let Some(reply) = reply {
         let mut conn = slot.conn.borrow_mut();
         let sent = match &reply {
-            Out::Reply(Reply::Json(text)) => conn.send_raw(text.as_bytes()),
-            Out::Reply(Reply::Value(value)) => conn.send(value),
-            Out::Raw(payload) => conn.send_raw(payload),
+            Out::Reply(Reply::Json(text)) => conn.send_raw(now, text.as_bytes()),
+            Out::Reply(Reply::Value(value)) => conn.send(now, value),
+            Out::Raw(payload) => conn.send_raw(now, payload),
         };
         match sent {
             Ok(()) => {}
@@ -586,7 +587,7 @@ fn deliver(slot: &Slot, ctx: &Context, reply: Option<Out>) {
         }
     }
     if ctx.close_requested() {
-        slot.conn.borrow_mut().close();
+        slot.conn.borrow_mut().close(now);
     }
 }
 

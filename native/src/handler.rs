@@ -229,7 +229,7 @@ impl Context {
     /// [`InvalidJson`](RemoteError::InvalidJson) one closes it in strict mode).
     pub fn reject(&mut self, error: RemoteError) {
         if let Ok(mut conn) = self.slot.conn.try_borrow_mut() {
-            conn.report_invalid(error);
+            conn.report_invalid(self.handle.shared.clock.now(), error);
         }
     }
 

@@ -448,7 +448,7 @@ impl Shared {
             };
             let sent = if frame.len() >= BY_REFERENCE {
                 let mut header = Vec::new();
-                conn.send_header(&frame, &mut header).map(|()| {
+                conn.send_header(now, &frame, &mut header).map(|()| {
                     *by_ref = Some(ByRef {
                         before: unsent,
                         header,
@@ -457,7 +457,7 @@ impl Shared {
                     });
                 })
             } else {
-                conn.send_raw(&frame)
+                conn.send_raw(now, &frame)
             };
             if let Err(e) = sent {
                 log::debug!("connection {}: pushed message dropped: {e}", slot.id);

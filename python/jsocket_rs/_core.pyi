@@ -74,12 +74,12 @@ class Connection:
         """Reports the time; closes the connection past a deadline."""
     def next_event(self) -> Event:
         """The next event, or ``NEED_DATA``."""
-    def send(self, obj: Any) -> None:
-        """Queues ``obj`` as one frame in the peer's dialect."""
-    def send_payload(self, payload: bytes) -> None:
-        """Queues an already serialised JSON payload as one frame."""
-    def close(self) -> None:
-        """Closes from this side; queued output remains to be sent."""
+    def send(self, obj: Any, now: float) -> None:
+        """Queues ``obj`` at ``now`` as one frame in the peer's dialect."""
+    def send_payload(self, payload: bytes, now: float) -> None:
+        """Queues an already serialised JSON payload at ``now`` as one frame."""
+    def close(self, now: float) -> None:
+        """Closes from this side at ``now``; queued output remains to be sent."""
     def data_to_send(self) -> bytes:
         """Every byte waiting to be sent."""
     def next_timeout(self) -> Optional[float]:

@@ -129,7 +129,7 @@ class JsonSocket:
         if not self.socket:
             return
         proto = self._protocol()
-        proto.send(obj)
+        proto.send(obj, time.monotonic())
         self._send(proto.data_to_send())
 
     def _send(self, msg: bytes) -> None:

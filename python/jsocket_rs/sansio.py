@@ -4,14 +4,14 @@ the ``Connection`` state machine (framing, dialect detection, limits, frame and 
 statistics) with time as an argument. No IO, no clock, no threads.
 
 The driving rule: after every input (``receive_data``, ``handle_timeout``, ``send``,
-``close``), call ``next_event()`` until it returns ``NEED_DATA`` (or a ``Closed`` event), write
+``close``, each with the time), call ``next_event()`` until it returns ``NEED_DATA`` (or a ``Closed`` event), write
 ``data_to_send()``, and call ``handle_timeout(now)`` once ``next_timeout()`` has passed.
 
     conn = Connection(now=time.monotonic())
     conn.receive_data(sock.recv(65536), time.monotonic())
     while (event := conn.next_event()) is not NEED_DATA:
         if isinstance(event, Message):
-            conn.send({"echo": event.obj})
+            conn.send({"echo": event.obj}, time.monotonic())
         elif isinstance(event, Closed):
             break
     sock.sendall(conn.data_to_send())

@@ -215,9 +215,9 @@ pub(crate) fn need_data(py: Python<'_>) -> PyResult<Py<NeedData>> {
 
 /// One jsocket connection without IO: bytes and time in, events and bytes out.
 ///
-/// After every input (`receive_data`, `receive_eof`, `handle_timeout`, `send`, `close`), call
-/// `next_event()` until it returns `NEED_DATA` (or a `Closed` event), write `data_to_send()`, and
-/// call `handle_timeout(now)` once `next_timeout()` has passed.
+/// After every input (`receive_data`, `handle_timeout`, `send`, `close`, each with the time),
+/// call `next_event()` until it returns `NEED_DATA` (or a `Closed` event), write
+/// `data_to_send()`, and call `handle_timeout(now)` once `next_timeout()` has passed.
 #[pyclass(module = "jsocket_rs._core")]
 pub(crate) struct Connection {
     inner: CoreConnection<RawPayload>,
@@ -297,23 +297,28 @@ impl Connection {
         next_event(py, &mut self.inner)
     }
 
-    /// Queues `obj` as one frame, serialised as jsocket does, in the peer's dialect. Raises
-    /// `ValueError` when it is over `max_message_size`, `RuntimeError` once closed.
-    fn send(&mut self, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// Queues `obj` at `now` as one frame, serialised as jsocket does, in the peer's dialect
+    /// (a send is activity: it pushes the idle deadline back). Raises `ValueError` when it is
+    /// over `max_message_size`, `RuntimeError` once closed.
+    fn send(&mut self, obj: &Bound<'_, PyAny>, now: f64) -> PyResult<()> {
+        let now = seconds(now)?;
         let conn = &mut self.inner;
         json::dumps_with(obj, |payload| {
-            conn.send_raw(payload).map_err(|e| errors::local(&e))
+            conn.send_raw(now, payload).map_err(|e| errors::local(&e))
         })
     }
 
-    /// Queues an already serialised JSON payload (`bytes`) as one frame.
-    fn send_payload(&mut self, payload: &[u8]) -> PyResult<()> {
-        self.inner.send_raw(payload).map_err(|e| errors::local(&e))
+    /// Queues an already serialised JSON payload (`bytes`) at `now` as one frame.
+    fn send_payload(&mut self, payload: &[u8], now: f64) -> PyResult<()> {
+        self.inner
+            .send_raw(seconds(now)?, payload)
+            .map_err(|e| errors::local(&e))
     }
 
-    /// Closes the connection from this side; queued output remains to be sent.
-    fn close(&mut self) {
-        self.inner.close();
+    /// Closes the connection from this side at `now`; queued output remains to be sent.
+    fn close(&mut self, now: f64) -> PyResult<()> {
+        self.inner.close(seconds(now)?);
+        Ok(())
     }
 
     /// Every byte waiting to be sent (counted as sent).
@@ -384,8 +389,10 @@ pub(crate) fn next_event(
                     return rejected(py, &error);
                 }
                 // Strict: the connection closes, and the messages queued behind this one
-                // (decoded from the same input) are not delivered.
-                conn.report_invalid(error);
+                // (decoded from the same input) are not delivered. This reports the message
+                // as of when it arrived: polling takes no time.
+                let arrived = conn.stats().last_in.unwrap_or_default();
+                conn.report_invalid(arrived, error);
                 while let Some(event) = conn.poll_event() {
                     if let Event::Closed(why) = event {
                         return closed(py, why);

@@ -336,11 +336,11 @@ async fn drive(
         // past its output limit they wait, counted against the peer's queue limit.
         while queue_open && (conn.wants_input() || conn.is_closed()) {
             match rx.try_recv() {
-                Ok(payload) => take(&mut conn, peer, payload),
+                Ok(payload) => take(&mut conn, peer, now(), payload),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Closed) => {
                     queue_open = false;
-                    conn.close();
+                    conn.close(now());
                 }
             }
         }
@@ -416,14 +416,14 @@ async fn drive(
         .await;
         match wake {
             Wake::Readable => read(shared, &mut conn, stream, now()),
-            Wake::Queued(Some(payload)) => take(&mut conn, peer, payload),
+            Wake::Queued(Some(payload)) => take(&mut conn, peer, now(), payload),
             Wake::Queued(None) => {
                 queue_open = false;
-                conn.close();
+                conn.close(now());
             }
             Wake::Stop => {
                 stopping = true;
-                conn.close();
+                conn.close(now());
             }
             Wake::Writable => {}
             Wake::Timer => conn.handle_timeout(now()),
@@ -449,7 +449,7 @@ fn handle(
                 Ok(obj) => obj,
                 Err(e) => {
                     // Strict, as jsocket: a payload that is not JSON closes the connection.
-                    conn.report_invalid(sansio::invalid_json(py, &e));
+                    conn.report_invalid(shared.clock.elapsed(), sansio::invalid_json(py, &e));
                     continue;
                 }
             };
@@ -462,7 +462,7 @@ fn handle(
             });
             if let Err(e) = replied {
                 conn.record_failure(ErrorKind::Handler);
-                conn.close();
+                conn.close(shared.clock.elapsed());
                 if let Err(e) = shared
                     .hooks
                     .call_method1(py, "error", (peer.clone_ref(py), e))
@@ -475,10 +475,10 @@ fn handle(
 }
 
 /// Moves one queued payload into the core.
-fn take(conn: &mut Connection<RawPayload>, peer: &Py<Peer>, payload: Vec<u8>) {
+fn take(conn: &mut Connection<RawPayload>, peer: &Py<Peer>, now: Duration, payload: Vec<u8>) {
     peer.get().taken(payload.len());
     // Refused only once closed (sizes were checked when queued): then it is dropped.
-    let _ = conn.send_raw(&payload);
+    let _ = conn.send_raw(now, &payload);
 }
 
 /// Reads what the socket has into the shared buffer and hands it to the core.

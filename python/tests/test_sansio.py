@@ -123,12 +123,28 @@ def test_idle_timeout_and_eof():
 def test_send_checks_the_limit_and_the_state():
     conn = jsocket.Connection(max_message_size=10)
     with pytest.raises(ValueError, match=r"exceeds max_message_size \(12 > 10\)"):
-        conn.send("x" * 10)
-    conn.send([1, 2])
+        conn.send("x" * 10, 0.0)
+    conn.send([1, 2], 0.0)
     assert conn.data_to_send() == jsocket.encode([1, 2])
-    conn.close()
+    conn.close(0.0)
     with pytest.raises(RuntimeError):
-        conn.send(1)
+        conn.send(1, 0.0)
+    with pytest.raises(ValueError):
+        jsocket.Connection().send(1, -1.0)
+
+
+def test_a_peer_that_only_receives_pushes_is_not_idle():
+    conn = jsocket.Connection(idle_timeout=60.0, now=0.0)
+    for t in [10.0, 20.0, 30.0, 40.0, 50.0]:
+        conn.handle_timeout(t)
+        conn.send({"push": t}, t)
+    conn.send_payload(b"[]", 55.0)
+    assert conn.next_timeout() == pytest.approx(115.0)
+    conn.handle_timeout(60.0)
+    assert conn.next_event() is jsocket.NEED_DATA
+    assert not conn.closed
+    conn.handle_timeout(115.0)
+    assert drain(conn)[0].error.kind == "idle_timeout"
 
 
 def test_encode_writes_as_jsocket_and_checks_arguments():
@@ -154,7 +170,7 @@ def test_an_asyncio_server_on_the_connection_serves_a_jsocket_client():
             conn.receive_data(await reader.read(65536), time.monotonic())
             while (event := conn.next_event()) is not jsocket.NEED_DATA:
                 if isinstance(event, jsocket.Message):
-                    conn.send({"echo": event.obj})
+                    conn.send({"echo": event.obj}, time.monotonic())
                 elif isinstance(event, jsocket.Closed):
                     break
             writer.write(conn.data_to_send())

@@ -39,7 +39,7 @@ def test_connection_detects_each_dialect_and_answers_in_kind(name, dialect):
     assert got == [value for value, _ in vectors(name)]
     assert conn.dialect == dialect
     first_value, first_frame = vectors(name)[0]
-    conn.send(first_value)
+    conn.send(first_value, 0.0)
     assert conn.data_to_send() == first_frame
 
 

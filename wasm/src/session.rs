@@ -73,27 +73,33 @@ impl Session {
         self.drain()
     }
 
-    /// Queues a serialised JSON payload (UTF-8 bytes) as one frame in the peer's dialect.
-    /// Throws an `Error` of kind `oversize` or `closed`.
+    /// Queues a serialised JSON payload (UTF-8 bytes) at `now_ms` as one frame in the peer's
+    /// dialect. Throws an `Error` of kind `oversize` or `closed`.
     #[wasm_bindgen(js_name = sendRaw)]
-    pub fn send_raw(&mut self, payload: &[u8]) -> Result<(), JsValue> {
-        self.conn.send_raw(payload).map_err(|e| error::local(&e))
+    pub fn send_raw(&mut self, now_ms: f64, payload: &[u8]) -> Result<(), JsValue> {
+        self.conn
+            .send_raw(from_ms(now_ms), payload)
+            .map_err(|e| error::local(&e))
     }
 
-    /// Closes from this side; queued output remains to be sent.
-    pub fn close(&mut self) {
-        self.conn.close();
+    /// Closes from this side at `now_ms`; queued output remains to be sent.
+    pub fn close(&mut self, now_ms: f64) {
+        self.conn.close(from_ms(now_ms));
         self.take_events();
     }
 
-    /// Reports a payload that `JSON.parse` rejected: counted, and fatal in strict mode.
+    /// Reports at `now_ms` a payload that `JSON.parse` rejected: counted, and fatal in strict
+    /// mode.
     #[wasm_bindgen(js_name = reportInvalid)]
-    pub fn report_invalid(&mut self, reason: &str) {
-        self.conn.report_invalid(RemoteError::InvalidJson {
-            line: 0,
-            column: 0,
-            reason: reason.into(),
-        });
+    pub fn report_invalid(&mut self, now_ms: f64, reason: &str) {
+        self.conn.report_invalid(
+            from_ms(now_ms),
+            RemoteError::InvalidJson {
+                line: 0,
+                column: 0,
+                reason: reason.into(),
+            },
+        );
         self.take_events();
     }
 

@@ -192,7 +192,7 @@ fn a_session_answers_in_the_peer_dialect_and_keeps_stats() {
     let wire: Vec<u8> = cases.iter().flat_map(|c| c.frame.clone()).collect();
     session.handle_input(5.0, &wire);
     assert_eq!(values(session.batch()).len(), cases.len());
-    session.send_raw(b"{\"ok\":true}").expect("open");
+    session.send_raw(7.0, b"{\"ok\":true}").expect("open");
     let out = session.take_transmit();
     assert_eq!(
         out,
@@ -205,6 +205,11 @@ fn a_session_answers_in_the_peer_dialect_and_keeps_stats() {
     assert_eq!(get("messagesOut").as_f64(), Some(1.0));
     assert_eq!(get("dialect").as_string().as_deref(), Some("v1"));
     assert_eq!(get("lastIn").as_f64(), Some(5.0));
+    assert_eq!(
+        get("lastOut").as_f64(),
+        Some(7.0),
+        "a send stamped with its own time"
+    );
 
     // A frame begun at 10 ms and stalled is cut off at the 1 s frame timeout.
     session.handle_input(10.0, &cases[0].frame[..3]);
@@ -216,7 +221,10 @@ fn a_session_answers_in_the_peer_dialect_and_keeps_stats() {
     let error = js_sys::Reflect::get(&closed, &"error".into()).expect("error");
     assert_eq!(kind(&error), "timeout");
     assert!(session.take_closed().is_undefined(), "reported once");
-    assert_eq!(kind(&session.send_raw(b"1").expect_err("closed")), "closed");
+    assert_eq!(
+        kind(&session.send_raw(1011.0, b"1").expect_err("closed")),
+        "closed"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -232,12 +240,12 @@ fn a_session_reports_invalid_json_and_closes_on_it_when_strict() {
     )
     .expect("options");
     lenient.handle_input(1.0, &frame("{bad"));
-    lenient.report_invalid("bad");
+    lenient.report_invalid(2.0, "bad");
     assert!(!lenient.is_closed());
     let mut strict = Session::new("v1", Some(1 << 20), JsValue::NULL, JsValue::NULL, true, 0.0)
         .expect("options");
     strict.handle_input(1.0, &frame("{bad"));
-    strict.report_invalid("bad");
+    strict.report_invalid(2.0, "bad");
     assert!(strict.is_closed());
     let closed = strict.take_closed();
     let error = js_sys::Reflect::get(&closed, &"error".into()).expect("error");

@@ -396,15 +396,16 @@ impl Harness {
         let tally = &self.tallies[from.index()];
         let must_fail = tally.closed_locally || tally.closed_event.is_some();
         let result = match &expect {
-            Expect::Value(v) => conn.send(v),
-            Expect::Raw(s) => conn.send_raw(s),
+            Expect::Value(v) => conn.send(self.now, v),
+            Expect::Raw(s) => conn.send_raw(self.now, s),
         };
+        self.tallies[from.index()].last_now = self.now;
         match result {
             Ok(()) => {
                 assert!(!must_fail, "a send succeeded after the connection closed");
                 let tally = &mut self.tallies[from.index()];
                 tally.sent += 1;
-                tally.last_activity = tally.last_now;
+                tally.last_activity = self.now;
             }
             Err(LocalError::Closed) => {
                 assert!(
@@ -587,7 +588,7 @@ impl Harness {
         if !self.conns[i].is_closed() {
             self.tallies[i].closed_locally = true;
         }
-        self.conns[i].close();
+        self.conns[i].close(self.now);
         assert!(self.conns[i].is_closed());
     }
 

@@ -219,7 +219,7 @@ struct Slot {
 /// while let Some(ConnEvent::Message(text)) = conn.poll_event() {
 ///     match endpoint.handle_message(t, ann, &text) {
 ///         Verdict::Pass => { /* the application's message */ }
-///         Verdict::Reply(reply) => conn.send_raw(&reply)?,
+///         Verdict::Reply(reply) => conn.send_raw(t, &reply)?,
 ///         Verdict::Broadcast { delivery, .. } => assert_eq!(delivery.queued, 1),
 ///         other => panic!("{other:?}"),
 ///     }
@@ -234,7 +234,7 @@ struct Slot {
 /// // the message as sent.
 /// let frame = endpoint.poll_push(t, ann, conn.transmit().len()).expect("one pushed");
 /// assert_eq!(&*frame, br#"{"$jsocket":"broadcast","from":1,"message":{"hi": 1.50}}"#);
-/// conn.send_raw(&frame)?;
+/// conn.send_raw(t, &frame)?;
 /// assert!(endpoint.poll_push(t, bob, 0).is_none());
 ///
 /// // Leaving gives everything back.

@@ -511,14 +511,14 @@ impl Check {
     fn run(&mut self, now: Duration, input: &[u8]) -> Result<(), RemoteError> {
         self.out.clear();
         self.conn.handle_input(now, input);
-        self.drain()
+        self.drain(now)
     }
 
     /// The source ended.
     fn finish(&mut self, now: Duration) -> Result<(), RemoteError> {
         self.out.clear();
         self.conn.handle_eof(now);
-        self.drain()
+        self.drain(now)
     }
 
     /// Whether the source's transport holds part of a message not yet read (a WebSocket frame
@@ -536,7 +536,7 @@ impl Check {
     fn timeout(&mut self, now: Duration) -> Result<(), RemoteError> {
         self.out.clear();
         self.conn.handle_timeout(now);
-        self.drain()
+        self.drain(now)
     }
 
     /// `out` has been passed on: keep no more of it than the config retains.
@@ -553,13 +553,13 @@ impl Check {
         self.conn.buffer_capacity() + self.out.capacity()
     }
 
-    fn drain(&mut self) -> Result<(), RemoteError> {
+    fn drain(&mut self, now: Duration) -> Result<(), RemoteError> {
         let mut result = Ok(());
         while let Some(event) = self.conn.poll_event() {
             match event {
                 Event::Message(payload) => {
                     // A payload the decoder accepted is within the limit, so this cannot fail.
-                    let _ = self.conn.send_raw(payload.as_bytes());
+                    let _ = self.conn.send_raw(now, payload.as_bytes());
                 }
                 Event::Rejected(e) | Event::Closed(Closed::Error(e)) => {
                     result = Err(e);
