@@ -87,6 +87,8 @@ impl Adapter {
                     println!("{id}: closed ({why:?})");
                     continue;
                 }
+                // Events added in later versions: nothing this example acts on.
+                _ => continue,
             };
             let reply = match self.endpoint.handle_message(now, id, &text) {
                 Verdict::Pass => {

@@ -16,6 +16,7 @@ use crate::payload::FromPayload;
 use crate::stats::Stats;
 
 /// Something that happened on a connection, returned by [`Connection::poll_event`].
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event<T> {
     /// A message arrived.
@@ -27,13 +28,17 @@ pub enum Event<T> {
 }
 
 /// Why a connection closed.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Closed {
     /// The peer ended the stream between frames.
     Eof,
     /// This side called [`Connection::close`].
     Local,
-    /// The peer broke the protocol or a timeout struck.
+    /// Nothing crossed the connection, either way, for the idle timeout. Neither side broke
+    /// the protocol: not counted as a failure.
+    Idle,
+    /// The peer broke the protocol, or stalled inside a frame past the frame timeout.
     Error(RemoteError),
 }
 
@@ -228,10 +233,8 @@ impl<T: FromPayload> Connection<T> {
                 return self.fail(RemoteError::FrameTimeout { received });
             }
         }
-        if let Some(deadline) = self.idle_deadline() {
-            if now >= deadline {
-                self.fail(RemoteError::IdleTimeout);
-            }
+        if self.idle_deadline().is_some_and(|at| now >= at) {
+            self.close_with(Closed::Idle);
         }
     }
 

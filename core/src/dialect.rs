@@ -7,6 +7,7 @@ use core::str::FromStr;
 pub const MAGIC: [u8; 4] = *b"JSN1";
 
 /// A jsocket wire dialect: how the header in front of each JSON payload is laid out.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Dialect {
     /// jsocket 2.x: `JSN1`, payload length (u32 big-endian), CRC32 of the payload (u32 big-endian).
@@ -72,6 +73,7 @@ impl FromStr for Dialect {
 }
 
 /// Which dialects a receiver accepts.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum DialectMode {
     /// Detect the dialect from the first bytes of the stream (see [`sniff`]) and keep it.
@@ -82,6 +84,7 @@ pub enum DialectMode {
 }
 
 /// What the first bytes of a stream are.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Sniffed {
     /// A jsocket frame of this dialect.

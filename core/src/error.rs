@@ -82,8 +82,6 @@ pub enum RemoteError {
         /// Bytes of the frame (header included) received before the deadline.
         received: usize,
     },
-    /// Nothing crossed the connection for longer than the idle timeout.
-    IdleTimeout,
 }
 
 /// Something this program asked for that cannot be done; the connection is unharmed.
@@ -113,7 +111,8 @@ pub enum LocalError {
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorKind {
-    /// A frame timeout or an idle timeout.
+    /// A frame timeout: the peer stalled inside a frame. (A connection closed for being idle
+    /// is [`Closed::Idle`](crate::Closed::Idle), no failure.)
     Timeout,
     /// Writing to the peer failed (reported by the adapter).
     BadWrite,
@@ -183,7 +182,7 @@ impl RemoteError {
                 ErrorKind::InvalidJson
             }
             RemoteError::Truncated { .. } => ErrorKind::Framing,
-            RemoteError::FrameTimeout { .. } | RemoteError::IdleTimeout => ErrorKind::Timeout,
+            RemoteError::FrameTimeout { .. } => ErrorKind::Timeout,
         }
     }
 
@@ -256,7 +255,6 @@ impl fmt::Display for RemoteError {
                 f,
                 "read timeout during message ({received} bytes of the frame received)"
             ),
-            RemoteError::IdleTimeout => f.write_str("idle timeout"),
         }
     }
 }

@@ -51,6 +51,7 @@
 //!         Event::Message(msg) => server.send(t0, &json!({"ok": msg["op"]}))?,
 //!         Event::Rejected(err) => eprintln!("bad message: {err}"),
 //!         Event::Closed(why) => eprintln!("closed: {why:?}"),
+//!         _ => {} // events that later versions add
 //!     }
 //! }
 //! assert_eq!(server.stats().client_id.as_deref(), Some("kiosk-1"));

@@ -197,7 +197,7 @@ fn poke_after_close(conn: &mut Connection<Value>) {
     conn.handle_eof(secs(102));
     conn.handle_timeout(secs(10_000));
     conn.close(secs(10_000));
-    conn.report_invalid(secs(10_000), RemoteError::IdleTimeout);
+    conn.report_invalid(secs(10_000), RemoteError::FrameTimeout { received: 0 });
 }
 
 #[test]
@@ -427,11 +427,9 @@ fn the_idle_timeout_is_pushed_back_by_input_and_by_sends() {
     conn.handle_timeout(secs(23) - ms(1));
     assert_eq!(drain(&mut conn), [Event::Message(json!(1))]);
     conn.handle_timeout(secs(23));
-    assert_eq!(
-        drain(&mut conn),
-        [Event::Closed(Closed::Error(RemoteError::IdleTimeout))]
-    );
-    assert_eq!(conn.stats().failures.get(ErrorKind::Timeout), 1);
+    assert_eq!(drain(&mut conn), [Event::Closed(Closed::Idle)]);
+    // Idle is no one's error: not a failure.
+    assert_eq!(conn.stats().failures.total(), 0);
 }
 
 #[test]
@@ -452,10 +450,7 @@ fn a_client_that_only_receives_pushes_is_not_idle() {
     conn.poll_transmit(&mut wire);
     assert_eq!(decode_all(Dialect::V2, &wire).len(), 5);
     conn.handle_timeout(secs(115));
-    assert_eq!(
-        drain(&mut conn),
-        [Event::Closed(Closed::Error(RemoteError::IdleTimeout))]
-    );
+    assert_eq!(drain(&mut conn), [Event::Closed(Closed::Idle)]);
 }
 
 #[test]
@@ -472,10 +467,7 @@ fn poll_timeout_gives_the_earlier_of_both_deadlines() {
     conn.handle_input(secs(2), b"JSN1");
     assert_eq!(conn.poll_timeout(), Some(secs(12)));
     conn.handle_timeout(secs(12));
-    assert_eq!(
-        drain(&mut conn),
-        [Event::Closed(Closed::Error(RemoteError::IdleTimeout))]
-    );
+    assert_eq!(drain(&mut conn), [Event::Closed(Closed::Idle)]);
 }
 
 #[test]

@@ -388,8 +388,8 @@ fn invalid_utf8_costs_only_its_frame() {
     for (name, config, bad, error) in cases {
         let dialect = match config.get_dialect() {
             DialectMode::Fixed(d) => d,
-            DialectMode::Auto if bad.starts_with(b"JSN1") => Dialect::V2,
-            DialectMode::Auto => Dialect::V1Le,
+            _ if bad.starts_with(b"JSN1") => Dialect::V2,
+            _ => Dialect::V1Le,
         };
         let input = [bad, frame(dialect, b"{}")].concat();
         let mut chunkings: Vec<Vec<&[u8]>> = vec![input.chunks(1).collect()];
@@ -606,7 +606,6 @@ fn error_kinds_carry_the_names_of_jsocket_statistics() {
         RemoteError::FrameTimeout { received: 3 }.kind(),
         ErrorKind::Timeout
     );
-    assert_eq!(RemoteError::IdleTimeout.kind(), ErrorKind::Timeout);
 }
 
 #[test]

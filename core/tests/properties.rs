@@ -125,6 +125,7 @@ fn header(dialect: Dialect, len: u32) -> Vec<u8> {
         Dialect::V2 => [&b"JSN1"[..], &len.to_be_bytes(), &[0; 4]].concat(),
         Dialect::V1 => len.to_be_bytes().to_vec(),
         Dialect::V1Le => len.to_le_bytes().to_vec(),
+        other => unimplemented!("no header for {other}"),
     }
 }
 

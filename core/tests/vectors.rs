@@ -189,6 +189,7 @@ fn captured_headers_follow_the_protocol() {
                 }
                 Dialect::V1 => assert_eq!(head, len.to_be_bytes(), "{at}"),
                 Dialect::V1Le => assert_eq!(head, len.to_le_bytes(), "{at}"),
+                other => unimplemented!("{at}: no vectors for {other}"),
             }
             assert_eq!(
                 sniff(&v.frame, DEFAULT_MAX_MESSAGE_SIZE, false),
@@ -326,6 +327,7 @@ fn a_fixed_dialect_refuses_the_others_at_the_first_header() {
                         len: u32::from_le_bytes(head),
                         max: DEFAULT_MAX_MESSAGE_SIZE,
                     },
+                    other => unimplemented!("{at}: no expectation for {other}"),
                 };
                 // Padding completes a v2 header where a v1 frame is shorter than one.
                 let padded = [&v.frame[..], &[0; 12]].concat();

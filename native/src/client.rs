@@ -16,7 +16,7 @@ use smol::{Async, Timer};
 
 use crate::client_config::ClientConfig;
 use crate::clock::Clock;
-use crate::error::Error;
+use crate::error::{Error, Op};
 use crate::plain_stream::PlainStream;
 use crate::socket::PeerAddr;
 
@@ -60,7 +60,7 @@ const READ_BUFFER: usize = 16 * 1024;
 
 async fn timeout<T>(
     limit: Option<Duration>,
-    op: &'static str,
+    op: Op,
     fut: impl std::future::Future<Output = io::Result<T>>,
 ) -> Result<T, Error> {
     match limit {
@@ -116,7 +116,7 @@ impl Client {
         let mut last = io::Error::other("no attempt made");
         for attempt in 1..=attempts {
             let connect = Async::<UnixStream>::connect(path);
-            match timeout(config.connect_timeout, "connect", connect).await {
+            match timeout(config.connect_timeout, Op::Connect, connect).await {
                 Ok(stream) => {
                     let peer = PeerAddr::Unix(Some(path.to_path_buf()));
                     return Ok(Client::new(PlainStream::Unix(stream), peer, config));
@@ -246,7 +246,10 @@ impl Client {
                             writable
                                 .or(async {
                                     Timer::at(at).await;
-                                    Err(Error::Timeout { op: "write", after })
+                                    Err(Error::Timeout {
+                                        op: Op::Write,
+                                        after,
+                                    })
                                 })
                                 .await?
                         }
@@ -274,6 +277,8 @@ impl Client {
                     self.closed = Some(why);
                     return Err(err);
                 }
+                // Events that later versions of the core add: none this client acts on.
+                Some(_) => continue,
                 None => {}
             }
             if let Some(why) = &self.closed {
@@ -307,7 +312,10 @@ impl Client {
             match read {
                 Some((after, at)) => {
                     Timer::at(at).await;
-                    Err(Error::Timeout { op: "read", after })
+                    Err(Error::Timeout {
+                        op: Op::Read,
+                        after,
+                    })
                 }
                 None => std::future::pending().await,
             }
@@ -329,8 +337,9 @@ impl Client {
 
 fn closed_error(why: &Closed) -> Error {
     match why {
-        Closed::Eof | Closed::Local => Error::Closed,
         Closed::Error(e) => Error::Remote(e.clone()),
+        Closed::Idle => Error::Idle,
+        _ => Error::Closed,
     }
 }
 
@@ -346,7 +355,7 @@ async fn connect_tcp(
     for sa in addrs {
         match timeout(
             config.connect_timeout,
-            "connect",
+            Op::Connect,
             Async::<TcpStream>::connect(sa),
         )
         .await

@@ -144,7 +144,7 @@ async fn drive(
             if let (Some(why), false) = (&closed, pending) {
                 return match why {
                     Closed::Local => End::Local,
-                    Closed::Eof | Closed::Error(_) => End::Peer,
+                    _ => End::Peer,
                 };
             }
             // Replies still to send: wait for the client to take them, a while.
@@ -552,10 +552,13 @@ fn settle(shared: &Shared, slot: &Slot, ctx: &Context, event: Event<JsonText>) -
                     // Per connection, so debug: the failure counts are in the statistics.
                     log::debug!("connection {} ({}): closed: {e}", slot.id, slot.peer)
                 }
-                Closed::Eof | Closed::Local => {}
+                Closed::Idle => log::debug!("connection {} ({}): idle", slot.id, slot.peer),
+                _ => {}
             }
             Step::Closed(why)
         }
+        // Events that later versions of the core add: none the server acts on.
+        _ => Step::Reply(None),
     }
 }
 

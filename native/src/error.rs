@@ -24,13 +24,17 @@ pub enum Error {
     /// A read, write or connect took longer than its timeout. Nothing received is lost: the next
     /// call goes on from where the stream stood.
     Timeout {
-        /// Which operation: `"read"`, `"write"` or `"connect"`.
-        op: &'static str,
+        /// Which operation.
+        op: Op,
         /// The timeout that passed.
         after: Duration,
     },
-    /// The peer broke the protocol (or a core timeout struck); the connection is closed.
+    /// The peer broke the protocol (or stalled inside a frame past the frame timeout); the
+    /// connection is closed.
     Remote(RemoteError),
+    /// Nothing crossed the connection, either way, for the core's idle timeout; the connection
+    /// is closed.
+    Idle,
     /// The message cannot be sent (too large, not serialisable, connection closed).
     Local(LocalError),
     /// The peer closed the connection.
@@ -40,6 +44,35 @@ pub enum Error {
     /// is lost, counted by the connection's statistics; the connection goes on (unless strict
     /// mode is on and it was not JSON).
     Rejected(RemoteError),
+}
+
+/// The operation an [`Error::Timeout`] cut short.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Connecting to the server.
+    Connect,
+    /// Reading a message.
+    Read,
+    /// Writing a message.
+    Write,
+}
+
+impl Op {
+    /// The operation's name: `connect`, `read` or `write`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Op::Connect => "connect",
+            Op::Read => "read",
+            Op::Write => "write",
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Error {
@@ -64,6 +97,7 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "socket error: {e}"),
             Error::Timeout { op, after } => write!(f, "{op} timed out after {after:?}"),
             Error::Remote(e) => write!(f, "peer error: {e}"),
+            Error::Idle => f.write_str("connection closed: idle timeout"),
             Error::Local(e) => write!(f, "cannot send: {e}"),
             Error::Closed => f.write_str("connection closed by the peer"),
             Error::Rejected(e) => write!(f, "unexpected message: {e}"),
@@ -79,7 +113,7 @@ impl std::error::Error for Error {
             Error::Remote(e) => Some(e),
             Error::Local(e) => Some(e),
             Error::Rejected(e) => Some(e),
-            Error::Timeout { .. } | Error::Closed => None,
+            Error::Timeout { .. } | Error::Closed | Error::Idle => None,
         }
     }
 }

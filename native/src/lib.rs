@@ -69,7 +69,7 @@ pub use blocking::BlockingClient;
 pub use client::Client;
 pub use client_config::ClientConfig;
 pub use config::{EarlyReplies, Listen, ServerConfig, DEFAULT_ADDR, DEFAULT_PORT};
-pub use error::Error;
+pub use error::{Error, Op};
 pub use handle::{PushError, ServerHandle, Stopper};
 pub use handler::{handler_fn, AsyncHandler, Context, FnHandler, Handler, LocalBoxFuture, Reply};
 pub use http::WebConfig;

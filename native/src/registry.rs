@@ -583,7 +583,7 @@ impl Shared {
             clients.push(ClientStats {
                 id: slot.id,
                 peer: slot.peer.clone(),
-                protocol: info.protocol.map(Protocol::as_str),
+                protocol: info.protocol,
                 connected_for: now.saturating_sub(info.connected_at),
                 stats: conn.stats().clone(),
                 buffered_bytes: conn.buffer_capacity(),

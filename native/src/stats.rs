@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use jsocket_core::endpoint::Summary;
+use jsocket_core::endpoint::{Protocol, Summary};
 use jsocket_core::Stats;
 use serde_json::Value;
 
@@ -20,8 +20,8 @@ pub struct ClientStats {
     pub id: u64,
     /// Where the client connects from.
     pub peer: PeerAddr,
-    /// What it speaks (`"jsocket"`, `"websocket"`, `"http"`), once known.
-    pub protocol: Option<&'static str>,
+    /// What it speaks, once known.
+    pub protocol: Option<Protocol>,
     /// How long it has been connected.
     pub connected_for: Duration,
     /// The core's statistics of the connection (messages, bytes, failures, client name,

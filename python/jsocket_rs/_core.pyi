@@ -27,7 +27,7 @@ class Rejected:
     def error(self) -> FramingError: ...
 
 class Closed:
-    """The connection is over: ``reason`` is ``"eof"``, ``"local"`` or ``"error"``."""
+    """The connection is over: ``reason`` is ``"eof"``, ``"local"``, ``"idle"`` or ``"error"``."""
 
     @property
     def reason(self) -> str: ...

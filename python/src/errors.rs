@@ -25,7 +25,6 @@ pub(crate) fn kind_of(error: &RemoteError) -> &'static str {
         RemoteError::InvalidJson { .. } => "invalid_json",
         RemoteError::Truncated { .. } => "truncated",
         RemoteError::FrameTimeout { .. } => "frame_timeout",
-        RemoteError::IdleTimeout => "idle_timeout",
         _ => "framing",
     }
 }

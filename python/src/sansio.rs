@@ -185,10 +185,11 @@ impl Rejected {
 }
 
 /// The connection is over; the last event. `reason` is `"eof"` (the peer ended its stream
-/// between frames), `"local"` (this side closed) or `"error"` (`error` is the `FramingError`).
+/// between frames), `"local"` (this side closed), `"idle"` (nothing crossed the connection for
+/// the idle timeout) or `"error"` (`error` is the `FramingError`).
 #[pyclass(module = "jsocket_rs._core", frozen, get_all)]
 pub(crate) struct Closed {
-    /// `"eof"`, `"local"` or `"error"`.
+    /// `"eof"`, `"local"`, `"idle"` or `"error"`.
     reason: &'static str,
     /// The `FramingError` for `"error"`, else `None`.
     error: Option<Py<PyAny>>,
@@ -403,6 +404,8 @@ pub(crate) fn next_event(
         },
         Event::Rejected(error) => rejected(py, &error)?,
         Event::Closed(why) => closed(py, why)?,
+        // Events that later versions of the core add: none passed on to Python.
+        _ => return next_event(py, conn),
     })
 }
 
@@ -410,10 +413,13 @@ fn closed(py: Python<'_>, why: CoreClosed) -> PyResult<Py<PyAny>> {
     let (reason, error) = match why {
         CoreClosed::Eof => ("eof", None),
         CoreClosed::Local => ("local", None),
+        CoreClosed::Idle => ("idle", None),
         CoreClosed::Error(e) => (
             "error",
             Some(errors::remote(py, &e).into_value(py).into_any()),
         ),
+        // A close that later versions of the core add: the stream ended, for no error.
+        _ => ("eof", None),
     };
     Ok(Py::new(py, Closed { reason, error })?.into_any())
 }

@@ -326,6 +326,8 @@ async fn drive(
                 Event::Message(text) => messages.push(text),
                 Event::Rejected(_) => {}
                 Event::Closed(why) => ended = Some(why),
+                // Events that later versions of the core add: none this server acts on.
+                _ => {}
             }
         }
         if !messages.is_empty() {
@@ -355,7 +357,7 @@ async fn drive(
             if !pending {
                 return match why {
                     Closed::Error(e) => Some(e.clone()),
-                    Closed::Eof | Closed::Local => None,
+                    _ => None,
                 };
             }
             let deadline = *grace.get_or_insert_with(|| Instant::now() + GRACE);

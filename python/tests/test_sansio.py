@@ -114,7 +114,9 @@ def test_frame_timeout_runs_on_the_callers_clock():
 def test_idle_timeout_and_eof():
     conn = jsocket.Connection(idle_timeout=1.0, now=0.0)
     conn.handle_timeout(conn.next_timeout())
-    assert drain(conn)[0].error.kind == "idle_timeout"
+    (closed,) = drain(conn)
+    assert closed.reason == "idle" and closed.error is None
+    assert conn.stats()["failures"] == {}  # idle is no one's error
     eof = jsocket.Connection()
     eof.receive_data(b"", 0.0)
     assert drain(eof)[0].reason == "eof"
@@ -144,7 +146,7 @@ def test_a_peer_that_only_receives_pushes_is_not_idle():
     assert conn.next_event() is jsocket.NEED_DATA
     assert not conn.closed
     conn.handle_timeout(115.0)
-    assert drain(conn)[0].error.kind == "idle_timeout"
+    assert drain(conn)[0].reason == "idle"
 
 
 def test_encode_writes_as_jsocket_and_checks_arguments():

@@ -134,8 +134,11 @@ export interface ConnectOptions {
 
 /** Why a WebSocket closed, as `onclose` receives it. */
 export interface CloseInfo {
-  /** `local`: `close()` was called; `eof`: the peer closed between frames; `error`: see `error`. */
-  reason: 'local' | 'eof' | 'error';
+  /**
+   * `local`: `close()` was called; `eof`: the peer closed between frames; `idle`: nothing crossed
+   * the connection for the idle timeout; `error`: see `error`.
+   */
+  reason: 'local' | 'eof' | 'idle' | 'error';
   /** What went wrong, when `reason` is `error`. */
   error: JsocketError | null;
   /** The WebSocket close code and reason, when the peer closed. */

@@ -87,7 +87,6 @@ pub fn remote_message(error: &RemoteError) -> String {
             .s("read timeout during message (")
             .n(*received)
             .s(" bytes of the frame received)"),
-        RemoteError::IdleTimeout => m.s("idle timeout"),
         _ => m.s(error.kind().as_str()),
     };
     m.0
@@ -215,7 +214,6 @@ mod tests {
                 expected: 7,
             },
             RemoteError::FrameTimeout { received: 0 },
-            RemoteError::IdleTimeout,
         ] {
             assert_eq!(remote_message(&e), e.to_string());
         }

@@ -123,8 +123,9 @@ impl Session {
         self.conn.poll_timeout().map(to_ms)
     }
 
-    /// How the connection closed, once: `{reason: "eof" | "local" | "error", error}` where
-    /// `error` is an `Error` with a `kind` (or `null`); `undefined` while open or once taken.
+    /// How the connection closed, once: `{reason: "eof" | "local" | "idle" | "error", error}`
+    /// where `error` is an `Error` with a `kind` (or `null`); `undefined` while open or once
+    /// taken.
     #[wasm_bindgen(js_name = takeClosed)]
     pub fn take_closed(&mut self) -> JsValue {
         self.closed
@@ -192,6 +193,8 @@ impl Session {
                 // A raw payload is never rejected by the core: JavaScript's parse reports it.
                 Event::Rejected(_) => {}
                 Event::Closed(why) => self.closed = Some(why),
+                // Events that later versions of the core add: none this adapter passes on.
+                _ => {}
             }
         }
     }
@@ -244,7 +247,10 @@ pub fn closed_to_js(closed: &Closed) -> JsValue {
     let (reason, err) = match closed {
         Closed::Eof => ("eof", JsValue::NULL),
         Closed::Local => ("local", JsValue::NULL),
+        Closed::Idle => ("idle", JsValue::NULL),
         Closed::Error(e) => ("error", error::remote(e)),
+        // A close that later versions of the core add: the stream ended, for no error.
+        _ => ("eof", JsValue::NULL),
     };
     let object = js_sys::Object::new();
     // Data properties on a fresh plain object: cannot fail.

@@ -615,6 +615,7 @@ impl Harness {
                     self.on_closed(i, &why);
                     self.tallies[i].closed_event = Some(why);
                 }
+                other => panic!("an event this harness does not know: {other:?}"),
             }
         }
         if self.tallies[i].closed_event.is_some() {
@@ -664,7 +665,7 @@ impl Harness {
                     assert_eq!(dir.eof_partial, Some(0));
                 }
             }
-            Closed::Error(RemoteError::IdleTimeout) => {
+            Closed::Idle => {
                 assert!(
                     tally.idle_due,
                     "idle timeout before the idle time had passed"
@@ -725,6 +726,7 @@ impl Harness {
                 assert!(!jsocket_core::json::can_begin(*found));
             }
             Closed::Error(e) => panic!("clean stream closed by {e:?}"),
+            other => panic!("a close this harness does not know: {other:?}"),
         }
     }
 

@@ -257,7 +257,7 @@ fn reference(setup: &Setup, wire: &[u8]) -> Outcome {
     };
     let dialect = match setup.config.get_dialect() {
         DialectMode::Fixed(d) => d,
-        DialectMode::Auto => match sniff(wire, setup.max, setup.prefer_le) {
+        _ => match sniff(wire, setup.max, setup.prefer_le) {
             Sniffed::Jsocket(d) => d,
             Sniffed::NeedMore if wire.is_empty() => {
                 return Outcome {
@@ -302,6 +302,7 @@ fn reference(setup: &Setup, wire: &[u8]) -> Outcome {
             }
             Dialect::V1 => (u32::from_be_bytes(word(0)), None),
             Dialect::V1Le => (u32::from_le_bytes(word(0)), None),
+            other => panic!("the model knows no {other}"),
         };
         if len > setup.max {
             let e = RemoteError::Oversize {

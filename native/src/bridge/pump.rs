@@ -40,7 +40,7 @@ impl End {
     /// What a check's error ends a pump with.
     fn from_check(e: RemoteError) -> End {
         match e {
-            RemoteError::FrameTimeout { .. } | RemoteError::IdleTimeout => End::TimedOut(e),
+            RemoteError::FrameTimeout { .. } => End::TimedOut(e),
             e => End::Malformed(e),
         }
     }
@@ -213,9 +213,7 @@ pub(crate) async fn serve(
             ws.close_with(CloseCode::Error);
             let _ = ws.flush().or(timeout()).await;
         }
-        Side::Idle
-        | Side::Up(End::TimedOut(RemoteError::IdleTimeout))
-        | Side::Down(End::TimedOut(RemoteError::IdleTimeout)) => {
+        Side::Idle => {
             let n = counters.timed_out.fetch_add(1, Relaxed) + 1;
             log::info!("bridge: {peer} dropped: idle ({n} timed out so far)");
             ws.close_with(CloseCode::Policy);
@@ -565,7 +563,7 @@ impl Check {
                     result = Err(e);
                     break;
                 }
-                Event::Closed(_) => break,
+                _ => break,
             }
         }
         self.conn.poll_transmit(&mut self.out);

@@ -266,6 +266,27 @@ test('the core frame timeout closes a stalled frame', async () => {
   assert.equal(info.error.kind, 'timeout');
 });
 
+test('sends keep a connection from idling out; idle then closes it, as no error', async () => {
+  const socket = await JsonSocket.connect('ws://kiosk.test/', { timeouts: { idle: 300 }, reconnect: false });
+  const ws = server();
+  let closedAt = null;
+  const closed = new Promise((r) => (socket.onclose = (info) => r(info)));
+  closed.then(() => (closedAt = performance.now()));
+  const start = performance.now();
+  for (let i = 0; i < 5; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    socket.send({ push: i });
+  }
+  assert.equal(closedAt, null, 'closed while sending');
+  assert.equal(frames(ws).length, 5);
+  const info = await closed;
+  assert.ok(closedAt - start >= 500 + 300 - 5, `closed after ${closedAt - start} ms`);
+  assert.equal(info.reason, 'idle');
+  assert.equal(info.error, null);
+  assert.equal(ws.closedWith, 1000);
+  assert.equal(socket.stats().failures.timeout, 0, 'idle is no one\'s error');
+});
+
 test('oversize sends are refused locally; the connection goes on', async () => {
   const socket = await JsonSocket.connect('ws://kiosk.test/', { maxMessageSize: 16 });
   const ws = server();
