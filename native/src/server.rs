@@ -321,8 +321,9 @@ impl Server {
         });
         // The executor runs on nothing but the supervisor's task handle (a flag check): the
         // accept loops and the connections are tasks of their own, so a wake-up polls only the
-        // task it concerns, never a listener.
-        ex.run(supervisor).await;
+        // task it concerns, never a listener. The reactor looks at the sockets between tasks
+        // (see `executor`).
+        crate::executor::run_until(&ex, supervisor).await;
         drop(timers);
         for addr in &addrs {
             if let Listen::Unix(path) = addr {
