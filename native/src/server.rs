@@ -38,7 +38,7 @@
 //! not fit a member is dropped for it (`send` returns [`PushError::Full`](crate::PushError::Full)),
 //! one that does not fit the budget drops the oldest waiting pushes first (the slowest
 //! readers'), and every drop is counted (`pushes_dropped`); a member that goes on losing pushes
-//! for 30 s is disconnected. A pushed payload of 16 KiB or more is written from the shared
+//! for [`ServerConfig::slow_reader_timeout`] (30 s) is disconnected. A pushed payload of 16 KiB or more is written from the shared
 //! frame (its header, then the payload, in one vectored write), never copied per receiver.
 //!
 //! ## Who takes pushed messages
