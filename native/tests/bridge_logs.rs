@@ -6,35 +6,11 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
-use log::{Level, LevelFilter, Log, Metadata, Record};
 use native::bridge::{Bridge, BridgeConfig};
 
-use common::wait_until;
-
-/// Lines written at info level or above, and the last of them.
-static LINES: AtomicUsize = AtomicUsize::new(0);
-static LAST: Mutex<String> = Mutex::new(String::new());
-
-struct Counter;
-
-impl Log for Counter {
-    fn enabled(&self, metadata: &Metadata) -> bool {
-        metadata.level() <= Level::Info
-    }
-
-    fn log(&self, record: &Record) {
-        if self.enabled(record.metadata()) {
-            LINES.fetch_add(1, Ordering::Relaxed);
-            *LAST.lock().unwrap() = record.args().to_string();
-        }
-    }
-
-    fn flush(&self) {}
-}
+use common::{log_lines, wait_until};
 
 /// A WebSocket handshake from a client that sends no `Origin` (not a browser).
 const HANDSHAKE: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
@@ -52,8 +28,7 @@ fn visit(addr: SocketAddr, request: &[u8]) {
 
 #[test]
 fn churning_clients_through_the_bridge_write_a_bounded_log() {
-    log::set_logger(&Counter).unwrap();
-    log::set_max_level(LevelFilter::Info);
+    log_lines::install();
     // A target nobody listens on: every bridged client finds it unreachable.
     let target = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -68,7 +43,7 @@ fn churning_clients_through_the_bridge_write_a_bounded_log() {
     let thread = std::thread::spawn(move || bridge.run_blocking());
 
     const CLIENTS: u64 = 100;
-    let before = LINES.load(Ordering::Relaxed);
+    let before = log_lines::count();
     for _ in 0..CLIENTS {
         visit(addr, b"NOT HTTP AT ALL\r\n\r\n");
         visit(addr, HANDSHAKE);
@@ -77,9 +52,9 @@ fn churning_clients_through_the_bridge_write_a_bounded_log() {
     assert_eq!((s.bad_requests, s.target_unreachable), (CLIENTS, CLIENTS));
     // The interval's summary says what happened.
     wait_until("a summary line", || {
-        LAST.lock().unwrap().contains("in the last")
+        log_lines::last().contains("in the last")
     });
-    let lines = LINES.load(Ordering::Relaxed) - before;
+    let lines = log_lines::count() - before;
     // One summary per 200 ms interval of the run, at most: never one line per client.
     assert!(lines <= 20, "{lines} log lines for {} clients", 2 * CLIENTS);
 
