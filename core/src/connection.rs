@@ -155,7 +155,8 @@ impl<T: FromPayload> Connection<T> {
             self.stats.last_in = Some(now);
             let message = result.and_then(|(text, scanned)| {
                 #[cfg(feature = "client-identity")]
-                self.stats.note_identity(text);
+                self.stats
+                    .note_identity(text, scanned.and_then(|s| s.members.as_deref()));
                 match scanned {
                     Some(scanned) => T::from_scanned(text, scanned),
                     None => T::from_payload(text),

@@ -173,9 +173,12 @@ pub struct Decoder {
     keep_grown: bool,
     /// Check a gathered payload's JSON syntax as its bytes arrive (see [`Self::scan_json`]).
     scan_json: bool,
-    /// That check, under way for the frame in `buf`, with the payload bytes it has read.
+    /// That check, under way for the frame in `buf`.
     scanner: Option<Scanner>,
-    scan_fed: usize,
+    /// The CRC32 of the payload bytes of the frame in `buf` so far (v2).
+    crc: u32,
+    /// Payload bytes of the frame in `buf` that the CRC and the scan have read.
+    payload_fed: usize,
     /// Its verdict on the frame handed out last.
     scanned: Option<Scanned>,
 }
@@ -197,7 +200,8 @@ impl Decoder {
             keep_grown: false,
             scan_json: false,
             scanner: None,
-            scan_fed: 0,
+            crc: 0,
+            payload_fed: 0,
             scanned: None,
         }
     }
@@ -386,7 +390,8 @@ impl Decoder {
                 let h = self.check(parsed)?;
                 self.header = Some(h);
                 self.scanner = self.scan_json.then(Scanner::default);
-                self.scan_fed = 0;
+                self.crc = 0;
+                self.payload_fed = 0;
                 h
             }
         };
@@ -396,17 +401,24 @@ impl Decoder {
         if let Err(e) = check_start(dialect, start) {
             return self.check(Err(e));
         }
-        if let Some(scanner) = &mut self.scanner {
-            let fed = header_len.saturating_add(self.scan_fed);
-            let new = self.buf.get(fed..).unwrap_or_default();
-            scanner.feed(new);
-            self.scan_fed += new.len();
+        // Each piece is checked as it arrives, so that no one call pays for a whole large payload.
+        let new = self
+            .buf
+            .get(header_len.saturating_add(self.payload_fed)..)
+            .unwrap_or_default();
+        if header.crc.is_some() {
+            self.crc = crate::crc::update(self.crc, new);
         }
+        if let Some(scanner) = &mut self.scanner {
+            scanner.feed(new);
+        }
+        self.payload_fed += new.len();
         if self.buf.len() < end {
             return Ok(None);
         }
-        if let Err(e) = check_crc(header, &self.buf[header_len..end]) {
-            return self.check(Err(e));
+        if let Some(expected) = header.crc.filter(|&expected| expected != self.crc) {
+            let actual = self.crc;
+            return self.check(Err(RemoteError::CrcMismatch { expected, actual }));
         }
         // The frame is done with, whatever its payload: the next call starts a new one.
         self.handed_out = true;
