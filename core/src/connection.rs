@@ -115,6 +115,7 @@ impl<T: FromPayload> Connection<T> {
         let mut decoder = Decoder::new(config.decoder.clone());
         // Grown buffers are released by this connection once it is quiet (`release_delay`).
         decoder.keep_grown_buffer(!config.release_delay.is_zero());
+        decoder.scan_json(T::SCAN_JSON);
         let stats = Stats {
             connected_at: now,
             dialect: decoder.dialect(),
@@ -146,7 +147,7 @@ impl<T: FromPayload> Connection<T> {
         let mut completed = false;
         loop {
             let result = match self.decoder.decode(&mut input) {
-                Ok(Some(payload)) => Ok(payload.as_str()),
+                Ok(Some(payload)) => Ok((payload.as_str(), payload.scanned())),
                 Ok(None) => break,
                 Err(e) if e.is_fatal() => {
                     self.fail(e);
@@ -158,10 +159,14 @@ impl<T: FromPayload> Connection<T> {
             completed = true;
             self.stats.messages_in += 1;
             self.stats.last_in = Some(now);
-            let message = result.and_then(|text| {
+            let message = result.and_then(|(text, scanned)| {
                 #[cfg(feature = "client-identity")]
-                self.stats.note_identity(text);
-                T::from_payload(text)
+                self.stats
+                    .note_identity(text, scanned.and_then(|s| s.members.as_deref()));
+                match scanned {
+                    Some(scanned) => T::from_scanned(text, scanned),
+                    None => T::from_payload(text),
+                }
             });
             match message {
                 Ok(message) => self.events.push_back(Event::Message(message)),

@@ -25,6 +25,9 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::scan::Member;
+use crate::JsonText;
+
 /// The key that makes a JSON object a control message.
 pub const CONTROL_KEY: &str = "$jsocket";
 
@@ -155,21 +158,35 @@ impl<'a> Request<'a> {
     /// the last counts, as when parsed into a [`Value`].
     #[must_use]
     pub fn parse(text: &'a str) -> Option<Request<'a>> {
-        let fields = Fields::read(text)?;
+        Self::from_fields(Fields::read(text)?)
+    }
+
+    /// The same as [`parse`](Self::parse) of the message's text, read without a second pass
+    /// over a large message when the decoder noted where its top-level members lie.
+    #[must_use]
+    pub fn from_json(message: &'a JsonText) -> Option<Request<'a>> {
+        let text = message.as_str();
+        match message.members() {
+            Some(members) => Self::from_fields(Fields::from_members(text, members)?),
+            None => Self::parse(text),
+        }
+    }
+
+    fn from_fields(fields: Fields<'a>) -> Option<Request<'a>> {
         let kind = fields.kind?;
         // A `null` token is no token.
-        let token = fields.token.filter(|raw| raw.get() != "null");
-        let token = match token.map(|raw| string(raw.get())) {
+        let token = fields.token.filter(|raw| *raw != "null");
+        let token = match token.map(string) {
             None => None,
             Some(Some(token)) => Some(token),
             Some(None) => return Some(invalid("\"token\" must be a string")),
         };
-        let action = match string(kind.get()).as_deref() {
+        let action = match string(kind).as_deref() {
             Some(STATS) => Action::Stats,
             Some(CLIENTS) => {
-                let number = |raw: Option<&RawValue>| match raw {
+                let number = |raw: Option<&str>| match raw {
                     None => Ok(None),
-                    Some(raw) => serde_json::from_str::<u64>(raw.get()).map(Some),
+                    Some(raw) => serde_json::from_str::<u64>(raw).map(Some),
                 };
                 match (number(fields.after), number(fields.limit)) {
                     (Ok(after), Ok(limit)) => Action::Clients { after, limit },
@@ -179,11 +196,11 @@ impl<'a> Request<'a> {
                 }
             }
             Some(BROADCAST) => match fields.message {
-                Some(message) => Action::Broadcast(message.get()),
+                Some(message) => Action::Broadcast(message),
                 None => Action::Invalid("broadcast needs a \"message\"".to_owned()),
             },
             Some(other) => Action::Invalid(format!("unknown control message {other:?}")),
-            None => Action::Invalid(format!("unknown control message {}", kind.get())),
+            None => Action::Invalid(format!("unknown control message {kind}")),
         };
         Some(Request { action, token })
     }
@@ -234,11 +251,11 @@ pub const ENVELOPE_OVERHEAD: usize = 64;
 #[must_use]
 pub fn read_envelope(text: &str) -> Option<(u64, &str)> {
     let fields = Fields::read(text)?;
-    if string(fields.kind?.get()).as_deref() != Some(BROADCAST) {
+    if string(fields.kind?).as_deref() != Some(BROADCAST) {
         return None;
     }
-    let from = serde_json::from_str::<u64>(fields.from?.get()).ok()?;
-    Some((from, fields.message?.get()))
+    let from = serde_json::from_str::<u64>(fields.from?).ok()?;
+    Some((from, fields.message?))
 }
 
 fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
@@ -268,12 +285,12 @@ fn escapes_key(text: &str) -> bool {
 /// The top-level fields a control message may have, as raw JSON text.
 #[derive(Default)]
 struct Fields<'a> {
-    kind: Option<&'a RawValue>,
-    message: Option<&'a RawValue>,
-    token: Option<&'a RawValue>,
-    after: Option<&'a RawValue>,
-    limit: Option<&'a RawValue>,
-    from: Option<&'a RawValue>,
+    kind: Option<&'a str>,
+    message: Option<&'a str>,
+    token: Option<&'a str>,
+    after: Option<&'a str>,
+    limit: Option<&'a str>,
+    from: Option<&'a str>,
 }
 
 impl<'a> Fields<'a> {
@@ -289,6 +306,32 @@ impl<'a> Fields<'a> {
         de.end().ok()?;
         Some(fields)
     }
+
+    /// The same fields from the members of a valid object, found by the decoder's scan: only
+    /// the keys are parsed. A key that does not parse fails the read, as it fails `read`.
+    fn from_members(text: &'a str, members: &[Member]) -> Option<Fields<'a>> {
+        let mut fields = Fields::default();
+        for member in members {
+            let key = string(text.get(member.key.clone())?)?;
+            if let Some(slot) = fields.slot(&key) {
+                *slot = Some(text.get(member.value.clone())?);
+            }
+        }
+        Some(fields)
+    }
+
+    /// Where the value of `key` goes, if it is one of ours.
+    fn slot(&mut self, key: &str) -> Option<&mut Option<&'a str>> {
+        Some(match key {
+            CONTROL_KEY => &mut self.kind,
+            "message" => &mut self.message,
+            "token" => &mut self.token,
+            "after" => &mut self.after,
+            "limit" => &mut self.limit,
+            "from" => &mut self.from,
+            _ => return None,
+        })
+    }
 }
 
 struct FieldsVisitor;
@@ -303,19 +346,10 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
         let mut fields = Fields::default();
         while let Some(Key(key)) = map.next_key()? {
-            let slot = match &*key {
-                CONTROL_KEY => &mut fields.kind,
-                "message" => &mut fields.message,
-                "token" => &mut fields.token,
-                "after" => &mut fields.after,
-                "limit" => &mut fields.limit,
-                "from" => &mut fields.from,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-            };
-            *slot = Some(map.next_value()?);
+            match fields.slot(&key) {
+                Some(slot) => *slot = Some(map.next_value::<&RawValue>()?.get()),
+                None => drop(map.next_value::<IgnoredAny>()?),
+            }
         }
         Ok(fields)
     }
@@ -460,6 +494,48 @@ mod tests {
             bad_token.map(|r| r.action),
             Some(Action::Invalid("\"token\" must be a string".into()))
         );
+    }
+
+    /// A large message gathered across reads is read from the places the decoder noted, and
+    /// must read as its parse does.
+    #[test]
+    fn a_large_request_reads_as_its_parse() {
+        use crate::{Config, Connection, Dialect, Encoder, Event};
+        use core::time::Duration;
+
+        let pad = "x".repeat(5000);
+        let objects = [
+            r#""$jsocket": "stats"}"#,
+            r#""$jsocket": "broadcast", "message": {"b":1,"a":[1.10,"\u00e9"]}}"#,
+            r#""message": 18446744073709551616, "$jsocket": "broadcast", "token": "t"}"#,
+            r#""\u0024jsocket": "clients", "after": 5, "limit": -1}"#,
+            r#""$jsocket": "broadcast", "$jsocket": "stats", "token": null}"#,
+            r#""$jsocket": "stats", "token": 5}"#,
+            r#""\ud800": 1, "$jsocket": "stats"}"#,
+            r#""nested": {"$jsocket": "stats"}}"#,
+            r#""$jsocket": 7, "from": 3}"#,
+        ];
+        for rest in objects {
+            for text in [
+                alloc::format!(r#"{{"pad": "{pad}", {rest}"#),
+                alloc::format!(r#" {{ {rest} "#).replace('}', &alloc::format!(r#","p":"{pad}"}}"#)),
+            ] {
+                let mut wire = Vec::new();
+                let encoder = Encoder::new(Dialect::V2);
+                assert_eq!(encoder.encode_raw(text.as_bytes(), &mut wire), Ok(()));
+                let mut conn: Connection<JsonText> =
+                    Connection::new(Config::default(), Duration::ZERO);
+                for chunk in wire.chunks(1000) {
+                    conn.handle_input(Duration::ZERO, chunk);
+                }
+                let Some(Event::Message(msg)) = conn.poll_event() else {
+                    panic!("no message: {text}");
+                };
+                assert!(msg.members().is_some(), "{text}");
+                let want = Request::parse(&text);
+                assert_eq!(Request::from_json(&msg), want, "{text}");
+            }
+        }
     }
 
     #[test]

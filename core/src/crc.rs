@@ -2,13 +2,22 @@
 //! 8 KiB of tables are built at first use in zeroed memory, so that they cost no bytes in the
 //! binary (crc32fast stores 16 KiB of tables, which is most of a browser's `.wasm`).
 
-#[cfg(not(feature = "compact-crc"))]
+/// The CRC32 of `bytes`.
 pub(crate) fn hash(bytes: &[u8]) -> u32 {
-    crc32fast::hash(bytes)
+    update(0, bytes)
+}
+
+/// The CRC32 of what `crc` is the CRC32 of, followed by `bytes`: a payload checked as its
+/// pieces arrive.
+#[cfg(not(feature = "compact-crc"))]
+pub(crate) fn update(crc: u32, bytes: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new_with_initial(crc);
+    hasher.update(bytes);
+    hasher.finalize()
 }
 
 #[cfg(feature = "compact-crc")]
-pub(crate) use compact::hash;
+pub(crate) use compact::update;
 
 #[cfg(feature = "compact-crc")]
 mod compact {
@@ -56,11 +65,11 @@ mod compact {
         TABLES[slice][(index & 0xff) as usize].load(Ordering::Relaxed)
     }
 
-    pub(crate) fn hash(bytes: &[u8]) -> u32 {
+    pub(crate) fn update(crc: u32, bytes: &[u8]) -> u32 {
         if !READY.load(Ordering::Acquire) {
             fill();
         }
-        let mut crc = !0u32;
+        let mut crc = !crc;
         let mut words = bytes.chunks_exact(8);
         for w in &mut words {
             let x = crc ^ u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
@@ -90,6 +99,8 @@ mod tests {
             for end in start..data.len() {
                 let bytes = &data[start..end];
                 assert_eq!(super::hash(bytes), crc32fast::hash(bytes), "{start}..{end}");
+                let (a, b) = bytes.split_at(bytes.len() / 3);
+                assert_eq!(super::update(super::hash(a), b), crc32fast::hash(bytes));
             }
         }
     }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use crate::dialect::{sniff, Dialect, DialectMode, Sniffed};
 use crate::error::RemoteError;
 use crate::frame::{check_crc, check_start, utf8, Header, DEFAULT_MAX_MESSAGE_SIZE};
+use crate::scan::{Scanned, Scanner};
 
 /// Buffer capacity a decoder or connection keeps after a message; more is released.
 pub const DEFAULT_RETAIN_CAPACITY: usize = 2048;
@@ -91,6 +92,8 @@ impl DecoderConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Payload<'a> {
     text: &'a str,
+    /// The JSON check of a payload gathered across chunks, made as its bytes arrived.
+    scanned: Option<&'a Scanned>,
 }
 
 impl<'a> Payload<'a> {
@@ -110,6 +113,11 @@ impl<'a> Payload<'a> {
     pub fn json<T: Deserialize<'a>>(&self) -> Result<T, RemoteError> {
         serde_json::from_str(self.text)
             .map_err(|e| crate::json::unsupported_or_invalid(self.text, &e))
+    }
+
+    /// What the JSON check made as the payload arrived found, if the decoder made one.
+    pub(crate) const fn scanned(&self) -> Option<&'a Scanned> {
+        self.scanned
     }
 
     /// Parses the payload as a [`serde_json::Value`], with this crate's own visitor
@@ -163,6 +171,16 @@ pub struct Decoder {
     /// Keep a grown buffer after a frame instead of shrinking it to the retained capacity; its
     /// owner frees it with [`release`](Self::release) (a connection does once it is quiet).
     keep_grown: bool,
+    /// Check a gathered payload's JSON syntax as its bytes arrive (see [`Self::scan_json`]).
+    scan_json: bool,
+    /// That check, under way for the frame in `buf`.
+    scanner: Option<Scanner>,
+    /// The CRC32 of the payload bytes of the frame in `buf` so far (v2).
+    crc: u32,
+    /// Payload bytes of the frame in `buf` that the CRC and the scan have read.
+    payload_fed: usize,
+    /// Its verdict on the frame handed out last.
+    scanned: Option<Scanned>,
 }
 
 impl Decoder {
@@ -180,7 +198,19 @@ impl Decoder {
             handed_out: false,
             error: None,
             keep_grown: false,
+            scan_json: false,
+            scanner: None,
+            crc: 0,
+            payload_fed: 0,
+            scanned: None,
         }
+    }
+
+    /// Checks the JSON syntax of a payload that arrives in pieces as each piece arrives (default
+    /// off), so that no one call pays for all of a large payload; the verdict goes with the
+    /// payload to [`FromPayload::from_scanned`](crate::FromPayload::from_scanned).
+    pub(crate) fn scan_json(&mut self, yes: bool) {
+        self.scan_json = yes;
     }
 
     /// Keeps a buffer grown for a large frame after the frame is done (default: shrunk at
@@ -197,6 +227,8 @@ impl Decoder {
             self.handed_out = false;
             self.header = None;
             self.buf = Vec::new();
+            self.scanner = None;
+            self.scanned = None;
         }
     }
 
@@ -216,6 +248,7 @@ impl Decoder {
         if self.handed_out {
             self.handed_out = false;
             self.header = None;
+            self.scanned = None;
             self.buf.clear();
             if !self.keep_grown && self.buf.capacity() > self.config.retain_capacity {
                 self.buf = Vec::new();
@@ -312,7 +345,10 @@ impl Decoder {
         // Past here the frame is used up, whatever its payload.
         *input = &whole[end..];
         let text = utf8(payload)?;
-        Ok(Some(Payload { text }))
+        Ok(Some(Payload {
+            text,
+            scanned: None,
+        }))
     }
 
     /// The slow path: gathers a frame split across chunks in `buf`.
@@ -353,6 +389,9 @@ impl Decoder {
                 );
                 let h = self.check(parsed)?;
                 self.header = Some(h);
+                self.scanner = self.scan_json.then(Scanner::default);
+                self.crc = 0;
+                self.payload_fed = 0;
                 h
             }
         };
@@ -362,16 +401,33 @@ impl Decoder {
         if let Err(e) = check_start(dialect, start) {
             return self.check(Err(e));
         }
+        // Each piece is checked as it arrives, so that no one call pays for a whole large payload.
+        let new = self
+            .buf
+            .get(header_len.saturating_add(self.payload_fed)..)
+            .unwrap_or_default();
+        if header.crc.is_some() {
+            self.crc = crate::crc::update(self.crc, new);
+        }
+        if let Some(scanner) = &mut self.scanner {
+            scanner.feed(new);
+        }
+        self.payload_fed += new.len();
         if self.buf.len() < end {
             return Ok(None);
         }
-        if let Err(e) = check_crc(header, &self.buf[header_len..end]) {
-            return self.check(Err(e));
+        if let Some(expected) = header.crc.filter(|&expected| expected != self.crc) {
+            let actual = self.crc;
+            return self.check(Err(RemoteError::CrcMismatch { expected, actual }));
         }
         // The frame is done with, whatever its payload: the next call starts a new one.
         self.handed_out = true;
+        self.scanned = self.scanner.take().map(Scanner::finish);
         let text = utf8(&self.buf[header_len..end])?;
-        Ok(Some(Payload { text }))
+        Ok(Some(Payload {
+            text,
+            scanned: self.scanned.as_ref(),
+        }))
     }
 
     /// Detects the dialect from the stream's first bytes; `Ok(None)` while fewer than four arrived.

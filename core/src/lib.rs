@@ -105,6 +105,7 @@ mod error;
 mod frame;
 pub mod json;
 mod payload;
+mod scan;
 mod stats;
 
 pub use config::Config;
@@ -114,4 +115,5 @@ pub use dialect::{sniff, Dialect, DialectMode, Sniffed, UnknownDialect, MAGIC};
 pub use error::{ErrorKind, LocalError, RemoteError};
 pub use frame::{encode, Encoder, DEFAULT_MAX_MESSAGE_SIZE, MAX_HEADER_LEN};
 pub use payload::{FromPayload, Json, JsonText, RawPayload};
+pub use scan::Scanned;
 pub use stats::{Failures, Stats, MAX_IDENTITY_LEN};

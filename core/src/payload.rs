@@ -1,6 +1,7 @@
 //! What a [`Connection`](crate::Connection) turns each validated payload into.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Deref;
 
@@ -9,6 +10,11 @@ use serde_json::Value;
 
 use crate::error::RemoteError;
 use crate::json;
+use crate::scan::{Member, Scanned};
+
+/// The smallest payload whose top-level members' places a [`JsonText`] keeps from the scan:
+/// below it a second parse costs less than keeping them.
+const KEEP_MEMBERS_FROM: usize = 4096;
 
 /// A message type a [`Connection`](crate::Connection) can deliver: made from a payload that is
 /// already length-, CRC- and UTF-8-checked.
@@ -24,8 +30,20 @@ use crate::json;
 /// payload is not JSON (which closes a strict connection), [`RemoteError::Unsupported`] when it
 /// is JSON the type cannot hold (which never does).
 pub trait FromPayload: Sized {
+    /// Whether the decoder should check a payload's JSON syntax as its pieces arrive and hand
+    /// the verdict to [`from_scanned`](Self::from_scanned) (default false: nothing checked).
+    const SCAN_JSON: bool = false;
+
     /// Builds the message from its payload.
     fn from_payload(payload: &str) -> Result<Self, RemoteError>;
+
+    /// Builds the message from a payload whose JSON syntax the decoder checked as it arrived
+    /// (only with [`SCAN_JSON`](Self::SCAN_JSON)); by default the same as
+    /// [`from_payload`](Self::from_payload).
+    fn from_scanned(payload: &str, scanned: &Scanned) -> Result<Self, RemoteError> {
+        let _ = scanned;
+        Self::from_payload(payload)
+    }
 }
 
 impl FromPayload for Value {
@@ -110,16 +128,40 @@ impl FromPayload for RawPayload {
 /// assert!(JsonText::from_payload("{").is_err());
 /// # Ok::<(), jsocket_core::RemoteError>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct JsonText {
     text: String,
+    /// Where the members of a top-level object lie, when the decoder's scan noted them.
+    members: Option<Vec<Member>>,
+}
+
+impl PartialEq for JsonText {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for JsonText {}
+
+impl core::hash::Hash for JsonText {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
 }
 
 impl JsonText {
     /// Checks `text` and keeps it.
     pub fn new(text: String) -> Result<Self, RemoteError> {
         json::check(&text)?;
-        Ok(JsonText { text })
+        Ok(JsonText {
+            text,
+            members: None,
+        })
+    }
+
+    /// Where the members of a top-level object lie, if known without a parse.
+    pub(crate) fn members(&self) -> Option<&[Member]> {
+        self.members.as_deref()
     }
 
     /// The text as received.
@@ -165,10 +207,28 @@ impl Deref for JsonText {
 }
 
 impl FromPayload for JsonText {
+    const SCAN_JSON: bool = true;
+
     fn from_payload(payload: &str) -> Result<Self, RemoteError> {
         json::check(payload)?;
         Ok(JsonText {
             text: String::from(payload),
+            members: None,
+        })
+    }
+
+    fn from_scanned(payload: &str, scanned: &Scanned) -> Result<Self, RemoteError> {
+        if !scanned.valid {
+            // The rare path: serde_json's own check gives the error its exact words.
+            json::check(payload)?;
+        }
+        let members = match &scanned.members {
+            Some(members) if payload.len() >= KEEP_MEMBERS_FROM => Some(members.clone()),
+            _ => None,
+        };
+        Ok(JsonText {
+            text: String::from(payload),
+            members,
         })
     }
 }

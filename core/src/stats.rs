@@ -9,6 +9,8 @@ use serde_json::value::RawValue;
 
 use crate::dialect::Dialect;
 use crate::error::ErrorKind;
+#[cfg(feature = "client-identity")]
+use crate::scan::Member;
 
 /// Failure counts by [`ErrorKind`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,7 +67,15 @@ pub struct Stats {
 #[cfg(feature = "client-identity")]
 impl Stats {
     /// Takes the sender's name from a message's text, unless it only repeats the known one.
-    pub(crate) fn note_identity(&mut self, text: &str) {
+    /// With the places of its top-level members (a large message, scanned as it arrived), only
+    /// those are looked at, never the whole text again.
+    pub(crate) fn note_identity(&mut self, text: &str, members: Option<&[Member]>) {
+        if let Some(members) = members {
+            if let Some(id) = member_identity(text, members) {
+                self.client_id = Some(id);
+            }
+            return;
+        }
         let known = self.client_id.as_deref();
         if !known.is_some_and(|known| repeats_identity(text, known)) {
             if let Some(id) = client_identity(text) {
@@ -99,7 +109,36 @@ fn client_identity(payload: &str) -> Option<String> {
         return None;
     }
     let identity: Identity = serde_json::from_str(payload).ok()?;
-    let raw = identity.client_id.or(identity.client)?.get();
+    identity_of(identity.client_id.or(identity.client)?.get())
+}
+
+/// As [`client_identity`], from the top-level members of an object. A key with an escape in
+/// it is left to `client_identity` (rare, and only the parse can say what it names); plain
+/// keys read as the parse reads them, a repeated identity key naming no one.
+#[cfg(feature = "client-identity")]
+fn member_identity(payload: &str, members: &[Member]) -> Option<String> {
+    let mut found = [None, None];
+    for m in members {
+        let key = payload.get(m.key.clone())?;
+        if key.contains('\\') {
+            return client_identity(payload);
+        }
+        let slot = match key {
+            "\"client_id\"" => &mut found[0],
+            "\"client\"" => &mut found[1],
+            _ => continue,
+        };
+        if slot.replace(m.value.clone()).is_some() {
+            return None;
+        }
+    }
+    let [client_id, client] = found;
+    identity_of(payload.get(client_id.or(client)?)?)
+}
+
+/// The identity a field's raw JSON value gives: a string or a number, not too long.
+#[cfg(feature = "client-identity")]
+fn identity_of(raw: &str) -> Option<String> {
     if raw.len() > MAX_IDENTITY_LEN {
         return None;
     }
@@ -138,8 +177,9 @@ fn repeats_identity(payload: &str, known: &str) -> bool {
 
 #[cfg(all(test, feature = "client-identity"))]
 mod tests {
-    use super::{client_identity, repeats_identity};
+    use super::{client_identity, member_identity, repeats_identity};
     use alloc::format;
+    use alloc::string::ToString;
 
     #[test]
     fn a_repeated_identity_is_recognised_without_parsing() {
@@ -186,5 +226,39 @@ mod tests {
             client_identity(&format!(r#"{{"client": "{longest}"}}"#)).as_deref(),
             Some(longest)
         );
+    }
+
+    /// Read from the places of the top-level members, a message names the same sender as
+    /// when its text is parsed.
+    #[test]
+    fn members_name_the_sender_as_the_parse_does() {
+        let long = "k".repeat(super::MAX_IDENTITY_LEN);
+        let cases = [
+            r#"{"client": "kiosk-3", "pad": 1}"#.to_string(),
+            r#"{"client_id": 7, "x": [1, {"client_id": 8}]}"#.to_string(),
+            r#"{"client": "a", "client_id": "b"}"#.to_string(),
+            r#"{"client_id": "a", "client_id": "b"}"#.to_string(),
+            r#"{"client": "a", "client": "a"}"#.to_string(),
+            r#"{"nested": {"client": "x"}}"#.to_string(),
+            r#"{"\u0063lient": "escaped", "note": "\"client"}"#.to_string(),
+            r#"{"\u0063lient": "escaped"}"#.to_string(),
+            r#"{"cli\"ent": 1, "client": "q\u00e9"}"#.to_string(),
+            r#"{"client": null, "client_id": {"a": 1}}"#.to_string(),
+            r#"{"client": true}"#.to_string(),
+            format!(r#"{{"client": "{long}"}}"#),
+            format!(r#"{{"client": "{}"}}"#, &long[2..]),
+        ];
+        for text in &cases {
+            let mut scanner = crate::scan::Scanner::default();
+            scanner.feed(text.as_bytes());
+            let scanned = scanner.finish();
+            assert!(scanned.valid, "{text}");
+            let members = scanned.members.unwrap_or_default();
+            assert_eq!(
+                member_identity(text, &members),
+                client_identity(text),
+                "{text}"
+            );
+        }
     }
 }

@@ -192,7 +192,7 @@ fn under_pressure_the_silent_go_first_and_the_spoken_stay() {
 }
 
 #[test]
-fn a_newcomer_to_a_full_server_takes_the_slot_of_one_that_never_spoke() {
+fn a_newcomer_to_a_full_server_takes_the_slot_of_the_longest_silent_at_once() {
     let t0 = secs(0);
     let config = EndpointConfig::default()
         .max_connections(3)
@@ -201,26 +201,37 @@ fn a_newcomer_to_a_full_server_takes_the_slot_of_one_that_never_spoke() {
     member(&mut ep, t0, host(1));
     member(&mut ep, t0, host(2));
     let silent = connect(&mut ep, t0, host(3));
-    // Not yet past its first-bytes timeout: the newcomer is refused.
-    assert_eq!(
-        ep.handle_connect(secs(4), host(4)),
-        Err(Refusal::Full { max: 3 })
-    );
-    let newcomer = connect(&mut ep, secs(5), host(4));
+    // Well within its first-bytes timeout: the newcomer still takes its slot, at once.
+    let newcomer = connect(&mut ep, secs(1), host(4));
     assert_eq!(
         events(&mut ep),
         [Event::Disconnect {
             id: silent,
-            reason: Disconnect::FirstBytesTimeout
+            reason: Disconnect::Displaced
         }]
     );
     // The evicted one is out of every count already; reporting it gone later is harmless.
-    assert_eq!(ep.counts(secs(5)).unidentified, 1);
-    assert!(ep.handle_leave(secs(6), silent, None));
-    assert!(!ep.handle_leave(secs(6), silent, None));
+    assert_eq!(ep.counts(secs(1)).unidentified, 1);
+    assert!(ep.handle_leave(secs(2), silent, None));
+    assert!(!ep.handle_leave(secs(2), silent, None));
     assert_eq!(ep.connections(), 3);
     assert!(ep.client(newcomer).is_some());
     assert_eq!(ep.totals().evicted_first_bytes, 1);
+    // Of the silent ones, the one that has waited longest goes first; the spoken never do.
+    let later = connect(&mut ep, secs(3), host(5));
+    assert_eq!(
+        events(&mut ep),
+        [Event::Disconnect {
+            id: newcomer,
+            reason: Disconnect::Displaced
+        }]
+    );
+    ep.handle_leave(secs(3), newcomer, None);
+    ep.handle_identified(secs(4), later, Protocol::Jsocket);
+    assert_eq!(
+        ep.handle_connect(secs(5), host(6)),
+        Err(Refusal::Full { max: 3 })
+    );
     assert_consistent(&ep);
 }
 
@@ -904,14 +915,15 @@ fn shards_share_the_limits_and_count_a_broadcast_once() {
     let c = shards[0]
         .handle_connect(t, host(2))
         .unwrap_or_else(|e| panic!("{e}"));
+    // All of them members (none to make room for a newcomer): the server is full for all.
+    for (shard, id) in [(0, a), (1, b), (0, c)] {
+        shards[shard].handle_identified(t, id, Protocol::Jsocket);
+    }
     assert_eq!(
         shards[1].handle_connect(t, host(3)),
         Err(Refusal::Full { max: 3 })
     );
     assert_eq!(ledger.connections(), 3);
-    for (shard, id) in [(0, a), (1, b), (0, c)] {
-        shards[shard].handle_identified(t, id, Protocol::Jsocket);
-    }
     // A broadcast from shard 0 is handed to shard 1: one payload for both.
     let text = r#"{"$jsocket": "broadcast", "message": [1, 2]}"#;
     let Verdict::Broadcast { frame, delivery } = shards[0].handle_message(t, a, text) else {

@@ -75,6 +75,7 @@ pub struct ServerConfig {
     pub(crate) control_token: Option<String>,
     pub(crate) stats_interval: Duration,
     pub(crate) first_bytes_timeout: Duration,
+    pub(crate) slow_reader_timeout: Option<Duration>,
     pub(crate) broadcast_rate: Option<Rate>,
     /// WebSocket and HTTP: builder methods in `http`.
     pub(crate) web: crate::http::WebConfig,
@@ -102,6 +103,7 @@ impl Default for ServerConfig {
             control_token: None,
             stats_interval: EndpointConfig::default().get_snapshot_interval(),
             first_bytes_timeout: EndpointConfig::default().get_first_bytes_timeout(),
+            slow_reader_timeout: EndpointConfig::default().get_slow_reader_timeout(),
             broadcast_rate: EndpointConfig::default().get_broadcast_rate(),
             web: crate::http::WebConfig::default(),
         }
@@ -237,12 +239,23 @@ impl ServerConfig {
     }
 
     /// How long a new connection may take to complete its first message (a jsocket frame, an
-    /// HTTP request head) before, once 90 % of the slots are taken, it gives its slot to a
-    /// newcomer (default 10 s). Without that pressure it does not apply; a connection that has
-    /// spoken is never let go for being quiet.
+    /// HTTP request head) before, once 90 % of the slots are taken, it is let go (default
+    /// 10 s). Without that pressure it does not apply; a connection that has spoken is never
+    /// let go for being quiet. (At the limit, a newcomer does not wait for it: it takes at once
+    /// the slot of the connection that has waited longest without completing a message.)
     #[must_use]
     pub fn first_bytes_timeout(mut self, timeout: Duration) -> Self {
         self.first_bytes_timeout = timeout;
+        self
+    }
+
+    /// How long a member may go on losing pushes (broadcasts,
+    /// [`ServerHandle::send`](crate::ServerHandle::send)) without catching up before it is
+    /// disconnected (default 30 s; `None`: never): a client that never reads is let go rather
+    /// than kept, losing everything sent to it.
+    #[must_use]
+    pub fn slow_reader_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.slow_reader_timeout = timeout;
         self
     }
 
@@ -266,6 +279,7 @@ impl ServerConfig {
             .control(self.control_messages)
             .snapshot_interval(self.stats_interval)
             .first_bytes_timeout(self.first_bytes_timeout)
+            .slow_reader_timeout(self.slow_reader_timeout)
             .broadcast_rate(self.broadcast_rate)
             .policy(ControlPolicy::default().token(self.control_token.clone()));
         if let Some(max) = self.max_per_address {

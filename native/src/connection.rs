@@ -7,8 +7,8 @@
 //!    to the server itself) and its reply is queued on the core's output buffer, so the replies
 //!    to one read are coalesced; once the unsent output passes the core's `max_pending_output`
 //!    it stops, and takes the rest when the client has read enough;
-//! 3. writes everything pending in one `write` (a frame is never written in two pieces by us;
-//!    only a full socket buffer splits a write) and reports what the socket took;
+//! 3. writes what is pending in one `write`, up to a read buffer's worth (more waits for the
+//!    next turn, after the other tasks), and reports what the socket took;
 //! 4. waits for whichever comes first: the socket readable (only while the core wants input),
 //!    writable (only while output is pending), a pushed message or shutdown, or the core's next
 //!    deadline; then reads once into the server's shared buffer and hands the bytes to the core.
@@ -125,10 +125,16 @@ async fn drive(
                 continue;
             }
         }
-        if let Err(e) = flush(slot, stream) {
-            slot.conn.borrow_mut().record_failure(ErrorKind::BadWrite);
-            log::debug!("connection {} ({}): write failed: {e}", slot.id, slot.peer);
-            return End::Peer;
+        match flush(slot, stream, shared.config.read_buffer) {
+            // Fairness for output too: a turn writes at most a read buffer's worth, so that
+            // pushing a large frame into many sockets is spread over as many turns.
+            Ok(Flushed::Capped) => future::yield_now().await,
+            Ok(Flushed::AsFarAsItGoes) => {}
+            Err(e) => {
+                slot.conn.borrow_mut().record_failure(ErrorKind::BadWrite);
+                log::debug!("connection {} ({}): write failed: {e}", slot.id, slot.peer);
+                return End::Peer;
+            }
         }
         let pending = !slot.conn.borrow().transmit().is_empty()
             || stream.has_buffered_output()
@@ -334,26 +340,39 @@ fn held_back(slot: &Slot, stream: &Stream, now: std::time::Duration) {
 
 /// Writes what is pending until the socket takes no more: the connection's output, with a
 /// pushed frame written by reference (header and shared payload) in its place among it.
-fn flush(slot: &Slot, stream: &Stream) -> io::Result<()> {
+/// How far a [`flush`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flushed {
+    /// Everything was written, or the socket took no more.
+    AsFarAsItGoes,
+    /// It wrote its cap and stopped with output left: the other tasks come first.
+    Capped,
+}
+
+/// Writes pending output, at most `cap` bytes (and always a whole header of a frame written by
+/// reference, with what of its payload fits).
+fn flush(slot: &Slot, stream: &Stream, cap: usize) -> io::Result<Flushed> {
     // A WebSocket's last message first: it was taken from the core already.
     stream.flush_buffered()?;
     let mut conn = slot.conn.borrow_mut();
     let mut by_ref = slot.by_ref.borrow_mut();
+    let mut room = cap;
     loop {
         // What was queued before the frame by reference goes first, then the frame.
         let before = by_ref.as_ref().map_or(usize::MAX, |r| r.before);
         let out = conn.transmit();
-        let out = &out[..out.len().min(before)];
+        let out = &out[..out.len().min(before).min(room)];
         let (len, written) = if !out.is_empty() {
             (out.len(), stream.try_write(out))
         } else if let Some(r) = by_ref.as_ref() {
             let (header, payload) = r.rest();
+            let payload = &payload[..payload.len().min(room.saturating_sub(header.len()))];
             (
                 header.len() + payload.len(),
                 stream.try_write_pair(header, payload),
             )
         } else {
-            return Ok(());
+            return Ok(Flushed::AsFarAsItGoes);
         };
         match written {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -373,10 +392,14 @@ fn flush(slot: &Slot, stream: &Stream) -> io::Result<()> {
                 if n < len && matches!(stream, Stream::Plain(_)) {
                     // A short write means the socket buffer is full: wait to be writable
                     // rather than spend a call on `WouldBlock`.
-                    return Ok(());
+                    return Ok(Flushed::AsFarAsItGoes);
+                }
+                room -= n.min(room);
+                if room == 0 {
+                    return Ok(Flushed::Capped);
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::AsFarAsItGoes),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
@@ -496,7 +519,7 @@ fn feed(
         }
         if !rest.is_empty() && slot.conn.borrow().transmit().len() >= early {
             // A failed write fails again in the driver's flush, which handles it.
-            let _ = flush(slot, stream);
+            let _ = flush(slot, stream, usize::MAX);
             early = early.saturating_mul(2);
         }
         if !answered || slot.conn.borrow().is_closed() {

@@ -53,6 +53,7 @@ mod connection;
 mod counted;
 mod cpu_gauge;
 mod error;
+mod executor;
 mod handle;
 mod handler;
 pub mod handlers;

@@ -316,11 +316,7 @@ impl Shared {
             self.drain(now);
             return Answer::Handler;
         }
-        let text = msg.as_str();
-        let verdict = self
-            .endpoint
-            .borrow_mut()
-            .handle_message(now, slot.cid(), text);
+        let verdict = self.endpoint.borrow_mut().handle_json(now, slot.cid(), msg);
         slot.member.set(true);
         let answer = match verdict {
             Verdict::Pass => Answer::Handler,

@@ -38,7 +38,7 @@
 //! not fit a member is dropped for it (`send` returns [`PushError::Full`](crate::PushError::Full)),
 //! one that does not fit the budget drops the oldest waiting pushes first (the slowest
 //! readers'), and every drop is counted (`pushes_dropped`); a member that goes on losing pushes
-//! for 30 s is disconnected. A pushed payload of 16 KiB or more is written from the shared
+//! for [`ServerConfig::slow_reader_timeout`] (30 s) is disconnected. A pushed payload of 16 KiB or more is written from the shared
 //! frame (its header, then the payload, in one vectored write), never copied per receiver.
 //!
 //! ## Who takes pushed messages
@@ -321,8 +321,9 @@ impl Server {
         });
         // The executor runs on nothing but the supervisor's task handle (a flag check): the
         // accept loops and the connections are tasks of their own, so a wake-up polls only the
-        // task it concerns, never a listener.
-        ex.run(supervisor).await;
+        // task it concerns, never a listener. The reactor looks at the sockets between tasks
+        // (see `executor`).
+        crate::executor::run_until(&ex, supervisor).await;
         drop(timers);
         for addr in &addrs {
             if let Listen::Unix(path) = addr {

@@ -331,3 +331,32 @@ fn under_pressure_a_silent_connection_gives_its_slot_to_a_newcomer() {
     let stats = server.stats();
     assert!(stats["evicted_first_bytes"].as_u64() >= Some(1), "{stats}");
 }
+
+#[test]
+fn with_defaults_silent_connections_never_keep_a_newcomer_out() {
+    // The default first-bytes timeout (10 s): the newcomer must not wait for it.
+    let server = start(ServerConfig::default().max_connections(11), || Echo);
+    let mut watcher = server.client();
+    let stats =
+        |c: &mut BlockingClient| -> Value { c.request(&json!({"$jsocket": "stats"})).unwrap() };
+    stats(&mut watcher);
+    // Ten connections that never send a byte take every other slot.
+    let silent: Vec<TcpStream> = (0..10)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    wait_until("every slot is taken", || {
+        stats(&mut watcher)["connections"] == json!(11)
+    });
+    // The newcomer is served at once; the silent connection that waited longest made room.
+    let mut newcomer = RawPeer::connect(server.addr, Dialect::V2);
+    newcomer.write(&frame(&json!({"hello": "now"}), Dialect::V2));
+    assert_eq!(newcomer.recv(), json!({"hello": "now"}));
+    let mut oldest = RawPeer::from_stream(silent[0].try_clone().unwrap(), Dialect::V2);
+    assert!(
+        oldest.closed_by_server(),
+        "the oldest silent one was let go"
+    );
+    let after = stats(&mut watcher);
+    assert_eq!(after["evicted_first_bytes"], json!(1), "{after}");
+    assert_eq!(after["connections"], json!(11), "{after}");
+}

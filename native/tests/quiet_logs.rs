@@ -3,41 +3,19 @@
 //! drops are counted, and summed up once per interval).
 
 use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use log::{Level, LevelFilter, Log, Metadata, Record};
 use native::handlers::Echo;
 use native::jsocket_core::Dialect;
 use native::ServerConfig;
 use serde_json::json;
 
-use common::{frame, start, wait_until, RawPeer};
+use common::{frame, log_lines, start, wait_until, RawPeer};
 
 mod common;
 
-/// Lines written at info level or above.
-static LINES: AtomicUsize = AtomicUsize::new(0);
-
-struct Counter;
-
-impl Log for Counter {
-    fn enabled(&self, metadata: &Metadata) -> bool {
-        metadata.level() <= Level::Info
-    }
-
-    fn log(&self, record: &Record) {
-        if self.enabled(record.metadata()) {
-            LINES.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn flush(&self) {}
-}
-
 #[test]
 fn a_broadcast_storm_to_clients_that_never_read_writes_a_bounded_log() {
-    log::set_logger(&Counter).unwrap();
-    log::set_max_level(LevelFilter::Info);
+    log_lines::install();
     let server = start(ServerConfig::default(), || Echo);
     // Clients that say who they are, then never read again.
     let sleepers: Vec<RawPeer> = (0..20)
@@ -58,11 +36,11 @@ fn a_broadcast_storm_to_clients_that_never_read_writes_a_bounded_log() {
     });
     let message = json!({"$jsocket": "broadcast", "message": {"pad": "z".repeat(64 * 1024)}});
     let storm: Vec<u8> = frame(&message, Dialect::V2).repeat(STORM);
-    let before = LINES.load(Ordering::Relaxed);
+    let before = log_lines::count();
     broadcaster.write(&storm);
     let dropped = || server.stats()["pushes_dropped"].as_u64().unwrap_or(0);
     wait_until("the storm drops pushes", || dropped() >= 1000);
-    let lines = LINES.load(Ordering::Relaxed) - before;
+    let lines = log_lines::count() - before;
     assert!(
         lines <= 20,
         "{lines} log lines for {} dropped pushes",

@@ -10,7 +10,8 @@ use crate::frame::DEFAULT_MAX_MESSAGE_SIZE;
 ///
 /// Defaults: 10,000 connections; per address a tenth of that (at least 16; loopback and local
 /// sockets have no per-address limit); pressure from 90 % of the slots, when a connection that
-/// has not completed a message in 10 s is let go for a newcomer; 64 MiB of pushed output on the
+/// has not completed a message in 10 s is let go (and at the limit, the one that has waited
+/// longest without completing one makes room for a newcomer at once); 64 MiB of pushed output on the
 /// whole server, 1 MiB and 1024 messages per member, a member losing pushes for 30 s
 /// disconnected; downloads bounded to 60 s; control requests as [`ControlPolicy::default`],
 /// statistics and client pages rate-limited to 10 a second (burst 20), broadcasts to 100 a

@@ -13,6 +13,7 @@ use super::summary;
 use super::{Access, ClientInfo, ConnId, Endpoint, Frame, Ledger, Protocol, State};
 use crate::control::{self, Action, Request, CLIENTS, CONTROL_KEY, ENVELOPE_OVERHEAD};
 use crate::stats::Stats;
+use crate::JsonText;
 
 /// What to do with a message, from [`Endpoint::handle_message`].
 #[non_exhaustive]
@@ -62,6 +63,22 @@ impl<L: Ledger> Endpoint<L> {
     /// anything else passes. A message from an unidentified connection makes it a jsocket
     /// member.
     pub fn handle_message(&mut self, now: Duration, id: ConnId, text: &str) -> Verdict {
+        self.handle_request(now, id, || Request::parse(text))
+    }
+
+    /// The same as [`handle_message`](Self::handle_message) for a message kept as
+    /// [`JsonText`]: a large one is read without a second pass over its text (see
+    /// [`Request::from_json`]).
+    pub fn handle_json(&mut self, now: Duration, id: ConnId, message: &JsonText) -> Verdict {
+        self.handle_request(now, id, || Request::from_json(message))
+    }
+
+    fn handle_request<'t>(
+        &mut self,
+        now: Duration,
+        id: ConnId,
+        parse: impl FnOnce() -> Option<Request<'t>>,
+    ) -> Verdict {
         let Some(slot) = self.slots.get(&id) else {
             return Verdict::Pass;
         };
@@ -75,7 +92,7 @@ impl<L: Ledger> Endpoint<L> {
         if !self.config.control {
             return Verdict::Pass;
         }
-        let Some(request) = Request::parse(text) else {
+        let Some(request) = parse() else {
             return Verdict::Pass;
         };
         let Some(slot) = self.slots.get_mut(&id) else {

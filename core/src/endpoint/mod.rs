@@ -36,9 +36,10 @@
 //! included, and [`max_per_address`](EndpointConfig::max_per_address) those of one address. A
 //! connection over either limit is [refused](Refusal), with the reason. Under pressure (slots
 //! running short), connections that have not completed a message within the
-//! [first-bytes timeout](EndpointConfig::first_bytes_timeout) are let go, the oldest first, and
-//! a newcomer to a full server takes the slot of such a one if there is one. A connection that
-//! has spoken is never let go for being quiet.
+//! [first-bytes timeout](EndpointConfig::first_bytes_timeout) are let go, the oldest first; and
+//! a newcomer to a full server takes at once the slot of the connection that has waited longest
+//! without completing a message, if there is one, so that silent connections never keep a
+//! newcomer out. A connection that has spoken is never let go for being quiet.
 //!
 //! ## Output budget
 //! A broadcast is one [`Frame`], shared by its receivers and counted once against the global
@@ -116,6 +117,9 @@ impl Protocol {
 pub enum Disconnect {
     /// Under pressure, it had not completed a message within the first-bytes timeout.
     FirstBytesTimeout,
+    /// The server was full when a newcomer came, and of the connections that had not completed
+    /// a message it had waited longest: the newcomer took its slot.
+    Displaced,
     /// It lost pushes without catching up for the slow-reader timeout.
     SlowReader,
     /// A download held its slot past the download timeout.
@@ -126,6 +130,7 @@ impl fmt::Display for Disconnect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Disconnect::FirstBytesTimeout => "no complete message in time while slots ran short",
+            Disconnect::Displaced => "no complete message yet, and a newcomer needed the slot",
             Disconnect::SlowReader => "too slow to read its pushed messages",
             Disconnect::DownloadTimeout => "download took too long",
         })

@@ -9,16 +9,15 @@ use crate::stats::Stats;
 
 impl<L: Ledger> Endpoint<L> {
     /// A connection from `peer` was accepted at `now`: admits it (its id) or refuses it (why).
-    /// When the server is full, an unidentified connection past the first-bytes timeout gives
-    /// its slot (an [`Event::Disconnect`] for it).
+    /// When the server is full, the connection that has waited longest without completing a
+    /// message gives its slot at once (an [`Event::Disconnect`] for it,
+    /// [`Disconnect::Displaced`]): connections that say nothing never keep a newcomer out.
     pub fn handle_connect(&mut self, now: Duration, peer: Peer) -> Result<ConnId, Refusal> {
         let mut admitted = self.ledger.admit(&peer);
-        if let (Err(Refusal::Full { .. }), true) = (admitted, self.pressured()) {
-            if let Some(&(since, id)) = self.waiting.first() {
-                if since.saturating_add(self.config.first_bytes_timeout) <= now {
-                    self.evict(now, id, Disconnect::FirstBytesTimeout);
-                    admitted = self.ledger.admit(&peer);
-                }
+        if let Err(Refusal::Full { .. }) = admitted {
+            if let Some(&(_, id)) = self.waiting.first() {
+                self.evict(now, id, Disconnect::Displaced);
+                admitted = self.ledger.admit(&peer);
             }
         }
         if let Err(refusal) = admitted {
@@ -103,7 +102,7 @@ impl<L: Ledger> Endpoint<L> {
             slot.state = State::Evicted;
         }
         self.count(now, |t| match reason {
-            Disconnect::FirstBytesTimeout => t.evicted_first_bytes += 1,
+            Disconnect::FirstBytesTimeout | Disconnect::Displaced => t.evicted_first_bytes += 1,
             Disconnect::SlowReader => t.evicted_slow_readers += 1,
             Disconnect::DownloadTimeout => t.evicted_downloads += 1,
         });

@@ -23,7 +23,8 @@ pub struct Tally {
     pub refused_full: u64,
     /// Connections refused because their address was at its limit.
     pub refused_per_address: u64,
-    /// Connections let go under pressure before completing a message.
+    /// Connections let go before completing a message: under pressure past the first-bytes
+    /// timeout, or at the limit to make room for a newcomer.
     pub evicted_first_bytes: u64,
     /// Members disconnected for losing pushes too long.
     pub evicted_slow_readers: u64,

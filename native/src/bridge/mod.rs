@@ -61,6 +61,7 @@ pub struct BridgeConfig {
     pub(crate) max_connections: usize,
     pub(crate) buffer: usize,
     pub(crate) handshake_timeout: Duration,
+    pub(crate) summary_interval: Duration,
 }
 
 /// Clients a bridge serves at once unless told otherwise.
@@ -69,7 +70,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
 impl BridgeConfig {
     /// Listens on `listen` and forwards to `target` (`host:port`, resolved for each client).
     /// Defaults: frames not checked, pages from the same host only, 1,000 clients, a 64 KiB
-    /// buffer per direction, 10 s for the handshake, and the core's defaults
+    /// buffer per direction, 10 s for the handshake, a log summary every 10 s, and the core's defaults
     /// ([`Config::default`]) for the message size limit and the timeouts (no idle timeout,
     /// 30 s to finish a frame).
     pub fn new(listen: SocketAddr, target: impl Into<String>) -> Self {
@@ -82,6 +83,7 @@ impl BridgeConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             buffer: 64 * 1024,
             handshake_timeout: Duration::from_secs(10),
+            summary_interval: Duration::from_secs(10),
         }
     }
 
@@ -143,6 +145,15 @@ impl BridgeConfig {
     #[must_use]
     pub fn buffer(mut self, bytes: usize) -> Self {
         self.buffer = bytes.max(1024);
+        self
+    }
+
+    /// How often the events of the past interval (clients bridged, refused, dropped, timed
+    /// out) are logged, as one line at info level (default 10 s; none for a quiet interval).
+    /// Each connection's own events are logged at debug level only.
+    #[must_use]
+    pub fn summary_interval(mut self, interval: Duration) -> Self {
+        self.summary_interval = interval;
         self
     }
 }
@@ -217,6 +228,7 @@ impl Bridge {
         // The accept loop is a task, not the future `run` is given: that one is polled on every
         // wake-up of any task, and a listener polled for nothing costs a system call each time.
         // Tasks hold the executor weakly: once `run` returns, dropping it drops them all.
+        let summaries = ex.spawn(summaries(stats.clone(), config.summary_interval));
         let accept = ex.spawn(accept_loop(Rc::downgrade(&ex), listener, config, stats));
         ex.run(async {
             let _ = stop_rx.recv().await;
@@ -224,7 +236,23 @@ impl Bridge {
         })
         .await;
         drop(accept);
+        drop(summaries);
         Ok(())
+    }
+}
+
+/// Logs what happened in each interval, as the server does: one line, never one per client.
+async fn summaries(stats: BridgeStatsHandle, every: Duration) {
+    let every = every.max(Duration::from_millis(1));
+    let mut before = stats.snapshot();
+    loop {
+        Timer::after(every).await;
+        let now = stats.snapshot();
+        let events = now.events_since(&before);
+        if !events.is_empty() {
+            log::info!("bridge: in the last {} s: {events}", every.as_secs_f64());
+        }
+        before = now;
     }
 }
 
@@ -243,7 +271,13 @@ async fn accept_loop(
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                log::warn!("accept failed: {e}");
+                // Counted for the summary: a flood of failures (out of descriptors) logs no
+                // line each.
+                stats
+                    .0
+                    .accept_failed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                log::debug!("accept failed: {e}");
                 Timer::after(Duration::from_millis(50)).await;
                 continue;
             }

@@ -106,12 +106,8 @@ pub(crate) async fn serve(
     let ws = match accepted {
         Ok(ws) => ws,
         Err(refused) => {
-            // A refused origin is logged by the policy, once per origin.
-            let level = match refused {
-                Refused::Origin(_) => log::Level::Debug,
-                _ => log::Level::Info,
-            };
-            log::log!(level, "bridge: {peer} refused: {refused}");
+            // Per connection, so at debug level: the summary counts them.
+            log::debug!("bridge: {peer} refused: {refused}");
             match refused {
                 Refused::Origin(_) => {}
                 Refused::BadRequest(_) => {
@@ -128,7 +124,7 @@ pub(crate) async fn serve(
     let target = match connect(&config.target, config.handshake_timeout).await {
         Ok(target) => target,
         Err(e) => {
-            log::warn!("bridge: {peer}: target {} unreachable: {e}", config.target);
+            log::debug!("bridge: {peer}: target {} unreachable: {e}", config.target);
             counters.target_unreachable.fetch_add(1, Relaxed);
             ws.close_with(CloseCode::Again);
             let _ = ws.flush().or(timeout()).await;
@@ -190,8 +186,8 @@ pub(crate) async fn serve(
             .await;
         }
         Side::Up(End::Malformed(e)) => {
-            let n = counters.malformed_from_client.fetch_add(1, Relaxed) + 1;
-            log::warn!("bridge: {peer} dropped: malformed frame: {e} ({n} so far)");
+            counters.malformed_from_client.fetch_add(1, Relaxed);
+            log::debug!("bridge: {peer} dropped: malformed frame: {e}");
             // The frames before the bad one did reach the target: let its replies come back,
             // then close the client with "invalid data".
             close_code.set(CloseCode::Invalid);
@@ -208,20 +204,20 @@ pub(crate) async fn serve(
             }
         }
         Side::Down(End::Malformed(e)) => {
-            let n = counters.malformed_from_target.fetch_add(1, Relaxed) + 1;
-            log::warn!("bridge: {peer}: target sent a malformed frame: {e} ({n} so far)");
+            counters.malformed_from_target.fetch_add(1, Relaxed);
+            log::debug!("bridge: {peer}: target sent a malformed frame: {e}");
             ws.close_with(CloseCode::Error);
             let _ = ws.flush().or(timeout()).await;
         }
         Side::Idle => {
-            let n = counters.timed_out.fetch_add(1, Relaxed) + 1;
-            log::info!("bridge: {peer} dropped: idle ({n} timed out so far)");
+            counters.timed_out.fetch_add(1, Relaxed);
+            log::debug!("bridge: {peer} dropped: idle");
             ws.close_with(CloseCode::Policy);
             let _ = ws.flush().or(timeout()).await;
         }
         Side::Up(End::TimedOut(e)) | Side::Down(End::TimedOut(e)) => {
-            let n = counters.timed_out.fetch_add(1, Relaxed) + 1;
-            log::info!("bridge: {peer} dropped: {e} ({n} timed out so far)");
+            counters.timed_out.fetch_add(1, Relaxed);
+            log::debug!("bridge: {peer} dropped: {e}");
             ws.close_with(CloseCode::Policy);
             let _ = ws.flush().or(timeout()).await;
         }

@@ -35,6 +35,41 @@ pub struct BridgeStats {
     pub in_flight: usize,
     /// The most [`in_flight`](Self::in_flight) has been.
     pub peak_in_flight: usize,
+    /// Connections the listener failed to accept (out of file descriptors, say).
+    pub accept_failed: u64,
+}
+
+impl BridgeStats {
+    /// The counts of events (not of bytes), by name.
+    pub fn events(&self) -> [(&'static str, u64); 9] {
+        [
+            ("bridged", self.bridged),
+            ("refused_origin", self.refused_origin),
+            ("refused_full", self.refused_full),
+            ("bad_requests", self.bad_requests),
+            ("target_unreachable", self.target_unreachable),
+            ("malformed_from_client", self.malformed_from_client),
+            ("malformed_from_target", self.malformed_from_target),
+            ("timed_out", self.timed_out),
+            ("accept_failed", self.accept_failed),
+        ]
+    }
+
+    /// The events since `before` as `name=count` pairs, those that did not happen left out
+    /// (empty if none did).
+    pub fn events_since(&self, before: &BridgeStats) -> String {
+        let mut line = String::new();
+        for ((name, now), (_, then)) in self.events().into_iter().zip(before.events()) {
+            let n = now.saturating_sub(then);
+            if n > 0 {
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(&format!("{name}={n}"));
+            }
+        }
+        line
+    }
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +87,7 @@ pub(crate) struct Counters {
     pub(crate) bytes_to_client: AtomicU64,
     pub(crate) in_flight: AtomicUsize,
     pub(crate) peak_in_flight: AtomicUsize,
+    pub(crate) accept_failed: AtomicU64,
 }
 
 /// A shared view of a bridge's counters (cheap to clone, usable from any thread).
@@ -76,6 +112,7 @@ impl BridgeStatsHandle {
             bytes_to_client: c.bytes_to_client.load(Relaxed),
             in_flight: c.in_flight.load(Relaxed),
             peak_in_flight: c.peak_in_flight.load(Relaxed),
+            accept_failed: c.accept_failed.load(Relaxed),
         }
     }
 

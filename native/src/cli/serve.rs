@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use jsocket_core::endpoint::Rate;
+use jsocket_core::endpoint::{EndpointConfig, Rate};
 use jsocket_core::{Config, DEFAULT_MAX_MESSAGE_SIZE};
 use native::handlers::{Chat, Echo};
 use native::{EarlyReplies, Listen, Server, ServerConfig, DEFAULT_PORT};
@@ -101,9 +101,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N")]
     max_per_address: Option<usize>,
     /// Seconds a new connection has to complete its first message before, once slots run
-    /// short (90 % taken), it gives its slot to a newcomer.
+    /// short (90 % taken), it is let go. (At the limit a newcomer takes at once the slot of
+    /// the one that has waited longest without completing a message.)
     #[arg(long, value_name = "SECS", value_parser = positive_seconds, default_value = "10")]
     first_bytes_timeout: Duration,
+    /// Seconds a client may go on losing pushed messages (broadcasts) because it does not read
+    /// them before it is disconnected (0: never).
+    #[arg(long, value_name = "SECS", value_parser = seconds,
+        default_value_t = Seconds(EndpointConfig::default().get_slow_reader_timeout()))]
+    slow_reader_timeout: Seconds,
     /// Broadcast control messages one connection may send a second (bursts of as many); 0:
     /// unlimited (to benchmark the broadcast path).
     #[arg(long, value_name = "N", default_value_t = 100)]
@@ -139,6 +145,7 @@ pub fn run(args: ServeArgs) -> Outcome {
         .control_token(args.control_token.clone())
         .output_budget(args.output_budget)
         .first_bytes_timeout(args.first_bytes_timeout)
+        .slow_reader_timeout(args.slow_reader_timeout.0)
         .broadcast_rate(
             (args.broadcast_rate > 0).then(|| Rate::new(args.broadcast_rate, args.broadcast_rate)),
         )

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod log_lines;
 pub mod ws;
 
 use std::io::{self, Read, Write};
