@@ -207,6 +207,26 @@ impl Server {
         })
     }
 
+    /// Serves `listener`, a TCP socket bound and listening already (one inherited from a parent
+    /// process or a service manager, or bound by a program embedding the server), instead of
+    /// the TCP and Unix addresses of `config`; its web addresses are bound as [`bind`](Self::bind)
+    /// binds them.
+    pub fn from_tcp_listener(config: ServerConfig, listener: TcpListener) -> io::Result<Server> {
+        let addrs = vec![Listen::Tcp(listener.local_addr()?)];
+        let mut listeners = vec![Listener::Tcp(Async::new(listener)?)];
+        for addr in &config.web.listen {
+            listeners.push(Listener::Web(Async::new(bind_tcp(*addr)?)?));
+        }
+        let (stop_tx, stop_rx) = smol::channel::bounded(1);
+        Ok(Server {
+            config,
+            listeners,
+            addrs,
+            stop_tx,
+            stop_rx,
+        })
+    }
+
     /// The first TCP address bound (with the port the system picked for port 0).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.addrs.iter().find_map(|l| match l {
