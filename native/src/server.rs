@@ -194,17 +194,7 @@ impl Server {
                 }
             }
         }
-        for addr in &config.web.listen {
-            listeners.push(Listener::Web(Async::new(bind_tcp(*addr)?)?));
-        }
-        let (stop_tx, stop_rx) = smol::channel::bounded(1);
-        Ok(Server {
-            config,
-            listeners,
-            addrs,
-            stop_tx,
-            stop_rx,
-        })
+        Server::serving(config, listeners, addrs)
     }
 
     /// Serves `listener`, a TCP socket bound and listening already (one inherited from a parent
@@ -213,7 +203,17 @@ impl Server {
     /// binds them.
     pub fn from_tcp_listener(config: ServerConfig, listener: TcpListener) -> io::Result<Server> {
         let addrs = vec![Listen::Tcp(listener.local_addr()?)];
-        let mut listeners = vec![Listener::Tcp(Async::new(listener)?)];
+        let listeners = vec![Listener::Tcp(Async::new(listener)?)];
+        Server::serving(config, listeners, addrs)
+    }
+
+    /// A server on `listeners` (bound at `addrs`), with the web addresses of `config` bound
+    /// beside them.
+    fn serving(
+        config: ServerConfig,
+        mut listeners: Vec<Listener>,
+        addrs: Vec<Listen>,
+    ) -> io::Result<Server> {
         for addr in &config.web.listen {
             listeners.push(Listener::Web(Async::new(bind_tcp(*addr)?)?));
         }

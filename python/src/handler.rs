@@ -32,8 +32,11 @@ struct Inner {
     max_queued: usize,
     clients: Mutex<HashMap<u64, Client>>,
     /// One at a time: the connections in the order they came; the first is served.
-    line: Option<Mutex<VecDeque<(u64, Sender<()>)>>>,
+    line: Option<Mutex<Line>>,
 }
+
+/// The connections waiting, in order, each with what ends its wait.
+type Line = VecDeque<(u64, Sender<()>)>;
 
 /// A connection as the handler knows it.
 struct Client {
@@ -246,6 +249,23 @@ fn apply(actions: Vec<Action>, ctx: &mut Context) {
     }
 }
 
+/// The hooks both kinds of handler share.
+macro_rules! lifecycle {
+    () => {
+        fn on_start(&self, handle: &ServerHandle) {
+            crate::server::started(handle);
+        }
+
+        fn on_connect(&self, ctx: &mut Context) {
+            self.0.connect(ctx);
+        }
+
+        fn on_disconnect(&self, ctx: &mut Context) {
+            self.0.disconnect(ctx);
+        }
+    };
+}
+
 impl Handler for PyHandler {
     fn on_message(&self, _msg: Value, _ctx: &mut Context) -> Option<Value> {
         None // not called: `on_json` takes every message
@@ -255,17 +275,7 @@ impl Handler for PyHandler {
         self.0.answer(&msg, ctx)
     }
 
-    fn on_start(&self, handle: &ServerHandle) {
-        crate::server::started(handle);
-    }
-
-    fn on_connect(&self, ctx: &mut Context) {
-        self.0.connect(ctx);
-    }
-
-    fn on_disconnect(&self, ctx: &mut Context) {
-        self.0.disconnect(ctx);
-    }
+    lifecycle!();
 }
 
 impl AsyncHandler for PyHandler {
@@ -288,15 +298,5 @@ impl AsyncHandler for PyHandler {
         })
     }
 
-    fn on_start(&self, handle: &ServerHandle) {
-        crate::server::started(handle);
-    }
-
-    fn on_connect(&self, ctx: &mut Context) {
-        self.0.connect(ctx);
-    }
-
-    fn on_disconnect(&self, ctx: &mut Context) {
-        self.0.disconnect(ctx);
-    }
+    lifecycle!();
 }

@@ -420,3 +420,33 @@ def test_a_client_that_does_not_read_cannot_grow_the_servers_queue(factory):
     # The kernel's buffers, 1 MiB of output and max_message_size plus 1 MiB of queue, no more.
     assert sent < 40
     client.close()
+
+
+def test_the_server_answers_control_messages_itself(echo_server):
+    client = connect(port_of(echo_server))
+    client.send_obj({"$jsocket": "stats"})
+    stats = client.read_obj()
+    assert stats["$jsocket"] == "stats" and stats["connections"] == 1
+    client.send_obj("for the handler")
+    assert client.read_obj() == "for the handler"
+    assert echo_server.seen == ["for the handler"]  # the control message never reached it
+    client.close()
+
+
+def test_a_reply_json_cannot_hold_closes_that_client(factory):
+    class Odd(jsocket.ServerFactoryThread):
+        def _process_message(self, obj):
+            return float("nan") if obj == "nan" else obj
+
+    server = jsocket.ServerFactory(Odd, address=HOST, port=0)
+    server.start()
+    try:
+        client = connect(port_of(server))
+        client.send_obj("fine")
+        assert client.read_obj() == "fine"
+        client.send_obj("nan")
+        with pytest.raises(RuntimeError, match="socket connection broken"):
+            client.read_obj()
+    finally:
+        server.stop()
+        server.join(10)
