@@ -16,6 +16,7 @@ use native::{AsyncHandler, Context, Handler, LocalBoxFuture, PeerAddr, Reply, Se
 use pyo3::prelude::*;
 use serde_json::Value;
 use smol::channel::{Receiver, Sender};
+use smol::future::FutureExt;
 
 use crate::json;
 use crate::peer::{Action, Link, Peer};
@@ -33,6 +34,8 @@ struct Inner {
     clients: Mutex<HashMap<u64, Client>>,
     /// One at a time: the connections in the order they came; the first is served.
     line: Option<Mutex<Line>>,
+    /// One at a time: closed when the server stops, which ends every wait for a turn.
+    halted: Option<Receiver<()>>,
 }
 
 /// The connections waiting, in order, each with what ends its wait.
@@ -48,13 +51,14 @@ struct Client {
 }
 
 impl PyHandler {
-    /// A handler calling `hooks`; `one_at_a_time` serves the clients one after the other.
+    /// A handler calling `hooks`; with `one_at_a_time` (closed when the server stops), one
+    /// client after the other.
     pub(crate) fn new(
         hooks: Py<PyAny>,
         link: Arc<Link>,
         max_message_size: u32,
         max_queued: usize,
-        one_at_a_time: bool,
+        one_at_a_time: Option<Receiver<()>>,
     ) -> PyHandler {
         PyHandler(Arc::new(Inner {
             hooks,
@@ -62,7 +66,8 @@ impl PyHandler {
             max_message_size,
             max_queued,
             clients: Mutex::new(HashMap::new()),
-            line: one_at_a_time.then(|| Mutex::new(VecDeque::new())),
+            line: one_at_a_time.as_ref().map(|_| Mutex::new(VecDeque::new())),
+            halted: one_at_a_time,
         }))
     }
 }
@@ -174,15 +179,25 @@ impl Inner {
         })
     }
 
-    /// Waits until it is this connection's turn (one at a time).
-    async fn wait_turn(&self, id: u64) {
+    /// Waits until it is this connection's turn (one at a time); false if the server stopped
+    /// first (its message is then never answered, as jsocket never reads it).
+    async fn wait_turn(&self, id: u64) -> bool {
         let turn = lock(&self.clients)
             .get_mut(&id)
             .and_then(|c| c.turn.clone());
-        if let Some(turn) = turn {
-            // Nothing is sent: `recv` ends when the turn comes and the sender is closed.
+        let (Some(turn), Some(halted)) = (turn, &self.halted) else {
+            return true;
+        };
+        // Nothing is sent on either: each `recv` ends when its sender is closed.
+        async {
             let _ = turn.recv().await;
+            true
         }
+        .or(async {
+            let _ = halted.recv().await;
+            false
+        })
+        .await
     }
 
     /// A connection is gone: its Python side is told; one at a time, the next one's turn.
@@ -293,7 +308,9 @@ impl AsyncHandler for PyHandler {
         ctx: &'a mut Context,
     ) -> LocalBoxFuture<'a, Option<Reply>> {
         Box::pin(async move {
-            self.0.wait_turn(ctx.id()).await;
+            if !self.0.wait_turn(ctx.id()).await {
+                return None;
+            }
             self.0.answer(&msg, ctx)
         })
     }

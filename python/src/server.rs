@@ -17,7 +17,7 @@ use std::time::Duration;
 use native::{PushError, ServerConfig, ServerHandle, Stopper};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use smol::channel::Receiver;
+use smol::channel::{Receiver, Sender};
 use smol::future::FutureExt;
 use smol::Timer;
 
@@ -45,6 +45,9 @@ pub(crate) struct Server {
     server: Mutex<Option<native::Server>>,
     addr: SocketAddr,
     stopper: Stopper,
+    /// Closed when the server stops: connections waiting their turn stop waiting.
+    halt: Sender<()>,
+    halted: Receiver<()>,
     link: Arc<Link>,
     commands: Receiver<Command>,
     max_message_size: u32,
@@ -90,8 +93,11 @@ impl Server {
             .local_addr()
             .ok_or_else(|| PyRuntimeError::new_err("the server's socket has no address"))?;
         let (tx, commands) = smol::channel::unbounded();
+        let (halt, halted) = smol::channel::bounded(1);
         Ok(Server {
             stopper: server.stopper(),
+            halt,
+            halted,
             server: Mutex::new(Some(server)),
             addr,
             link: Arc::new(Link::new(tx)),
@@ -116,10 +122,10 @@ impl Server {
             self.link.clone(),
             self.max_message_size,
             self.max_queued,
-            self.one_at_a_time,
+            self.one_at_a_time.then(|| self.halted.clone()),
         );
         let commands = self.commands.clone();
-        let stopper = self.stopper.clone();
+        let (stopper, halt) = (self.stopper.clone(), self.halt.clone());
         let one_at_a_time = self.one_at_a_time;
         py.detach(move || {
             let interrupted = RefCell::new(None);
@@ -138,6 +144,7 @@ impl Server {
                 .or(async {
                     *interrupted.borrow_mut() = Some(signals().await);
                     stopper.stop();
+                    halt.close();
                     smol::future::pending().await
                 }),
             );
@@ -152,6 +159,7 @@ impl Server {
     /// it has produced and closes, and `serve` returns.
     fn stop(&self) {
         self.stopper.stop();
+        self.halt.close();
     }
 
     /// The address bound: `(host, port)`.

@@ -450,3 +450,25 @@ def test_a_reply_json_cannot_hold_closes_that_client(factory):
     finally:
         server.stop()
         server.join(10)
+
+
+def test_stopping_a_threaded_server_does_not_serve_the_clients_waiting_their_turn():
+    server = Echo(address=HOST, port=0)
+    server.start()
+    first = connect(port_of(server))
+    first.send_obj("served")
+    assert first.read_obj() == "served"
+    waiting = [connect(port_of(server), timeout=10.0) for _ in range(5)]
+    for client in waiting:
+        client.send_obj("never answered")
+    server.stop()
+    # Each connection gets the shutdown grace (2 s) to close; served in turn, the five would
+    # need five graces more.
+    server.join(8)
+    assert not server.is_alive()
+    for client in waiting:
+        with pytest.raises(RuntimeError, match="socket connection broken"):
+            client.read_obj()
+        client.close()
+    first.close()
+    assert server.seen == ["served"]
