@@ -462,8 +462,8 @@ def test_stopping_a_threaded_server_does_not_serve_the_clients_waiting_their_tur
     for client in waiting:
         client.send_obj("never answered")
     server.stop()
-    # Each connection gets the shutdown grace (2 s) to close; served in turn, the five would
-    # need five graces more.
+    # Those in line stop waiting and close in order: no reply, and no reset (which a connection
+    # still waiting when the shutdown's time runs out would get).
     server.join(8)
     assert not server.is_alive()
     for client in waiting:
