@@ -14,7 +14,9 @@ their users write them, the clients ``JsonClient`` loops as their users write th
 * rr x8: eight such request/response clients at once (eight processes), their rates summed;
 * focus: jsocket 2.0.3 with TCP_NODELAY on both sides against jsocket_rs on both sides, rr and
   pipelined, alternating for ``--rounds`` rounds so that both meet the same machine load; the
-  median of the rounds and the median of the per-round ratios;
+  median of the rounds and the median of the per-round ratios. Beside them "raw": Python sockets
+  with TCP_NODELAY that move the same frames with one blocking send and one recv per message on
+  each side, no framing or JSON: what no Python pair can beat on this machine;
 * many: N clients at once from one load process (raw sockets, one request in flight each),
   with the server's thread count and resident memory read from /proc while they are connected.
 
@@ -68,7 +70,51 @@ def load(impl):
 # -- roles, run in child processes ---------------------------------------------------------------
 
 
+def raw_server():
+    """The "raw" pair's server: echoes whatever it reads, a thread per client."""
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    print(listener.getsockname()[1], flush=True)
+
+    def echo(conn):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while data := conn.recv(65536):
+            conn.sendall(data)
+        conn.close()
+
+    def accept():
+        while True:
+            conn, _ = listener.accept()
+            threading.Thread(target=echo, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    sys.stdin.read()
+
+
+def raw_client(port, mode, duration):
+    """The "raw" pair's client: the frames of MESSAGE, one send and one recv each."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    request = frame(MESSAGE)
+    window = 64 if mode == "pipelined" else 1
+    count = 0
+    start = time.monotonic()
+    end = start + duration
+    while time.monotonic() < end:
+        sock.sendall(request * window)
+        want = len(request) * window
+        while want:
+            want -= len(sock.recv(want))
+        count += window
+    elapsed = time.monotonic() - start
+    sock.close()
+    print(json.dumps({"rate": count / elapsed, "count": count}))
+
+
 def role_server(impl):
+    if impl == "raw":
+        return raw_server()
     jsocket = load(impl)
 
     class Echo(jsocket.ServerFactoryThread):
@@ -84,6 +130,8 @@ def role_server(impl):
 
 
 def role_client(impl, port, mode, duration):
+    if impl == "raw":
+        return raw_client(port, mode, duration)
     jsocket = load(impl)
     client = jsocket.JsonClient(address="127.0.0.1", port=port, timeout=30.0)
     assert client.connect()
@@ -202,25 +250,35 @@ def focus(python, duration, rounds):
     """stock+nodelay pair against rs pair, alternating; prints medians and median ratios."""
     import statistics
 
-    servers = {impl: start_server(python[impl], impl) for impl in ("stock+nodelay", "rs")}
+    servers = {impl: start_server(python[impl], impl) for impl in ("stock+nodelay", "rs", "raw")}
     rates = {(impl, mode): [] for impl in servers for mode in ("rr", "pipelined")}
+    rates[("raw", "pipelined")] = [float("nan")] * rounds
     try:
         for _ in range(rounds):
             for mode in ("rr", "pipelined"):
                 for impl, (_, port) in servers.items():
+                    if impl == "raw" and mode != "rr":
+                        continue  # echoing 64 frames as one block says nothing per message
                     cmd = [python[impl], __file__, "--role", "client", "--impl", impl, "--port",
                            str(port), "--mode", mode, "--duration", str(duration)]
                     rates[(impl, mode)].append(run_json(cmd, timeout=duration * 20 + 60)["rate"])
     finally:
         for proc, _ in servers.values():
             stop_server(proc)
-    print(f"| pair, {rounds} alternating rounds of {duration:g} s | stock+nodelay (median) | rs (median) | rs ÷ stock+nodelay (median of rounds) |")
-    print("|---|---:|---:|---:|")
+    print(f"| pair, {rounds} alternating rounds of {duration:g} s | stock+nodelay (median) | rs (median) "
+          "| rs ÷ stock+nodelay (median of rounds) | raw (median) | raw ÷ stock+nodelay |")
+    print("|---|---:|---:|---:|---:|---:|")
     for mode in ("rr", "pipelined"):
-        a, b = rates[("stock+nodelay", mode)], rates[("rs", mode)]
+        a, b, c = (rates[(impl, mode)] for impl in ("stock+nodelay", "rs", "raw"))
         ratio = statistics.median(y / x for x, y in zip(a, b))
-        print(f"| {mode} | {statistics.median(a):,.0f} | {statistics.median(b):,.0f} | {ratio:.1f}× |")
-    print("rounds:", json.dumps({f"{k[0]} {k[1]}": [round(r) for r in v] for k, v in rates.items()}))
+        if mode == "rr":
+            ceiling = statistics.median(y / x for x, y in zip(a, c))
+            raw = f"| {statistics.median(c):,.0f} | {ceiling:.1f}× |"
+        else:
+            raw = "| — | — |"
+        print(f"| {mode} | {statistics.median(a):,.0f} | {statistics.median(b):,.0f} | {ratio:.1f}× {raw}")
+    print("rounds:", json.dumps({f"{k[0]} {k[1]}": [round(r) for r in v] for k, v in rates.items()
+                                 if k != ("raw", "pipelined")}))
 
 
 def main():
@@ -247,7 +305,7 @@ def main():
     if args.role == "many":
         return role_many(args.port, args.clients, args.duration, args.server_pid)
 
-    python = {"stock": args.stock, "stock+nodelay": args.stock, "rs": args.rs}
+    python = {"stock": args.stock, "stock+nodelay": args.stock, "rs": args.rs, "raw": args.rs}
     scenarios = args.scenarios.split(",")
     if "focus" in scenarios:
         focus(python, args.duration, args.rounds)

@@ -120,7 +120,8 @@ async fn drive(
                 Handled::Closed(why) => closed = Some(why),
             }
             // Closing waits for the messages already read: they are answered first.
-            if closed.is_none() && !blocked && (ctx.close_requested() || shared.stopping.get()) {
+            let asked = ctx.close_requested() || slot.close_asked() || shared.stopping.get();
+            if closed.is_none() && !blocked && asked {
                 slot.conn.borrow_mut().close(clock.now());
                 continue;
             }
@@ -145,7 +146,8 @@ async fn drive(
         }
         // A client that ended its stream, or a server stopping, waits no longer than the grace
         // period for its last replies to be taken, answered or not.
-        let finishing = blocked && (shared.stopping.get() || slot.conn.borrow().is_closed());
+        let finishing = blocked
+            && (shared.stopping.get() || slot.close_asked() || slot.conn.borrow().is_closed());
         if closed.is_some() || finishing {
             if let (Some(why), false) = (&closed, pending) {
                 return match why {

@@ -118,6 +118,19 @@ impl ServerHandle {
             .unwrap_or(0)
     }
 
+    /// Closes the connection `id` as its handler may ([`Context::close`](crate::Context::close)):
+    /// it answers the messages it has read, sends every reply and pushed message it holds, ends
+    /// its stream and is gone (see [Shutdown](crate::server#shutdown) for how long it waits for
+    /// a slow reader). Returns false if there is no such connection.
+    pub fn close(&self, id: u64) -> bool {
+        let slots = self.shared.slots.borrow();
+        let Some(slot) = slots.get(&id) else {
+            return false;
+        };
+        slot.ask_close();
+        true
+    }
+
     /// The ids of the connections that take pushed messages now (jsocket and WebSocket clients
     /// that have said what they are).
     pub fn connections(&self) -> Vec<u64> {

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use jsocket_core::{JsonText, RemoteError, Stats};
+use jsocket_core::{JsonText, LocalError, RemoteError, Stats};
 use serde_json::Value;
 
 use crate::handle::ServerHandle;
@@ -217,6 +217,18 @@ impl Context {
     /// The server, to push to other connections or read its statistics.
     pub fn handle(&self) -> &ServerHandle {
         &self.handle
+    }
+
+    /// Sends a message to this connection now, ahead of the reply to the current message (for
+    /// a handler that answers with several messages, in order). It goes out in the client's
+    /// dialect, byte for byte as given; unlike [`ServerHandle::send_json`], it is not a pushed
+    /// message: it takes no outbox room and may go to a client that has not said what it is.
+    pub fn send_json(&mut self, message: &JsonText) -> Result<(), LocalError> {
+        match self.slot.conn.try_borrow_mut() {
+            Ok(mut conn) => conn.send_raw(self.handle.shared.clock.now(), message.as_bytes()),
+            // Not reached: the connection is never borrowed across a handler call.
+            Err(_) => Err(LocalError::Closed),
+        }
     }
 
     /// Closes this connection once the reply to the current message (if any) is sent.

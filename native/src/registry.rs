@@ -45,6 +45,9 @@ pub(crate) struct Slot {
     pushed: Cell<bool>,
     /// Whether the endpoint let it go: the task closes it.
     kicked: Cell<bool>,
+    /// Whether [`ServerHandle::close`](crate::ServerHandle::close) asked to close it, as its
+    /// handler may: the task answers what it has read, sends its replies and closes.
+    close_asked: Cell<bool>,
     /// A large pushed frame being written by reference, at most one at a time.
     pub(crate) by_ref: RefCell<Option<ByRef>>,
     /// The connection task's waker while it waits.
@@ -60,6 +63,17 @@ impl Slot {
     /// Whether the endpoint asked to close this connection.
     pub(crate) fn kicked(&self) -> bool {
         self.kicked.get()
+    }
+
+    /// Whether the server was asked to close this connection (see [`Slot::ask_close`]).
+    pub(crate) fn close_asked(&self) -> bool {
+        self.close_asked.get()
+    }
+
+    /// Asks the connection's task to close it once its replies are sent.
+    pub(crate) fn ask_close(&self) {
+        self.close_asked.set(true);
+        self.wake();
     }
 
     /// Wakes the connection's task (after a push, an eviction, or at shutdown).
@@ -242,6 +256,7 @@ impl Shared {
             member: Cell::new(false),
             pushed: Cell::new(false),
             kicked: Cell::new(false),
+            close_asked: Cell::new(false),
             by_ref: RefCell::new(None),
             waker: Cell::new(None),
         });
@@ -621,6 +636,7 @@ impl Future for Pushed<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         if self.shared.stopping.get()
             || self.slot.kicked.get()
+            || self.slot.close_asked.get()
             || (self.take && self.slot.pushed.get() && self.slot.by_ref.borrow().is_none())
         {
             return Poll::Ready(());

@@ -194,6 +194,26 @@ impl Server {
                 }
             }
         }
+        Server::serving(config, listeners, addrs)
+    }
+
+    /// Serves `listener`, a TCP socket bound and listening already (one inherited from a parent
+    /// process or a service manager, or bound by a program embedding the server), instead of
+    /// the TCP and Unix addresses of `config`; its web addresses are bound as [`bind`](Self::bind)
+    /// binds them.
+    pub fn from_tcp_listener(config: ServerConfig, listener: TcpListener) -> io::Result<Server> {
+        let addrs = vec![Listen::Tcp(listener.local_addr()?)];
+        let listeners = vec![Listener::Tcp(Async::new(listener)?)];
+        Server::serving(config, listeners, addrs)
+    }
+
+    /// A server on `listeners` (bound at `addrs`), with the web addresses of `config` bound
+    /// beside them.
+    fn serving(
+        config: ServerConfig,
+        mut listeners: Vec<Listener>,
+        addrs: Vec<Listen>,
+    ) -> io::Result<Server> {
         for addr in &config.web.listen {
             listeners.push(Listener::Web(Async::new(bind_tcp(*addr)?)?));
         }

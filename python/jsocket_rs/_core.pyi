@@ -101,7 +101,8 @@ class Peer:
     """A server's handle on one client."""
 
     def send(self, obj: Any) -> None:
-        """Queues ``obj`` for this client, from a handler or any thread."""
+        """Sends ``obj`` to this client: from its handler ahead of the reply, from any other
+        thread after what the server holds for it."""
     def close(self) -> None:
         """Closes the connection once what is queued is sent."""
     @property
@@ -121,7 +122,7 @@ class _Hooks(Protocol):
     def error(self, peer: Peer, exc: BaseException) -> None: ...
 
 class Server:
-    """A bound socket served by the Rust core, many clients on one thread."""
+    """A bound socket served by the Rust ``native`` server, many clients on one thread."""
 
     def __init__(
         self,

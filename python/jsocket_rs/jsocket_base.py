@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
+import sys
 import time
 from typing import Any, Optional
 
@@ -47,6 +49,33 @@ def _socket_fileno(sock: Any) -> Optional[int]:
         return sock.fileno()
     except Exception:  # pylint: disable=broad-exception-caught
         return None
+
+
+# struct timeval as SO_RCVTIMEO takes it, where its layout is known.
+_TIMEVAL = "ll" if sys.platform.startswith(("linux", "darwin")) else None
+
+
+def _kernel_timeout(sock: socket.socket, timeout: Optional[float]) -> bool:
+    """Makes ``sock`` blocking, with ``timeout`` kept by the kernel (SO_RCVTIMEO, SO_SNDTIMEO;
+    a call that times out fails with ``BlockingIOError``): Python then calls ``recv`` and
+    ``send`` straight away, where with ``settimeout`` it polls before each, three system calls
+    more per request/response message. False where this is not supported (then nothing changed).
+    """
+    if _TIMEVAL is None or timeout == 0:
+        return False
+    if timeout is None:
+        sec, usec = 0, 0  # no timeout
+    else:
+        sec = int(timeout)
+        usec = max(int((timeout - sec) * 1e6), 0 if sec else 1)
+    try:
+        tv = struct.pack(_TIMEVAL, sec, usec)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+    except (OSError, struct.error, OverflowError):
+        return False
+    sock.settimeout(None)
+    return True
 
 
 def _payload_len(dialect: str, header: bytes) -> int:
@@ -151,9 +180,10 @@ class JsonSocket:
         while got < size:
             try:
                 data = conn.recv(size - got)
-            except socket.timeout:
+            except (socket.timeout, BlockingIOError):
+                # BlockingIOError: the kernel's receive timeout (see `_kernel_timeout`).
                 if allow_timeout and got == 0:
-                    raise
+                    raise socket.timeout("timed out") from None
                 self._close_connection()
                 raise FramingError("socket read timeout during message") from None
             if not data:
@@ -258,14 +288,18 @@ class JsonSocket:
         self._recv_timeout = timeout
         sock = getattr(self, "socket", None)
         if sock is not None:
-            sock.settimeout(self._accept_timeout)
+            self._timeout_on(sock, self._accept_timeout)
         conn = getattr(self, "conn", None)
         if conn is not None:
             if getattr(self, "_is_server", False):
                 if conn is not sock:
                     conn.settimeout(self._recv_timeout)
             else:
-                conn.settimeout(self._recv_timeout)
+                self._timeout_on(conn, self._recv_timeout)
+
+    def _timeout_on(self, sock: socket.socket, timeout: Optional[float]) -> None:
+        """Sets ``timeout`` on ``sock``, as ``settimeout`` does."""
+        sock.settimeout(timeout)
 
     def _get_accept_timeout(self) -> Optional[float]:
         return getattr(self, "_accept_timeout", getattr(self, "_timeout", None))
@@ -286,7 +320,7 @@ class JsonSocket:
         if conn is not None:
             if getattr(self, "_is_server", False) and conn is sock:
                 return
-            conn.settimeout(timeout)
+            self._timeout_on(conn, timeout)
 
     def _get_address(self) -> str:
         return self._address
@@ -423,9 +457,16 @@ class JsonClient(JsonSocket):
 
     def _recreate_socket(self) -> None:
         self._close_socket()
+        self._connected = False
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.settimeout(self._recv_timeout)
         self.conn = self.socket
+
+    def _timeout_on(self, sock: socket.socket, timeout: Optional[float]) -> None:
+        """Once connected, the kernel keeps the timeout (see `_kernel_timeout`)."""
+        if getattr(self, "_connected", False) and sock is self.socket and _kernel_timeout(sock, timeout):
+            return
+        sock.settimeout(timeout)
 
     def connect(self) -> bool:
         """Connect to the server, up to 10 attempts; True once connected, False if all failed."""
@@ -450,7 +491,8 @@ class JsonClient(JsonSocket):
                 continue
             logger.info("...Socket Connected")
             self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.socket.settimeout(self._recv_timeout)
+            self._connected = True
             self.conn = self.socket
+            self._timeout_on(self.socket, self._recv_timeout)
             return True
         return False

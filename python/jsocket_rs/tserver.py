@@ -2,8 +2,9 @@
 Rust core.
 
 Each server is a ``threading.Thread`` as in jsocket: ``start()``, ``stop()``, ``join()``. Its
-thread runs the core's server, which waits for every client at once with the GIL released and
-calls ``_process_message`` with the GIL held only for the call. ``ServerFactory`` still builds
+thread runs the Rust ``native`` server (with its limits, budgets and control messages), which
+waits for every client at once with the GIL released and calls ``_process_message`` with the
+GIL held only for the call. ``ServerFactory`` still builds
 one ``ServerFactoryThread`` object per client, as jsocket does, but starts no thread for it: a
 thousand clients cost one thread, not a thousand.
 """

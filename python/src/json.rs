@@ -3,6 +3,8 @@
 //! replies are written exactly as jsocket writes them (`json.dumps(obj, ensure_ascii=False)`).
 //! BENCHMARKS.md has the measurement behind this choice.
 
+use jsocket_core::JsonText;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyString;
@@ -47,4 +49,17 @@ pub(crate) fn dumps_with<R>(
     let text = text.cast::<PyString>()?;
     // A lone surrogate raises UnicodeEncodeError here, as `msg.encode('utf-8')` does in jsocket.
     f(text.to_str()?.as_bytes())
+}
+
+/// Serialises `obj` as jsocket does, as a message of at most `max` bytes. Raises `ValueError`
+/// over the limit, or for a text that is not JSON (`NaN` or an infinity, which Python writes
+/// and JSON has not).
+pub(crate) fn dumps_text(obj: &Bound<'_, PyAny>, max: u32) -> PyResult<JsonText> {
+    dumps_with(obj, |payload| {
+        crate::peer::check_size(payload.len(), max)?;
+        let text = String::from_utf8_lossy(payload).into_owned();
+        JsonText::new(text).map_err(|e| {
+            PyValueError::new_err(format!("message is not JSON (NaN or Infinity?): {e}"))
+        })
+    })
 }

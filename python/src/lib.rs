@@ -3,14 +3,15 @@
 //! The package offers jsocket 2.0.3's API (`JsonClient`, `JsonServer`, `ThreadedServer`,
 //! `ServerFactory`, ...) in Python, over what this module gives it: the core's sans-IO
 //! [`Connection`](sansio::Connection) (framing, validation, limits, statistics) for clients and
-//! single-connection servers on Python sockets, and a [`Server`](server::Server) on smol that
-//! serves many clients on one thread, calling the Python handler with the GIL held only for
-//! the call. The same sans-IO layer is public (`encode`, `Decoder`, `Connection`) for programs
+//! single-connection servers on Python sockets, and a [`Server`](server::Server), the `native`
+//! crate's, that serves many clients on one thread, calling the Python handler with the GIL
+//! held only for the call. The same sans-IO layer is public (`encode`, `Decoder`, `Connection`) for programs
 //! that bring their own sockets.
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod errors;
+mod handler;
 mod json;
 mod peer;
 mod sansio;

@@ -1,19 +1,112 @@
 //! [`Peer`]: a server's handle on one client, given to Python (to send to that client from a
-//! handler or any thread, close it, read its statistics).
+//! handler or any thread, close it, read its statistics), and the two ways what it asks reaches
+//! the server: collected during a handler call on the server's thread (then done through that
+//! call's `Context`, in order with the reply), or sent over the server's [`Link`] from anywhere
+//! else (then done by the server's forwarding task, as pushed messages).
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
-use jsocket_core::{Dialect, Stats};
+use jsocket_core::{Dialect, JsonText, Stats};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use smol::channel::{Receiver, Sender};
+use smol::channel::Sender;
 
 use crate::json;
 
-/// What the connection's task publishes of its statistics, for any thread to read.
+/// What a Python program asks of a connection.
+pub(crate) enum Action {
+    /// Send this message to the connection `id`.
+    Send(u64, JsonText),
+    /// Close the connection `id` once what it holds is sent.
+    Close(u64),
+}
+
+/// What reaches a server's forwarding task from other threads.
+pub(crate) enum Command {
+    /// An action, with the sender's account of the bytes waiting.
+    Act(Action, Arc<Outgoing>),
+}
+
+/// The way from any thread to one server's thread.
+pub(crate) struct Link {
+    /// Tells this server's handler calls from another server's on the same thread.
+    id: usize,
+    tx: Sender<Command>,
+}
+
+impl Link {
+    /// A link over `tx`, with an id no other link of this process has.
+    pub(crate) fn new(tx: Sender<Command>) -> Link {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        Link {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            tx,
+        }
+    }
+
+    /// Runs `f` (a handler call on this server's thread) and returns with its result what it
+    /// asked of this server's connections, in order.
+    pub(crate) fn collect<R>(&self, f: impl FnOnce() -> R) -> (R, Vec<Action>) {
+        let outer = CALL.with(|c| {
+            c.replace(Some(Call {
+                link: self.id,
+                actions: Vec::new(),
+            }))
+        });
+        let result = f();
+        let call = CALL.with(|c| c.replace(outer));
+        (result, call.map(|c| c.actions).unwrap_or_default())
+    }
+
+    /// Gives `action` to this server's handler call in progress on this thread, if there is
+    /// one; gives it back otherwise.
+    fn offer(&self, action: Action) -> Result<(), Action> {
+        CALL.with(|c| match c.borrow_mut().as_mut() {
+            Some(call) if call.link == self.id => {
+                call.actions.push(action);
+                Ok(())
+            }
+            _ => Err(action),
+        })
+    }
+}
+
+/// A handler call in progress on this thread: whose, and what it asked so far.
+struct Call {
+    link: usize,
+    actions: Vec<Action>,
+}
+
+thread_local! {
+    static CALL: RefCell<Option<Call>> = const { RefCell::new(None) };
+}
+
+/// The bytes a peer's messages from other threads hold while they wait for the server, and
+/// whether the server had to drop one (its client does not read).
+#[derive(Default)]
+pub(crate) struct Outgoing {
+    queued: AtomicUsize,
+    overflowed: AtomicBool,
+}
+
+impl Outgoing {
+    /// The server took `n` bytes of waiting messages.
+    pub(crate) fn taken(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// The server could not hold a message for this client: later sends fail.
+    pub(crate) fn overflow(&self) {
+        self.overflowed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What the connection's handler publishes of its statistics, for any thread to read.
 #[derive(Default)]
 struct Counters {
     messages_in: AtomicU64,
@@ -26,57 +119,48 @@ struct Counters {
 
 /// One connected client of a `jsocket_rs` server.
 ///
-/// `send(obj)` queues a message for it from a handler or from any thread: it goes out after the
-/// replies queued before it, in the dialect the client speaks. `close()` ends the connection
-/// once what is queued is sent.
+/// `send(obj)` sends it a message from a handler or from any thread, in the dialect the client
+/// speaks: from its own handler, ahead of the reply being made; from elsewhere, after what is
+/// queued for it. `close()` ends the connection once what is queued is sent.
 #[pyclass(module = "jsocket_rs._core", frozen)]
 pub(crate) struct Peer {
     id: u64,
-    addr: SocketAddr,
+    addr: Option<SocketAddr>,
     connected_at: Instant,
-    /// Payloads (not frames: the connection frames them in the client's dialect), in order.
-    tx: Sender<Vec<u8>>,
-    /// Bytes waiting in `tx`.
-    queued: AtomicUsize,
+    link: Arc<Link>,
+    out: Arc<Outgoing>,
     max_message_size: u32,
-    /// Most bytes `send` may leave waiting for a client that does not read.
+    /// Most bytes sends from other threads may leave waiting for a client that does not read.
     max_queued: usize,
     closed: AtomicBool,
     counters: Counters,
 }
 
 impl Peer {
-    /// A peer and the receiving end of its queue.
+    /// The peer of connection `id` of the server behind `link`.
     pub(crate) fn new(
         id: u64,
-        addr: SocketAddr,
+        addr: Option<SocketAddr>,
+        link: Arc<Link>,
         max_message_size: u32,
         max_queued: usize,
-    ) -> (Peer, Receiver<Vec<u8>>) {
-        let (tx, rx) = smol::channel::unbounded();
-        let peer = Peer {
+    ) -> Peer {
+        Peer {
             id,
             addr,
             connected_at: Instant::now(),
-            tx,
-            queued: AtomicUsize::new(0),
+            link,
+            out: Arc::default(),
             max_message_size,
             max_queued,
             closed: AtomicBool::new(false),
             counters: Counters::default(),
-        };
-        (peer, rx)
+        }
     }
 
-    /// Queues a handler's reply: always taken (replies are bounded by what was read).
-    pub(crate) fn reply(&self, payload: Vec<u8>) -> PyResult<()> {
-        self.check_size(&payload)?;
-        self.queue(payload)
-    }
-
-    /// Reports that the connection took `n` queued bytes.
-    pub(crate) fn taken(&self, n: usize) {
-        self.queued.fetch_sub(n, Ordering::Relaxed);
+    /// The connection's number.
+    pub(crate) fn number(&self) -> u64 {
+        self.id
     }
 
     /// Publishes the connection's statistics.
@@ -92,30 +176,41 @@ impl Peer {
         }
     }
 
-    /// Marks the connection closing: later sends fail, the connection closes once it has
-    /// taken what is queued.
+    /// Marks the connection gone: later sends fail.
     pub(crate) fn mark_closed(&self) {
         self.closed.store(true, Ordering::Relaxed);
-        self.tx.close();
     }
 
-    fn check_size(&self, payload: &[u8]) -> PyResult<()> {
-        if payload.len() > self.max_message_size as usize {
-            return Err(PyValueError::new_err(format!(
-                "message exceeds max_message_size ({} > {})",
-                payload.len(),
-                self.max_message_size
-            )));
+    fn broken() -> PyErr {
+        PyRuntimeError::new_err("socket connection broken")
+    }
+
+    /// Hands `action` to the server: to the handler call in progress if it is on this
+    /// server's thread, else to the server's forwarding task, counting `len` bytes waiting.
+    fn act(&self, action: Action, len: usize) -> PyResult<()> {
+        let Err(action) = self.link.offer(action) else {
+            return Ok(());
+        };
+        if self.out.overflowed.load(Ordering::Relaxed) {
+            return Err(PyRuntimeError::new_err(
+                "socket connection broken (the client has left too much unread)",
+            ));
         }
-        Ok(())
-    }
-
-    fn queue(&self, payload: Vec<u8>) -> PyResult<()> {
-        let len = payload.len();
-        self.queued.fetch_add(len, Ordering::Relaxed);
-        if self.tx.try_send(payload).is_err() {
-            self.queued.fetch_sub(len, Ordering::Relaxed);
-            return Err(PyRuntimeError::new_err("socket connection broken"));
+        let waiting = self.out.queued.load(Ordering::Relaxed);
+        if waiting > 0 && waiting + len > self.max_queued {
+            return Err(PyRuntimeError::new_err(
+                "socket connection broken (the client has left too much unread)",
+            ));
+        }
+        self.out.queued.fetch_add(len, Ordering::Relaxed);
+        if self
+            .link
+            .tx
+            .try_send(Command::Act(action, self.out.clone()))
+            .is_err()
+        {
+            self.out.taken(len);
+            return Err(Self::broken());
         }
         Ok(())
     }
@@ -123,26 +218,27 @@ impl Peer {
 
 #[pymethods]
 impl Peer {
-    /// Queues `obj` for this client, serialised as jsocket does. Raises `ValueError` when it is
-    /// over `max_message_size`, and `RuntimeError("socket connection broken")` when the client
-    /// is gone or has left more than the limit unread (a client that does not read cannot make
-    /// the server's memory grow).
+    /// Sends `obj` to this client, serialised as jsocket does. Raises `ValueError` when it is
+    /// over `max_message_size` (or holds `NaN` or an infinity, which JSON cannot), and
+    /// `RuntimeError("socket connection broken")` when the client is gone or has left more than
+    /// the limit unread (a client that does not read cannot make the server's memory grow).
     fn send(&self, obj: &Bound<'_, PyAny>) -> PyResult<()> {
-        json::dumps_with(obj, |payload| {
-            self.check_size(payload)?;
-            let waiting = self.queued.load(Ordering::Relaxed);
-            if waiting > 0 && waiting + payload.len() > self.max_queued {
-                return Err(PyRuntimeError::new_err(
-                    "socket connection broken (the client has left too much unread)",
-                ));
-            }
-            self.queue(payload.to_vec())
-        })
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(Self::broken());
+        }
+        let text = json::dumps_text(obj, self.max_message_size)?;
+        let len = text.len();
+        self.act(Action::Send(self.id, text), len)
     }
 
     /// Closes the connection once what is queued for it is sent.
-    fn close(&self) {
-        self.mark_closed();
+    fn close(&self) -> PyResult<()> {
+        if self.closed.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        // Gone already if the server has stopped: nothing to close.
+        let _ = self.act(Action::Close(self.id), 0);
+        Ok(())
     }
 
     /// The connection's number, unique for the server's lifetime.
@@ -154,7 +250,10 @@ impl Peer {
     /// The client's address: `(host, port)`, as `socket.getpeername()` gives it.
     #[getter]
     fn address(&self) -> (String, u16) {
-        (self.addr.ip().to_string(), self.addr.port())
+        match self.addr {
+            Some(addr) => (addr.ip().to_string(), addr.port()),
+            None => (String::new(), 0),
+        }
     }
 
     /// True once the connection is closed or closing.
@@ -187,6 +286,19 @@ impl Peer {
     }
 
     fn __repr__(&self) -> String {
-        format!("<Peer {} {}>", self.id, self.addr)
+        match self.addr {
+            Some(addr) => format!("<Peer {} {}>", self.id, addr),
+            None => format!("<Peer {}>", self.id),
+        }
     }
+}
+
+/// `ValueError` for a message over the limit.
+pub(crate) fn check_size(len: usize, max: u32) -> PyResult<()> {
+    if len > max as usize {
+        return Err(PyValueError::new_err(format!(
+            "message exceeds max_message_size ({len} > {max})"
+        )));
+    }
+    Ok(())
 }

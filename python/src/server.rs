@@ -1,73 +1,58 @@
-//! The server behind `ThreadedServer` and `ServerFactory`: every client on the thread that runs
-//! it, one smol task per connection over the core's `Connection`. The Python handler is called
-//! with the GIL held only while it handles the messages of one read; the rest of the time the
-//! thread waits in the reactor with the GIL released.
+//! The server behind `ThreadedServer` and `ServerFactory`: the `native` crate's server, with
+//! everything it holds to (admission and per-address limits, output budgets, slots, the control
+//! plane, statistics, bounded shutdown), serving a socket Python bound, on the thread that
+//! calls `serve`. Its handler ([`PyHandler`]) calls Python with the GIL held only for the call;
+//! the rest of the time the thread waits in the reactor with the GIL released.
 //!
-//! Each turn of a connection's loop: hand the messages read to the handler (each parsed by
-//! `json.loads`, each reply serialised as jsocket does and queued behind anything the handler
-//! sent itself), move queued payloads into the core while it wants input (so a client that does
-//! not read stops being read, and `Peer.send` refuses past its limit), write everything pending
-//! in one write, then wait for whichever comes first: the socket, a queued payload, the core's
-//! next deadline, or shutdown. Limits, timeouts, dialects and statistics are the core's.
-//!
-//! It follows the native server's design (an accept task, one task per connection, one read
-//! buffer for all, quick ACKs, output-bounded reading) without being built on it: native's
-//! handlers take a `serde_json::Value`, where a Python handler must get the payload's text as
-//! `json.loads` reads it (key order, integers of any size, `NaN`), and the messages of one read
-//! under one hold of the GIL.
+//! Messages that Python sends to a client from other threads reach the server through a
+//! channel, and a task of the server's thread pushes them ([`ServerHandle::send_json`]); those
+//! a handler sends to its own client go out with its reply.
 
 use std::cell::RefCell;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::BorrowedFd;
-use std::rc::Rc;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use jsocket_core::{Closed, Config, Connection, ErrorKind, Event, RawPayload, RemoteError};
+use native::{PushError, ServerConfig, ServerHandle, Stopper};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use smol::channel::{Receiver, Sender, TryRecvError};
+use smol::channel::{Receiver, Sender};
 use smol::future::FutureExt;
-use smol::{Async, LocalExecutor, Timer};
+use smol::Timer;
 
-use crate::errors;
-use crate::json;
-use crate::peer::Peer;
+use crate::handler::PyHandler;
+use crate::peer::{Action, Command, Link};
 use crate::sansio;
 
 /// Pending connections the kernel holds before `accept`.
 const BACKLOG: i32 = 1024;
-/// Bytes read at a time, into one buffer shared by every connection of the server.
-const READ_BUFFER: usize = 64 * 1024;
-/// How long a closing connection waits for its client to take the last replies.
-const GRACE: Duration = Duration::from_secs(2);
 /// How often a server run from the main thread lets Python handle signals (Ctrl-C).
 const SIGNAL_CHECK: Duration = Duration::from_millis(200);
-
-/// What one server holds to for all its connections.
-struct Settings {
-    config: Config,
-    one_at_a_time: bool,
-    max_connections: usize,
-    max_queued: usize,
-}
+/// Messages from other threads pushed before the connections get a turn to take them.
+const FORWARD_BATCH: usize = 64;
 
 /// A listening socket served by the Rust core: the engine of `ThreadedServer` and
 /// `ServerFactory`. `serve(hooks)` blocks until `stop()` (from any thread).
 ///
 /// `hooks` has three methods, called with the GIL held on the serving thread:
 /// `connect(peer) -> handler` (the callable answering that client's messages: it gets each
-/// message and returns the reply or `None`), `disconnect(peer, error)` (`error` is the
-/// `FramingError` that ended it, or `None`) and `error(peer, exc)` for a handler's exception,
-/// which closes that connection, as jsocket does.
+/// message and returns the reply or `None`), `disconnect(peer, error)` (`error` is always
+/// `None`: the connection's failures are in the server's statistics) and `error(peer, exc)` for
+/// a handler's exception, which closes that connection, as jsocket does.
 #[pyclass(module = "jsocket_rs._core", frozen)]
 pub(crate) struct Server {
-    listener: Mutex<Option<TcpListener>>,
+    server: Mutex<Option<native::Server>>,
     addr: SocketAddr,
-    settings: Settings,
-    stop_tx: Sender<()>,
-    stop_rx: Receiver<()>,
+    stopper: Stopper,
+    /// Closed when the server stops: connections waiting their turn stop waiting.
+    halt: Sender<()>,
+    halted: Receiver<()>,
+    link: Arc<Link>,
+    commands: Receiver<Command>,
+    max_message_size: u32,
+    max_queued: usize,
+    one_at_a_time: bool,
 }
 
 #[pymethods]
@@ -89,7 +74,7 @@ impl Server {
         one_at_a_time: bool,
         max_connections: usize,
     ) -> PyResult<Self> {
-        let config = sansio::config(
+        let connection = sansio::config(
             max_message_size,
             dialect,
             "v2",
@@ -97,41 +82,84 @@ impl Server {
             idle_timeout,
             true,
         )?;
-        let listener = listen(fileno)?;
-        let addr = listener.local_addr()?;
-        let (stop_tx, stop_rx) = smol::channel::bounded(1);
+        let max_queued = connection.get_max_pending_output() + max_message_size as usize;
+        // jsocket only: a Python server does not answer HTTP or WebSocket on its port.
+        let config = ServerConfig::default()
+            .connection(connection)
+            .max_connections(max_connections)
+            .websocket(false);
+        let server = native::Server::from_tcp_listener(config, listen(fileno)?)?;
+        let addr = server
+            .local_addr()
+            .ok_or_else(|| PyRuntimeError::new_err("the server's socket has no address"))?;
+        let (tx, commands) = smol::channel::unbounded();
+        let (halt, halted) = smol::channel::bounded(1);
         Ok(Server {
-            listener: Mutex::new(Some(listener)),
+            stopper: server.stopper(),
+            halt,
+            halted,
+            server: Mutex::new(Some(server)),
             addr,
-            settings: Settings {
-                max_queued: config.get_max_pending_output() + max_message_size as usize,
-                config,
-                one_at_a_time,
-                max_connections,
-            },
-            stop_tx,
-            stop_rx,
+            link: Arc::new(Link::new(tx)),
+            commands,
+            max_message_size,
+            max_queued,
+            one_at_a_time,
         })
     }
 
     /// Serves clients until `stop()`; the GIL is released but for handler calls. Raises what a
     /// signal handler raised (`KeyboardInterrupt`) when run on the main thread.
     fn serve(&self, py: Python<'_>, hooks: Py<PyAny>) -> PyResult<()> {
-        let listener = self
-            .listener
+        let server = self
+            .server
             .lock()
             .map_err(|_| PyRuntimeError::new_err("server state poisoned"))?
             .take()
             .ok_or_else(|| PyRuntimeError::new_err("this server has already been run"))?;
-        let stop_rx = self.stop_rx.clone();
-        let settings = &self.settings;
-        py.detach(|| smol::block_on(run(listener, settings, hooks, stop_rx)))
+        let handler = PyHandler::new(
+            hooks,
+            self.link.clone(),
+            self.max_message_size,
+            self.max_queued,
+            self.one_at_a_time.then(|| self.halted.clone()),
+        );
+        let commands = self.commands.clone();
+        let (stopper, halt) = (self.stopper.clone(), self.halt.clone());
+        let one_at_a_time = self.one_at_a_time;
+        py.detach(move || {
+            let interrupted = RefCell::new(None);
+            let served = smol::block_on(
+                async {
+                    if one_at_a_time {
+                        server.run_async(handler).await
+                    } else {
+                        server.run(handler).await
+                    }
+                }
+                .or(async {
+                    forward(commands).await;
+                    smol::future::pending().await
+                })
+                .or(async {
+                    *interrupted.borrow_mut() = Some(signals().await);
+                    stopper.stop();
+                    halt.close();
+                    smol::future::pending().await
+                }),
+            );
+            match interrupted.into_inner() {
+                Some(e) => Err(e),
+                None => served.map_err(PyErr::from),
+            }
+        })
     }
 
     /// Stops the server from any thread: it stops accepting, each connection sends the replies
     /// it has produced and closes, and `serve` returns.
     fn stop(&self) {
-        self.stop_tx.close();
+        self.stopper.stop();
+        self.halt.close();
     }
 
     /// The address bound: `(host, port)`.
@@ -154,382 +182,55 @@ fn listen(fd: i32) -> PyResult<TcpListener> {
     Ok(socket.into())
 }
 
-/// State every connection task of one server shares (on its one thread).
-struct Shared<'a> {
-    settings: &'a Settings,
-    hooks: Py<PyAny>,
-    stop: Receiver<()>,
-    clock: Instant,
-    /// The read buffer: a task reads into it and hands the bytes to its core without awaiting.
-    buf: RefCell<Vec<u8>>,
-    live: std::cell::Cell<usize>,
+thread_local! {
+    /// The handle of the server that has just started on this thread, for its forwarding task.
+    static STARTED: RefCell<Option<ServerHandle>> = const { RefCell::new(None) };
 }
 
-enum Accepted {
-    Client(io::Result<(Async<TcpStream>, SocketAddr)>),
-    Stop,
+/// Called by the handler when the server starts (on the thread that serves).
+pub(crate) fn started(handle: &ServerHandle) {
+    STARTED.with(|s| *s.borrow_mut() = Some(handle.clone()));
 }
 
-async fn run(
-    listener: TcpListener,
-    settings: &Settings,
-    hooks: Py<PyAny>,
-    stop: Receiver<()>,
-) -> PyResult<()> {
-    let listener = Async::new(listener)?;
-    let shared = Rc::new(Shared {
-        settings,
-        hooks,
-        stop: stop.clone(),
-        clock: Instant::now(),
-        buf: RefCell::new(vec![0; READ_BUFFER]),
-        live: std::cell::Cell::new(0),
-    });
-    let ex = Rc::new(LocalExecutor::new());
-    // Every connection task holds a sender: `recv` fails once the last one is gone.
-    let (alive_tx, alive_rx) = smol::channel::bounded::<()>(1);
-    // The executor runs on nothing but the accept task's handle (a flag check): a wake-up of a
-    // connection polls that connection only, never the listener.
-    let accepting = ex.spawn(accept_loop(ex.clone(), shared, listener, alive_tx));
-    let outcome = ex.run(accepting.or(signals())).await;
-    // Shutdown: the connections see `stop` closed, send what they have and close.
-    stop.close();
-    ex.run(async {
-        let _ = alive_rx.recv().await;
-    })
-    .await;
-    outcome
-}
-
-/// Accepts clients until `stop` (or a signal), each served by a task of its own; in
-/// one-at-a-time mode, each served to its end before the next is accepted.
-async fn accept_loop<'a>(
-    ex: Rc<LocalExecutor<'a>>,
-    shared: Rc<Shared<'a>>,
-    listener: Async<TcpListener>,
-    alive: Sender<()>,
-) -> PyResult<()> {
-    let settings = shared.settings;
-    let mut next_id = 0u64;
-    loop {
-        let event = async { Accepted::Client(listener.accept().await) }
-            .or(async {
-                let _ = shared.stop.recv().await;
-                Accepted::Stop
-            })
-            .await;
-        let (stream, addr) = match event {
-            Accepted::Client(Ok(client)) => client,
-            Accepted::Client(Err(_)) => {
-                // Out of file descriptors, most likely: wait for some to be freed.
-                Timer::after(Duration::from_millis(50)).await;
-                continue;
+/// Pushes what other threads send, in order, until the server stops.
+async fn forward(commands: Receiver<Command>) {
+    // The server is polled first: its handler's `on_start` has run by now.
+    let Some(handle) = STARTED.with(|s| s.borrow_mut().take()) else {
+        return;
+    };
+    let mut done = 0usize;
+    while let Ok(Command::Act(action, out)) = commands.recv().await {
+        match action {
+            Action::Send(id, text) => {
+                out.taken(text.len());
+                match handle.send_json(id, &text) {
+                    Ok(()) | Err(PushError::NoSuchConnection(_)) => {}
+                    Err(PushError::Unidentified(_)) => {
+                        log::debug!("connection {id} has not spoken yet: message dropped");
+                    }
+                    // Its client leaves too much unread: later sends fail.
+                    Err(_) => out.overflow(),
+                }
             }
-            Accepted::Stop => return Ok(()),
-        };
-        if shared.live.get() >= settings.max_connections {
-            continue; // dropped: refused
+            Action::Close(id) => {
+                handle.close(id);
+            }
         }
-        next_id += 1;
-        let task = ex.spawn(serve(shared.clone(), stream, addr, next_id, alive.clone()));
-        if settings.one_at_a_time {
-            // The next client waits in the backlog until this one leaves (shutdown still
-            // reaches the connection, which watches `stop` itself).
-            task.await;
-        } else {
-            task.detach();
+        done += 1;
+        if done % FORWARD_BATCH == 0 {
+            // The connections take what was pushed before more comes.
+            smol::future::yield_now().await;
         }
     }
 }
 
 /// Fails with what Python's signal handlers raise (`KeyboardInterrupt`); they run only on the
 /// main thread, so elsewhere this never resolves.
-async fn signals() -> PyResult<()> {
+async fn signals() -> PyErr {
     loop {
         Timer::after(SIGNAL_CHECK).await;
-        Python::attach(|py| py.check_signals())?;
-    }
-}
-
-/// What ended a wait.
-enum Wake {
-    Readable,
-    Writable,
-    Queued(Option<Vec<u8>>),
-    Stop,
-    Timer,
-}
-
-/// Serves one client until it ends.
-async fn serve(
-    shared: Rc<Shared<'_>>,
-    stream: Async<TcpStream>,
-    addr: SocketAddr,
-    id: u64,
-    _alive: Sender<()>,
-) {
-    let _ = stream.get_ref().set_nodelay(true);
-    shared.live.set(shared.live.get() + 1);
-    let settings = shared.settings;
-    let (peer, rx) = Peer::new(
-        id,
-        addr,
-        settings.config.get_max_message_size(),
-        settings.max_queued,
-    );
-    let connected = Python::attach(|py| -> PyResult<(Py<Peer>, Py<PyAny>)> {
-        let peer = Py::new(py, peer)?;
-        let handler = shared
-            .hooks
-            .call_method1(py, "connect", (peer.clone_ref(py),))?;
-        Ok((peer, handler))
-    });
-    if let Ok((peer, handler)) = connected {
-        let error = drive(&shared, &stream, &peer, &handler, &rx).await;
-        peer.get().mark_closed();
-        Python::attach(|py| {
-            let error = error.map(|e| errors::remote(py, &e).into_value(py));
-            if let Err(e) = shared
-                .hooks
-                .call_method1(py, "disconnect", (peer.clone_ref(py), error))
-            {
-                e.write_unraisable(py, None);
-            }
-        });
-    } else if let Err(e) = connected {
-        Python::attach(|py| e.write_unraisable(py, None));
-    }
-    let _ = stream.get_ref().shutdown(Shutdown::Both);
-    shared.live.set(shared.live.get() - 1);
-}
-
-/// Runs one connection; returns the peer's error that ended it, if any.
-async fn drive(
-    shared: &Shared<'_>,
-    stream: &Async<TcpStream>,
-    peer: &Py<Peer>,
-    handler: &Py<PyAny>,
-    rx: &Receiver<Vec<u8>>,
-) -> Option<RemoteError> {
-    let now = || shared.clock.elapsed();
-    let mut conn: Connection<RawPayload> = Connection::new(shared.settings.config.clone(), now());
-    let mut messages: Vec<RawPayload> = Vec::new();
-    let mut ended: Option<Closed> = None;
-    let mut queue_open = true;
-    let mut stopping = false;
-    let mut grace: Option<Instant> = None;
-    let mut timer = Timer::never();
-    loop {
-        // The messages read go to the handler, in order, under one hold of the GIL.
-        while let Some(event) = conn.poll_event() {
-            match event {
-                Event::Message(text) => messages.push(text),
-                Event::Rejected(_) => {}
-                Event::Closed(why) => ended = Some(why),
-                // Events that later versions of the core add: none this server acts on.
-                _ => {}
-            }
-        }
-        if !messages.is_empty() {
-            handle(shared, &mut conn, peer, handler, &mut messages);
-            continue;
-        }
-        // Queued payloads (replies, and sends from Python) go in while the core wants input:
-        // past its output limit they wait, counted against the peer's queue limit.
-        while queue_open && (conn.wants_input() || conn.is_closed()) {
-            match rx.try_recv() {
-                Ok(payload) => take(&mut conn, peer, now(), payload),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Closed) => {
-                    queue_open = false;
-                    conn.close(now());
-                }
-            }
-        }
-        peer.get().publish(conn.stats());
-        if flush(&mut conn, stream).is_err() {
-            // The client is gone: nothing more can reach it.
-            conn.record_failure(ErrorKind::BadWrite);
-            return None;
-        }
-        let pending = !conn.transmit().is_empty();
-        if let Some(why) = &ended {
-            if !pending {
-                return match why {
-                    Closed::Error(e) => Some(e.clone()),
-                    _ => None,
-                };
-            }
-            let deadline = *grace.get_or_insert_with(|| Instant::now() + GRACE);
-            if Instant::now() >= deadline {
-                return None;
-            }
-        }
-        let deadline = conn.poll_timeout();
-        if let Some(at) = deadline {
-            if now() >= at {
-                conn.handle_timeout(now());
-                continue;
-            }
-            timer.set_at(shared.clock + at);
-        } else if let Some(at) = grace {
-            timer.set_at(at);
-        }
-        let want_read = ended.is_none() && conn.wants_input();
-        let wake = async {
-            if want_read {
-                let _ = stream.readable().await;
-                Wake::Readable
-            } else {
-                smol::future::pending().await
-            }
-        }
-        .or(async {
-            if pending {
-                let _ = stream.writable().await;
-                Wake::Writable
-            } else {
-                smol::future::pending().await
-            }
-        })
-        .or(async {
-            if queue_open && conn.wants_input() {
-                Wake::Queued(rx.recv().await.ok())
-            } else {
-                smol::future::pending().await
-            }
-        })
-        .or(async {
-            if stopping {
-                smol::future::pending().await
-            } else {
-                let _ = shared.stop.recv().await;
-                Wake::Stop
-            }
-        })
-        .or(async {
-            if deadline.is_some() || grace.is_some() {
-                (&mut timer).await;
-                Wake::Timer
-            } else {
-                smol::future::pending().await
-            }
-        })
-        .await;
-        match wake {
-            Wake::Readable => read(shared, &mut conn, stream, now()),
-            Wake::Queued(Some(payload)) => take(&mut conn, peer, now(), payload),
-            Wake::Queued(None) => {
-                queue_open = false;
-                conn.close(now());
-            }
-            Wake::Stop => {
-                stopping = true;
-                conn.close(now());
-            }
-            Wake::Writable => {}
-            Wake::Timer => conn.handle_timeout(now()),
+        if let Err(e) = Python::attach(|py| py.check_signals()) {
+            return e;
         }
     }
-}
-
-/// Calls the handler on each message; queues the replies. A handler's exception closes the
-/// connection, as in jsocket; the messages after it are dropped.
-fn handle(
-    shared: &Shared<'_>,
-    conn: &mut Connection<RawPayload>,
-    peer: &Py<Peer>,
-    handler: &Py<PyAny>,
-    messages: &mut Vec<RawPayload>,
-) {
-    Python::attach(|py| {
-        for text in messages.drain(..) {
-            if conn.is_closed() {
-                break;
-            }
-            let obj = match json::loads(py, &text) {
-                Ok(obj) => obj,
-                Err(e) => {
-                    // Strict, as jsocket: a payload that is not JSON closes the connection.
-                    conn.report_invalid(shared.clock.elapsed(), sansio::invalid_json(py, &e));
-                    continue;
-                }
-            };
-            let replied = handler.bind(py).call1((obj,)).and_then(|reply| {
-                if reply.is_none() {
-                    Ok(())
-                } else {
-                    json::dumps_with(&reply, |payload| peer.get().reply(payload.to_vec()))
-                }
-            });
-            if let Err(e) = replied {
-                conn.record_failure(ErrorKind::Handler);
-                conn.close(shared.clock.elapsed());
-                if let Err(e) = shared
-                    .hooks
-                    .call_method1(py, "error", (peer.clone_ref(py), e))
-                {
-                    e.write_unraisable(py, None);
-                }
-            }
-        }
-    });
-}
-
-/// Moves one queued payload into the core.
-fn take(conn: &mut Connection<RawPayload>, peer: &Py<Peer>, now: Duration, payload: Vec<u8>) {
-    peer.get().taken(payload.len());
-    // Refused only once closed (sizes were checked when queued): then it is dropped.
-    let _ = conn.send_raw(now, &payload);
-}
-
-/// Reads what the socket has into the shared buffer and hands it to the core.
-fn read(
-    shared: &Shared<'_>,
-    conn: &mut Connection<RawPayload>,
-    stream: &Async<TcpStream>,
-    now: Duration,
-) {
-    let mut buf = shared.buf.borrow_mut();
-    let mut socket: &TcpStream = stream.get_ref();
-    match socket.read(&mut buf) {
-        Ok(0) => conn.handle_eof(now),
-        Ok(n) => {
-            conn.handle_input(now, &buf[..n]);
-            if conn.partial_frame_len() > 0 {
-                quick_ack(stream.get_ref());
-            }
-        }
-        Err(e)
-            if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
-        // A reset: the peer is gone, as at the end of its stream.
-        Err(_) => conn.handle_eof(now),
-    }
-}
-
-/// A read that ends inside a frame means the client holds the rest: jsocket writes header and
-/// payload apart without `TCP_NODELAY`, and its payload waits for our ACK (Nagle's algorithm),
-/// which the kernel would delay by up to 40 ms. `TCP_QUICKACK` sends it now.
-fn quick_ack(socket: &TcpStream) {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        let _ = socket2::SockRef::from(socket).set_tcp_quickack(true);
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let _ = socket;
-}
-
-/// Writes as much of the pending output as the socket takes, in one write when it can.
-fn flush(conn: &mut Connection<RawPayload>, stream: &Async<TcpStream>) -> io::Result<()> {
-    while !conn.transmit().is_empty() {
-        let mut socket: &TcpStream = stream.get_ref();
-        match socket.write(conn.transmit()) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => conn.handle_written(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }

@@ -420,3 +420,55 @@ def test_a_client_that_does_not_read_cannot_grow_the_servers_queue(factory):
     # The kernel's buffers, 1 MiB of output and max_message_size plus 1 MiB of queue, no more.
     assert sent < 40
     client.close()
+
+
+def test_the_server_answers_control_messages_itself(echo_server):
+    client = connect(port_of(echo_server))
+    client.send_obj({"$jsocket": "stats"})
+    stats = client.read_obj()
+    assert stats["$jsocket"] == "stats" and stats["connections"] == 1
+    client.send_obj("for the handler")
+    assert client.read_obj() == "for the handler"
+    assert echo_server.seen == ["for the handler"]  # the control message never reached it
+    client.close()
+
+
+def test_a_reply_json_cannot_hold_closes_that_client(factory):
+    class Odd(jsocket.ServerFactoryThread):
+        def _process_message(self, obj):
+            return float("nan") if obj == "nan" else obj
+
+    server = jsocket.ServerFactory(Odd, address=HOST, port=0)
+    server.start()
+    try:
+        client = connect(port_of(server))
+        client.send_obj("fine")
+        assert client.read_obj() == "fine"
+        client.send_obj("nan")
+        with pytest.raises(RuntimeError, match="socket connection broken"):
+            client.read_obj()
+    finally:
+        server.stop()
+        server.join(10)
+
+
+def test_stopping_a_threaded_server_does_not_serve_the_clients_waiting_their_turn():
+    server = Echo(address=HOST, port=0)
+    server.start()
+    first = connect(port_of(server))
+    first.send_obj("served")
+    assert first.read_obj() == "served"
+    waiting = [connect(port_of(server), timeout=10.0) for _ in range(5)]
+    for client in waiting:
+        client.send_obj("never answered")
+    server.stop()
+    # Those in line stop waiting and close in order: no reply, and no reset (which a connection
+    # still waiting when the shutdown's time runs out would get).
+    server.join(8)
+    assert not server.is_alive()
+    for client in waiting:
+        with pytest.raises(RuntimeError, match="socket connection broken"):
+            client.read_obj()
+        client.close()
+    first.close()
+    assert server.seen == ["served"]

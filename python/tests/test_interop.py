@@ -2,7 +2,6 @@
 (tests/python/peer_client.py, shared with the Rust tests), our JsonClient against its
 ServerFactory (tests/python/peer_server.py): 2.0.3 in v2, 1.9.6 in v1."""
 
-import pathlib
 import subprocess
 
 import pytest
@@ -10,7 +9,6 @@ import pytest
 import jsocket_rs as jsocket
 from conftest import HOST, PEERS, VECTORS, interpreter, port_of
 
-HERE = pathlib.Path(__file__).resolve().parent
 
 
 class Wrapper(jsocket.ServerFactoryThread):
@@ -46,8 +44,8 @@ def wrapping_factory():
 @pytest.mark.parametrize("version", ["2.0.3", "1.9.6"])
 def test_their_client_against_our_factory(wrapping_factory, version):
     port = port_of(wrapping_factory)
-    run(version, HERE / "their_client.py", "echo", port, VECTORS)
-    run(version, HERE / "their_client.py", "concurrent", port, 8)
+    run(version, PEERS / "peer_client.py", "echo", port, VECTORS, "--wrapped")
+    run(version, PEERS / "peer_client.py", "concurrent", port, 8, "--wrapped")
 
 
 def test_their_client_reconnects_to_our_factory(factory):
@@ -58,7 +56,7 @@ def test_their_client_against_our_threaded_server():
     server = WrappingServer(address=HOST, port=0)
     server.start()
     try:
-        run("2.0.3", HERE / "their_client.py", "echo", port_of(server), VECTORS)
+        run("2.0.3", PEERS / "peer_client.py", "echo", port_of(server), VECTORS, "--wrapped")
     finally:
         server.stop()
         server.join(10)

@@ -9,7 +9,10 @@ Modes (each prints "ok ..." and exits 0 on success; any failure raises, exit sta
   garbage PORT            each malformed input of the protocol on its own raw connection, while
                           a JsonClient keeps being served in between; prints the kinds sent
 
-The server under test must echo every message (jsocket 2.x framing on the client side).
+The server under test must echo every message (jsocket 2.x framing on the client side), or,
+with --wrapped after the mode's arguments, answer each message m with {"echo": m} (so that a
+Python handler, whose None means no reply, can answer null too). The interpreter's jsocket may
+be 2.0.3 or 1.9.6 (v1 framing).
 """
 
 import glob
@@ -27,8 +30,16 @@ import jsocket
 HOST = "127.0.0.1"
 
 
+# Whether the server answers m with {"echo": m} (--wrapped).
+WRAPPED = False
+
+
 def client(port):
-    c = jsocket.JsonClient(address=HOST, port=port, timeout=30.0)
+    try:
+        c = jsocket.JsonClient(address=HOST, port=port, timeout=30.0)
+    except TypeError:  # 1.9.6 takes no timeout argument
+        c = jsocket.JsonClient(address=HOST, port=port)
+        c.timeout = 30.0
     assert c.connect(), "could not connect"
     return c
 
@@ -36,7 +47,8 @@ def client(port):
 def echo_one(c, value):
     c.send_obj(value)
     got = c.read_obj()
-    assert got == value, f"sent {value!r:.200}, got {got!r:.200}"
+    want = {"echo": value} if WRAPPED else value
+    assert got == want, f"sent {value!r:.200}, got {got!r:.200}"
 
 
 def vector_values(directory):
@@ -71,6 +83,8 @@ def harder_values():
 def mode_echo(port, directory):
     c = client(port)
     values = vector_values(directory) + harder_values()
+    if WRAPPED:
+        assert None in values, "null is among the values"
     for value in values:
         echo_one(c, value)
     c.close()
@@ -181,11 +195,16 @@ def mode_garbage(port):
 
 
 def main():
-    mode, port = sys.argv[1], int(sys.argv[2])
+    global WRAPPED
+    args = sys.argv[1:]
+    if "--wrapped" in args:
+        args.remove("--wrapped")
+        WRAPPED = True
+    mode, port = args[0], int(args[1])
     if mode == "echo":
-        mode_echo(port, sys.argv[3])
+        mode_echo(port, args[2])
     elif mode == "concurrent":
-        mode_concurrent(port, int(sys.argv[3]))
+        mode_concurrent(port, int(args[2]))
     elif mode == "reconnect":
         mode_reconnect(port)
     elif mode == "garbage":
