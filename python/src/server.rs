@@ -353,8 +353,10 @@ async fn drive(
             return None;
         }
         let pending = !conn.transmit().is_empty();
-        if let Some(why) = &ended {
-            if !pending {
+        // Closed, with its last events held back while the output is over its limit: the
+        // client gets the grace period to read, as once they are handled.
+        if ended.is_some() || (conn.is_closed() && conn.is_paused()) {
+            if let (Some(why), false) = (&ended, pending) {
                 return match why {
                     Closed::Error(e) => Some(e.clone()),
                     _ => None,
