@@ -112,8 +112,9 @@ impl Config {
         self
     }
 
-    /// Unsent output above which the connection stops wanting input, until the peer has read
-    /// enough (default 1 MiB). See [`Connection::wants_input`](crate::Connection::wants_input).
+    /// Unsent output above which the connection pauses (hands out no event and wants no input)
+    /// until the peer has read enough (default 1 MiB). See
+    /// [`Connection::is_paused`](crate::Connection::is_paused).
     #[must_use]
     pub fn max_pending_output(mut self, bytes: usize) -> Self {
         self.max_pending_output = bytes;

@@ -69,6 +69,8 @@ enum State {
 /// Inputs (`handle_*`) only change state; outputs (`poll_*`, [`transmit`](Self::transmit)) drain
 /// it. After any input, drain every output: events until `None`, then the bytes to send, then
 /// [`poll_timeout`](Self::poll_timeout) for when to call [`handle_timeout`](Self::handle_timeout).
+/// While unsent output is over its limit the connection is [paused](Self::is_paused): events
+/// wait until enough is written, so poll them again after writing.
 ///
 /// ```
 /// use std::time::Duration;
@@ -309,9 +311,16 @@ impl<T: FromPayload> Connection<T> {
         }
     }
 
-    /// The next event, if any.
+    /// The next event, if any. None while [paused](Self::is_paused): the events wait, in
+    /// order, until the peer has read enough of the output (poll again after
+    /// [`handle_written`](Self::handle_written) or [`poll_transmit`](Self::poll_transmit)), so
+    /// that however many requests one read brought, what the connection holds stays under the
+    /// limit plus one reply.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event<T>> {
+        if self.is_paused() {
+            return None;
+        }
         let event = self.events.pop_front()?;
         if matches!(event, Event::Closed(_)) {
             self.state = State::Closed;
@@ -398,11 +407,23 @@ impl<T: FromPayload> Connection<T> {
         .min()
     }
 
-    /// Whether to read more from the peer: false once closed, and while unsent output is over
-    /// the configured limit (so a peer that does not read cannot make us buffer without bound).
+    /// Whether to read more from the peer: false once closed, and while
+    /// [paused](Self::is_paused) (so a peer that does not read cannot make us buffer without
+    /// bound).
     #[must_use]
     pub fn wants_input(&self) -> bool {
-        self.state == State::Open && self.transmit().len() <= self.config.max_pending_output
+        self.state == State::Open && !self.is_paused()
+    }
+
+    /// Whether unsent output is over the configured
+    /// [`max_pending_output`](Config::max_pending_output): no event is handed out and no input
+    /// wanted until the peer reads enough of it (as h11's `PAUSED`). Unlike
+    /// [`wants_input`](Self::wants_input), this says nothing of whether the connection is
+    /// closed: a closing connection pauses too, its last events (replies still to give, then
+    /// `Closed`) waiting for the output to drain.
+    #[must_use]
+    pub fn is_paused(&self) -> bool {
+        self.transmit().len() > self.config.max_pending_output
     }
 
     /// True once the connection is closed (the `Closed` event may still be queued).

@@ -206,7 +206,12 @@ impl RemoteError {
         )
     }
 
-    pub(crate) fn from_json(err: &serde_json::Error) -> Self {
+    /// The [`InvalidJson`](Self::InvalidJson) error for what serde_json said of a payload, with
+    /// its line and column: for an adapter that parses payloads itself (taken as
+    /// [`RawPayload`](crate::RawPayload) or [`JsonText`](crate::JsonText)) and reports them
+    /// with [`Connection::report_invalid`](crate::Connection::report_invalid).
+    #[must_use]
+    pub fn from_json(err: &serde_json::Error) -> Self {
         use alloc::string::ToString;
         RemoteError::InvalidJson {
             line: err.line(),

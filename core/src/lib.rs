@@ -25,10 +25,13 @@
 //! After every input to a [`Connection`] (`handle_input`, `handle_eof`, `handle_timeout`, `send`,
 //! `close`), drain its outputs: [`Connection::poll_event`] until `None`, then
 //! [`Connection::transmit`] (or [`Connection::poll_transmit`]), then
-//! [`Connection::poll_timeout`] for the next deadline. Time is a [`core::time::Duration`] since
-//! any epoch the adapter picks (`Instant` in native code, `performance.now()` in a browser), and
-//! every call that changes a connection's state takes it (`send(now, …)`, `close(now)`, as
-//! quinn-proto's `close(now, …)`): a send is activity, so it must carry its own time.
+//! [`Connection::poll_timeout`] for the next deadline. While its unsent output is over the
+//! limit a connection is [paused](Connection::is_paused) (h11's `PAUSED`): it hands out no
+//! event until enough is written, so poll events again after writing. Time is a
+//! [`core::time::Duration`] since any epoch the adapter picks (`Instant` in native code,
+//! `performance.now()` in a browser), and every call that changes a connection's state takes it
+//! (`send(now, …)`, `close(now)`, as quinn-proto's `close(now, …)`): a send is activity, so it
+//! must carry its own time.
 //!
 //! ```
 //! use std::time::Duration;

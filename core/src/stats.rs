@@ -32,8 +32,22 @@ impl Failures {
         ErrorKind::ALL.iter().map(|&k| (k, self.0[k.index()]))
     }
 
-    pub(crate) fn add(&mut self, kind: ErrorKind) {
-        self.0[kind.index()] += 1;
+    /// Counts one failure of `kind` (an adapter's own tally of connections, say; a
+    /// connection's own failures are counted by the connection).
+    pub fn add(&mut self, kind: ErrorKind) {
+        self.add_n(kind, 1);
+    }
+
+    /// Counts `n` failures of `kind`.
+    pub fn add_n(&mut self, kind: ErrorKind, n: u64) {
+        self.0[kind.index()] += n;
+    }
+
+    /// Adds every count of `other`: the failures of many connections, summed.
+    pub fn merge(&mut self, other: &Failures) {
+        for (kind, n) in other.iter() {
+            self.add_n(kind, n);
+        }
     }
 }
 

@@ -499,6 +499,39 @@ fn wants_input_follows_the_unsent_output() {
 }
 
 #[test]
+fn events_wait_while_the_output_is_over_its_limit() {
+    let mut conn = server(Config::default().max_pending_output(100));
+    let requests: Vec<u8> = (0..3)
+        .flat_map(|n| frame(Dialect::V2, &json!({ "n": n })))
+        .collect();
+    conn.handle_input(ms(1), &requests);
+    conn.handle_eof(ms(2));
+    assert!(!conn.is_paused());
+    assert_eq!(conn.poll_event(), Some(Event::Message(json!({"n": 0}))));
+    // A reply of 12 + 102 bytes: over the limit, so the rest waits, the close included.
+    conn.send(ms(3), &"x".repeat(100))
+        .expect("replies may follow an EOF");
+    assert!(conn.is_paused());
+    assert!(!conn.wants_input());
+    assert_eq!(conn.poll_event(), None);
+    conn.handle_written(14);
+    assert_eq!(conn.transmit().len(), 100);
+    assert!(!conn.is_paused(), "at the limit");
+    assert_eq!(conn.poll_event(), Some(Event::Message(json!({"n": 1}))));
+    conn.send(ms(4), &json!(1)).expect("open");
+    assert_eq!(conn.poll_event(), None, "paused again");
+    let mut wire = Vec::new();
+    conn.poll_transmit(&mut wire);
+    assert_eq!(
+        drain(&mut conn),
+        [Event::Message(json!({"n": 2})), Event::Closed(Closed::Eof)]
+    );
+    // Closed, a connection wants no input, paused or not; a pause is about the output only.
+    assert!(!conn.wants_input());
+    assert!(!conn.is_paused());
+}
+
+#[test]
 fn partial_writes_deliver_every_byte_once() {
     let mut conn = server(Config::default());
     let mut wire = Vec::new();

@@ -2,11 +2,13 @@
 //! and leaves the decoder or encoder in a defined state.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use jsocket_core::{
-    Decoder, DecoderConfig, Dialect, DialectMode, Encoder, ErrorKind, LocalError, RemoteError,
-    DEFAULT_MAX_MESSAGE_SIZE, MAX_HEADER_LEN,
+    Config, Connection, Decoder, DecoderConfig, Dialect, DialectMode, Encoder, ErrorKind, Event,
+    Failures, LocalError, RemoteError, DEFAULT_MAX_MESSAGE_SIZE, MAX_HEADER_LEN,
 };
+use serde_json::Value;
 
 fn frame(dialect: Dialect, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -680,4 +682,28 @@ fn encode_raw_refuses_an_oversize_payload_before_allocating() {
         assert_eq!(out, b"queued");
         assert_eq!(out.capacity(), 64, "{dialect}");
     }
+}
+
+#[test]
+fn an_adapter_parsing_a_payload_itself_reports_the_core_s_error_and_counts() {
+    let payload = b"{\"a\": 1,\n oops}";
+    let mut conn: Connection<Value> = Connection::new(Config::default(), Duration::ZERO);
+    conn.handle_input(Duration::ZERO, &frame(Dialect::V2, payload));
+    let Some(Event::Rejected(core_error)) = conn.poll_event() else {
+        panic!("the core rejects it");
+    };
+    let text = std::str::from_utf8(payload).expect("UTF-8");
+    let serde_error = serde_json::from_str::<Value>(text).expect_err("not JSON");
+    let own = RemoteError::from_json(&serde_error);
+    assert_eq!(own, core_error);
+    assert!(matches!(own, RemoteError::InvalidJson { line: 2, .. }));
+
+    // Failures of many connections, summed as the core counts them.
+    let mut all = Failures::default();
+    all.merge(&conn.stats().failures);
+    all.add(ErrorKind::BadWrite);
+    all.merge(&conn.stats().failures);
+    assert_eq!(all.get(ErrorKind::InvalidJson), 2);
+    assert_eq!(all.get(ErrorKind::BadWrite), 1);
+    assert_eq!(all.total(), 3);
 }

@@ -279,6 +279,12 @@ impl Client {
                 }
                 // Events that later versions of the core add: none this client acts on.
                 Some(_) => continue,
+                // Output left over its limit (a write that timed out) holds events back: the
+                // server may be waiting for it.
+                None if self.conn.is_paused() => {
+                    self.flush().await?;
+                    continue;
+                }
                 None => {}
             }
             if let Some(why) = &self.closed {

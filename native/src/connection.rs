@@ -38,7 +38,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use jsocket_core::{Closed, Connection, ErrorKind, Event, JsonText, LocalError};
+use jsocket_core::{Closed, ErrorKind, Event, JsonText, LocalError};
 use smol::future::{self, FutureExt};
 use smol::Timer;
 
@@ -140,7 +140,7 @@ async fn drive(
         let pending = !slot.conn.borrow().transmit().is_empty()
             || stream.has_buffered_output()
             || slot.by_ref.borrow().is_some();
-        if blocked && !over_limit(&slot.conn.borrow()) {
+        if blocked && !slot.conn.borrow().is_paused() {
             // The client took enough: handle the rest of what was read.
             continue;
         }
@@ -408,18 +408,12 @@ fn flush(slot: &Slot, stream: &Stream, cap: usize) -> io::Result<Flushed> {
     }
 }
 
-/// Whether the unsent output is past the core's `max_pending_output`. (Not
-/// `!wants_input()`, which is also false once the client has ended its stream, when the
-/// messages it sent before still have to be answered.)
-fn over_limit(conn: &Connection<JsonText>) -> bool {
-    conn.transmit().len() > conn.config().get_max_pending_output()
-}
-
 /// How far [`handle_events`] went.
 enum Handled {
     /// Every event was handled.
     All,
-    /// The output passed its limit: the remaining events wait for the client to read.
+    /// The output passed its limit: the core holds the remaining events back (it is
+    /// paused) until the client reads.
     Blocked,
     /// The connection closed.
     Closed(Closed),
@@ -532,14 +526,17 @@ fn feed(
     }
 }
 
-/// The next event, unless there is none or the output is over its limit.
+/// The next event, unless there is none or the core is paused (its output over the limit).
 #[inline(always)]
 fn next_event(slot: &Slot) -> Result<Event<JsonText>, Handled> {
     let mut conn = slot.conn.borrow_mut();
-    if over_limit(&conn) {
-        return Err(Handled::Blocked);
-    }
-    conn.poll_event().ok_or(Handled::All)
+    conn.poll_event().ok_or_else(|| {
+        if conn.is_paused() {
+            Handled::Blocked
+        } else {
+            Handled::All
+        }
+    })
 }
 
 /// What to do with one event.

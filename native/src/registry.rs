@@ -446,7 +446,6 @@ impl Shared {
         }
         let now = self.clock.now();
         let mut conn = slot.conn.borrow_mut();
-        let limit = conn.config().get_max_pending_output();
         let mut by_ref = slot.by_ref.borrow_mut();
         let mut endpoint = self.endpoint.borrow_mut();
         // One frame by reference at a time: the next waits until it is written.
@@ -454,7 +453,7 @@ impl Shared {
             let unsent = conn.transmit().len();
             let Some(frame) = endpoint.poll_push(now, slot.cid(), unsent) else {
                 // Empty, or over its limit: then it is asked again once it has written.
-                slot.pushed.set(unsent > limit);
+                slot.pushed.set(conn.is_paused());
                 return;
             };
             let sent = if frame.len() >= BY_REFERENCE {

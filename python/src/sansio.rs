@@ -271,6 +271,10 @@ impl Connection {
             idle_timeout,
             strict_json,
         )?;
+        // `data_to_send()` hands over every byte, each turn: no output is held here between
+        // turns, so there is no limit to pause on (a pause would hold events the caller's
+        // loop never asks for again before reading).
+        let config = config.max_pending_output(usize::MAX);
         Ok(Connection {
             inner: CoreConnection::new(config, seconds(now)?),
         })
@@ -341,7 +345,7 @@ impl Connection {
         self.inner.is_closed()
     }
 
-    /// Whether to read more: false once closed, and while unsent output is over its limit.
+    /// Whether to read more: false once closed.
     #[getter]
     fn wants_input(&self) -> bool {
         self.inner.wants_input()

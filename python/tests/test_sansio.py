@@ -149,6 +149,20 @@ def test_a_peer_that_only_receives_pushes_is_not_idle():
     assert drain(conn)[0].reason == "idle"
 
 
+def test_large_replies_in_one_turn_hold_no_event_back():
+    # data_to_send() takes everything each turn, so replies over the core's output limit
+    # (1 MiB by default) must not pause the events the caller's loop is reading.
+    conn = jsocket.Connection()
+    conn.receive_data(v2_frame(b"1") + v2_frame(b"2") + v2_frame(b"3"), 0.0)
+    got = []
+    while (event := conn.next_event()) is not jsocket.NEED_DATA:
+        got.append(event.obj)
+        conn.send("x" * (1 << 20), 0.0)
+    assert got == [1, 2, 3]
+    assert conn.wants_input
+    assert len(conn.data_to_send()) > 3 << 20
+
+
 def test_encode_writes_as_jsocket_and_checks_arguments():
     frame = jsocket.encode({"k": "é"}, "v1")
     assert frame == len('{"k": "é"}'.encode()).to_bytes(4, "big") + '{"k": "é"}'.encode()

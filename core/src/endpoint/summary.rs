@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::{Endpoint, Ledger};
 use crate::control::{CONTROL_KEY, STATS};
 use crate::error::ErrorKind;
-use crate::stats::Stats;
+use crate::stats::{Failures, Stats};
 
 /// Repeated events, counted rather than reported one by one: per interval in
 /// [`Event::Summary`](super::Event::Summary), and since the start in [`Summary::events`].
@@ -117,7 +117,7 @@ pub struct Traffic {
     pub bytes_in: u64,
     /// Bytes sent, headers included.
     pub bytes_out: u64,
-    failures: [u64; ErrorKind::ALL.len()],
+    failures: Failures,
 }
 
 impl Traffic {
@@ -127,15 +127,13 @@ impl Traffic {
         self.messages_out += stats.messages_out;
         self.bytes_in += stats.bytes_in;
         self.bytes_out += stats.bytes_out;
-        for (kind, n) in stats.failures.iter() {
-            self.failures[kind.index()] += n;
-        }
+        self.failures.merge(&stats.failures);
     }
 
     /// Failures of `kind`.
     #[must_use]
     pub fn failures(&self, kind: ErrorKind) -> u64 {
-        self.failures[kind.index()]
+        self.failures.get(kind)
     }
 }
 
@@ -198,9 +196,7 @@ impl Summary {
         mine.messages_out += theirs.messages_out;
         mine.bytes_in += theirs.bytes_in;
         mine.bytes_out += theirs.bytes_out;
-        for (a, b) in mine.failures.iter_mut().zip(theirs.failures) {
-            *a += b;
-        }
+        mine.failures.merge(&theirs.failures);
     }
 
     /// The summary as the reply to `{"$jsocket": "stats"}`: a JSON object tagged

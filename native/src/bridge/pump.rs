@@ -549,7 +549,16 @@ impl Check {
 
     fn drain(&mut self, now: Duration) -> Result<(), RemoteError> {
         let mut result = Ok(());
-        while let Some(event) = self.conn.poll_event() {
+        loop {
+            let Some(event) = self.conn.poll_event() else {
+                if !self.conn.is_paused() {
+                    break;
+                }
+                // A read of more than the output limit: what is re-queued is passed on here,
+                // not held back until the next input.
+                self.conn.poll_transmit(&mut self.out);
+                continue;
+            };
             match event {
                 Event::Message(payload) => {
                     // A payload the decoder accepted is within the limit, so this cannot fail.
@@ -598,6 +607,21 @@ mod tests {
             }
             assert_eq!(passed, stream, "{dialect:?}");
         }
+    }
+
+    /// A read holding more than the core's output limit passes whole, at once: the core
+    /// pauses when the frames re-queued pass the limit, and the check drains it.
+    #[test]
+    fn a_read_over_the_output_limit_passes_whole() {
+        let mut config = config();
+        config.core = config.core.clone().max_pending_output(64);
+        let mut check = Check::new(&config, Duration::ZERO);
+        let stream: Vec<u8> = (0..20)
+            .flat_map(|i| frame(&json!({ "i": i, "pad": "x".repeat(20) }), Dialect::V2))
+            .collect();
+        assert!(stream.len() > 10 * 64);
+        assert!(check.run(Duration::ZERO, &stream).is_ok());
+        assert_eq!(check.out, stream);
     }
 
     /// Any JSON text passes byte for byte: keys named like serde_json's private tokens, numbers
