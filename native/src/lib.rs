@@ -57,6 +57,7 @@ mod handle;
 mod handler;
 pub mod handlers;
 mod http;
+mod open_files;
 mod plain_stream;
 mod refusal;
 mod registry;

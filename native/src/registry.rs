@@ -173,6 +173,8 @@ pub(crate) struct Shared {
     rearm: (smol::channel::Sender<()>, smol::channel::Receiver<()>),
     /// Accepts that failed (out of file descriptors): logged with the endpoint's summaries.
     accept_failed: Cell<u64>,
+    /// When a failed accept was last logged: at most once per summary interval.
+    accept_logged: Cell<Option<Duration>>,
 }
 
 impl Shared {
@@ -219,6 +221,7 @@ impl Shared {
             armed: Cell::new(None),
             rearm: smol::channel::bounded(1),
             accept_failed: Cell::new(0),
+            accept_logged: Cell::new(None),
         }
     }
 
@@ -283,8 +286,24 @@ impl Shared {
     }
 
     /// Counts an accept that failed, for the next summary line.
-    pub(crate) fn accept_failed(&self) {
-        self.accept_failed.set(self.accept_failed.get() + 1);
+    ///
+    /// The first is logged at once (it means the open-files limit is reached, most likely),
+    /// then at most one line per summary interval with the count since: the summaries may be
+    /// quiet while only accepts fail.
+    pub(crate) fn accept_failed(&self, error: &std::io::Error) {
+        let failed = self.accept_failed.get() + 1;
+        self.accept_failed.set(failed);
+        let now = self.clock.now();
+        let every = self.config.endpoint_config().get_summary_interval();
+        if (self.accept_logged.get()).is_none_or(|at| now >= at.saturating_add(every)) {
+            self.accept_logged.set(Some(now));
+            self.accept_failed.set(0);
+            log::warn!(
+                "{failed} accepts failed since the last such line, at most {} s ago (the last: \
+                 {error}); connections wait in the listen queue",
+                every.as_secs()
+            );
+        }
     }
 
     /// Registers an admitted connection, until the guard is dropped.

@@ -134,6 +134,7 @@ use crate::config::{Listen, ServerConfig};
 use crate::handle::{ServerHandle, Stopper};
 use crate::handler::{AsyncHandler, Dispatch, Everywhere, Handler};
 use crate::http::{self, Door};
+use crate::open_files;
 use crate::refusal;
 use crate::registry::{Admission, Shared};
 use crate::shard::{Fabric, Letter, Load};
@@ -192,8 +193,11 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Binds every address of `config` (`127.0.0.1:5489` when none is given).
+    /// Binds every address of `config` (`127.0.0.1:5489` when none is given), having raised the
+    /// process's soft open-files limit to its hard one (warning when that still allows fewer
+    /// descriptors than [`ServerConfig::max_connections`]).
     pub fn bind(config: ServerConfig) -> io::Result<Server> {
+        open_files::prepare(config.get_max_connections());
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         for listen in config.get_listen() {
@@ -521,8 +525,7 @@ async fn accept_loop(shard: Host, listener: Listener) {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors, most likely: wait for some to be freed.
-                shared.accept_failed();
-                log::debug!("accept failed: {e}");
+                shared.accept_failed(&e);
                 Timer::after(Duration::from_millis(50)).await;
                 continue;
             }
