@@ -637,7 +637,6 @@ impl Shared {
         let Some(done) = done else { return };
         let to = done.to;
         let payload = done.answer();
-        let _ = now;
         let slots = self.slots.borrow();
         let Some(slot) = slots.get(&to.get()) else {
             return;
@@ -645,7 +644,7 @@ impl Shared {
         slot.awaiting.set(slot.awaiting.get().saturating_sub(1));
         // Queued as a reply: the connection's task holds this borrow only within a step.
         let sent = match slot.conn.try_borrow_mut() {
-            Ok(mut conn) => conn.send_raw(&payload).map_err(|e| e.to_string()),
+            Ok(mut conn) => conn.send_raw(now, &payload).map_err(|e| e.to_string()),
             Err(_) => Err("connection busy".into()),
         };
         if let Err(e) = sent {
