@@ -171,6 +171,10 @@ step "cargo test (host)"
 cargo test --workspace
 step_done
 
+step "native's server suites again on 2 threads (sharded: JSOCKET_TEST_THREADS=2)"
+JSOCKET_TEST_THREADS=2 cargo test -p native --test '*'
+step_done
+
 step "vendored polling (vendor/README.md): its own test suite on the patched copy"
 cargo test --manifest-path vendor/polling/Cargo.toml --target-dir "${CARGO_TARGET_DIR:-$ROOT/target}"
 step_done

@@ -77,6 +77,7 @@ pub struct ServerConfig {
     pub(crate) first_bytes_timeout: Duration,
     pub(crate) slow_reader_timeout: Option<Duration>,
     pub(crate) broadcast_rate: Option<Rate>,
+    pub(crate) threads: usize,
     /// WebSocket and HTTP: builder methods in `http`.
     pub(crate) web: crate::http::WebConfig,
 }
@@ -105,6 +106,7 @@ impl Default for ServerConfig {
             first_bytes_timeout: EndpointConfig::default().get_first_bytes_timeout(),
             slow_reader_timeout: EndpointConfig::default().get_slow_reader_timeout(),
             broadcast_rate: EndpointConfig::default().get_broadcast_rate(),
+            threads: 1,
             web: crate::http::WebConfig::default(),
         }
     }
@@ -188,6 +190,16 @@ impl ServerConfig {
     #[must_use]
     pub fn read_buffer(mut self, bytes: usize) -> Self {
         self.read_buffer = bytes.max(4096);
+        self
+    }
+
+    /// Threads serving clients, each a shard with its own executor owning its connections
+    /// (default 1: the thread that runs the server; 0: one per available core). Connections
+    /// are handed to the least-loaded shard as they are accepted; limits, the output budget,
+    /// statistics and pushed messages span every shard (see [`Server`](crate::Server)).
+    #[must_use]
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
         self
     }
 
@@ -305,6 +317,16 @@ impl ServerConfig {
     /// The connection limit.
     pub fn get_max_connections(&self) -> usize {
         self.max_connections
+    }
+
+    /// Threads serving clients: [`threads`](Self::threads), with 0 made the number of
+    /// available cores.
+    pub fn get_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+        .min(usize::from(u16::MAX))
     }
 
     /// Most connections over the limit told so at once.

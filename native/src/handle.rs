@@ -47,7 +47,8 @@ impl fmt::Display for PushError {
 impl std::error::Error for PushError {}
 
 /// A handle on a server, for its handlers and the tasks of its thread (it is not `Send`; see
-/// [`Stopper`] for other threads).
+/// [`Stopper`] for other threads). On a server of several shards it is its shard's: pushes and
+/// broadcasts still reach every shard (see [Shards](crate::server#shards) for what differs).
 ///
 /// Pushed messages ([`send`](Self::send), [`broadcast`](Self::broadcast)) are serialised once,
 /// held once under the server's output budget and queued in the endpoint's outboxes; each goes
@@ -85,20 +86,14 @@ impl From<EndpointPush> for PushError {
 }
 
 impl ServerHandle {
-    /// Sends `message` to the connection `id`.
+    /// Sends `message` to the connection `id` (on any shard).
     pub fn send<T: Serialize + ?Sized>(&self, id: u64, message: &T) -> Result<(), PushError> {
         let payload = serialise(message)?;
-        if !self.shared.slots.borrow().contains_key(&id) {
-            return Err(PushError::NoSuchConnection(id));
-        }
         Ok(self.shared.push(id, payload)?)
     }
 
     /// Sends a JSON text to the connection `id` exactly as it is (a received message, say).
     pub fn send_json(&self, id: u64, message: &JsonText) -> Result<(), PushError> {
-        if !self.shared.slots.borrow().contains_key(&id) {
-            return Err(PushError::NoSuchConnection(id));
-        }
         Ok(self.shared.push(id, message.as_bytes().to_vec())?)
     }
 
@@ -132,12 +127,13 @@ impl ServerHandle {
     }
 
     /// The ids of the connections that take pushed messages now (jsocket and WebSocket clients
-    /// that have said what they are).
+    /// that have said what they are), on this handle's shard.
     pub fn connections(&self) -> Vec<u64> {
         self.shared.members()
     }
 
-    /// The statistics of the server and of each client now.
+    /// The statistics of the server and of each client of this handle's shard now (the other
+    /// shards' counts as they last published them, at most a statistics interval ago).
     pub fn stats(&self) -> ServerStats {
         self.shared.stats()
     }

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use jsocket_core::{JsonText, LocalError, RemoteError, Stats};
 use serde_json::Value;
@@ -13,7 +14,7 @@ use crate::handle::ServerHandle;
 use crate::registry::Slot;
 use crate::socket::PeerAddr;
 
-/// A boxed future that need not be `Send` (the server runs on one thread).
+/// A boxed future that need not be `Send` (each shard of a server runs on one thread).
 pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// A handler's reply: a value to serialise, or a JSON text to send exactly as it is.
@@ -87,8 +88,9 @@ pub trait Handler: 'static {
         self.on_message(value, ctx).map(Reply::Value)
     }
 
-    /// Called once when the server starts running, with a handle to push messages (from tasks
-    /// or timers of your own) and read statistics; keep a clone if you need it later.
+    /// Called once on each shard (thread) when the server starts running, with that shard's
+    /// handle to push messages (from tasks or timers of your own) and read statistics; keep a
+    /// clone if you need it later.
     fn on_start(&self, _handle: &ServerHandle) {}
 
     /// Called when a client connects, before its first message.
@@ -248,6 +250,58 @@ impl Context {
     pub(crate) fn close_requested(&self) -> bool {
         self.close
     }
+}
+
+/// The hooks both kinds of handler have, passed to the shared one.
+macro_rules! shared_hooks {
+    () => {
+        fn on_start(&self, handle: &ServerHandle) {
+            self.0.on_start(handle);
+        }
+
+        fn on_connect(&self, ctx: &mut Context) {
+            self.0.on_connect(ctx);
+        }
+
+        fn on_disconnect(&self, ctx: &mut Context) {
+            self.0.on_disconnect(ctx);
+        }
+    };
+}
+
+/// One handler shared by every shard of a server (see [`Server::run`](crate::Server::run)).
+pub(crate) struct Everywhere<H: ?Sized>(pub(crate) Arc<H>);
+
+impl<H: Handler + ?Sized> Handler for Everywhere<H> {
+    fn on_message(&self, msg: Value, ctx: &mut Context) -> Option<Value> {
+        self.0.on_message(msg, ctx)
+    }
+
+    fn on_json(&self, msg: JsonText, ctx: &mut Context) -> Option<Reply> {
+        self.0.on_json(msg, ctx)
+    }
+
+    shared_hooks!();
+}
+
+impl<H: AsyncHandler + ?Sized> AsyncHandler for Everywhere<H> {
+    fn on_message<'a>(
+        &'a self,
+        msg: Value,
+        ctx: &'a mut Context,
+    ) -> LocalBoxFuture<'a, Option<Value>> {
+        self.0.on_message(msg, ctx)
+    }
+
+    fn on_json<'a>(
+        &'a self,
+        msg: JsonText,
+        ctx: &'a mut Context,
+    ) -> LocalBoxFuture<'a, Option<Reply>> {
+        self.0.on_json(msg, ctx)
+    }
+
+    shared_hooks!();
 }
 
 /// The handler a server runs, either kind.

@@ -5,8 +5,8 @@
 //! and reads the clock; every protocol decision (dialects, limits, timeouts, errors, statistics)
 //! is the core's, set through its [`Config`](jsocket_core::Config).
 //!
-//! - [`Server`]: many clients on one thread, one task per connection on a single-threaded
-//!   executor; a [`Handler`] (or [`AsyncHandler`]) answers messages, a [`ServerHandle`] pushes
+//! - [`Server`]: many clients on as many threads as [`ServerConfig::threads`] asks, each a shard
+//!   owning its connections, one task per connection on the shard's executor; a [`Handler`] (or [`AsyncHandler`]) answers messages, a [`ServerHandle`] pushes
 //!   messages, reads [`ServerStats`] and shuts down; a [`Stopper`] shuts down from any thread.
 //!   Built-in handlers: [`handlers::Echo`], [`handlers::Chat`]. The server answers `{"$jsocket": "stats"}` and relays `{"$jsocket": "broadcast", "message": m}` itself (see [`server`]).
 //! - [`Client`] (async) and [`BlockingClient`]: connect with retries, send, receive, request.
@@ -58,10 +58,12 @@ mod handle;
 mod handler;
 pub mod handlers;
 mod http;
+mod open_files;
 mod plain_stream;
 mod refusal;
 mod registry;
 pub mod server;
+mod shard;
 mod socket;
 mod stats;
 pub mod ws;

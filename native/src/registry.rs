@@ -1,4 +1,4 @@
-//! The state a server's tasks share on its one thread: the core's [`Endpoint`] (admission,
+//! The state a server's tasks share on its one thread (a shard): the core's [`Endpoint`] (admission,
 //! membership, outboxes, the output budget, the control plane, statistics), the live
 //! connections (each with its core `Connection`), the read buffer.
 //!
@@ -11,12 +11,13 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
 use jsocket_core::endpoint::{
-    ClientsPage, ConnId, Endpoint, Event as EndpointEvent, Frame, Peer, Protocol, PushError,
-    Refusal, Verdict,
+    ClientsPage, ConnId, Endpoint, Event as EndpointEvent, Frame, Ledger, Peer, Protocol,
+    PushError, Refusal, Snapshot, Summary, Verdict,
 };
 use jsocket_core::{Connection, JsonText, Stats};
 use serde_json::Value;
@@ -27,6 +28,7 @@ use crate::clock::Clock;
 use crate::config::{EarlyReplies, ServerConfig};
 use crate::counted::Counted;
 use crate::cpu_gauge::CpuGauge;
+use crate::shard::{Fabric, Letter, Part, Query, SharedLedger};
 use crate::socket::PeerAddr;
 use crate::stats::{ClientStats, ServerStats};
 
@@ -48,6 +50,9 @@ pub(crate) struct Slot {
     /// Whether [`ServerHandle::close`](crate::ServerHandle::close) asked to close it, as its
     /// handler may: the task answers what it has read, sends its replies and closes.
     close_asked: Cell<bool>,
+    /// Control answers being gathered from the other shards: until they are in, it takes no
+    /// pushes, so that its answer comes before anything pushed after its request.
+    awaiting: Cell<usize>,
     /// A large pushed frame being written by reference, at most one at a time.
     pub(crate) by_ref: RefCell<Option<ByRef>>,
     /// The connection task's waker while it waits.
@@ -154,7 +159,17 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     /// The server-wide policy. Borrowed only inside a method of this type, never across an
     /// await or a handler call.
-    endpoint: RefCell<Endpoint>,
+    endpoint: RefCell<Endpoint<SharedLedger>>,
+    /// This shard's index, and what it shares with the others.
+    pub(crate) shard: u16,
+    pub(crate) fabric: Arc<Fabric>,
+    /// Control requests waiting for the other shards' parts of their answers, by ticket.
+    asked: RefCell<BTreeMap<u64, Asked>>,
+    next_ticket: Cell<u64>,
+    /// Connections at which slots run short (the endpoint's pressure).
+    pressure: usize,
+    /// The member count this shard last recorded in the fabric.
+    members_told: Cell<usize>,
     pub(crate) slots: RefCell<BTreeMap<u64, Rc<Slot>>>,
     /// One read buffer for all connections: a read and the core's `handle_input` happen with no
     /// await between them, so no connection needs a buffer of its own while it waits.
@@ -164,7 +179,6 @@ pub(crate) struct Shared {
     /// Whether replies may go out early within a read (see `cpu_gauge`).
     pub(crate) cpu: CpuGauge,
     /// Connections being told why they are refused.
-    refusing: Rc<Cell<usize>>,
     /// Closed when the server begins to stop, so that any task may wait for that.
     stop_signal: (smol::channel::Sender<()>, smol::channel::Receiver<()>),
     /// The endpoint's deadline the timer task waits for, and the way to tell it of an earlier
@@ -173,27 +187,55 @@ pub(crate) struct Shared {
     rearm: (smol::channel::Sender<()>, smol::channel::Receiver<()>),
     /// Accepts that failed (out of file descriptors): logged with the endpoint's summaries.
     accept_failed: Cell<u64>,
+    /// When a failed accept was last logged: at most once per summary interval.
+    accept_logged: Cell<Option<Duration>>,
 }
 
 impl Shared {
+    /// The state of a server of one shard.
+    #[cfg(test)]
     pub(crate) fn new(config: ServerConfig, stop: smol::channel::Sender<()>) -> Self {
+        let (fabric, _inboxes) = Fabric::new(&config, 1);
+        Shared::on_shard(config, stop, fabric, 0)
+    }
+
+    /// The state of shard `shard` of `fabric`.
+    pub(crate) fn on_shard(
+        config: ServerConfig,
+        stop: smol::channel::Sender<()>,
+        fabric: Arc<Fabric>,
+        shard: u16,
+    ) -> Self {
         let read_buf = vec![0; config.read_buffer].into_boxed_slice();
         let clock = Clock::new();
-        let endpoint = Endpoint::new(config.endpoint_config(), clock.now());
+        let pressure = config.endpoint_config().get_pressure();
+        let endpoint = Endpoint::with_ledger(
+            config.endpoint_config(),
+            fabric.ledger().clone(),
+            fabric.budget().clone(),
+            shard,
+            clock.now(),
+        );
         Shared {
             config,
             clock,
             endpoint: RefCell::new(endpoint),
+            shard,
+            fabric,
+            asked: RefCell::new(BTreeMap::new()),
+            next_ticket: Cell::new(0),
+            members_told: Cell::new(0),
+            pressure,
             slots: RefCell::new(BTreeMap::new()),
             read_buf: RefCell::new(read_buf),
             stopping: Cell::new(false),
             stop,
             cpu: CpuGauge::new(),
-            refusing: Rc::new(Cell::new(0)),
             stop_signal: smol::channel::bounded(1),
             armed: Cell::new(None),
             rearm: smol::channel::bounded(1),
             accept_failed: Cell::new(0),
+            accept_logged: Cell::new(None),
         }
     }
 
@@ -216,24 +258,66 @@ impl Shared {
             .borrow_mut()
             .handle_connect(now, endpoint_peer(peer));
         self.drain(now);
+        if let Ok(id) = admitted {
+            self.fabric.issued(id);
+            self.tell_pressure();
+        }
         match admitted {
             Ok(id) => Admission::Serve(id),
-            Err(refusal) if self.refusing.get() < self.config.max_refusing => {
-                Admission::Refuse(Counted::new(&self.refusing), refusal)
+            Err(refusal) => match Counted::within(self.fabric.refusing(), self.config.max_refusing)
+            {
+                Some(place) => Admission::Refuse(place, refusal),
+                None => Admission::Close,
+            },
+        }
+    }
+
+    /// Tells the other shards when slots begin to run short on the whole server: each then
+    /// arms its timer for its own stalled newcomers (see `EndpointConfig::first_bytes_timeout`).
+    fn tell_pressure(&self) {
+        if self.fabric.shards() == 1 {
+            return;
+        }
+        let held = self.endpoint.borrow().ledger().connections();
+        if self.fabric.pressured(held >= self.pressure) {
+            for shard in (0..self.fabric.shards()).filter_map(|s| u16::try_from(s).ok()) {
+                if shard != self.shard {
+                    self.fabric.send(shard, Letter::Pressure);
+                }
             }
-            Err(_) => Admission::Close,
         }
     }
 
     /// Connections held by the endpoint now, and being refused now.
     #[cfg(test)]
     pub(crate) fn counts(&self) -> (usize, usize) {
-        (self.endpoint.borrow().connections(), self.refusing.get())
+        (
+            self.endpoint.borrow().connections(),
+            self.fabric
+                .refusing()
+                .load(std::sync::atomic::Ordering::Acquire),
+        )
     }
 
     /// Counts an accept that failed, for the next summary line.
-    pub(crate) fn accept_failed(&self) {
-        self.accept_failed.set(self.accept_failed.get() + 1);
+    ///
+    /// The first is logged at once (it means the open-files limit is reached, most likely),
+    /// then at most one line per summary interval with the count since: the summaries may be
+    /// quiet while only accepts fail.
+    pub(crate) fn accept_failed(&self, error: &std::io::Error) {
+        let failed = self.accept_failed.get() + 1;
+        self.accept_failed.set(failed);
+        let now = self.clock.now();
+        let every = self.config.endpoint_config().get_summary_interval();
+        if (self.accept_logged.get()).is_none_or(|at| now >= at.saturating_add(every)) {
+            self.accept_logged.set(Some(now));
+            self.accept_failed.set(0);
+            log::warn!(
+                "{failed} accepts failed since the last such line, at most {} s ago (the last: \
+                 {error}); connections wait in the listen queue",
+                every.as_secs()
+            );
+        }
     }
 
     /// Registers an admitted connection, until the guard is dropped.
@@ -257,6 +341,7 @@ impl Shared {
             pushed: Cell::new(false),
             kicked: Cell::new(false),
             close_asked: Cell::new(false),
+            awaiting: Cell::new(0),
             by_ref: RefCell::new(None),
             waker: Cell::new(None),
         });
@@ -285,6 +370,7 @@ impl Shared {
             endpoint.handle_leave(now, slot.cid(), stats.as_ref());
         }
         self.drain(now);
+        self.tell_pressure();
     }
 
     /// The connection's protocol is known (a finished WebSocket handshake, an HTTP request).
@@ -333,13 +419,31 @@ impl Shared {
         }
         let verdict = self.endpoint.borrow_mut().handle_json(now, slot.cid(), msg);
         slot.member.set(true);
+        let sharded = self.fabric.shards() > 1;
         let answer = match verdict {
             Verdict::Pass => Answer::Handler,
             Verdict::Reply(reply) => Answer::Payload(Some(reply.into())),
+            // Asked of every shard: the answer is pushed once all have given their part.
+            Verdict::Stats if sharded => {
+                self.ask(slot.cid(), Query::Stats);
+                Answer::Payload(None)
+            }
+            Verdict::Clients(page) if sharded => {
+                let query = Query::Clients {
+                    after: page.after,
+                    limit: page.limit,
+                    detail: page.detail,
+                };
+                self.ask(slot.cid(), query);
+                Answer::Payload(None)
+            }
             Verdict::Stats => Answer::Payload(Some(self.snapshot_json(now))),
             Verdict::Clients(page) => Answer::Payload(Some(self.clients_page(now, &page))),
             // Queued for every member, the sender included: its copy is its answer.
-            Verdict::Broadcast { .. } => Answer::Payload(None),
+            Verdict::Broadcast { frame, .. } => {
+                self.cross(&frame);
+                Answer::Payload(None)
+            }
             _ => Answer::Payload(None),
         };
         self.drain(now);
@@ -395,6 +499,11 @@ impl Shared {
 
     /// The statistics reply, built at most once per snapshot interval.
     fn snapshot_json(&self, now: Duration) -> Rc<[u8]> {
+        Rc::from(&*self.snapshot(now).json)
+    }
+
+    /// This shard's statistics snapshot, built at most once per snapshot interval.
+    fn snapshot(&self, now: Duration) -> Snapshot {
         let slots = self.slots.borrow();
         // Borrowed, not copied, and only when the snapshot is built again.
         let held: OnceCell<Vec<Ref<'_, Connection<JsonText>>>> = OnceCell::new();
@@ -409,17 +518,180 @@ impl Shared {
             .map(|conn| conn.stats())
         };
         let mut endpoint = self.endpoint.borrow_mut();
-        Rc::from(&*endpoint.snapshot(now, live).json)
+        endpoint.snapshot(now, live).clone()
     }
 
-    /// Pushes `payload` (one JSON text) to the member `to`.
+    /// Publishes this shard's statistics for the other shards' [`stats`](Self::stats) (the
+    /// statistics control message asks every shard instead).
+    pub(crate) fn publish(&self) {
+        // Counted here, apart from the snapshot the statistics reply caches.
+        let endpoint = self.endpoint.borrow();
+        let mut summary = endpoint.counts(self.clock.now());
+        summary.traffic = *endpoint.departed();
+        for slot in self.slots.borrow().values() {
+            if let Ok(conn) = slot.conn.try_borrow() {
+                summary.traffic.add(conn.stats());
+            }
+        }
+        self.fabric.publish(self.shard, summary);
+    }
+
+    /// Hands a frame broadcast on this shard to the others.
+    fn cross(&self, frame: &Frame) {
+        if self.fabric.shards() > 1 {
+            self.fabric.bus().broadcast(self.shard, frame);
+        }
+    }
+
+    /// Takes what other shards sent: broadcasts for every member, pushes for one.
+    pub(crate) fn receive(&self, letters: impl IntoIterator<Item = Letter>) {
+        let now = self.clock.now();
+        let mut asks = Vec::new();
+        let mut parts = Vec::new();
+        {
+            let mut endpoint = self.endpoint.borrow_mut();
+            for letter in letters {
+                match letter {
+                    Letter::Broadcast(frame) => {
+                        endpoint.broadcast(now, &frame);
+                    }
+                    Letter::Push(to, frame) => {
+                        if let Err(e) = endpoint.push(now, to, &frame) {
+                            log::debug!("connection {to}: push from another shard dropped: {e}");
+                        }
+                    }
+                    Letter::Ask {
+                        from,
+                        ticket,
+                        query,
+                    } => asks.push((from, ticket, query)),
+                    Letter::Answer { ticket, part } => parts.push((ticket, part)),
+                    // Only re-arms the timer, in `drain` below.
+                    Letter::Arrival { .. } | Letter::Pressure => {}
+                }
+            }
+        }
+        for (from, ticket, query) in asks {
+            let part = self.part(now, query);
+            self.fabric.send(from, Letter::Answer { ticket, part });
+        }
+        for (ticket, part) in parts {
+            self.answered(now, ticket, part);
+        }
+        self.drain(now);
+    }
+
+    /// Asks every other shard for its part of the answer to `query`, for the connection `to`.
+    fn ask(&self, to: ConnId, query: Query) {
+        let now = self.clock.now();
+        let ticket = self.next_ticket.get();
+        self.next_ticket.set(ticket + 1);
+        let mut asked = Asked {
+            to,
+            query,
+            waiting: 0,
+            parts: Vec::new(),
+        };
+        asked.parts.push(self.part(now, query));
+        if let Some(slot) = self.slots.borrow().get(&to.get()) {
+            slot.awaiting.set(slot.awaiting.get() + 1);
+        }
+        for shard in (0..self.fabric.shards()).filter_map(|s| u16::try_from(s).ok()) {
+            let letter = Letter::Ask {
+                from: self.shard,
+                ticket,
+                query,
+            };
+            if shard != self.shard && self.fabric.send(shard, letter) {
+                asked.waiting += 1;
+            }
+        }
+        self.asked.borrow_mut().insert(ticket, asked);
+        self.answered(now, ticket, None);
+    }
+
+    /// This shard's part of the answer to `query`.
+    fn part(&self, now: Duration, query: Query) -> Part {
+        match query {
+            Query::Stats => Part::Stats(Box::new(self.snapshot(now).summary)),
+            Query::Clients {
+                after,
+                limit,
+                detail,
+            } => {
+                let page = self
+                    .endpoint
+                    .borrow()
+                    .clients_page(after, Some(limit as u64), detail);
+                Part::Clients(self.clients_page(now, &page).to_vec())
+            }
+        }
+    }
+
+    /// Takes a shard's part of the answer to the request `ticket` (none: only checks whether
+    /// it is complete), and pushes the answer once every part is in.
+    fn answered(&self, now: Duration, ticket: u64, part: impl Into<Option<Part>>) {
+        let done = {
+            let mut asked = self.asked.borrow_mut();
+            let Some(entry) = asked.get_mut(&ticket) else {
+                return;
+            };
+            if let Some(part) = part.into() {
+                entry.parts.push(part);
+                entry.waiting = entry.waiting.saturating_sub(1);
+            }
+            if entry.waiting > 0 {
+                return;
+            }
+            asked.remove(&ticket)
+        };
+        let Some(done) = done else { return };
+        let to = done.to;
+        let payload = done.answer();
+        let slots = self.slots.borrow();
+        let Some(slot) = slots.get(&to.get()) else {
+            return;
+        };
+        slot.awaiting.set(slot.awaiting.get().saturating_sub(1));
+        // Queued as a reply: the connection's task holds this borrow only within a step.
+        let sent = match slot.conn.try_borrow_mut() {
+            Ok(mut conn) => conn.send_raw(now, &payload).map_err(|e| e.to_string()),
+            Err(_) => Err("connection busy".into()),
+        };
+        if let Err(e) = sent {
+            log::debug!("connection {to}: control answer dropped: {e}");
+        }
+        // Its task looks for pushes again, and writes the answer.
+        slot.pushed.set(true);
+        slot.wake();
+    }
+
+    /// Pushes `payload` (one JSON text) to the member `to`, on this shard or another (whose
+    /// refusal, if it refuses, is counted there).
     pub(crate) fn push(&self, to: u64, payload: Vec<u8>) -> Result<(), PushError> {
+        let to = ConnId::from_u64(to);
+        let here = to.shard() == self.shard;
+        let known = if here {
+            self.slots.borrow().contains_key(&to.get())
+        } else {
+            // Whether it is still there is known on its shard, which counts a push it drops.
+            self.fabric.ever_issued(to)
+        };
+        if !known {
+            return Err(PushError::NoSuchConnection(to));
+        }
         let now = self.clock.now();
         let pushed = {
             let mut endpoint = self.endpoint.borrow_mut();
-            endpoint
-                .frame(now, payload)
-                .and_then(|frame| endpoint.push(now, ConnId::from_u64(to), &frame))
+            endpoint.frame(now, payload).and_then(|frame| {
+                if here {
+                    endpoint.push(now, to, &frame)
+                } else if self.fabric.bus().push(to, frame) {
+                    Ok(())
+                } else {
+                    Err(PushError::NoSuchConnection(to))
+                }
+            })
         };
         self.drain(now);
         pushed
@@ -430,9 +702,11 @@ impl Shared {
         let now = self.clock.now();
         let delivered = {
             let mut endpoint = self.endpoint.borrow_mut();
-            endpoint
-                .frame(now, payload)
-                .map(|frame| endpoint.broadcast(now, &frame).queued)
+            endpoint.frame(now, payload).map(|frame| {
+                self.cross(&frame);
+                // The other shards' members are offered it as it reaches them.
+                endpoint.broadcast(now, &frame).queued + self.fabric.members_elsewhere(self.shard)
+            })
         };
         self.drain(now);
         delivered
@@ -441,7 +715,7 @@ impl Shared {
     /// Queues what the endpoint holds for `slot` on its connection, while its unsent output
     /// is within its limit; the flag stays up while there may be more.
     pub(crate) fn take_pushes(&self, slot: &Slot) {
-        if !slot.pushed.get() {
+        if !slot.pushed.get() || slot.awaiting.get() > 0 {
             return;
         }
         let now = self.clock.now();
@@ -510,6 +784,10 @@ impl Shared {
                 slot.pushed.set(true);
                 slot.wake();
             }
+        }
+        if endpoint.members() != self.members_told.get() {
+            self.members_told.set(endpoint.members());
+            self.fabric.set_members(self.shard, endpoint.members());
         }
         let next = endpoint.poll_timeout();
         if next.is_some_and(|at| self.armed.get().is_none_or(|armed| at < armed)) {
@@ -580,6 +858,8 @@ impl Shared {
         let endpoint = self.endpoint.borrow();
         let mut summary = endpoint.counts(now);
         summary.traffic = *endpoint.departed();
+        let mut others = Summary::default();
+        self.fabric.merge_others(self.shard, &mut others);
         let slots = self.slots.borrow();
         let mut clients = Vec::with_capacity(slots.len());
         for slot in slots.values() {
@@ -603,7 +883,68 @@ impl Shared {
                 pushes_dropped: info.pushes_dropped,
             });
         }
+        summary.merge(&others);
         ServerStats { summary, clients }
+    }
+}
+
+/// A control request asked of every shard, waiting for their parts.
+struct Asked {
+    /// The requester.
+    to: ConnId,
+    query: Query,
+    /// Parts still to come.
+    waiting: usize,
+    parts: Vec<Part>,
+}
+
+impl Asked {
+    /// The answer, from every shard's part: the statistics summed, or the pages merged by id
+    /// (each shard's ids follow the previous shard's) and cut to the page's size.
+    fn answer(self) -> Vec<u8> {
+        let value = match self.query {
+            Query::Stats => {
+                let mut total: Option<Summary> = None;
+                for part in &self.parts {
+                    if let Part::Stats(summary) = part {
+                        match &mut total {
+                            Some(total) => total.merge(summary),
+                            None => total = Some(Summary::clone(summary)),
+                        }
+                    }
+                }
+                total.unwrap_or_default().to_json()
+            }
+            Query::Clients { limit, .. } => {
+                let mut clients = Vec::new();
+                let mut more = false;
+                for part in self.parts {
+                    let Part::Clients(page) = part else { continue };
+                    let Ok(mut page) = serde_json::from_slice::<Value>(&page) else {
+                        continue;
+                    };
+                    more |= !page["next"].is_null();
+                    if let Some(list) = page.get_mut("clients").and_then(Value::as_array_mut) {
+                        clients.append(list);
+                    }
+                }
+                clients.sort_by_key(|c| c["id"].as_u64());
+                more |= clients.len() > limit;
+                clients.truncate(limit);
+                let next = if more {
+                    clients.last().map(|c| c["id"].clone())
+                } else {
+                    None
+                };
+                serde_json::json!({
+                    jsocket_core::control::CONTROL_KEY: "clients",
+                    "clients": clients,
+                    "next": next,
+                })
+            }
+        };
+        // A map of strings, numbers and arrays of them always serialises.
+        serde_json::to_vec(&value).unwrap_or_default()
     }
 }
 
@@ -636,7 +977,10 @@ impl Future for Pushed<'_> {
         if self.shared.stopping.get()
             || self.slot.kicked.get()
             || self.slot.close_asked.get()
-            || (self.take && self.slot.pushed.get() && self.slot.by_ref.borrow().is_none())
+            || (self.take
+                && self.slot.pushed.get()
+                && self.slot.awaiting.get() == 0
+                && self.slot.by_ref.borrow().is_none())
         {
             return Poll::Ready(());
         }

@@ -1,4 +1,25 @@
-//! [`Server`]: binds, accepts, and serves every client on one thread, one task per connection.
+//! [`Server`]: binds, accepts, and serves every client, one task per connection, on one thread
+//! or on a shard per thread.
+//!
+//! ## Shards
+//! With [`ServerConfig::threads`] above 1 (`native serve` uses every core), each thread is a
+//! shard: its own executor, its own endpoint and connections, owned outright, so nothing on the
+//! path of one message is locked or shared. The listeners run on shard 0, which hands each
+//! accepted connection (TCP, Unix socket, WebSocket and HTTP alike) to the least-loaded shard.
+//! What is server-wide crosses shards at admission and push only: the connection and
+//! per-address limits (one ledger behind a lock), the output budget (atomics), pushed messages
+//! and broadcasts (made once, handed to each shard's queue as the same shared frame, in the
+//! order sent), and the control requests: `stats` and `clients` are asked of every shard, and
+//! answered with their sum (pages merged by id) once all have answered. Connection ids name
+//! their shard in their top 16 bits. A handler serves every shard: one shared
+//! ([`Server::run`]) or one per shard ([`Server::run_with`]).
+//!
+//! What differs from one thread: a [`ServerHandle::send`] to a connection of another shard
+//! succeeds once handed over (whether it fit that connection's outbox is counted there, in
+//! `pushes_dropped`); [`ServerHandle::broadcast`] counts the other shards' members as offered
+//! it; [`ServerHandle::connections`] lists the shard's own, and [`ServerHandle::stats`] adds the
+//! other shards' counts of at most a statistics interval ago; under pressure each shard lets
+//! its own stalled newcomers go, oldest first.
 //!
 //! ## The endpoint
 //! What spans connections is the core's [`Endpoint`](jsocket_core::endpoint::Endpoint):
@@ -103,6 +124,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsocket_core::endpoint::ConnId;
@@ -110,10 +132,12 @@ use smol::{Async, LocalExecutor, Timer};
 
 use crate::config::{Listen, ServerConfig};
 use crate::handle::{ServerHandle, Stopper};
-use crate::handler::{AsyncHandler, Dispatch, Handler};
+use crate::handler::{AsyncHandler, Dispatch, Everywhere, Handler};
 use crate::http::{self, Door};
+use crate::open_files;
 use crate::refusal;
 use crate::registry::{Admission, Shared};
+use crate::shard::{Fabric, Letter, Load};
 use crate::socket::{PeerAddr, Stream};
 
 /// Pending connections the kernel holds for us before `accept`.
@@ -130,9 +154,10 @@ enum Listener {
 /// A jsocket server: bound by [`Server::bind`], then run with a [`Handler`] (or an
 /// [`AsyncHandler`]) until shut down through a [`Stopper`] or a [`ServerHandle`].
 ///
-/// All its clients are served on the thread that runs it, each connection in a task of its own
-/// on a single-threaded executor. A bound server is `Send`: bind it on one thread (to learn its
-/// address), run it on another.
+/// Its clients are served on the thread that runs it and on
+/// [`threads`](ServerConfig::threads)` - 1` more, each connection in a task of its own on its
+/// shard's single-threaded executor (see [Shards](self#shards)). A bound server is `Send`: bind
+/// it on one thread (to learn its address), run it on another.
 ///
 /// ```
 /// use native::{handlers::Echo, BlockingClient, ClientConfig, Server, ServerConfig};
@@ -168,8 +193,11 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Binds every address of `config` (`127.0.0.1:5489` when none is given).
+    /// Binds every address of `config` (`127.0.0.1:5489` when none is given), having raised the
+    /// process's soft open-files limit to its hard one (warning when that still allows fewer
+    /// descriptors than [`ServerConfig::max_connections`]).
     pub fn bind(config: ServerConfig) -> io::Result<Server> {
+        open_files::prepare(config.get_max_connections());
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         for listen in config.get_listen() {
@@ -283,21 +311,60 @@ impl Server {
     }
 
     /// Serves clients with `handler` until shut down; returns once every connection is closed.
-    pub async fn run<H: Handler>(self, handler: H) -> io::Result<()> {
-        self.run_dispatch(Dispatch::Sync(Rc::new(handler))).await
+    ///
+    /// One handler serves every shard ([`ServerConfig::threads`]), shared by reference count:
+    /// it must be `Send + Sync`, as a stateless handler (`struct Adder;`) or one whose state
+    /// sits behind a lock is. A handler whose state would be locked on every message does
+    /// better with one instance per shard ([`run_with`](Self::run_with)); one that is not
+    /// `Send` (it holds an `Rc`, or the [`ServerHandle`] it got in [`Handler::on_start`]) runs
+    /// on this thread alone with [`run_local`](Self::run_local).
+    pub async fn run<H: Handler + Send + Sync>(self, handler: H) -> io::Result<()> {
+        let handler = Arc::new(handler);
+        let first = Dispatch::Sync(Rc::new(Everywhere(handler.clone())));
+        let make = move || Dispatch::Sync(Rc::new(Everywhere(handler.clone())));
+        self.run_shards(first, Some(Arc::new(make))).await
+    }
+
+    /// As [`run`](Self::run), with one handler per shard made by `make` on the shard's thread:
+    /// its state is the shard's own, used without a lock. A connection's messages are all
+    /// handled on its shard, so state kept per connection (the [`Chat`](crate::handlers::Chat)
+    /// room's names) needs nothing more; what spans connections goes through the
+    /// [`ServerHandle`] (pushes and broadcasts reach every shard).
+    pub async fn run_with<H, F>(self, make: F) -> io::Result<()>
+    where
+        H: Handler,
+        F: Fn() -> H + Send + Sync + 'static,
+    {
+        let first = Dispatch::Sync(Rc::new(make()));
+        let make = move || Dispatch::Sync(Rc::new(make()));
+        self.run_shards(first, Some(Arc::new(make))).await
+    }
+
+    /// As [`run`](Self::run) with a handler that need not be `Send`, served on this thread
+    /// alone: the configuration must ask for one thread ([`ServerConfig::threads`]), else this
+    /// fails with [`io::ErrorKind::InvalidInput`].
+    pub async fn run_local<H: Handler>(self, handler: H) -> io::Result<()> {
+        self.run_shards(Dispatch::Sync(Rc::new(handler)), None)
+            .await
     }
 
     /// As [`run`](Self::run), with a handler whose replies wait on something.
-    pub async fn run_async<H: AsyncHandler>(self, handler: H) -> io::Result<()> {
-        self.run_dispatch(Dispatch::Async(Rc::new(handler))).await
+    pub async fn run_async<H: AsyncHandler + Send + Sync>(self, handler: H) -> io::Result<()> {
+        let handler = Arc::new(handler);
+        let first = Dispatch::Async(Rc::new(Everywhere(handler.clone())));
+        let make = move || Dispatch::Async(Rc::new(Everywhere(handler.clone())));
+        self.run_shards(first, Some(Arc::new(make))).await
     }
 
-    /// Runs the server on this thread ([`smol::block_on`]) until shut down.
-    pub fn run_blocking<H: Handler>(self, handler: H) -> io::Result<()> {
+    /// Runs the server ([`run`](Self::run)) on this thread and as many more as
+    /// [`ServerConfig::threads`] asks, until shut down.
+    pub fn run_blocking<H: Handler + Send + Sync>(self, handler: H) -> io::Result<()> {
         smol::block_on(self.run(handler))
     }
 
-    async fn run_dispatch(self, dispatch: Dispatch) -> io::Result<()> {
+    /// Runs shard 0 on this task, with `first` and the listeners, and the other shards on
+    /// threads of their own, each with a handler from `make`.
+    async fn run_shards(self, first: Dispatch, make: Option<MakeDispatch>) -> io::Result<()> {
         let Server {
             config,
             listeners,
@@ -305,36 +372,135 @@ impl Server {
             stop_tx,
             stop_rx,
         } = self;
-        let shared = Rc::new(Shared::new(config, stop_tx));
+        let shards = config.get_threads();
+        if shards > 1 && make.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a handler that is not Send runs on one thread: set ServerConfig::threads(1)",
+            ));
+        }
+        let (fabric, inboxes) = Fabric::new(&config, shards);
+        let mut inboxes = inboxes.into_iter();
+        let first_inbox = inboxes.next().ok_or(io::ErrorKind::InvalidInput)?;
+        // Each thread holds a sender until it ends, however: `recv` fails once all have.
+        let (done_tx, done_rx) = smol::channel::bounded::<()>(1);
+        let mut threads = Vec::new();
+        for (i, inbox) in (1..).zip(inboxes) {
+            let Some(make) = make.clone() else { break };
+            let shard = Shard {
+                index: i,
+                config: config.clone(),
+                fabric: fabric.clone(),
+                inbox,
+                stop_tx: stop_tx.clone(),
+                stop_rx: stop_rx.clone(),
+            };
+            let done = done_tx.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("jsocket-shard-{i}"))
+                .spawn(move || {
+                    smol::block_on(shard.run(make(), Vec::new()));
+                    drop(done);
+                });
+            match thread {
+                Ok(thread) => threads.push(thread),
+                Err(e) => {
+                    stop_tx.close();
+                    return Err(e);
+                }
+            }
+        }
+        drop(done_tx);
+        let shard = Shard {
+            index: 0,
+            config,
+            fabric,
+            inbox: first_inbox,
+            stop_tx,
+            stop_rx,
+        };
+        shard.run(first, listeners).await;
+        let _ = done_rx.recv().await;
+        let mut outcome = Ok(());
+        for thread in threads {
+            if thread.join().is_err() {
+                outcome = Err(io::Error::other("a shard's thread panicked"));
+            }
+        }
+        for addr in &addrs {
+            if let Listen::Unix(path) = addr {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        outcome
+    }
+}
+
+/// Makes a shard's handler, on the shard's thread.
+type MakeDispatch = Arc<dyn Fn() -> Dispatch + Send + Sync>;
+
+/// What one shard is started with.
+struct Shard {
+    index: u16,
+    config: ServerConfig,
+    fabric: Arc<Fabric>,
+    inbox: smol::channel::Receiver<Letter>,
+    stop_tx: smol::channel::Sender<()>,
+    stop_rx: smol::channel::Receiver<()>,
+}
+
+impl Shard {
+    /// Serves the shard's connections (those its `listeners` accept and those handed to it)
+    /// until the server stops and every one of them is closed.
+    async fn run(self, dispatch: Dispatch, listeners: Vec<Listener>) {
+        let Shard {
+            index,
+            config,
+            fabric,
+            inbox,
+            stop_tx,
+            stop_rx,
+        } = self;
+        let sharded = fabric.shards() > 1;
+        let shared = Rc::new(Shared::on_shard(config, stop_tx, fabric, index));
         dispatch.on_start(&ServerHandle {
             shared: shared.clone(),
         });
         let ex = Rc::new(LocalExecutor::new());
         // Every connection task holds a sender; `recv` fails once the last one is gone.
         let (alive_tx, alive_rx) = smol::channel::bounded::<()>(1);
+        let host = Host::new(&ex, &shared, &dispatch, &alive_tx);
         let accepts: Vec<_> = listeners
             .into_iter()
-            .map(|listener| {
-                ex.spawn(accept_loop(
-                    ex.clone(),
-                    shared.clone(),
-                    listener,
-                    dispatch.clone(),
-                    alive_tx.clone(),
-                ))
-            })
+            .map(|listener| ex.spawn(accept_loop(host.clone(), listener)))
             .collect();
+        let mail = ex.spawn(inbox_loop(host, inbox));
         drop(alive_tx);
         let timers = ex.spawn({
             let shared = shared.clone();
             async move { shared.run_timers().await }
         });
+        let publisher = sharded.then(|| {
+            let shared = shared.clone();
+            // What the other shards' `ServerHandle::stats` add: at most an interval old, and
+            // at most 10 a second (a walk over the shard's connections).
+            let every = shared.config.stats_interval.max(Duration::from_millis(100));
+            ex.spawn(async move {
+                loop {
+                    shared.publish();
+                    Timer::after(every).await;
+                }
+            })
+        });
         let supervisor = ex.spawn({
             let shared = shared.clone();
             async move {
                 let _ = stop_rx.recv().await;
-                log::info!("shutting down");
+                if index == 0 {
+                    log::info!("shutting down");
+                }
                 drop(accepts);
+                drop(mail);
                 shared.begin_stop();
                 let _ = alive_rx.recv().await;
             }
@@ -345,26 +511,25 @@ impl Server {
         // (see `executor`).
         crate::executor::run_until(&ex, supervisor).await;
         drop(timers);
-        for addr in &addrs {
-            if let Listen::Unix(path) = addr {
-                let _ = std::fs::remove_file(path);
-            }
-        }
-        Ok(())
+        drop(publisher);
     }
 }
 
-async fn accept_loop(
+/// What a shard needs to start serving a connection, wherever it was accepted.
+#[derive(Clone)]
+struct Host {
     ex: Rc<LocalExecutor<'static>>,
     shared: Rc<Shared>,
-    listener: Listener,
     dispatch: Dispatch,
     alive: smol::channel::Sender<()>,
-) {
+}
+
+async fn accept_loop(shard: Host, listener: Listener) {
     let door = match &listener {
         Listener::Web(_) => Door::Web,
         _ => Door::Any,
     };
+    let shared = &shard.shared;
     loop {
         let accepted = match &listener {
             Listener::Tcp(l) | Listener::Web(l) => l
@@ -381,29 +546,83 @@ async fn accept_loop(
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors, most likely: wait for some to be freed.
-                shared.accept_failed();
-                log::debug!("accept failed: {e}");
+                shared.accept_failed(&e);
                 Timer::after(Duration::from_millis(50)).await;
                 continue;
             }
         };
+        // The least-loaded shard takes it: this one, or another by its inbox.
+        let load = shared.fabric.place();
+        if load.shard() == usize::from(shared.shard) {
+            shard.serve(stream, peer, door, load);
+        } else if !shared.fabric.hand(stream, peer, door, load) {
+            log::debug!("closed a connection accepted while the server stops");
+        }
+    }
+}
+
+/// Takes what the other shards send: connections to serve, pushed messages.
+async fn inbox_loop(shard: Host, inbox: smol::channel::Receiver<Letter>) {
+    let mut mail = Vec::new();
+    while let Ok(letter) = inbox.recv().await {
+        let mut next = Some(letter);
+        // What has come meanwhile too, at most a batch: then the others get their turn.
+        for _ in 0..256 {
+            match next.take().or_else(|| inbox.try_recv().ok()) {
+                Some(Letter::Arrival {
+                    stream,
+                    peer,
+                    door,
+                    load,
+                }) => shard.serve(*stream, peer, door, load),
+                Some(letter) => mail.push(letter),
+                None => break,
+            }
+        }
+        if !mail.is_empty() {
+            shard.shared.receive(mail.drain(..));
+        }
+    }
+}
+
+impl Host {
+    fn new(
+        ex: &Rc<LocalExecutor<'static>>,
+        shared: &Rc<Shared>,
+        dispatch: &Dispatch,
+        alive: &smol::channel::Sender<()>,
+    ) -> Self {
+        Host {
+            ex: ex.clone(),
+            shared: shared.clone(),
+            dispatch: dispatch.clone(),
+            alive: alive.clone(),
+        }
+    }
+
+    /// Admits and serves a connection accepted for this shard, or refuses it.
+    fn serve(&self, stream: Stream, peer: PeerAddr, door: Door, load: Load) {
+        let shared = &self.shared;
         match shared.admit(&peer) {
             Admission::Serve(id) => {
-                let task = connection_task(&shared, id, peer, stream, dispatch.clone(), door);
-                let alive = alive.clone();
-                ex.spawn(async move {
-                    task.await;
-                    drop(alive);
-                })
-                .detach();
+                let task = connection_task(shared, id, peer, stream, self.dispatch.clone(), door);
+                let alive = self.alive.clone();
+                self.ex
+                    .spawn(async move {
+                        task.await;
+                        drop((alive, load));
+                    })
+                    .detach();
             }
             Admission::Refuse(refusing, why) => {
                 log::debug!("refused {peer}: {why}");
                 let shared = shared.clone();
-                ex.spawn(
-                    async move { refusal::refuse(&shared, stream, door, why, refusing).await },
-                )
-                .detach();
+                self.ex
+                    .spawn(async move {
+                        refusal::refuse(&shared, stream, door, why, refusing).await;
+                        drop(load);
+                    })
+                    .detach();
             }
             Admission::Close => log::debug!("closed {peer}: refused, and too many refusing"),
         }

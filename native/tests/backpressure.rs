@@ -7,7 +7,7 @@ mod common;
 use std::io::Write;
 use std::net::TcpStream;
 
-use common::{client_entry, frame, start, wait_until, RawPeer};
+use common::{client_entry, frame, start, start_single, wait_until, RawPeer};
 use native::jsocket_core::{Config, Dialect, Event};
 use native::{handler_fn, PushError, ServerConfig};
 use serde_json::{json, Value};
@@ -91,7 +91,8 @@ fn pushes_to_a_client_that_never_reads_are_bounded_in_bytes_and_counted() {
     // than the outbox's message count limit.
     const MESSAGES: u64 = 400;
     let config = ServerConfig::default().connection(Config::default().max_pending_output(LIMIT));
-    let server = start(config, pusher);
+    // One shard: a push's refusal is told to the sender only when the receiver is on its shard.
+    let server = start_single(config, pusher);
     let message = |i: u64| json!({"n": i, "pad": "b".repeat(PAD)});
     let message_len = frame(&message(0), Dialect::V2).len();
 

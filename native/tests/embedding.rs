@@ -28,7 +28,7 @@ impl Handler for Chatty {
 }
 
 /// A server on a listener bound here (port 0), run on its own thread.
-fn serve<H: Handler + Send>(
+fn serve<H: Handler + Send + Sync>(
     handler: H,
 ) -> (SocketAddr, native::Stopper, std::thread::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -110,7 +110,7 @@ fn a_connection_closed_through_the_handle_sends_its_replies_then_ends() {
         spoke,
     };
     let ex = smol::LocalExecutor::new();
-    let running = ex.spawn(server.run(closer));
+    let running = ex.spawn(server.run_local(closer));
     smol::block_on(ex.run(async {
         let id = ids.recv().await.expect("a connection spoke");
         let handle = handle.borrow().clone().expect("started");

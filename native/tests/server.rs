@@ -566,7 +566,7 @@ fn a_task_of_the_application_pushes_through_the_handle_from_on_start() {
     let thread = std::thread::spawn(move || {
         let slot = std::rc::Rc::new(std::cell::RefCell::new(None));
         let ex = smol::LocalExecutor::new();
-        let running = ex.spawn(server.run(Keeper(slot.clone())));
+        let running = ex.spawn(server.run_local(Keeper(slot.clone())));
         // The application's own task: pushes to everyone until a client has taken it (one
         // that has said what it is: see the server's docs).
         ex.spawn(async move {

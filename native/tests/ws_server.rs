@@ -62,12 +62,16 @@ impl Drop for Running {
     }
 }
 
-fn start<H: Handler + Send + 'static>(config: ServerConfig, handler: H) -> Running {
+fn start<H: Handler>(
+    config: ServerConfig,
+    make: impl Fn() -> H + Send + Sync + 'static,
+) -> Running {
+    let config = config.threads(common::threads());
     let server = Server::bind(config.tcp("127.0.0.1:0".parse().unwrap())).unwrap();
     let addr = server.local_addr().unwrap();
     let web = server.web_addrs();
     let stopper = server.stopper();
-    let thread = std::thread::spawn(move || server.run_blocking(handler).unwrap());
+    let thread = std::thread::spawn(move || smol::block_on(server.run_with(make)).unwrap());
     Running {
         addr,
         web,
@@ -92,7 +96,7 @@ fn cut<'a>(bytes: &'a [u8], sizes: &[usize]) -> Vec<&'a [u8]> {
 
 #[test]
 fn websocket_clients_get_echoes_of_the_vectors_however_the_messages_cut_them() {
-    let server = start(ServerConfig::default(), Echo);
+    let server = start(ServerConfig::default(), || Echo);
     let all = vectors();
     let mut files: Vec<&str> = all.iter().map(|(f, _, _)| f.as_str()).collect();
     files.dedup();
@@ -120,7 +124,7 @@ fn websocket_clients_get_echoes_of_the_vectors_however_the_messages_cut_them() {
 
 #[test]
 fn websocket_and_tcp_clients_share_the_handler_statistics_and_broadcast() {
-    let server = start(ServerConfig::default(), Chat::new());
+    let server = start(ServerConfig::default(), Chat::new);
     let mut tcp =
         BlockingClient::connect(&server.addr.to_string(), ClientConfig::default()).unwrap();
     // In the room once it has said something (its own join comes back to it).
@@ -232,7 +236,7 @@ fn static_files_come_with_their_bytes_and_content_types() {
         ServerConfig::default()
             .web_root(dir.join("site"))
             .web_tcp("127.0.0.1:0".parse().unwrap()),
-        Echo,
+        || Echo,
     );
     for addr in [server.addr, server.web[0]] {
         let (code, headers, body) = get(addr, "/");
@@ -275,7 +279,7 @@ fn static_files_come_with_their_bytes_and_content_types() {
 #[test]
 fn paths_out_of_the_web_root_are_refused() {
     let dir = site();
-    let server = start(ServerConfig::default().web_root(dir.join("site")), Echo);
+    let server = start(ServerConfig::default().web_root(dir.join("site")), || Echo);
     for path in [
         "/../secret.txt",
         "/js/../../secret.txt",
@@ -301,7 +305,7 @@ fn paths_out_of_the_web_root_are_refused() {
 
 #[test]
 fn without_a_web_root_the_front_page_says_how_to_build_the_exhibit() {
-    let server = start(ServerConfig::default(), Echo);
+    let server = start(ServerConfig::default(), || Echo);
     let (code, headers, body) = get(server.addr, "/");
     assert_eq!(code, 200);
     assert_eq!(
@@ -347,7 +351,7 @@ fn without_a_web_root_the_front_page_says_how_to_build_the_exhibit() {
 
 #[test]
 fn a_page_from_another_origin_is_refused_with_403() {
-    let server = start(ServerConfig::default(), Echo);
+    let server = start(ServerConfig::default(), || Echo);
     smol::block_on(async {
         let refused = ws_connect(server.addr, Some("https://evil.example")).await;
         let err = refused.expect_err("the handshake must fail");
@@ -361,7 +365,7 @@ fn a_page_from_another_origin_is_refused_with_403() {
     let widened = start(
         ServerConfig::default()
             .allow_origins(native::ws::OriginPolicy::default().allow("https://app.example")),
-        Echo,
+        || Echo,
     );
     smol::block_on(async {
         ws_connect(widened.addr, Some("https://app.example"))
@@ -380,7 +384,7 @@ async fn ws_connect_as(addr: SocketAddr, host: &str, origin: &str) -> Result<Ws,
 
 #[test]
 fn a_rebound_name_is_not_taken_for_the_same_host() {
-    let server = start(ServerConfig::default(), Echo);
+    let server = start(ServerConfig::default(), || Echo);
     let port = server.addr.port();
     smol::block_on(async {
         // DNS rebinding: the attacker's page, its name now pointing at us, sends its own name
@@ -489,7 +493,7 @@ fn the_client_connector_gives_up_on_a_server_that_never_answers() {
 #[test]
 fn the_client_connector_speaks_jsocket_over_websocket() {
     use smol::io::{AsyncReadExt, AsyncWriteExt};
-    let server = start(ServerConfig::default(), Echo);
+    let server = start(ServerConfig::default(), || Echo);
     smol::block_on(async {
         let mut ws = native::ws::connect(&format!("ws://{}/", server.addr))
             .await
@@ -507,7 +511,7 @@ fn the_client_connector_speaks_jsocket_over_websocket() {
 
 #[test]
 fn shutdown_closes_websocket_clients_with_a_close_frame() {
-    let mut server = start(ServerConfig::default(), Echo);
+    let mut server = start(ServerConfig::default(), || Echo);
     smol::block_on(async {
         let mut ws = ws_connect(server.addr, None).await.unwrap();
         let mut frame = Vec::new();
@@ -528,7 +532,7 @@ fn shutdown_closes_websocket_clients_with_a_close_frame() {
 #[test]
 fn an_oversize_websocket_message_closes_the_connection() {
     let core = jsocket_core::Config::default().max_message_size(1024);
-    let server = start(ServerConfig::default().connection(core), Echo);
+    let server = start(ServerConfig::default().connection(core), || Echo);
     smol::block_on(async {
         let mut ws = ws_connect(server.addr, None).await.unwrap();
         ws.send(Message::Binary(vec![0u8; 4096].into()))
@@ -549,7 +553,7 @@ fn an_oversize_websocket_message_closes_the_connection() {
 
 #[test]
 fn a_frame_sent_with_the_handshake_is_not_lost() {
-    let server = start(ServerConfig::default(), Echo);
+    let server = start(ServerConfig::default(), || Echo);
     let mut jsocket = Vec::new();
     jsocket_core::encode(&json!("early"), jsocket_core::Dialect::V2, &mut jsocket).unwrap();
     // One write: the handshake request and, right behind it, a masked binary message (mask
@@ -592,7 +596,7 @@ fn a_frame_sent_with_the_handshake_is_not_lost() {
 
 #[test]
 fn the_socket_like_client_speaks_jsocket_over_websocket() {
-    let server = start(ServerConfig::default(), Echo);
+    let server = start(ServerConfig::default(), || Echo);
     let ws = smol::block_on(native::ws::WsSocket::connect(&format!(
         "ws://{}/",
         server.addr
@@ -627,7 +631,7 @@ fn the_socket_like_client_speaks_jsocket_over_websocket() {
 fn a_listening_tcp_client_gets_broadcasts_once_it_has_said_what_it_is() {
     // A client that only listens sends one message first, to tell what it is (until then no
     // push reaches it: see the membership tests); from then on the room reaches it.
-    let server = start(ServerConfig::default(), Chat::new());
+    let server = start(ServerConfig::default(), Chat::new);
     let mut listener =
         BlockingClient::connect(&server.addr.to_string(), ClientConfig::default()).unwrap();
     let stats: Value = listener.request(&json!({"$jsocket": "stats"})).unwrap();
@@ -651,7 +655,7 @@ fn a_listening_tcp_client_gets_broadcasts_once_it_has_said_what_it_is() {
 
 #[test]
 fn websocket_clients_count_against_the_connection_limit() {
-    let server = start(ServerConfig::default().max_connections(1), Echo);
+    let server = start(ServerConfig::default().max_connections(1), || Echo);
     let mut tcp =
         BlockingClient::connect(&server.addr.to_string(), ClientConfig::default()).unwrap();
     let echoed: Value = tcp.request(&json!("first")).unwrap();
@@ -684,7 +688,7 @@ fn a_websocket_client_trickling_a_frame_is_cut_off_by_the_frame_timeout() {
     let config = ServerConfig::default().connection(
         jsocket_core::Config::default().frame_timeout(Some(Duration::from_millis(300))),
     );
-    let server = start(config, Echo);
+    let server = start(config, || Echo);
     let tcp = TcpStream::connect(server.addr).unwrap();
     let request = format!("ws://{}/", server.addr)
         .into_client_request()

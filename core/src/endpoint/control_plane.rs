@@ -47,6 +47,11 @@ pub struct ClientsPage {
     pub next: Option<ConnId>,
     /// Whether the requester may see addresses and identities.
     pub detail: bool,
+    /// The request's `after`: a sharded server asks each other shard for the page that
+    /// follows it ([`Endpoint::clients_page`]) and merges them by id.
+    pub after: Option<u64>,
+    /// The most clients the page holds (the request's `limit` within the page size).
+    pub limit: usize,
 }
 
 impl<L: Ledger> Endpoint<L> {
@@ -124,7 +129,9 @@ impl<L: Ledger> Endpoint<L> {
         }
         let detail = policy.trusts(&slot.peer, token);
         match request.action {
-            Action::Clients { after, limit } => Verdict::Clients(self.page(after, limit, detail)),
+            Action::Clients { after, limit } => {
+                Verdict::Clients(self.clients_page(after, limit, detail))
+            }
             Action::Broadcast(message) => self.broadcast_from(now, id, message),
             Action::Stats => Verdict::Stats,
             // Answered above.
@@ -156,7 +163,16 @@ impl<L: Ledger> Endpoint<L> {
         Verdict::Broadcast { frame, delivery }
     }
 
-    pub(super) fn page(&self, after: Option<u64>, limit: Option<u64>, detail: bool) -> ClientsPage {
+    /// The page of the clients whose ids follow `after` (at most `limit`, and the configured
+    /// page size), as a clients request gets it in [`Verdict::Clients`]; with `detail`, for a
+    /// requester trusted with addresses.
+    #[must_use]
+    pub fn clients_page(
+        &self,
+        after: Option<u64>,
+        limit: Option<u64>,
+        detail: bool,
+    ) -> ClientsPage {
         let size = self.config.page_size;
         let limit = limit.map_or(size, |l| usize::try_from(l).unwrap_or(usize::MAX).min(size));
         let start = after.map_or(Bound::Unbounded, |a| Bound::Excluded(ConnId::from_u64(a)));
@@ -174,6 +190,8 @@ impl<L: Ledger> Endpoint<L> {
             ids: page,
             next,
             detail,
+            after,
+            limit,
         }
     }
 

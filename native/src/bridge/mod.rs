@@ -32,7 +32,6 @@ mod edges;
 mod pump;
 mod stats;
 
-use std::cell::Cell;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::rc::{Rc, Weak};
@@ -266,7 +265,7 @@ async fn accept_loop(
     config: Arc<BridgeConfig>,
     stats: BridgeStatsHandle,
 ) {
-    let refusing = Rc::new(Cell::new(0));
+    let refusing = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -289,10 +288,10 @@ async fn accept_loop(
                 "refused {peer}: {} connections already",
                 config.max_connections
             );
-            if refusing.get() < MAX_REFUSING {
-                if let Some(on) = ex.upgrade() {
-                    on.spawn(refuse_full(tcp, Counted::new(&refusing))).detach();
-                }
+            if let (Some(place), Some(on)) =
+                (Counted::within(&refusing, MAX_REFUSING), ex.upgrade())
+            {
+                on.spawn(refuse_full(tcp, place)).detach();
             }
             continue;
         };

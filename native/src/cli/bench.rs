@@ -418,12 +418,12 @@ mod tests {
     }
 
     /// Runs `native bench` with `extra` arguments against a server with `handler`.
-    fn bench_against<H: Handler + Send + 'static>(handler: H, extra: &[&str]) -> Report {
+    fn bench_against<H: Handler + Send + Sync>(handler: H, extra: &[&str]) -> Report {
         bench_over(handler, false, extra)
     }
 
     /// As [`bench_against`], over TCP or over WebSocket (`ws://` on the server's port).
-    fn bench_over<H: Handler + Send + 'static>(handler: H, ws: bool, extra: &[&str]) -> Report {
+    fn bench_over<H: Handler + Send + Sync>(handler: H, ws: bool, extra: &[&str]) -> Report {
         // Broadcasts unlimited: the benchmark loads the path, not the rate limit.
         let config = ServerConfig::default().broadcast_rate(None);
         let server = Server::bind(config.tcp("127.0.0.1:0".parse().expect("addr"))).expect("bind");

@@ -122,6 +122,10 @@ pub struct ServeArgs {
     /// does it while the server's thread is not kept waiting for a CPU.
     #[arg(long, value_enum, default_value_t = EarlyArg::Auto)]
     early_replies: EarlyArg,
+    /// Threads serving clients, each owning the connections handed to it (default: one per
+    /// available core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     #[command(flatten)]
     web: super::web::WebArgs,
 }
@@ -146,6 +150,7 @@ pub fn run(args: ServeArgs) -> Outcome {
         .output_budget(args.output_budget)
         .first_bytes_timeout(args.first_bytes_timeout)
         .slow_reader_timeout(args.slow_reader_timeout.0)
+        .threads(args.threads.map_or(0, usize::from))
         .broadcast_rate(
             (args.broadcast_rate > 0).then(|| Rate::new(args.broadcast_rate, args.broadcast_rate)),
         )
@@ -194,9 +199,10 @@ pub fn run(args: ServeArgs) -> Outcome {
         HandlerArg::Chat => "chat",
     };
     log::info!(
-        "jsocket {name} server listening on {} (dialect {}){}; Ctrl-C to stop",
+        "jsocket {name} server listening on {} (dialect {}, {} threads){}; Ctrl-C to stop",
         addrs.join(", "),
         args.dialect.name(),
+        server.config().get_threads(),
         web_note(&server)
     );
     if let Some(warning) = server.exposure() {
@@ -204,7 +210,8 @@ pub fn run(args: ServeArgs) -> Outcome {
     }
     match args.handler {
         HandlerArg::Echo => server.run_blocking(Echo)?,
-        HandlerArg::Chat => server.run_blocking(Chat::new())?,
+        // A room per shard: each keeps the names of its own connections.
+        HandlerArg::Chat => smol::block_on(server.run_with(Chat::new))?,
     }
     log::info!("stopped");
     Ok(())

@@ -7,7 +7,7 @@ pub mod log_lines;
 pub mod ws;
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -22,10 +22,20 @@ pub struct Running {
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
-/// Binds `config` on a free loopback port and runs the handler `make` builds on a new thread.
+/// The threads a test server runs on: `JSOCKET_TEST_THREADS` (1 when unset), so that the
+/// suites run sharded too.
+pub fn threads() -> usize {
+    std::env::var("JSOCKET_TEST_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Binds `config` on a free loopback port and runs the handler `make` builds (one per shard:
+/// see [`threads`]) on a new thread.
 pub fn start<H: Handler>(
     config: ServerConfig,
-    make: impl FnOnce() -> H + Send + 'static,
+    make: impl Fn() -> H + Send + Sync + 'static,
 ) -> Running {
     // Statistics rebuilt for every request, so that a test reads the counts of the moment.
     start_on(
@@ -40,13 +50,56 @@ pub fn start<H: Handler>(
 pub fn start_on<H: Handler>(
     config: ServerConfig,
     bind: SocketAddr,
-    make: impl FnOnce() -> H + Send + 'static,
+    make: impl Fn() -> H + Send + Sync + 'static,
+) -> Running {
+    launch(config.threads(threads()), bind, make)
+}
+
+/// As [`start`], on one thread whatever `JSOCKET_TEST_THREADS` says: for a test of what only
+/// the sender's own shard knows at once (whether a push to one connection fit its outbox).
+pub fn start_single<H: Handler>(
+    config: ServerConfig,
+    make: impl Fn() -> H + Send + Sync + 'static,
+) -> Running {
+    let config = config.stats_interval(Duration::ZERO).threads(1);
+    launch(config, "127.0.0.1:0".parse().unwrap(), make)
+}
+
+/// As [`start`], on `threads` threads whatever `JSOCKET_TEST_THREADS` says.
+pub fn start_sharded<H: Handler>(
+    config: ServerConfig,
+    threads: usize,
+    make: impl Fn() -> H + Send + Sync + 'static,
+) -> Running {
+    let config = config.stats_interval(Duration::ZERO).threads(threads);
+    launch(config, "127.0.0.1:0".parse().unwrap(), make)
+}
+
+/// This machine's address on a network, if it has one: a client connecting to it is not on
+/// loopback, as a stranger would not be.
+pub fn network_ip() -> Option<IpAddr> {
+    // No packet is sent: connecting a UDP socket only picks the route.
+    let socket = UdpSocket::bind("0.0.0.0:0").ok()?;
+    ["192.0.2.1:9", "198.51.100.1:9", "10.255.255.1:9"]
+        .iter()
+        .find_map(|to| {
+            socket.connect(to).ok()?;
+            let ip = socket.local_addr().ok()?.ip();
+            (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+        })
+}
+
+/// Binds `config` (its thread count as it is) on `bind` and runs the handler `make` builds.
+pub fn launch<H: Handler>(
+    config: ServerConfig,
+    bind: SocketAddr,
+    make: impl Fn() -> H + Send + Sync + 'static,
 ) -> Running {
     let server = Server::bind(config.tcp(bind)).expect("bind");
     let port = server.local_addr().expect("a TCP address").port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let stopper = server.stopper();
-    let thread = std::thread::spawn(move || server.run_blocking(make()));
+    let thread = std::thread::spawn(move || smol::block_on(server.run_with(make)));
     Running {
         addr,
         stopper,
