@@ -394,21 +394,21 @@ class Link {
   /** Sends a serialised JSON payload (UTF-8 bytes) as one frame. */
   sendRaw(payload) {
     if (!this.#opened || this.#finished) throw kindError('closed', 'the WebSocket is not open');
-    this.#session.sendRaw(payload);
+    this.#session.sendRaw(performance.now(), payload);
     this.#flush();
   }
 
   /** Closes from this side: what is queued is sent, then the WebSocket closes. */
   close() {
     if (this.#finished) return;
-    this.#session.close();
+    this.#session.close(performance.now());
     this.#finishIfClosed();
   }
 
   /** Reports a payload that JSON.parse rejected (fatal in strict mode). */
   reportInvalid(reason) {
     if (this.#finished) return;
-    this.#session.reportInvalid(reason);
+    this.#session.reportInvalid(performance.now(), reason);
     this.#finishIfClosed();
   }
 

@@ -129,10 +129,11 @@ export class Session {
         return ret >>> 0;
     }
     /**
-     * Closes from this side; queued output remains to be sent.
+     * Closes from this side at `now_ms`; queued output remains to be sent.
+     * @param {number} now_ms
      */
-    close() {
-        wasm.session_close(this.__wbg_ptr);
+    close(now_ms) {
+        wasm.session_close(this.__wbg_ptr, now_ms);
     }
     /**
      * Reports that the peer ended the stream.
@@ -215,13 +216,16 @@ export class Session {
         return ret[0] === 0 ? undefined : ret[1];
     }
     /**
-     * Reports a payload that `JSON.parse` rejected: counted, and fatal in strict mode.
+     * Reports at `now_ms` a payload that `JSON.parse` rejected: counted, and fatal in strict
+     * mode.
+     * @param {number} now_ms
      * @param {string} reason
      */
-    reportInvalid(reason) {
+    reportInvalid(now_ms, reason) {
+        const val2 = +now_ms;
         const ptr0 = passStringToWasm0(reason, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
         const len0 = WASM_VECTOR_LEN;
-        wasm.session_reportInvalid(this.__wbg_ptr, ptr0, len0);
+        wasm.session_reportInvalid(this.__wbg_ptr, val2, ptr0, len0);
     }
     /**
      * Counts a failed write to the transport.
@@ -230,14 +234,16 @@ export class Session {
         wasm.session_reportWriteFailure(this.__wbg_ptr);
     }
     /**
-     * Queues a serialised JSON payload (UTF-8 bytes) as one frame in the peer's dialect.
-     * Throws an `Error` of kind `oversize` or `closed`.
+     * Queues a serialised JSON payload (UTF-8 bytes) at `now_ms` as one frame in the peer's
+     * dialect. Throws an `Error` of kind `oversize` or `closed`.
+     * @param {number} now_ms
      * @param {Uint8Array | number[]} payload
      */
-    sendRaw(payload) {
+    sendRaw(now_ms, payload) {
+        const val2 = +now_ms;
         const ptr0 = passArray8ToWasm0(payload, wasm.__wbindgen_malloc);
         const len0 = WASM_VECTOR_LEN;
-        const ret = wasm.session_sendRaw(this.__wbg_ptr, ptr0, len0);
+        const ret = wasm.session_sendRaw(this.__wbg_ptr, val2, ptr0, len0);
         if (ret[1]) {
             throw takeFromExternrefTable0(ret[0]);
         }
@@ -251,8 +257,9 @@ export class Session {
         return ret;
     }
     /**
-     * How the connection closed, once: `{reason: "eof" | "local" | "error", error}` where
-     * `error` is an `Error` with a `kind` (or `null`); `undefined` while open or once taken.
+     * How the connection closed, once: `{reason: "eof" | "local" | "idle" | "error", error}`
+     * where `error` is an `Error` with a `kind` (or `null`); `undefined` while open or once
+     * taken.
      * @returns {any}
      */
     takeClosed() {
