@@ -675,6 +675,7 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
     use std::rc::Rc;
 
+    use smol::io::{AsyncReadExt, AsyncWriteExt};
     use smol::{Async, LocalExecutor};
 
     use super::connection_task;
@@ -690,7 +691,7 @@ mod tests {
     #[test]
     fn a_cancelled_connection_gives_back_its_place_and_its_slot() -> std::io::Result<()> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
-        let _client = TcpStream::connect(listener.local_addr()?)?;
+        let client = Async::new(TcpStream::connect(listener.local_addr()?)?)?;
         let (stream, peer) = listener.accept()?;
         let (stop, _stopped) = smol::channel::bounded(1);
         let config = ServerConfig::default().max_connections(1);
@@ -704,7 +705,16 @@ mod tests {
         let task = connection_task(&shared, id, peer.clone(), stream, dispatch, Door::Any);
         let ex = LocalExecutor::new();
         let task = ex.spawn(task);
-        // The client has sent nothing: the task waits for its first bytes.
+        // The client speaks and has its answer: a member, whose slot no newcomer can take.
+        let mut frame = Vec::new();
+        jsocket_core::encode(&1, jsocket_core::Dialect::V2, &mut frame)
+            .map_err(std::io::Error::other)?;
+        let mut reply = vec![0; frame.len()];
+        smol::block_on(ex.run(async {
+            (&client).write_all(&frame).await?;
+            (&client).read_exact(&mut reply).await
+        }))?;
+        assert_eq!(reply, frame);
         while ex.try_tick() {}
         assert_eq!(shared.counts(), (1, 0));
         assert_eq!(shared.slots.borrow().len(), 1);
