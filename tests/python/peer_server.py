@@ -22,6 +22,9 @@ class Echo(jsocket.ServerFactoryThread):
 def main():
     server = jsocket.ServerFactory(Echo, address="127.0.0.1", port=0)
     port = server.socket.getsockname()[1]
+    # jsocket calls listen() from its thread's run(): listen here, so that the port printed
+    # takes connections at once (both versions' _listen may be called again).
+    server._listen()
     server.start()
     print(port, flush=True)
     sys.stdin.read()
