@@ -192,7 +192,7 @@ fn under_pressure_the_silent_go_first_and_the_spoken_stay() {
 }
 
 #[test]
-fn a_newcomer_to_a_full_server_takes_the_slot_of_the_longest_silent_at_once() {
+fn a_newcomer_to_a_full_server_takes_the_slot_of_the_longest_silent() {
     let t0 = secs(0);
     let config = EndpointConfig::default()
         .max_connections(3)
@@ -201,7 +201,13 @@ fn a_newcomer_to_a_full_server_takes_the_slot_of_the_longest_silent_at_once() {
     member(&mut ep, t0, host(1));
     member(&mut ep, t0, host(2));
     let silent = connect(&mut ep, t0, host(3));
-    // Well within its first-bytes timeout: the newcomer still takes its slot, at once.
+    // Connected a moment ago (its first message may be on its way): the newcomer is refused.
+    assert_eq!(
+        ep.handle_connect(Duration::from_millis(999), host(4)),
+        Err(Refusal::Full { max: 3 })
+    );
+    assert!(events(&mut ep).is_empty());
+    // Waiting a second, though well within its first-bytes timeout: the newcomer takes its slot.
     let newcomer = connect(&mut ep, secs(1), host(4));
     assert_eq!(
         events(&mut ep),

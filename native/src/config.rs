@@ -253,8 +253,8 @@ impl ServerConfig {
     /// How long a new connection may take to complete its first message (a jsocket frame, an
     /// HTTP request head) before, once 90 % of the slots are taken, it is let go (default
     /// 10 s). Without that pressure it does not apply; a connection that has spoken is never
-    /// let go for being quiet. (At the limit, a newcomer does not wait for it: it takes at once
-    /// the slot of the connection that has waited longest without completing a message.)
+    /// let go for being quiet. (At the limit, a newcomer does not wait for it: it takes the slot
+    /// of the connection that has waited longest, over a second, without completing a message.)
     #[must_use]
     pub fn first_bytes_timeout(mut self, timeout: Duration) -> Self {
         self.first_bytes_timeout = timeout;

@@ -337,7 +337,9 @@ fn with_defaults_silent_connections_never_keep_a_newcomer_out() {
     wait_until("every slot is taken", || {
         stats(&mut watcher)["connections"] == json!(11)
     });
-    // The newcomer is served at once; the silent connection that waited longest made room.
+    // Once they have waited a second (the endpoint's `displace_after`), the newcomer is
+    // served; the silent connection that waited longest made room.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let mut newcomer = RawPeer::connect(server.addr, Dialect::V2);
     newcomer.write(&frame(&json!({"hello": "now"}), Dialect::V2));
     assert_eq!(newcomer.recv(), json!({"hello": "now"}));

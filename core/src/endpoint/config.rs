@@ -11,7 +11,7 @@ use crate::frame::DEFAULT_MAX_MESSAGE_SIZE;
 /// Defaults: 10,000 connections; per address a tenth of that (at least 16; loopback and local
 /// sockets have no per-address limit); pressure from 90 % of the slots, when a connection that
 /// has not completed a message in 10 s is let go (and at the limit, the one that has waited
-/// longest without completing one makes room for a newcomer at once); 64 MiB of pushed output on the
+/// longest without completing one, if that is over a second, makes room for a newcomer); 64 MiB of pushed output on the
 /// whole server, 1 MiB and 1024 messages per member, a member losing pushes for 30 s
 /// disconnected; downloads bounded to 60 s; control requests as [`ControlPolicy::default`],
 /// statistics and client pages rate-limited to 10 a second (burst 20), broadcasts to 100 a
@@ -52,6 +52,7 @@ pub struct EndpointConfig {
     pub(crate) max_per_address: Option<usize>,
     pub(crate) pressure: Option<usize>,
     pub(crate) first_bytes_timeout: Duration,
+    pub(crate) displace_after: Duration,
     pub(crate) download_timeout: Option<Duration>,
     pub(crate) output_budget: usize,
     pub(crate) member_output: usize,
@@ -74,6 +75,7 @@ impl Default for EndpointConfig {
             max_per_address: None,
             pressure: None,
             first_bytes_timeout: Duration::from_secs(10),
+            displace_after: Duration::from_secs(1),
             download_timeout: Some(Duration::from_secs(60)),
             output_budget: 64 << 20,
             member_output: 1 << 20,
@@ -125,6 +127,17 @@ impl EndpointConfig {
     #[must_use]
     pub fn first_bytes_timeout(mut self, timeout: Duration) -> Self {
         self.first_bytes_timeout = timeout;
+        self
+    }
+
+    /// How long a connection must have waited without completing a message before, at the
+    /// connection limit, a newcomer may take its slot at once (default 1 s). Shorter than any
+    /// first-bytes timeout so that silent connections never keep newcomers out for long; not
+    /// zero, so that a burst of connections cannot push out clients whose first message is
+    /// still on its way.
+    #[must_use]
+    pub fn displace_after(mut self, wait: Duration) -> Self {
+        self.displace_after = wait;
         self
     }
 
@@ -252,6 +265,12 @@ impl EndpointConfig {
     #[must_use]
     pub fn get_first_bytes_timeout(&self) -> Duration {
         self.first_bytes_timeout
+    }
+
+    /// How long a silent connection is safe from being displaced by a newcomer.
+    #[must_use]
+    pub fn get_displace_after(&self) -> Duration {
+        self.displace_after
     }
 
     /// The download timeout.

@@ -37,9 +37,10 @@
 //! connection over either limit is [refused](Refusal), with the reason. Under pressure (slots
 //! running short), connections that have not completed a message within the
 //! [first-bytes timeout](EndpointConfig::first_bytes_timeout) are let go, the oldest first; and
-//! a newcomer to a full server takes at once the slot of the connection that has waited longest
-//! without completing a message, if there is one, so that silent connections never keep a
-//! newcomer out. A connection that has spoken is never let go for being quiet.
+//! a newcomer to a full server takes the slot of the connection that has waited longest
+//! without completing a message, once that one has waited
+//! [`displace_after`](EndpointConfig::displace_after) (a second), so that silent connections
+//! never keep a newcomer out for long. A connection that has spoken is never let go for being quiet.
 //!
 //! ## Output budget
 //! A broadcast is one [`Frame`], shared by its receivers and counted once against the global

@@ -10,12 +10,18 @@ use crate::stats::Stats;
 impl<L: Ledger> Endpoint<L> {
     /// A connection from `peer` was accepted at `now`: admits it (its id) or refuses it (why).
     /// When the server is full, the connection that has waited longest without completing a
-    /// message gives its slot at once (an [`Event::Disconnect`] for it,
-    /// [`Disconnect::Displaced`]): connections that say nothing never keep a newcomer out.
+    /// message gives its slot at once if it has waited longer than
+    /// [`displace_after`](super::EndpointConfig::displace_after) (an [`Event::Disconnect`] for
+    /// it, [`Disconnect::Displaced`]): connections that say nothing never keep a newcomer out
+    /// for long.
     pub fn handle_connect(&mut self, now: Duration, peer: Peer) -> Result<ConnId, Refusal> {
         let mut admitted = self.ledger.admit(&peer);
         if let Err(Refusal::Full { .. }) = admitted {
-            if let Some(&(_, id)) = self.waiting.first() {
+            let displaceable = self
+                .waiting
+                .first()
+                .filter(|&&(since, _)| since.saturating_add(self.config.displace_after) <= now);
+            if let Some(&(_, id)) = displaceable {
                 self.evict(now, id, Disconnect::Displaced);
                 admitted = self.ledger.admit(&peer);
             }

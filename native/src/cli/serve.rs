@@ -101,8 +101,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N")]
     max_per_address: Option<usize>,
     /// Seconds a new connection has to complete its first message before, once slots run
-    /// short (90 % taken), it is let go. (At the limit a newcomer takes at once the slot of
-    /// the one that has waited longest without completing a message.)
+    /// short (90 % taken), it is let go. (At the limit a newcomer takes the slot of the
+    /// one that has waited longest, over a second, without completing a message.)
     #[arg(long, value_name = "SECS", value_parser = positive_seconds, default_value = "10")]
     first_bytes_timeout: Duration,
     /// Seconds a client may go on losing pushed messages (broadcasts) because it does not read
