@@ -115,7 +115,7 @@ pub use config::Config;
 pub use connection::{Closed, Connection, Event};
 pub use decoder::{Decoder, DecoderConfig, Payload, DEFAULT_RETAIN_CAPACITY};
 pub use dialect::{sniff, Dialect, DialectMode, Sniffed, UnknownDialect, MAGIC};
-pub use error::{ErrorKind, LocalError, RemoteError};
+pub use error::{ConfigError, ErrorKind, LocalError, RemoteError, Setting};
 pub use frame::{encode, Encoder, DEFAULT_MAX_MESSAGE_SIZE, MAX_HEADER_LEN};
 pub use payload::{FromPayload, Json, JsonText, RawPayload};
 pub use scan::Scanned;

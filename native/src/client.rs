@@ -78,7 +78,9 @@ async fn timeout<T>(
 
 impl Client {
     /// Connects to `addr` (`host:port`), trying as many times as the config says.
+    /// Fails with [`Error::Config`] before any attempt if the configuration cannot be used.
     pub async fn connect(addr: &str, config: ClientConfig) -> Result<Client, Error> {
+        config.validate()?;
         let mut delay = config.retry_delay;
         let attempts = config.attempts.max(1);
         let mut last = io::Error::other("no attempt made");
@@ -110,6 +112,7 @@ impl Client {
         path: impl AsRef<Path>,
         config: ClientConfig,
     ) -> Result<Client, Error> {
+        config.validate()?;
         let path = path.as_ref();
         let mut delay = config.retry_delay;
         let attempts = config.attempts.max(1);

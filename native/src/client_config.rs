@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use jsocket_core::{Config, Dialect, DialectMode};
+use jsocket_core::{Config, ConfigError, Dialect, DialectMode};
 
 /// How a [`Client`](crate::Client) connects and talks.
 ///
@@ -92,6 +92,12 @@ impl ClientConfig {
     pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.read_timeout = timeout;
         self
+    }
+
+    /// Checks the protocol rules ([`Config::validate`]); a client checks them when it
+    /// connects.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.connection.validate()
     }
 
     /// How long a [`send`](crate::Client::send) may wait for the socket to take the message.

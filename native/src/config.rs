@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use jsocket_core::endpoint::{ControlPolicy, EndpointConfig, Rate};
-use jsocket_core::Config;
+use jsocket_core::{Config, ConfigError};
 
 /// jsocket's default port, as Python's `JsonServer` and `JsonClient` use it.
 pub const DEFAULT_PORT: u16 = 5489;
@@ -49,7 +49,7 @@ pub enum EarlyReplies {
 ///
 /// ```
 /// use std::time::Duration;
-/// use jsocket_core::Config;
+/// use jsocket_core::{Config, ConfigError};
 /// use native::ServerConfig;
 ///
 /// let config = ServerConfig::default()
@@ -300,6 +300,14 @@ impl ServerConfig {
         config
     }
 
+    /// Checks the protocol rules and the server-wide policy together
+    /// ([`Config::validate`], [`EndpointConfig::validate`]); [`Server::bind`](crate::Server::bind)
+    /// refuses a configuration that fails, as an error of kind `InvalidInput`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.connection.validate()?;
+        self.endpoint_config().validate()
+    }
+
     /// The places to listen on ([`DEFAULT_ADDR`] when none was given).
     pub fn get_listen(&self) -> Vec<Listen> {
         if self.listen.is_empty() {
@@ -327,6 +335,11 @@ impl ServerConfig {
             n => n,
         }
         .min(usize::from(u16::MAX))
+    }
+
+    /// How long a stopping server waits for a client.
+    pub fn get_shutdown_grace(&self) -> Duration {
+        self.shutdown_grace
     }
 
     /// Most connections over the limit told so at once.

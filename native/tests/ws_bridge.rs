@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::{Bytes, Message};
-use jsocket_core::{encode, Dialect};
+use jsocket_core::{encode, Config, Dialect};
 use native::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
 use native::handlers::Echo;
 use native::{BlockingClient, ClientConfig, Server, ServerConfig, Stopper};
@@ -353,7 +353,7 @@ fn a_client_stalled_inside_a_frame_is_cut_off_by_the_frame_timeout() {
     let (bridge, stats) = bridge(
         config(server.addr)
             .check_frames(true)
-            .frame_timeout(Some(Duration::from_millis(300))),
+            .connection(Config::default().frame_timeout(Some(Duration::from_millis(300)))),
     );
     smol::block_on(async {
         let mut ws = ws_connect(bridge.addr, None).await.unwrap();
@@ -375,8 +375,10 @@ fn a_client_stalled_inside_a_frame_is_cut_off_by_the_frame_timeout() {
 #[test]
 fn a_silent_client_is_cut_off_by_the_idle_timeout_without_frame_checks() {
     let server = target();
-    let (bridge, stats) =
-        bridge(config(server.addr).idle_timeout(Some(Duration::from_millis(300))));
+    let (bridge, stats) = bridge(
+        config(server.addr)
+            .connection(Config::default().idle_timeout(Some(Duration::from_millis(300)))),
+    );
     smol::block_on(async {
         let mut ws = ws_connect(bridge.addr, None).await.unwrap();
         // Traffic first: the clock restarts with each byte.
@@ -429,7 +431,7 @@ fn a_client_trickling_a_websocket_frame_is_cut_off_by_the_frame_timeout() {
     let (bridge, stats) = bridge(
         config(server.addr)
             .check_frames(true)
-            .frame_timeout(Some(Duration::from_millis(300))),
+            .connection(Config::default().frame_timeout(Some(Duration::from_millis(300)))),
     );
     let tcp = TcpStream::connect(bridge.addr).unwrap();
     let request = format!("ws://{}/", bridge.addr)

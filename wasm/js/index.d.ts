@@ -119,9 +119,12 @@ export interface ConnectOptions {
   /** Largest message sent or accepted (default 10 MiB). */
   maxMessageSize?: number;
   timeouts?: {
-    /** Close after this many milliseconds with nothing sent or received (default: never). */
+    /**
+     * Close after this many milliseconds with nothing sent or received (default: never).
+     * `null` turns a timeout off; zero is refused (kind `options`), as everywhere in jsocket.
+     */
     idle?: number | null;
-    /** Close when a frame, once begun, is not complete within this long (default 30000). */
+    /** Close when a frame, once begun, is not complete within this long (default 30000; `null`: never). */
     frame?: number | null;
   };
   /** Close on a payload that is not JSON, as Python jsocket does (default false: skip it). */

@@ -277,4 +277,16 @@ fn unset_options_keep_the_core_defaults_and_null_means_none() {
     }
     let err = Session::new("v2", Some(0), JsValue::NULL, JsValue::NULL, false, 0.0);
     assert_eq!(kind(&err.err().expect("refused")), "options");
+    // Zero is refused by the core's check, as the command line and the native server refuse
+    // it, in words that name the option and the way to turn it off.
+    let err = session(JsValue::from_f64(0.0), JsValue::UNDEFINED)
+        .err()
+        .expect("zero is refused");
+    assert_eq!(kind(&err), "options");
+    let message = js_sys::Reflect::get(&err, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .expect("a message");
+    assert!(message.starts_with("timeouts.idle is zero"), "{message}");
+    assert!(message.contains("null"), "{message}");
 }

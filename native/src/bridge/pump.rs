@@ -671,7 +671,9 @@ mod tests {
 
     #[test]
     fn a_frame_not_finished_in_time_is_an_error() {
-        let config = config().frame_timeout(Some(Duration::from_secs(5)));
+        let config = config().connection(
+            jsocket_core::Config::default().frame_timeout(Some(Duration::from_secs(5))),
+        );
         let mut check = Check::new(&config, Duration::ZERO);
         let f = frame(&json!("slow"), Dialect::V2);
         assert!(check.run(Duration::from_secs(1), &f[..3]).is_ok());

@@ -306,6 +306,12 @@ test('connect failures reject with kind connect; bad options with kind options',
   await assert.rejects(JsonSocket.connect('http:/x'), { kind: 'connect' });
   await assert.rejects(JsonSocket.connect('ws://kiosk.test/', { dialect: 'v9' }), { kind: 'options' });
   await assert.rejects(JsonSocket.connect('ws://kiosk.test/', { timeouts: { idle: -1 } }), { kind: 'options' });
+  // Zero is no way to say "never" (null is): the core refuses it, as the native side does.
+  await assert.rejects(JsonSocket.connect('ws://kiosk.test/', { timeouts: { frame: 0 } }), {
+    kind: 'options',
+    message: /^timeouts\.frame is zero/,
+  });
+  await assert.rejects(JsonSocket.connect('ws://kiosk.test/', { maxMessageSize: 0 }), { kind: 'options' });
 });
 
 test('reconnects with backoff after the peer drops, then works again', async () => {
