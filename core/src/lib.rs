@@ -20,6 +20,8 @@
 //!   control-plane rights and rate limits, statistics snapshots and event summaries — equally
 //!   without IO, beside the connections (as quinn-proto's `Endpoint`), and ready for a server
 //!   sharded by thread.
+//! - [`websocket`]: the WebSocket binding every adapter follows — binary messages carry the
+//!   stream, text is refused, and one table of close codes.
 //!
 //! ## The driving rule
 //! After every input to a [`Connection`] (`handle_input`, `handle_eof`, `handle_timeout`, `send`,
@@ -110,6 +112,7 @@ pub mod json;
 mod payload;
 mod scan;
 mod stats;
+pub mod websocket;
 
 pub use config::Config;
 pub use connection::{Closed, Connection, Event};

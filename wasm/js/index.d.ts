@@ -144,7 +144,12 @@ export interface CloseInfo {
   reason: 'local' | 'eof' | 'idle' | 'error';
   /** What went wrong, when `reason` is `error`. */
   error: JsocketError | null;
-  /** The WebSocket close code and reason, when the peer closed. */
+  /**
+   * The WebSocket close code and reason, when the peer closed. A jsocket peer sends the codes of
+   * the core's table (`jsocket_core::websocket::CloseCode`): 1000 closed, 1001 going away, 1009
+   * message too big, 1013 try again later, 4000 idle timeout, 4001 frame timeout, 4002 malformed
+   * frame, 4003 text message; this side sends the same codes for the same reasons.
+   */
   code?: number;
   wsReason?: string;
   /** Whether a reconnection will be attempted. */

@@ -1,7 +1,7 @@
 // jsocket for browsers: length-prefixed JSON messages over a WebSocket, checked by the Rust core
 // compiled to WebAssembly. Types and documentation: index.d.ts.
 
-import initWasm, { RawDecoder, Session, encodeRaw } from './jsocket_wasm.js';
+import initWasm, { RawDecoder, Session, encodeRaw, textRefusal } from './jsocket_wasm.js';
 
 /**
  * jsocket's default limit on a message, 10 MiB: what applies when no `maxMessageSize` is given
@@ -17,9 +17,6 @@ const SINK_CLOSED = 3;
 // Bytes handed to wasm at once (by Decoder.push and per received WebSocket message): wasm memory
 // never shrinks, so it holds no more than the largest frame allowed plus a slice.
 const SLICE = 64 * 1024;
-
-// WebSocket close code sent when the peer broke the protocol (4000-4999 are the application's).
-const CLOSE_PROTOCOL_ERROR = 4002;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const utf8Encoder = new TextEncoder();
@@ -449,8 +446,12 @@ class Link {
 
   #onmessage(event) {
     const data = event.data;
-    // The peer should send binary messages; a text one goes to the core as its UTF-8 bytes.
-    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : utf8Encoder.encode(String(data));
+    // The binding's rule: jsocket rides on binary messages; a text message is refused.
+    if (!(data instanceof ArrayBuffer)) {
+      this.#refuseText();
+      return;
+    }
+    const bytes = new Uint8Array(data);
     const session = this.#session;
     for (let at = 0; at < bytes.length && !this.#finished; at += SLICE) {
       const count = session.handleInput(performance.now(), bytes.subarray(at, at + SLICE));
@@ -519,6 +520,19 @@ class Link {
     this.#timerAt = null;
   }
 
+  // A text message: closed with the code the core's table gives it, reported as an error.
+  #refuseText() {
+    this.#finished = true;
+    this.#clearTimer();
+    const { code, reason, error } = textRefusal();
+    try {
+      this.#ws.close(code, reason);
+    } catch {
+      // Already closing.
+    }
+    this.#sink(SINK_CLOSED, { reason: 'error', error });
+  }
+
   // Once the session has closed: sends what remains, closes the WebSocket, stops the timer and
   // tells the sink, adding the WebSocket's own close code and reason when it closed first.
   #finishIfClosed(event) {
@@ -529,10 +543,13 @@ class Link {
     const out = this.#session.takeTransmit();
     try {
       if (out.length > 0) this.#ws.send(out);
-      this.#ws.close(closed.reason === 'error' ? CLOSE_PROTOCOL_ERROR : 1000);
+      // The code and reason of the core's WebSocket binding, as the native server sends them.
+      this.#ws.close(closed.sendCode, closed.sendReason);
     } catch {
       // The WebSocket is already closing or closed: nothing more to do with it.
     }
+    delete closed.sendCode;
+    delete closed.sendReason;
     this.#clearTimer();
     if (event !== undefined) {
       closed.code = event.code;

@@ -283,8 +283,21 @@ test('sends keep a connection from idling out; idle then closes it, as no error'
   assert.ok(closedAt - start >= 500 + 300 - 5, `closed after ${closedAt - start} ms`);
   assert.equal(info.reason, 'idle');
   assert.equal(info.error, null);
-  assert.equal(ws.closedWith, 1000);
+  // The core's WebSocket binding: the idle code, as the native server sends it.
+  assert.equal(ws.closedWith, 4000);
   assert.equal(socket.stats().failures.timeout, 0, 'idle is no one\'s error');
+});
+
+test('a text message is refused with the binding\'s code, as the native server refuses it', async () => {
+  const socket = await JsonSocket.connect('ws://kiosk.test/', { dialect: 'v2' });
+  const ws = server();
+  const closed = new Promise((r) => (socket.onclose = r));
+  ws.deliverText('{"x": 1}');
+  const info = await closed;
+  assert.equal(info.reason, 'error');
+  assert.equal(info.error.kind, 'bad_header');
+  assert.equal(ws.closedWith, 4003);
+  assert.equal(info.sendCode, undefined, 'no internal field reaches the page');
 });
 
 test('oversize sends are refused locally; the connection goes on', async () => {
