@@ -309,6 +309,12 @@ pub enum Setting {
     QueryRate,
     /// [`EndpointConfig::broadcast_rate`](crate::endpoint::EndpointConfig::broadcast_rate).
     BroadcastRate,
+    /// [`Backoff::first_delay`](crate::Backoff::first_delay).
+    RetryDelay,
+    /// [`Backoff::max_delay`](crate::Backoff::max_delay).
+    MaxRetryDelay,
+    /// [`Backoff::factor`](crate::Backoff::factor).
+    RetryFactor,
 }
 
 impl Setting {
@@ -329,6 +335,9 @@ impl Setting {
             Setting::SlowReaderTimeout => "slow_reader_timeout",
             Setting::QueryRate => "query_rate",
             Setting::BroadcastRate => "broadcast_rate",
+            Setting::RetryDelay => "retry_delay",
+            Setting::MaxRetryDelay => "max_retry_delay",
+            Setting::RetryFactor => "retry_factor",
         }
     }
 }
@@ -348,6 +357,13 @@ pub enum ConfigError {
         /// Which one.
         setting: Setting,
     },
+    /// A setting outside its range.
+    OutOfRange {
+        /// Which one.
+        setting: Setting,
+        /// What it must be.
+        rule: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -358,6 +374,9 @@ impl fmt::Display for ConfigError {
                 "{} is zero: a limit is more than zero, and one that may be off is off with none (off), never zero",
                 setting.as_str()
             ),
+            ConfigError::OutOfRange { setting, rule } => {
+                write!(f, "{} must be {rule}", setting.as_str())
+            }
         }
     }
 }

@@ -99,6 +99,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod backoff;
 mod config;
 mod connection;
 pub mod control;
@@ -114,6 +115,7 @@ mod scan;
 mod stats;
 pub mod websocket;
 
+pub use backoff::{Backoff, Retries};
 pub use config::Config;
 pub use connection::{Closed, Connection, Event};
 pub use decoder::{Decoder, DecoderConfig, Payload, DEFAULT_RETAIN_CAPACITY};

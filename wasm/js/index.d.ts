@@ -101,8 +101,13 @@ export class Decoder {
 }
 
 /** Reconnection after the peer drops: delays grow by `factor`, with jitter, up to `maxDelay`. */
+/**
+ * The reconnection schedule: the Rust core's `Backoff`, as the native client's. Each wait is drawn
+ * from the upper half of its nominal wait (`initialDelay × factor^n`, capped at `maxDelay`), so
+ * pages dropped together do not come back in step. Bad values throw an Error of kind `options`.
+ */
 export interface ReconnectOptions {
-  /** Milliseconds before the first attempt (default 250). */
+  /** Milliseconds before the first attempt (default 250; more than zero). */
   initialDelay?: number;
   /** Longest wait between attempts (default 10000). */
   maxDelay?: number;

@@ -1,7 +1,7 @@
 // jsocket for browsers: length-prefixed JSON messages over a WebSocket, checked by the Rust core
 // compiled to WebAssembly. Types and documentation: index.d.ts.
 
-import initWasm, { RawDecoder, Session, encodeRaw, textRefusal } from './jsocket_wasm.js';
+import initWasm, { RawDecoder, Reconnect, Session, encodeRaw, textRefusal } from './jsocket_wasm.js';
 
 /**
  * jsocket's default limit on a message, 10 MiB: what applies when no `maxMessageSize` is given
@@ -338,20 +338,14 @@ function normalise(options) {
   } = options;
   // `undefined` leaves the Rust core's default in place (no idle timeout, 30 s for a frame).
   const { idle, frame } = timeouts;
-  let backoff = null;
+  // The schedule is the Rust core's (as the native client's): `undefined` keeps its defaults,
+  // and it checks the rest. The seed spreads the waits of pages dropped together.
+  let retries = null;
   if (reconnect) {
     const r = reconnect === true ? {} : reconnect;
-    backoff = {
-      initialDelay: r.initialDelay ?? 250,
-      maxDelay: r.maxDelay ?? 10000,
-      factor: r.factor ?? 2,
-      maxAttempts: r.maxAttempts ?? Infinity,
-    };
-    if (!(backoff.initialDelay >= 0 && backoff.maxDelay >= backoff.initialDelay && backoff.factor >= 1)) {
-      throw kindError('options', 'reconnect needs 0 <= initialDelay <= maxDelay and factor >= 1');
-    }
+    retries = new Reconnect(r.initialDelay, r.maxDelay, r.factor, r.maxAttempts, Math.random() * 2 ** 32);
   }
-  return { dialect, maxMessageSize, idle, frame, strictJson, backoff };
+  return { dialect, maxMessageSize, idle, frame, strictJson, retries };
 }
 
 /**
@@ -578,7 +572,6 @@ export class JsonSocket {
   #open = false;
   #everOpened = false;
   #ended = false;
-  #attempt = 0;
   #retry = null;
   #lastStats = null;
   #requests = [];
@@ -687,7 +680,7 @@ export class JsonSocket {
     if (what === SINK_OPEN) {
       this.#open = true;
       this.#everOpened = true;
-      this.#attempt = 0;
+      this.#options.retries?.reset();
       const opening = this.#opening;
       this.#opening = null;
       opening?.resolve();
@@ -760,19 +753,17 @@ export class JsonSocket {
       this.#opening = null;
       opening.reject(error);
     }
-    const backoff = this.#options.backoff;
-    const retry =
-      this.#everOpened &&
-      !this.#ended &&
-      backoff !== null &&
-      info.reason !== 'local' &&
-      this.#attempt < backoff.maxAttempts;
+    const retries = this.#options.retries;
+    const now = performance.now();
+    // When to try again, as the core's schedule says (undefined once the attempts are spent).
+    const at =
+      this.#everOpened && !this.#ended && retries !== null && info.reason !== 'local'
+        ? retries.next(now)
+        : undefined;
+    const retry = at !== undefined;
     if (wasOpen || !retry) this.#report(this.onclose, { ...info, willReconnect: retry });
     if (retry) {
-      const delay = Math.min(backoff.maxDelay, backoff.initialDelay * backoff.factor ** this.#attempt);
-      this.#attempt++;
-      // Jitter, so that a room of kiosks does not reconnect in step after a server restart.
-      this.#retry = setTimeout(() => this.#reconnect(), delay * (0.5 + Math.random() / 2));
+      this.#retry = setTimeout(() => this.#reconnect(), Math.max(0, at - now));
     } else {
       this.#ended = true;
       this.#finish();
@@ -791,6 +782,8 @@ export class JsonSocket {
 
   #finish() {
     for (const waiter of this.#waiters.splice(0)) waiter({ value: undefined, done: true });
+    this.#options.retries?.free();
+    this.#options.retries = null;
   }
 }
 

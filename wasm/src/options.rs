@@ -84,25 +84,34 @@ pub fn config(
 }
 
 /// The core's refusal, naming the option as JavaScript spells it.
-fn config_error(e: &ConfigError) -> JsValue {
+pub fn config_error(e: &ConfigError) -> JsValue {
     error::options(&config_message(e))
 }
 
 /// The message for a refused configuration: the option's JavaScript name, then the rule.
 pub fn config_message(e: &ConfigError) -> alloc::string::String {
-    let setting = match e {
-        ConfigError::Zero { setting } => *setting,
+    let (setting, rule) = match e {
+        ConfigError::Zero { setting } => (
+            *setting,
+            " is zero: a limit is more than zero, and one that may be off is off with null, never zero",
+        ),
+        ConfigError::OutOfRange { setting, rule } => (*setting, *rule),
         _ => return "invalid options".into(),
     };
     let name = match setting {
         Setting::MaxMessageSize => "maxMessageSize",
         Setting::IdleTimeout => "timeouts.idle",
         Setting::FrameTimeout => "timeouts.frame",
+        Setting::RetryDelay => "reconnect.initialDelay",
+        Setting::MaxRetryDelay => "reconnect.maxDelay",
+        Setting::RetryFactor => "reconnect.factor",
         other => other.as_str(),
     };
     let mut m = error::Text::default();
-    m.s(name).s(
-        " is zero: a limit is more than zero, and one that may be off is off with null, never zero",
-    );
+    m.s(name);
+    if let ConfigError::OutOfRange { .. } = e {
+        m.s(" must be ");
+    }
+    m.s(rule);
     m.0
 }

@@ -350,6 +350,42 @@ test('reconnects with backoff after the peer drops, then works again', async () 
   assert.equal(closes.at(-1).willReconnect, false);
 });
 
+test('reconnection follows the core schedule: its options checked there, its attempts counted', async () => {
+  await assert.rejects(JsonSocket.connect('ws://kiosk.test/', { reconnect: { initialDelay: 0 } }), {
+    kind: 'options',
+    message: /^reconnect\.initialDelay is zero/,
+  });
+  await assert.rejects(JsonSocket.connect('ws://kiosk.test/', { reconnect: { initialDelay: 50, maxDelay: 10 } }), {
+    kind: 'options',
+    message: /^reconnect\.maxDelay must be/,
+  });
+  await assert.rejects(JsonSocket.connect('ws://kiosk.test/', { reconnect: { factor: 0.5 } }), { kind: 'options' });
+  const socket = await JsonSocket.connect('ws://kiosk.test/', {
+    reconnect: { initialDelay: 5, maxDelay: 5, maxAttempts: 1 },
+  });
+  server();
+  const closes = [];
+  const gaveUp = new Promise((r) => {
+    socket.onclose = (info) => {
+      closes.push(info);
+      if (!info.willReconnect) r();
+    };
+  });
+  FakeWebSocket.refuse = true;
+  try {
+    FakeWebSocket.instances.at(-1).drop(1006);
+    await gaveUp;
+  } finally {
+    FakeWebSocket.refuse = false;
+  }
+  // One reconnection was tried and failed; then it gave up.
+  assert.deepEqual(
+    closes.map((c) => c.willReconnect),
+    [true, false],
+  );
+  assert.equal(closes[1].error.kind, 'connect');
+});
+
 test('handlers may send and close from inside onmessage', async () => {
   const socket = await JsonSocket.connect('ws://kiosk.test/');
   const ws = server();
