@@ -124,4 +124,4 @@ pub use error::{ConfigError, ErrorKind, LocalError, RemoteError, Setting};
 pub use frame::{encode, Encoder, DEFAULT_MAX_MESSAGE_SIZE, MAX_HEADER_LEN};
 pub use payload::{FromPayload, Json, JsonText, RawPayload};
 pub use scan::Scanned;
-pub use stats::{Failures, Stats, MAX_IDENTITY_LEN};
+pub use stats::{Failures, StatField, Stats, MAX_IDENTITY_LEN, SCOPE_KEY};

@@ -162,21 +162,28 @@ export interface CloseInfo {
 }
 
 /** A connection's statistics, kept by the core. Times are `performance.now()` milliseconds. */
+/**
+ * A connection's statistics in the Rust core's schema, the one a native server's
+ * `{"$jsocket": "stats"}` reply uses too (there with `scope: 'server'`): tell them by the tag.
+ */
 export interface Stats {
-  connectedAt: number;
-  messagesIn: number;
-  messagesOut: number;
+  $jsocket: 'stats';
+  scope: 'connection';
+  /** The dialect the peer speaks, once known. */
+  dialect: Dialect | null;
+  messages_in: number;
+  messages_out: number;
   /** Bytes, headers included. */
-  bytesIn: number;
-  bytesOut: number;
-  lastIn: number | null;
-  lastOut: number | null;
+  bytes_in: number;
+  bytes_out: number;
   /** Failures by kind (the peer's kinds of {@link ErrorKind}). */
   failures: Record<'timeout' | 'bad_write' | 'bad_crc' | 'bad_header' | 'oversize' | 'invalid_utf8' | 'invalid_json' | 'handler' | 'framing', number>;
   /** The name the peer gave itself in a `client_id` or `client` field. */
-  clientId: string | null;
-  /** The dialect the peer speaks, once known. */
-  dialect: Dialect | null;
+  client_id: string | null;
+  /** Times in seconds of `performance.now()`: the connection's start, the last message in and out. */
+  connected_at_s: number;
+  last_in_s: number | null;
+  last_out_s: number | null;
 }
 
 /**

@@ -184,8 +184,11 @@ test('connect, send, request, onmessage and stats', async () => {
   ws.deliver(concat(encode(1, 'v1'), encode([2], 'v1'), encode({ three: 3 }, 'v1')));
   assert.deepEqual(got, [1, [2], { three: 3 }]);
   const stats = socket.stats();
-  assert.equal(stats.messagesIn, 4);
-  assert.equal(stats.messagesOut, 3);
+  // The core's schema, tagged as the native server's statistics are.
+  assert.equal(stats.$jsocket, 'stats');
+  assert.equal(stats.scope, 'connection');
+  assert.equal(stats.messages_in, 4);
+  assert.equal(stats.messages_out, 3);
   assert.equal(stats.dialect, 'v1');
   assert.equal(stats.failures.bad_crc, 0);
   assert.throws(() => socket.send(() => 1), { kind: 'serialize' });
@@ -400,7 +403,7 @@ test('handlers may send and close from inside onmessage', async () => {
   assert.equal((await closed).reason, 'local');
   assert.deepEqual(got, [1, 2]);
   assert.deepEqual(frames(ws), [{ echo: 1 }, { echo: 2 }]);
-  assert.equal(socket.stats().messagesOut, 2);
+  assert.equal(socket.stats().messages_out, 2);
 });
 
 test('large chunks and messages go through in bounded slices', async () => {
