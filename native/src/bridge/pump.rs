@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jsocket_core::websocket::CloseCode;
-use jsocket_core::{Closed, Connection, Event, JsonText, RemoteError, MAX_HEADER_LEN};
+use jsocket_core::{
+    Closed, Connection, Event, FrameProgress, JsonText, RemoteError, MAX_HEADER_LEN,
+};
 use smol::future::FutureExt;
 use smol::io::AsyncWriteExt;
 use smol::{Async, LocalExecutor, Timer};
 
-use super::edges::Edges;
 use super::{BridgeConfig, BridgeStatsHandle};
 use crate::clock::Clock;
 use crate::http::{read_head, status, HeadError};
@@ -359,7 +360,8 @@ async fn pump_down(
     let mut check = config
         .check_frames
         .then(|| Check::new(&config, clock.now()));
-    let mut edges = Edges::default();
+    // Where the target's stream stands between frames, as the core reads it.
+    let mut progress = FrameProgress::new(config.core.decoder_config());
     // Bytes read and held back, at the start of `buf` (only without frame checks: with them,
     // the check holds back a frame's start itself).
     let mut held = 0;
@@ -410,7 +412,7 @@ async fn pump_down(
         active.set(clock.now());
         in_flight.hold(n);
         let taken = held + n;
-        let inside = edges.feed(&buf[held..taken]);
+        let inside = progress.feed(&buf[held..taken]);
         if inside {
             quick_ack(&target);
         }
