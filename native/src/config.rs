@@ -83,19 +83,21 @@ pub struct ServerConfig {
 }
 
 impl Default for ServerConfig {
-    /// Listens on [`DEFAULT_ADDR`] unless told otherwise; the core's default [`Config`]; 10,000
-    /// connections, 64 of those over the limit told so at a time; the stats control message on; 1024 pushed messages (and at most
-    /// `max_pending_output` bytes with the unsent output) queued per connection;
+    /// Listens on [`DEFAULT_ADDR`] unless told otherwise; the core's default [`Config`]; the
+    /// core's [`EndpointConfig`] defaults for the connection limit (10,000), pushed messages
+    /// queued per connection (1024, and at most `max_pending_output` bytes with the unsent
+    /// output), the output budget and the timeouts; 64 connections over the limit told so at a
+    /// time; the stats control message on;
     /// 2 s for clients to take their last replies at shutdown; a 64 KiB read buffer shared by
     /// all connections; [`EarlyReplies::Auto`].
     fn default() -> Self {
         ServerConfig {
             listen: Vec::new(),
             connection: Config::default(),
-            max_connections: 10_000,
+            max_connections: EndpointConfig::default().get_max_connections(),
             max_refusing: 64,
             control_messages: true,
-            max_outbox: 1024,
+            max_outbox: EndpointConfig::default().get_member_messages(),
             shutdown_grace: Duration::from_secs(2),
             read_buffer: 64 * 1024,
             early_replies: EarlyReplies::Auto,
