@@ -4,6 +4,7 @@ use core::time::Duration;
 
 use crate::decoder::DecoderConfig;
 use crate::dialect::{Dialect, DialectMode};
+use crate::error::{ConfigError, Setting};
 
 /// How long a quiet connection keeps grown buffers by default (see [`Config::release_delay`]).
 const DEFAULT_RELEASE_DELAY: Duration = Duration::from_secs(1);
@@ -16,6 +17,11 @@ const DEFAULT_RELEASE_DELAY: Duration = Duration::from_secs(1);
 /// once it has begun, a bad JSON payload rejected alone, 1 MiB of unsent output before the
 /// connection stops taking input, buffers grown past 2 KiB kept until the connection has been
 /// quiet for 1 s.
+///
+/// Every adapter checks a configuration with [`validate`](Self::validate) before it uses it:
+/// a limit is more than zero, and `None` (`null` in JavaScript, `off` on the command line) is
+/// the only way to turn a timeout off. A delay of zero ([`release_delay`](Self::release_delay))
+/// means "at once".
 ///
 /// ```
 /// use std::time::Duration;
@@ -142,6 +148,19 @@ impl Config {
         self
     }
 
+    /// Checks the settings together: the first that cannot be used, if any. The builder
+    /// methods take any value, so that a configuration is checked once, whole, where it is
+    /// about to be used (a server's bind, a client's connect, a browser session's start).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        nonzero(
+            self.get_max_message_size() as usize,
+            Setting::MaxMessageSize,
+        )?;
+        nonzero(self.max_pending_output, Setting::MaxPendingOutput)?;
+        time_limit(self.idle_timeout, Setting::IdleTimeout)?;
+        time_limit(self.frame_timeout, Setting::FrameTimeout)
+    }
+
     /// The payload limit.
     pub fn get_max_message_size(&self) -> u32 {
         self.decoder.get_max_message_size()
@@ -180,5 +199,21 @@ impl Config {
     /// The decoder's part of this configuration.
     pub fn decoder_config(&self) -> &DecoderConfig {
         &self.decoder
+    }
+}
+
+/// A size or count limit: zero refused.
+pub(crate) fn nonzero(value: usize, setting: Setting) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::Zero { setting });
+    }
+    Ok(())
+}
+
+/// A time limit: `None` is off, zero refused.
+pub(crate) fn time_limit(limit: Option<Duration>, setting: Setting) -> Result<(), ConfigError> {
+    match limit {
+        Some(d) if d.is_zero() => Err(ConfigError::Zero { setting }),
+        _ => Ok(()),
     }
 }

@@ -85,6 +85,11 @@ impl DecoderConfig {
     pub const fn get_retain_capacity(&self) -> usize {
         self.retain_capacity
     }
+
+    /// Whether an ambiguous first length is read as little-endian.
+    pub const fn get_prefer_little_endian(&self) -> bool {
+        self.prefer_little_endian
+    }
 }
 
 /// One validated payload: its frame was complete, within the limit, its CRC (v2) matched and it

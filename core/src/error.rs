@@ -276,5 +276,111 @@ impl fmt::Display for LocalError {
     }
 }
 
+/// A setting of [`Config`](crate::Config) or
+/// [`EndpointConfig`](crate::endpoint::EndpointConfig), as a [`ConfigError`] names it.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Setting {
+    /// [`Config::max_message_size`](crate::Config::max_message_size) (and the endpoint's).
+    MaxMessageSize,
+    /// [`Config::idle_timeout`](crate::Config::idle_timeout).
+    IdleTimeout,
+    /// [`Config::frame_timeout`](crate::Config::frame_timeout).
+    FrameTimeout,
+    /// [`Config::max_pending_output`](crate::Config::max_pending_output).
+    MaxPendingOutput,
+    /// [`EndpointConfig::max_connections`](crate::endpoint::EndpointConfig::max_connections).
+    MaxConnections,
+    /// [`EndpointConfig::max_per_address`](crate::endpoint::EndpointConfig::max_per_address).
+    MaxPerAddress,
+    /// [`EndpointConfig::first_bytes_timeout`](crate::endpoint::EndpointConfig::first_bytes_timeout).
+    FirstBytesTimeout,
+    /// [`EndpointConfig::download_timeout`](crate::endpoint::EndpointConfig::download_timeout).
+    DownloadTimeout,
+    /// [`EndpointConfig::output_budget`](crate::endpoint::EndpointConfig::output_budget).
+    OutputBudget,
+    /// [`EndpointConfig::member_output`](crate::endpoint::EndpointConfig::member_output).
+    MemberOutput,
+    /// [`EndpointConfig::member_messages`](crate::endpoint::EndpointConfig::member_messages).
+    MemberMessages,
+    /// [`EndpointConfig::slow_reader_timeout`](crate::endpoint::EndpointConfig::slow_reader_timeout).
+    SlowReaderTimeout,
+    /// [`EndpointConfig::query_rate`](crate::endpoint::EndpointConfig::query_rate).
+    QueryRate,
+    /// [`EndpointConfig::broadcast_rate`](crate::endpoint::EndpointConfig::broadcast_rate).
+    BroadcastRate,
+    /// [`Backoff::first_delay`](crate::Backoff::first_delay).
+    RetryDelay,
+    /// [`Backoff::max_delay`](crate::Backoff::max_delay).
+    MaxRetryDelay,
+    /// [`Backoff::factor`](crate::Backoff::factor).
+    RetryFactor,
+}
+
+impl Setting {
+    /// The setting's name as its builder method spells it (`idle_timeout`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Setting::MaxMessageSize => "max_message_size",
+            Setting::IdleTimeout => "idle_timeout",
+            Setting::FrameTimeout => "frame_timeout",
+            Setting::MaxPendingOutput => "max_pending_output",
+            Setting::MaxConnections => "max_connections",
+            Setting::MaxPerAddress => "max_per_address",
+            Setting::FirstBytesTimeout => "first_bytes_timeout",
+            Setting::DownloadTimeout => "download_timeout",
+            Setting::OutputBudget => "output_budget",
+            Setting::MemberOutput => "member_output",
+            Setting::MemberMessages => "member_messages",
+            Setting::SlowReaderTimeout => "slow_reader_timeout",
+            Setting::QueryRate => "query_rate",
+            Setting::BroadcastRate => "broadcast_rate",
+            Setting::RetryDelay => "retry_delay",
+            Setting::MaxRetryDelay => "max_retry_delay",
+            Setting::RetryFactor => "retry_factor",
+        }
+    }
+}
+
+/// A configuration that cannot be used, found by
+/// [`Config::validate`](crate::Config::validate) or
+/// [`EndpointConfig::validate`](crate::endpoint::EndpointConfig::validate).
+///
+/// Zero is never a way to say "off": a limit that is off is `None` in Rust (`null` in
+/// JavaScript, `off` on the command line). A limit of zero would let nothing through, and a
+/// reader of `0` could not tell which of the two was meant, so it is refused.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A size, count, rate or time limit set to zero.
+    Zero {
+        /// Which one.
+        setting: Setting,
+    },
+    /// A setting outside its range.
+    OutOfRange {
+        /// Which one.
+        setting: Setting,
+        /// What it must be.
+        rule: &'static str,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Zero { setting } => write!(
+                f,
+                "{} is zero: a limit is more than zero, and one that may be off is off with none (off), never zero",
+                setting.as_str()
+            ),
+            ConfigError::OutOfRange { setting, rule } => {
+                write!(f, "{} must be {rule}", setting.as_str())
+            }
+        }
+    }
+}
+
 impl core::error::Error for RemoteError {}
 impl core::error::Error for LocalError {}
+impl core::error::Error for ConfigError {}

@@ -20,6 +20,8 @@
 //!   control-plane rights and rate limits, statistics snapshots and event summaries — equally
 //!   without IO, beside the connections (as quinn-proto's `Endpoint`), and ready for a server
 //!   sharded by thread.
+//! - [`websocket`]: the WebSocket binding every adapter follows — binary messages carry the
+//!   stream, text is refused, and one table of close codes.
 //!
 //! ## The driving rule
 //! After every input to a [`Connection`] (`handle_input`, `handle_eof`, `handle_timeout`, `send`,
@@ -97,6 +99,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod backoff;
 mod config;
 mod connection;
 pub mod control;
@@ -108,15 +111,19 @@ mod error;
 mod frame;
 pub mod json;
 mod payload;
+mod progress;
 mod scan;
 mod stats;
+pub mod websocket;
 
+pub use backoff::{Backoff, Retries};
 pub use config::Config;
 pub use connection::{Closed, Connection, Event};
 pub use decoder::{Decoder, DecoderConfig, Payload, DEFAULT_RETAIN_CAPACITY};
 pub use dialect::{sniff, Dialect, DialectMode, Sniffed, UnknownDialect, MAGIC};
-pub use error::{ErrorKind, LocalError, RemoteError};
+pub use error::{ConfigError, ErrorKind, LocalError, RemoteError, Setting};
 pub use frame::{encode, Encoder, DEFAULT_MAX_MESSAGE_SIZE, MAX_HEADER_LEN};
 pub use payload::{FromPayload, Json, JsonText, RawPayload};
+pub use progress::FrameProgress;
 pub use scan::Scanned;
-pub use stats::{Failures, Stats, MAX_IDENTITY_LEN};
+pub use stats::{Failures, StatField, Stats, MAX_IDENTITY_LEN, SCOPE_KEY};

@@ -7,6 +7,9 @@ use serde::Deserialize;
 #[cfg(feature = "client-identity")]
 use serde_json::value::RawValue;
 
+use serde_json::{Map, Value};
+
+use crate::control::{CONTROL_KEY, STATS};
 use crate::dialect::Dialect;
 use crate::error::ErrorKind;
 #[cfg(feature = "client-identity")]
@@ -76,6 +79,96 @@ pub struct Stats {
     pub client_id: Option<String>,
     /// The dialect the peer speaks, once known.
     pub dialect: Option<Dialect>,
+}
+
+/// What a statistics object covers: the `"scope"` of the schema.
+pub const SCOPE_KEY: &str = "scope";
+
+/// One value of the statistics schema, for an adapter to render in its own object model (a
+/// `serde_json::Value`, a JavaScript object) under the name [`Stats::fields`] gives it.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatField<'a> {
+    /// A count.
+    Count(u64),
+    /// A time on the adapter's clock, written in seconds (`null` when none yet).
+    Seconds(Option<Duration>),
+    /// A text (`null` when none).
+    Text(Option<&'a str>),
+    /// The failures, an object of counts by [`ErrorKind::as_str`].
+    Failures(&'a Failures),
+}
+
+impl Stats {
+    /// The statistics schema, in order: the name and value of each field. Every adapter writes
+    /// a connection's statistics from this list, after `"$jsocket": "stats"` and
+    /// `"scope": "connection"` (see [`to_json`](Self::to_json)), so that the native server, the
+    /// browser package and a page reading either find the same names.
+    pub fn fields(&self) -> [(&'static str, StatField<'_>); 10] {
+        [
+            (
+                "dialect",
+                StatField::Text(self.dialect.map(Dialect::as_str)),
+            ),
+            ("messages_in", StatField::Count(self.messages_in)),
+            ("messages_out", StatField::Count(self.messages_out)),
+            ("bytes_in", StatField::Count(self.bytes_in)),
+            ("bytes_out", StatField::Count(self.bytes_out)),
+            ("failures", StatField::Failures(&self.failures)),
+            ("client_id", StatField::Text(self.client_id.as_deref())),
+            (
+                "connected_at_s",
+                StatField::Seconds(Some(self.connected_at)),
+            ),
+            ("last_in_s", StatField::Seconds(self.last_in)),
+            ("last_out_s", StatField::Seconds(self.last_out)),
+        ]
+    }
+
+    /// The connection's statistics as JSON: `{"$jsocket": "stats", "scope": "connection", …}`
+    /// with the [fields](Self::fields) of the schema. A server's summary carries the same tag
+    /// with `"scope": "server"` ([`Summary::to_json`](crate::endpoint::Summary::to_json)).
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        let mut map = Map::new();
+        map.insert(CONTROL_KEY.into(), STATS.into());
+        map.insert(SCOPE_KEY.into(), "connection".into());
+        for (name, field) in self.fields() {
+            map.insert(name.into(), field.to_json());
+        }
+        Value::Object(map)
+    }
+}
+
+impl StatField<'_> {
+    /// The field as JSON.
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        match *self {
+            StatField::Count(n) => n.into(),
+            StatField::Seconds(t) => t.map_or(Value::Null, seconds),
+            StatField::Text(t) => t.into(),
+            StatField::Failures(f) => f.to_json(),
+        }
+    }
+}
+
+impl Failures {
+    /// `{"timeout": 0, "bad_crc": 2, …}`: every kind by its name, zeros included.
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        Value::Object(
+            self.iter()
+                .map(|(kind, n)| (kind.as_str().into(), Value::from(n)))
+                .collect(),
+        )
+    }
+}
+
+/// Seconds with millisecond precision, as a JSON number.
+pub(crate) fn seconds(d: Duration) -> Value {
+    // Milliseconds fit an f64 exactly for any time this side of 285,000 years.
+    Value::from(d.as_millis() as f64 / 1000.0)
 }
 
 #[cfg(feature = "client-identity")]

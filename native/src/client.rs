@@ -78,70 +78,39 @@ async fn timeout<T>(
 
 impl Client {
     /// Connects to `addr` (`host:port`), trying as many times as the config says.
+    /// Connects to `addr` (`host:port`), trying again on the core's [`Backoff`] schedule as
+    /// the config says. Fails with [`Error::Config`] before any attempt if the configuration
+    /// cannot be used.
+    ///
+    /// [`Backoff`]: jsocket_core::Backoff
     pub async fn connect(addr: &str, config: ClientConfig) -> Result<Client, Error> {
-        let mut delay = config.retry_delay;
-        let attempts = config.attempts.max(1);
-        let mut last = io::Error::other("no attempt made");
-        for attempt in 1..=attempts {
-            match connect_tcp(addr, &config).await {
-                Ok((stream, peer)) => {
-                    return Ok(Client::new(PlainStream::tcp(stream), peer, config))
-                }
-                Err(e) => {
-                    log::debug!("connect attempt {attempt}/{attempts} to {addr}: {e}");
-                    last = e;
-                }
-            }
-            if attempt < attempts {
-                Timer::after(delay).await;
-                delay = (delay * 2).min(config.max_retry_delay);
-            }
-        }
-        Err(Error::Connect {
-            addr: addr.to_owned(),
-            attempts,
-            source: last,
+        let (stream, peer) = with_retries(addr, &config, || async {
+            let (stream, peer) = connect_tcp(addr, &config).await?;
+            Ok((PlainStream::tcp(stream), peer))
         })
+        .await?;
+        Ok(Client::new(stream, peer, config))
     }
 
-    /// Connects to a server's Unix socket, trying as many times as the config says.
+    /// Connects to a server's Unix socket, trying again as [`connect`](Self::connect) does.
     #[cfg(unix)]
     pub async fn connect_unix(
         path: impl AsRef<Path>,
         config: ClientConfig,
     ) -> Result<Client, Error> {
         let path = path.as_ref();
-        let mut delay = config.retry_delay;
-        let attempts = config.attempts.max(1);
-        let mut last = io::Error::other("no attempt made");
-        for attempt in 1..=attempts {
+        let label = path.display().to_string();
+        let stream = with_retries(&label, &config, || async {
             let connect = Async::<UnixStream>::connect(path);
             match timeout(config.connect_timeout, Op::Connect, connect).await {
-                Ok(stream) => {
-                    let peer = PeerAddr::Unix(Some(path.to_path_buf()));
-                    return Ok(Client::new(PlainStream::Unix(stream), peer, config));
-                }
-                Err(e) => {
-                    log::debug!(
-                        "connect attempt {attempt}/{attempts} to {}: {e}",
-                        path.display()
-                    );
-                    last = match e {
-                        Error::Io(e) => e,
-                        other => io::Error::new(io::ErrorKind::TimedOut, other.to_string()),
-                    };
-                }
+                Ok(stream) => Ok(stream),
+                Err(Error::Io(e)) => Err(e),
+                Err(other) => Err(io::Error::new(io::ErrorKind::TimedOut, other.to_string())),
             }
-            if attempt < attempts {
-                Timer::after(delay).await;
-                delay = (delay * 2).min(config.max_retry_delay);
-            }
-        }
-        Err(Error::Connect {
-            addr: path.display().to_string(),
-            attempts,
-            source: last,
         })
+        .await?;
+        let peer = PeerAddr::Unix(Some(path.to_path_buf()));
+        Ok(Client::new(PlainStream::Unix(stream), peer, config))
     }
 
     fn new(stream: PlainStream, peer: PeerAddr, config: ClientConfig) -> Client {
@@ -347,6 +316,52 @@ fn closed_error(why: &Closed) -> Error {
         Closed::Idle => Error::Idle,
         _ => Error::Closed,
     }
+}
+
+/// Runs `attempt` until it succeeds, waiting between failures as the core's retry schedule says
+/// (its jitter seeded afresh for each call, so that clients started together spread out).
+async fn with_retries<T, F, Fut>(
+    label: &str,
+    config: &ClientConfig,
+    mut attempt: F,
+) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = io::Result<T>>,
+{
+    config.validate()?;
+    let start = Instant::now();
+    let mut retries = config.backoff.schedule(seed());
+    let of = match config.backoff.get_max_retries() {
+        Some(retries) => format!("/{}", u64::from(retries) + 1),
+        None => String::new(),
+    };
+    let mut made = 0u32;
+    loop {
+        made = made.saturating_add(1);
+        match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(e) => {
+                log::debug!("connect attempt {made}{of} to {label}: {e}");
+                let Some(at) = retries.next_retry(start.elapsed()) else {
+                    return Err(Error::Connect {
+                        addr: label.to_owned(),
+                        attempts: made,
+                        source: e,
+                    });
+                };
+                Timer::at(start + at).await;
+            }
+        }
+    }
+}
+
+/// A seed for the retry jitter: std's per-process random hash keys, no entropy crate needed.
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 async fn connect_tcp(

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use jsocket_core::{Config, Dialect, DialectMode};
+use jsocket_core::{Backoff, Config, ConfigError, Dialect, DialectMode};
 
 /// How a [`Client`](crate::Client) connects and talks.
 ///
-/// Defaults: 10 attempts to connect, 100 ms apart at first and doubling up to 2 s (jsocket's
+/// Defaults: 10 attempts to connect, apart as the core's [`Backoff`] says by default (jsocket's
 /// client tries 10 times 3 s apart); 5 s per attempt; no read or write timeout; the core's
 /// default [`Config`] but without a frame timeout, since the read timeout is the client's
 /// own limit and a read that times out keeps the partial frame for the next call.
@@ -26,9 +26,7 @@ use jsocket_core::{Config, Dialect, DialectMode};
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub(crate) connection: Config,
-    pub(crate) attempts: u32,
-    pub(crate) retry_delay: Duration,
-    pub(crate) max_retry_delay: Duration,
+    pub(crate) backoff: Backoff,
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) read_timeout: Option<Duration>,
     pub(crate) write_timeout: Option<Duration>,
@@ -38,9 +36,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             connection: Config::default().frame_timeout(None),
-            attempts: 10,
-            retry_delay: Duration::from_millis(100),
-            max_retry_delay: Duration::from_secs(2),
+            backoff: Backoff::default().max_retries(Some(9)),
             connect_timeout: Some(Duration::from_secs(5)),
             read_timeout: None,
             write_timeout: None,
@@ -68,15 +64,22 @@ impl ClientConfig {
     /// How many times to try to connect (at least once).
     #[must_use]
     pub fn attempts(mut self, attempts: u32) -> Self {
-        self.attempts = attempts.max(1);
+        self.backoff = self.backoff.max_retries(Some(attempts.saturating_sub(1)));
         self
     }
 
-    /// The wait after the first failed attempt; it doubles after each, up to `max`.
+    /// The nominal wait after the first failed attempt; it doubles after each, up to `max`
+    /// (see [`backoff`](Self::backoff)).
     #[must_use]
     pub fn retry_delay(mut self, first: Duration, max: Duration) -> Self {
-        self.retry_delay = first;
-        self.max_retry_delay = max.max(first);
+        self.backoff = self.backoff.first_delay(first).max_delay(max);
+        self
+    }
+
+    /// The whole retry schedule, the core's (its `max_retries` is the attempts less one).
+    #[must_use]
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
         self
     }
 
@@ -92,6 +95,13 @@ impl ClientConfig {
     pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.read_timeout = timeout;
         self
+    }
+
+    /// Checks the protocol rules ([`Config::validate`]) and the retry schedule
+    /// ([`Backoff::validate`]); a client checks them when it connects.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.connection.validate()?;
+        self.backoff.validate()
     }
 
     /// How long a [`send`](crate::Client::send) may wait for the socket to take the message.

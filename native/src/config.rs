@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use jsocket_core::endpoint::{ControlPolicy, EndpointConfig, Rate};
-use jsocket_core::Config;
+use jsocket_core::{Config, ConfigError};
 
 /// jsocket's default port, as Python's `JsonServer` and `JsonClient` use it.
 pub const DEFAULT_PORT: u16 = 5489;
@@ -49,7 +49,7 @@ pub enum EarlyReplies {
 ///
 /// ```
 /// use std::time::Duration;
-/// use jsocket_core::Config;
+/// use jsocket_core::{Config, ConfigError};
 /// use native::ServerConfig;
 ///
 /// let config = ServerConfig::default()
@@ -83,19 +83,21 @@ pub struct ServerConfig {
 }
 
 impl Default for ServerConfig {
-    /// Listens on [`DEFAULT_ADDR`] unless told otherwise; the core's default [`Config`]; 10,000
-    /// connections, 64 of those over the limit told so at a time; the stats control message on; 1024 pushed messages (and at most
-    /// `max_pending_output` bytes with the unsent output) queued per connection;
+    /// Listens on [`DEFAULT_ADDR`] unless told otherwise; the core's default [`Config`]; the
+    /// core's [`EndpointConfig`] defaults for the connection limit (10,000), pushed messages
+    /// queued per connection (1024, and at most `max_pending_output` bytes with the unsent
+    /// output), the output budget and the timeouts; 64 connections over the limit told so at a
+    /// time; the stats control message on;
     /// 2 s for clients to take their last replies at shutdown; a 64 KiB read buffer shared by
     /// all connections; [`EarlyReplies::Auto`].
     fn default() -> Self {
         ServerConfig {
             listen: Vec::new(),
             connection: Config::default(),
-            max_connections: 10_000,
+            max_connections: EndpointConfig::default().get_max_connections(),
             max_refusing: 64,
             control_messages: true,
-            max_outbox: 1024,
+            max_outbox: EndpointConfig::default().get_member_messages(),
             shutdown_grace: Duration::from_secs(2),
             read_buffer: 64 * 1024,
             early_replies: EarlyReplies::Auto,
@@ -300,6 +302,14 @@ impl ServerConfig {
         config
     }
 
+    /// Checks the protocol rules and the server-wide policy together
+    /// ([`Config::validate`], [`EndpointConfig::validate`]); [`Server::bind`](crate::Server::bind)
+    /// refuses a configuration that fails, as an error of kind `InvalidInput`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.connection.validate()?;
+        self.endpoint_config().validate()
+    }
+
     /// The places to listen on ([`DEFAULT_ADDR`] when none was given).
     pub fn get_listen(&self) -> Vec<Listen> {
         if self.listen.is_empty() {
@@ -327,6 +337,11 @@ impl ServerConfig {
             n => n,
         }
         .min(usize::from(u16::MAX))
+    }
+
+    /// How long a stopping server waits for a client.
+    pub fn get_shutdown_grace(&self) -> Duration {
+        self.shutdown_grace
     }
 
     /// Most connections over the limit told so at once.

@@ -38,6 +38,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use jsocket_core::websocket::CloseCode;
 use jsocket_core::{Closed, ErrorKind, Event, JsonText, LocalError};
 use smol::future::{self, FutureExt};
 use smol::Timer;
@@ -52,8 +53,12 @@ enum End {
     /// This side closed (shutdown or the handler's request): end our stream and give the
     /// client a moment to read the last replies.
     Local,
-    /// The peer ended its stream, or broke the protocol, or a write failed.
+    /// The peer ended its stream, or a write failed, or it was let go.
     Peer,
+    /// The core closed it for a reason the peer should hear (idle, a protocol error): a
+    /// WebSocket peer is sent the binding's close code before the socket goes, not a bare
+    /// end of the TCP connection (which a browser reports as 1006).
+    Refused(CloseCode),
 }
 
 /// What ended a wait.
@@ -74,8 +79,22 @@ pub(crate) async fn serve(shared: Rc<Shared>, slot: Rc<Slot>, stream: Stream, di
     log::debug!("connection {} from {}", slot.id, slot.peer);
     dispatch.on_connect(&mut ctx);
     let end = drive(&shared, &slot, &stream, &dispatch, &mut ctx).await;
-    if let End::Local = end {
-        linger(&shared, &stream).await;
+    match end {
+        End::Local => {
+            let code = if shared.stopping.get() {
+                CloseCode::GoingAway
+            } else {
+                CloseCode::Normal
+            };
+            stream.close_with(code);
+            linger(&shared, &stream).await;
+        }
+        End::Refused(code) => {
+            if stream.close_with(code) {
+                linger(&shared, &stream).await;
+            }
+        }
+        End::Peer => {}
     }
     dispatch.on_disconnect(&mut ctx);
     log::debug!("connection {} from {} gone", slot.id, slot.peer);
@@ -152,7 +171,8 @@ async fn drive(
             if let (Some(why), false) = (&closed, pending) {
                 return match why {
                     Closed::Local => End::Local,
-                    _ => End::Peer,
+                    Closed::Eof => End::Peer,
+                    other => End::Refused(CloseCode::for_closed(other)),
                 };
             }
             // Replies still to send: wait for the client to take them, a while.

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use jsocket_core::{LocalError, RemoteError};
+use jsocket_core::{ConfigError, LocalError, RemoteError};
 
 /// Why a client call failed.
 #[non_exhaustive]
@@ -44,6 +44,9 @@ pub enum Error {
     /// is lost, counted by the connection's statistics; the connection goes on (unless strict
     /// mode is on and it was not JSON).
     Rejected(RemoteError),
+    /// The configuration cannot be used (see [`Config::validate`](jsocket_core::Config::validate));
+    /// nothing was attempted.
+    Config(ConfigError),
 }
 
 /// The operation an [`Error::Timeout`] cut short.
@@ -101,6 +104,7 @@ impl fmt::Display for Error {
             Error::Local(e) => write!(f, "cannot send: {e}"),
             Error::Closed => f.write_str("connection closed by the peer"),
             Error::Rejected(e) => write!(f, "unexpected message: {e}"),
+            Error::Config(e) => write!(f, "invalid configuration: {e}"),
         }
     }
 }
@@ -113,6 +117,7 @@ impl std::error::Error for Error {
             Error::Remote(e) => Some(e),
             Error::Local(e) => Some(e),
             Error::Rejected(e) => Some(e),
+            Error::Config(e) => Some(e),
             Error::Timeout { .. } | Error::Closed | Error::Idle => None,
         }
     }
@@ -121,6 +126,12 @@ impl std::error::Error for Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
     }
 }
 

@@ -197,6 +197,7 @@ impl Server {
     /// process's soft open-files limit to its hard one (warning when that still allows fewer
     /// descriptors than [`ServerConfig::max_connections`]).
     pub fn bind(config: ServerConfig) -> io::Result<Server> {
+        config.validate().map_err(invalid_config)?;
         open_files::prepare(config.get_max_connections());
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
@@ -230,6 +231,7 @@ impl Server {
     /// the TCP and Unix addresses of `config`; its web addresses are bound as [`bind`](Self::bind)
     /// binds them.
     pub fn from_tcp_listener(config: ServerConfig, listener: TcpListener) -> io::Result<Server> {
+        config.validate().map_err(invalid_config)?;
         let addrs = vec![Listen::Tcp(listener.local_addr()?)];
         let listeners = vec![Listener::Tcp(Async::new(listener)?)];
         Server::serving(config, listeners, addrs)
@@ -646,6 +648,11 @@ fn connection_task(
         task.await;
         drop(registered);
     }
+}
+
+/// A configuration [`ServerConfig::validate`] refused, as `bind` reports it.
+pub(crate) fn invalid_config(e: jsocket_core::ConfigError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e)
 }
 
 fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {

@@ -133,6 +133,18 @@ impl Stream {
         }
     }
 
+    /// For a WebSocket, starts the closing handshake with `code` from the binding's table and
+    /// returns true; a plain stream has no close frame (false).
+    pub(crate) fn close_with(&self, code: jsocket_core::websocket::CloseCode) -> bool {
+        match self {
+            Stream::Ws(s) => {
+                s.close_with(code);
+                true
+            }
+            Stream::Plain(_) => false,
+        }
+    }
+
     /// Ends our side of the stream (the peer reads end of file after what was written).
     pub(crate) fn shutdown_write(&self) {
         match self {

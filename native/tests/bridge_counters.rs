@@ -72,7 +72,7 @@ fn run(
 fn bytes_held_when_the_idle_timeout_cuts_a_connection_are_released() {
     let (target, _target) = deaf_target();
     let config = BridgeConfig::new("127.0.0.1:0".parse().unwrap(), target.to_string())
-        .idle_timeout(Some(Duration::from_millis(500)));
+        .connection(jsocket_core::Config::default().idle_timeout(Some(Duration::from_millis(500))));
     let (addr, stats, stopper, thread) = run(config);
     flood(addr);
     // Cut off by the idle timeout while a read buffer was on its way to the deaf target.

@@ -257,3 +257,32 @@ fn clients_and_a_bound_server_move_between_threads() {
     send::<native::Server>();
     send::<native::Stopper>();
 }
+
+#[test]
+fn a_zero_limit_is_refused_before_any_attempt_by_client_and_server_alike() {
+    use native::jsocket_core::{Config, ConfigError, Setting};
+    let zero = Config::default().idle_timeout(Some(Duration::ZERO));
+    // Nobody listens there: a client that tried would fail to connect instead.
+    let err = BlockingClient::connect(
+        "127.0.0.1:1",
+        ClientConfig::default().connection(zero.clone()),
+    )
+    .expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            Error::Config(ConfigError::Zero {
+                setting: Setting::IdleTimeout
+            })
+        ),
+        "{err:?}"
+    );
+    let err = native::Server::bind(
+        ServerConfig::default()
+            .tcp("127.0.0.1:0".parse().expect("an address"))
+            .connection(zero),
+    )
+    .expect_err("refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("idle_timeout"), "{err}");
+}

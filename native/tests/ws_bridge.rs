@@ -10,9 +10,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::{Bytes, Message};
-use jsocket_core::{encode, Dialect};
+use jsocket_core::websocket::CloseCode;
+use jsocket_core::{encode, Config, Dialect};
 use native::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
 use native::handlers::Echo;
 use native::{BlockingClient, ClientConfig, Server, ServerConfig, Stopper};
@@ -21,7 +21,7 @@ use smol::future::FutureExt;
 use smol::stream::StreamExt;
 use smol::Timer;
 
-use common::ws::{echo_slowly, read_values, ws_connect, Ws};
+use common::ws::{closed_with, echo_slowly, read_values, ws_connect};
 
 mod common;
 
@@ -159,16 +159,12 @@ fn malformed_frames_are_dropped_before_the_target_and_counted() {
             both.extend_from_slice(&bad);
             ws.send(Message::Binary(both.into())).await.unwrap();
             assert_eq!(read_values(&mut ws, 1).await, [json!({"good": i})]);
-            // Then the bridge drops the client with "invalid data".
-            let mut closed_with = None;
-            while let Some(msg) = ws.next().await {
-                match msg {
-                    Ok(Message::Close(Some(frame))) => closed_with = Some(frame.code),
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-            assert_eq!(closed_with, Some(CloseCode::Invalid), "case {i}");
+            // Then the bridge drops the client with the binding's code for a malformed frame.
+            assert_eq!(
+                closed_with(&mut ws).await,
+                Some(CloseCode::Malformed.code()),
+                "case {i}"
+            );
         }
     });
     assert_eq!(stats.snapshot().malformed_from_client, 3);
@@ -326,34 +322,13 @@ fn stopping_the_bridge_drops_the_connections_it_holds() {
     });
 }
 
-/// Reads until the bridge closes the WebSocket; the close code it sent, if any. Fails rather
-/// than hang if the bridge never closes it.
-async fn closed_with(ws: &mut Ws) -> Option<CloseCode> {
-    async {
-        let mut code = None;
-        while let Some(msg) = ws.next().await {
-            match msg {
-                Ok(Message::Close(frame)) => code = frame.map(|f| f.code),
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        code
-    }
-    .or(async {
-        Timer::after(Duration::from_secs(30)).await;
-        panic!("the bridge kept the connection open");
-    })
-    .await
-}
-
 #[test]
 fn a_client_stalled_inside_a_frame_is_cut_off_by_the_frame_timeout() {
     let server = target();
     let (bridge, stats) = bridge(
         config(server.addr)
             .check_frames(true)
-            .frame_timeout(Some(Duration::from_millis(300))),
+            .connection(Config::default().frame_timeout(Some(Duration::from_millis(300)))),
     );
     smol::block_on(async {
         let mut ws = ws_connect(bridge.addr, None).await.unwrap();
@@ -363,7 +338,10 @@ fn a_client_stalled_inside_a_frame_is_cut_off_by_the_frame_timeout() {
         bytes.extend_from_slice(&next[..next.len() / 2]);
         ws.send(Message::Binary(bytes.into())).await.unwrap();
         assert_eq!(read_values(&mut ws, 1).await, [json!("whole")]);
-        assert_eq!(closed_with(&mut ws).await, Some(CloseCode::Policy));
+        assert_eq!(
+            closed_with(&mut ws).await,
+            Some(CloseCode::FrameTimeout.code())
+        );
     });
     let s = stats.snapshot();
     assert_eq!((s.timed_out, s.malformed_from_client), (1, 0));
@@ -375,8 +353,10 @@ fn a_client_stalled_inside_a_frame_is_cut_off_by_the_frame_timeout() {
 #[test]
 fn a_silent_client_is_cut_off_by_the_idle_timeout_without_frame_checks() {
     let server = target();
-    let (bridge, stats) =
-        bridge(config(server.addr).idle_timeout(Some(Duration::from_millis(300))));
+    let (bridge, stats) = bridge(
+        config(server.addr)
+            .connection(Config::default().idle_timeout(Some(Duration::from_millis(300)))),
+    );
     smol::block_on(async {
         let mut ws = ws_connect(bridge.addr, None).await.unwrap();
         // Traffic first: the clock restarts with each byte.
@@ -385,7 +365,7 @@ fn a_silent_client_is_cut_off_by_the_idle_timeout_without_frame_checks() {
             .unwrap();
         assert_eq!(read_values(&mut ws, 1).await, [json!("hello")]);
         // Then nothing.
-        assert_eq!(closed_with(&mut ws).await, Some(CloseCode::Policy));
+        assert_eq!(closed_with(&mut ws).await, Some(CloseCode::Idle.code()));
     });
     assert_eq!(stats.snapshot().timed_out, 1);
     common::wait_until("the connection's slot freed", || {
@@ -415,7 +395,7 @@ fn the_bridge_command_takes_the_core_timeouts() {
     std::thread::spawn(move || lines.for_each(drop));
     smol::block_on(async {
         let mut ws = ws_connect(addr, None).await.unwrap();
-        assert_eq!(closed_with(&mut ws).await, Some(CloseCode::Policy));
+        assert_eq!(closed_with(&mut ws).await, Some(CloseCode::Idle.code()));
     });
 }
 
@@ -429,7 +409,7 @@ fn a_client_trickling_a_websocket_frame_is_cut_off_by_the_frame_timeout() {
     let (bridge, stats) = bridge(
         config(server.addr)
             .check_frames(true)
-            .frame_timeout(Some(Duration::from_millis(300))),
+            .connection(Config::default().frame_timeout(Some(Duration::from_millis(300)))),
     );
     let tcp = TcpStream::connect(bridge.addr).unwrap();
     let request = format!("ws://{}/", bridge.addr)

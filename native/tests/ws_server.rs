@@ -11,12 +11,13 @@ use std::thread::JoinHandle;
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::{Bytes, Message};
+use jsocket_core::websocket::CloseCode;
 use native::handlers::{Chat, Echo};
 use native::{BlockingClient, ClientConfig, Handler, Server, ServerConfig, Stopper};
 use serde_json::{json, Value};
 use smol::stream::StreamExt;
 
-use common::ws::{read_values, ws_connect, ws_handshake, Ws};
+use common::ws::{closed_with, read_values, ws_connect, ws_handshake, Ws};
 
 /// The repository's wire vectors (`tests/vectors`): (file, value, frame bytes).
 fn vectors() -> Vec<(String, Value, Vec<u8>)> {
@@ -538,16 +539,45 @@ fn an_oversize_websocket_message_closes_the_connection() {
         ws.send(Message::Binary(vec![0u8; 4096].into()))
             .await
             .unwrap();
-        let mut code = None;
-        while let Some(Ok(msg)) = ws.next().await {
-            if let Message::Close(Some(f)) = msg {
-                code = Some(f.code);
-            }
-        }
+        assert_eq!(closed_with(&mut ws).await, Some(CloseCode::TooBig.code()));
+    });
+}
+
+/// A WebSocket client that breaks the jsocket protocol hears why in a close frame with the
+/// binding's code, as a browser needs (a dropped TCP connection reads as 1006, no reason);
+/// the messages before the bad frame are answered first.
+#[test]
+fn a_protocol_error_closes_a_websocket_client_with_the_binding_code() {
+    let server = start(ServerConfig::default(), || Echo);
+    let mut good = Vec::new();
+    jsocket_core::encode(&json!("first"), jsocket_core::Dialect::V2, &mut good).unwrap();
+    let mut bad_crc = good.clone();
+    bad_crc[8] ^= 0xff;
+    smol::block_on(async {
+        let mut ws = ws_connect(server.addr, None).await.unwrap();
+        let mut both = good.clone();
+        both.extend_from_slice(&bad_crc);
+        ws.send(Message::Binary(both.into())).await.unwrap();
+        assert_eq!(read_values(&mut ws, 1).await, [json!("first")]);
         assert_eq!(
-            code,
-            Some(async_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Size)
+            closed_with(&mut ws).await,
+            Some(CloseCode::Malformed.code())
         );
+    });
+}
+
+/// The idle timeout and a text message close with their own codes of the binding.
+#[test]
+fn idle_and_text_close_a_websocket_client_with_the_binding_codes() {
+    let core =
+        jsocket_core::Config::default().idle_timeout(Some(std::time::Duration::from_millis(200)));
+    let server = start(ServerConfig::default().connection(core), || Echo);
+    smol::block_on(async {
+        let mut ws = ws_connect(server.addr, None).await.unwrap();
+        assert_eq!(closed_with(&mut ws).await, Some(CloseCode::Idle.code()));
+        let mut ws = ws_connect(server.addr, None).await.unwrap();
+        ws.send(Message::Text("{}".into())).await.unwrap();
+        assert_eq!(closed_with(&mut ws).await, Some(CloseCode::Text.code()));
     });
 }
 

@@ -11,15 +11,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::{Bytes, Message};
+use jsocket_core::websocket::CloseCode;
 use jsocket_core::{encode, Dialect};
 use jsocket_tests::{python_or_skip, vectors, PythonServer};
 use native::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
 use native::Stopper;
 use serde_json::{json, Value};
-use smol::stream::StreamExt;
-use ws::{echo_slowly, read_values, ws_connect};
+use ws::{closed_with, echo_slowly, read_values, ws_connect};
 
 /// The WebSocket test client of the native crate's own tests.
 #[path = "../../native/tests/common/ws.rs"]
@@ -146,13 +145,10 @@ fn malformed_frames_are_dropped_before_python_and_counted() {
             both.extend_from_slice(&bad);
             ws.send(Message::Binary(both.into())).await.unwrap();
             assert_eq!(read_values(&mut ws, 1).await, [json!({"before": i})]);
-            let mut code = None;
-            while let Some(Ok(msg)) = ws.next().await {
-                if let Message::Close(Some(f)) = msg {
-                    code = Some(f.code);
-                }
-            }
-            assert_eq!(code, Some(CloseCode::Invalid));
+            assert_eq!(
+                closed_with(&mut ws).await,
+                Some(CloseCode::Malformed.code())
+            );
         }
         // The Python server is none the worse: a new client is served.
         let mut ws = ws_connect(bridge.addr, None).await.unwrap();

@@ -101,8 +101,13 @@ export class Decoder {
 }
 
 /** Reconnection after the peer drops: delays grow by `factor`, with jitter, up to `maxDelay`. */
+/**
+ * The reconnection schedule: the Rust core's `Backoff`, as the native client's. Each wait is drawn
+ * from the upper half of its nominal wait (`initialDelay × factor^n`, capped at `maxDelay`), so
+ * pages dropped together do not come back in step. Bad values throw an Error of kind `options`.
+ */
 export interface ReconnectOptions {
-  /** Milliseconds before the first attempt (default 250). */
+  /** Milliseconds before the first attempt (default 250; more than zero). */
   initialDelay?: number;
   /** Longest wait between attempts (default 10000). */
   maxDelay?: number;
@@ -119,9 +124,12 @@ export interface ConnectOptions {
   /** Largest message sent or accepted (default 10 MiB). */
   maxMessageSize?: number;
   timeouts?: {
-    /** Close after this many milliseconds with nothing sent or received (default: never). */
+    /**
+     * Close after this many milliseconds with nothing sent or received (default: never).
+     * `null` turns a timeout off; zero is refused (kind `options`), as everywhere in jsocket.
+     */
     idle?: number | null;
-    /** Close when a frame, once begun, is not complete within this long (default 30000). */
+    /** Close when a frame, once begun, is not complete within this long (default 30000; `null`: never). */
     frame?: number | null;
   };
   /** Close on a payload that is not JSON, as Python jsocket does (default false: skip it). */
@@ -141,7 +149,12 @@ export interface CloseInfo {
   reason: 'local' | 'eof' | 'idle' | 'error';
   /** What went wrong, when `reason` is `error`. */
   error: JsocketError | null;
-  /** The WebSocket close code and reason, when the peer closed. */
+  /**
+   * The WebSocket close code and reason, when the peer closed. A jsocket peer sends the codes of
+   * the core's table (`jsocket_core::websocket::CloseCode`): 1000 closed, 1001 going away, 1009
+   * message too big, 1013 try again later, 4000 idle timeout, 4001 frame timeout, 4002 malformed
+   * frame, 4003 text message; this side sends the same codes for the same reasons.
+   */
   code?: number;
   wsReason?: string;
   /** Whether a reconnection will be attempted. */
@@ -149,21 +162,28 @@ export interface CloseInfo {
 }
 
 /** A connection's statistics, kept by the core. Times are `performance.now()` milliseconds. */
+/**
+ * A connection's statistics in the Rust core's schema, the one a native server's
+ * `{"$jsocket": "stats"}` reply uses too (there with `scope: 'server'`): tell them by the tag.
+ */
 export interface Stats {
-  connectedAt: number;
-  messagesIn: number;
-  messagesOut: number;
+  $jsocket: 'stats';
+  scope: 'connection';
+  /** The dialect the peer speaks, once known. */
+  dialect: Dialect | null;
+  messages_in: number;
+  messages_out: number;
   /** Bytes, headers included. */
-  bytesIn: number;
-  bytesOut: number;
-  lastIn: number | null;
-  lastOut: number | null;
+  bytes_in: number;
+  bytes_out: number;
   /** Failures by kind (the peer's kinds of {@link ErrorKind}). */
   failures: Record<'timeout' | 'bad_write' | 'bad_crc' | 'bad_header' | 'oversize' | 'invalid_utf8' | 'invalid_json' | 'handler' | 'framing', number>;
   /** The name the peer gave itself in a `client_id` or `client` field. */
-  clientId: string | null;
-  /** The dialect the peer speaks, once known. */
-  dialect: Dialect | null;
+  client_id: string | null;
+  /** Times in seconds of `performance.now()`: the connection's start, the last message in and out. */
+  connected_at_s: number;
+  last_in_s: number | null;
+  last_out_s: number | null;
 }
 
 /**

@@ -58,9 +58,11 @@ mod clock;
 mod codec;
 mod error;
 mod options;
+mod reconnect;
 mod session;
 mod stats;
 
 pub use codec::{encode_raw, RawDecoder};
 pub use error::js_error;
+pub use reconnect::Reconnect;
 pub use session::{LaidOut, Session};

@@ -1,7 +1,9 @@
-//! Options from JavaScript, checked once and turned into the core's configuration.
+//! Options from JavaScript, turned into the core's configuration and checked by the core
+//! ([`Config::validate`]): zero is refused there, `null` is the only way to turn a limit off.
 
 use core::str::FromStr;
-use jsocket_core::{Config, Dialect, DialectMode};
+use core::time::Duration;
+use jsocket_core::{Config, ConfigError, Dialect, DialectMode, Setting};
 use wasm_bindgen::JsValue;
 
 use crate::error;
@@ -19,36 +21,37 @@ pub fn dialect(name: &str) -> Result<Dialect, JsValue> {
     Dialect::from_str(name).map_err(|_| error::options(error::UNKNOWN_DIALECT))
 }
 
-/// A timeout in milliseconds: `undefined` for the core's default, `null` for none, else finite
-/// and positive.
+/// A timeout in milliseconds: `undefined` for the core's default, `null` for none, else a
+/// number of milliseconds (zero too: the core refuses it, in the same words as everywhere).
 fn timeout(
     name: &str,
     ms: &JsValue,
-    default: Option<core::time::Duration>,
-) -> Result<Option<core::time::Duration>, JsValue> {
+    default: Option<Duration>,
+) -> Result<Option<Duration>, JsValue> {
     if ms.is_undefined() {
         return Ok(default);
     }
     match ms.as_f64() {
         None if ms.is_null() => Ok(None),
-        Some(ms) if ms.is_finite() && ms > 0.0 => Ok(Some(crate::clock::from_ms(ms))),
+        Some(ms) if ms.is_finite() && ms >= 0.0 => Ok(Some(crate::clock::from_ms(ms))),
         _ => Err(error::options(
             &error::Text::default()
                 .s(name)
-                .s(" must be a positive number of milliseconds or null")
+                .s(" must be a number of milliseconds or null")
                 .0,
         )),
     }
 }
 
-/// A message size limit: `None` (`undefined` in JavaScript) for the core's default, else at
-/// least 1.
+/// A message size limit: `None` (`undefined` in JavaScript) for the core's default; the core
+/// checks the rest.
 pub fn max_message_size(bytes: Option<u32>) -> Result<u32, JsValue> {
-    match bytes {
-        None => Ok(jsocket_core::DEFAULT_MAX_MESSAGE_SIZE),
-        Some(0) => Err(error::options("maxMessageSize must be at least 1")),
-        Some(bytes) => Ok(bytes),
-    }
+    let config = match bytes {
+        None => Config::default(),
+        Some(bytes) => Config::default().max_message_size(bytes),
+    };
+    config.validate().map_err(|e| config_error(&e))?;
+    Ok(config.get_max_message_size())
 }
 
 /// The connection configuration from its JavaScript options; what is `undefined` keeps the
@@ -61,19 +64,54 @@ pub fn config(
     strict_json: bool,
 ) -> Result<Config, JsValue> {
     let defaults = Config::default();
-    Ok(defaults
+    let config = defaults
         .clone()
         .dialect(dialect_mode(dialect)?)
-        .max_message_size(self::max_message_size(max_message_size)?)
+        .max_message_size(max_message_size.unwrap_or(defaults.get_max_message_size()))
         .idle_timeout(timeout(
-            "idleTimeout",
+            "timeouts.idle",
             idle_timeout_ms,
             defaults.get_idle_timeout(),
         )?)
         .frame_timeout(timeout(
-            "frameTimeout",
+            "timeouts.frame",
             frame_timeout_ms,
             defaults.get_frame_timeout(),
         )?)
-        .strict_json(strict_json))
+        .strict_json(strict_json);
+    config.validate().map_err(|e| config_error(&e))?;
+    Ok(config)
+}
+
+/// The core's refusal, naming the option as JavaScript spells it.
+pub fn config_error(e: &ConfigError) -> JsValue {
+    error::options(&config_message(e))
+}
+
+/// The message for a refused configuration: the option's JavaScript name, then the rule.
+pub fn config_message(e: &ConfigError) -> alloc::string::String {
+    let (setting, rule) = match e {
+        ConfigError::Zero { setting } => (
+            *setting,
+            " is zero: a limit is more than zero, and one that may be off is off with null, never zero",
+        ),
+        ConfigError::OutOfRange { setting, rule } => (*setting, *rule),
+        _ => return "invalid options".into(),
+    };
+    let name = match setting {
+        Setting::MaxMessageSize => "maxMessageSize",
+        Setting::IdleTimeout => "timeouts.idle",
+        Setting::FrameTimeout => "timeouts.frame",
+        Setting::RetryDelay => "reconnect.initialDelay",
+        Setting::MaxRetryDelay => "reconnect.maxDelay",
+        Setting::RetryFactor => "reconnect.factor",
+        other => other.as_str(),
+    };
+    let mut m = error::Text::default();
+    m.s(name);
+    if let ConfigError::OutOfRange { .. } = e {
+        m.s(" must be ");
+    }
+    m.s(rule);
+    m.0
 }

@@ -5,6 +5,7 @@
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
+use jsocket_core::websocket::CloseCode;
 use jsocket_core::{Closed, Connection, ErrorKind, Event, FromPayload, RemoteError};
 use wasm_bindgen::prelude::*;
 
@@ -253,8 +254,25 @@ pub fn closed_to_js(closed: &Closed) -> JsValue {
         _ => ("eof", JsValue::NULL),
     };
     let object = js_sys::Object::new();
+    // What this side sends in its close frame: the binding's code for this close.
+    let close = CloseCode::for_closed(closed);
     // Data properties on a fresh plain object: cannot fail.
     let _ = js_sys::Reflect::set(&object, &"reason".into(), &reason.into());
     let _ = js_sys::Reflect::set(&object, &"error".into(), &err);
+    let _ = js_sys::Reflect::set(&object, &"sendCode".into(), &close.code().into());
+    let _ = js_sys::Reflect::set(&object, &"sendReason".into(), &close.reason().into());
+    object.into()
+}
+
+/// The close a text message gets (the binding's rule: jsocket rides on binary messages only),
+/// as `{code, reason}`, with the `Error` (kind `bad_header`) the page is told.
+#[wasm_bindgen(js_name = textRefusal)]
+pub fn text_refusal() -> JsValue {
+    let close = CloseCode::Text;
+    let object = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&object, &"code".into(), &close.code().into());
+    let _ = js_sys::Reflect::set(&object, &"reason".into(), &close.reason().into());
+    let error = error::js_error(jsocket_core::ErrorKind::BadHeader.as_str(), close.reason());
+    let _ = js_sys::Reflect::set(&object, &"error".into(), &error);
     object.into()
 }

@@ -201,13 +201,15 @@ fn a_session_answers_in_the_peer_dialect_and_keeps_stats() {
     );
     let stats = session.stats();
     let get = |k: &str| js_sys::Reflect::get(&stats, &k.into()).expect("field");
-    assert_eq!(get("messagesIn").as_f64(), Some(cases.len() as f64));
-    assert_eq!(get("messagesOut").as_f64(), Some(1.0));
+    assert_eq!(get("messages_in").as_f64(), Some(cases.len() as f64));
+    assert_eq!(get("messages_out").as_f64(), Some(1.0));
     assert_eq!(get("dialect").as_string().as_deref(), Some("v1"));
-    assert_eq!(get("lastIn").as_f64(), Some(5.0));
+    assert_eq!(get("last_in_s").as_f64(), Some(0.005));
+    assert_eq!(get("$jsocket").as_string().as_deref(), Some("stats"));
+    assert_eq!(get("scope").as_string().as_deref(), Some("connection"));
     assert_eq!(
-        get("lastOut").as_f64(),
-        Some(7.0),
+        get("last_out_s").as_f64(),
+        Some(0.007),
         "a send stamped with its own time"
     );
 
@@ -277,4 +279,16 @@ fn unset_options_keep_the_core_defaults_and_null_means_none() {
     }
     let err = Session::new("v2", Some(0), JsValue::NULL, JsValue::NULL, false, 0.0);
     assert_eq!(kind(&err.err().expect("refused")), "options");
+    // Zero is refused by the core's check, as the command line and the native server refuse
+    // it, in words that name the option and the way to turn it off.
+    let err = session(JsValue::from_f64(0.0), JsValue::UNDEFINED)
+        .err()
+        .expect("zero is refused");
+    assert_eq!(kind(&err), "options");
+    let message = js_sys::Reflect::get(&err, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .expect("a message");
+    assert!(message.starts_with("timeouts.idle is zero"), "{message}");
+    assert!(message.contains("null"), "{message}");
 }

@@ -4,6 +4,8 @@ use core::time::Duration;
 
 use super::rate::Rate;
 use super::rights::ControlPolicy;
+use crate::config::{nonzero, time_limit};
+use crate::error::{ConfigError, Setting};
 use crate::frame::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// Everything an [`Endpoint`](super::Endpoint) decides by.
@@ -239,6 +241,31 @@ impl EndpointConfig {
     pub fn summary_interval(mut self, interval: Duration) -> Self {
         self.summary_interval = interval;
         self
+    }
+
+    /// Checks the settings together, as [`Config::validate`](crate::Config::validate) does: a
+    /// limit is more than zero (a rate too), `None` is the only way to turn one off.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        nonzero(self.max_connections, Setting::MaxConnections)?;
+        if let Some(max) = self.max_per_address {
+            nonzero(max, Setting::MaxPerAddress)?;
+        }
+        nonzero(self.output_budget, Setting::OutputBudget)?;
+        nonzero(self.member_output, Setting::MemberOutput)?;
+        nonzero(self.member_messages, Setting::MemberMessages)?;
+        nonzero(self.max_message_size as usize, Setting::MaxMessageSize)?;
+        time_limit(Some(self.first_bytes_timeout), Setting::FirstBytesTimeout)?;
+        time_limit(self.download_timeout, Setting::DownloadTimeout)?;
+        time_limit(self.slow_reader_timeout, Setting::SlowReaderTimeout)?;
+        for (rate, setting) in [
+            (self.query_rate, Setting::QueryRate),
+            (self.broadcast_rate, Setting::BroadcastRate),
+        ] {
+            if let Some(rate) = rate {
+                nonzero(rate.per_second as usize, setting)?;
+            }
+        }
+        Ok(())
     }
 
     /// The connection limit.

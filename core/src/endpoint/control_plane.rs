@@ -12,6 +12,7 @@ use super::outbox::Delivery;
 use super::summary;
 use super::{Access, ClientInfo, ConnId, Endpoint, Frame, Ledger, Protocol, State};
 use crate::control::{self, Action, Request, CLIENTS, CONTROL_KEY, ENVELOPE_OVERHEAD};
+use crate::stats::StatField;
 use crate::stats::Stats;
 use crate::JsonText;
 
@@ -256,20 +257,17 @@ fn client_json(now: Duration, info: &ClientInfo, stats: Option<&Stats>, detail: 
         map.insert("peer".into(), format!("{}", info.peer).into());
     }
     if let Some(s) = stats {
-        if detail {
-            map.insert("client_id".into(), s.client_id.clone().into());
+        // The schema's fields, but for the times (the page gives `connected_s`) and, without
+        // detail, the identity.
+        for (name, field) in s.fields() {
+            match field {
+                StatField::Seconds(_) => {}
+                StatField::Text(_) if name == "client_id" && !detail => {}
+                field => {
+                    map.insert(name.into(), field.to_json());
+                }
+            }
         }
-        map.insert("dialect".into(), s.dialect.map(|d| d.as_str()).into());
-        map.insert("messages_in".into(), s.messages_in.into());
-        map.insert("messages_out".into(), s.messages_out.into());
-        map.insert("bytes_in".into(), s.bytes_in.into());
-        map.insert("bytes_out".into(), s.bytes_out.into());
-        let failures: Map<_, _> = s
-            .failures
-            .iter()
-            .map(|(k, n)| (k.as_str().into(), Value::from(n)))
-            .collect();
-        map.insert("failures".into(), Value::Object(failures));
     }
     Value::Object(map)
 }

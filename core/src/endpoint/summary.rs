@@ -1,7 +1,6 @@
 //! What the endpoint counts: repeated events summed per interval ([`Tally`]), and the
 //! statistics snapshot ([`Summary`]) built at most once per interval.
 
-use alloc::string::ToString;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
@@ -12,7 +11,8 @@ use serde_json::{Map, Value};
 use super::{Endpoint, Ledger};
 use crate::control::{CONTROL_KEY, STATS};
 use crate::error::ErrorKind;
-use crate::stats::{Failures, Stats};
+pub(crate) use crate::stats::seconds;
+use crate::stats::{Failures, Stats, SCOPE_KEY};
 
 /// Repeated events, counted rather than reported one by one: per interval in
 /// [`Event::Summary`](super::Event::Summary), and since the start in [`Summary::events`].
@@ -200,12 +200,14 @@ impl Summary {
     }
 
     /// The summary as the reply to `{"$jsocket": "stats"}`: a JSON object tagged
-    /// `"$jsocket": "stats"`, with the counts under their field names, the event counts, the
+    /// `"$jsocket": "stats"` and `"scope": "server"` (the schema of
+    /// [`Stats::to_json`], whose traffic fields it shares), with the counts under their field names, the event counts, the
     /// traffic (`messages_in`, …) and `failures` by [`ErrorKind::as_str`].
     #[must_use]
     pub fn to_json(&self) -> Value {
         let mut map = Map::new();
         map.insert(CONTROL_KEY.into(), STATS.into());
+        map.insert(SCOPE_KEY.into(), "server".into());
         map.insert("uptime_s".into(), seconds(self.uptime));
         let counts: [(&str, u64); 12] = [
             ("connections", self.connections as u64),
@@ -229,24 +231,9 @@ impl Summary {
         for (name, n) in self.events.fields() {
             map.insert(name.into(), n.into());
         }
-        let failures: Map<_, _> = ErrorKind::ALL
-            .iter()
-            .map(|&k| {
-                (
-                    k.as_str().to_string(),
-                    Value::from(self.traffic.failures(k)),
-                )
-            })
-            .collect();
-        map.insert("failures".into(), Value::Object(failures));
+        map.insert("failures".into(), self.traffic.failures.to_json());
         Value::Object(map)
     }
-}
-
-/// Seconds with millisecond precision, as a JSON number.
-pub(crate) fn seconds(d: Duration) -> Value {
-    // Milliseconds fit an f64 exactly for any uptime this side of 285,000 years.
-    Value::from(d.as_millis() as f64 / 1000.0)
 }
 
 /// A summary with its JSON text, shared by every reply until the next is built.

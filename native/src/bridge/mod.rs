@@ -28,7 +28,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod edges;
 mod pump;
 mod stats;
 
@@ -38,7 +37,7 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsocket_core::{Config, DialectMode};
+use jsocket_core::Config;
 use smol::future::FutureExt;
 use smol::{Async, LocalExecutor, Timer};
 
@@ -95,26 +94,15 @@ impl BridgeConfig {
         self
     }
 
-    /// The dialects accepted when checking frames (default: detected from the first frame).
+    /// The protocol rules, as a server's clients get them
+    /// ([`ServerConfig::connection`](crate::ServerConfig::connection)): the largest message
+    /// (and so WebSocket message) accepted; the idle timeout, which closes a client's
+    /// connection and its target's after that long with no byte crossing either way; and,
+    /// with frame checks on, the dialects accepted and the frame timeout, which closes a
+    /// connection whose frame, once begun by either side, is not complete in time.
     #[must_use]
-    pub fn dialect(mut self, mode: DialectMode) -> Self {
-        self.core = self.core.dialect(mode);
-        self
-    }
-
-    /// Closes a client's connection (and its target's) after this long with no byte crossing
-    /// either way (default: never), as [`Config::idle_timeout`] does for a server's clients.
-    #[must_use]
-    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.core = self.core.idle_timeout(timeout);
-        self
-    }
-
-    /// With frame checks on, closes a connection when a frame, once begun by either side, is
-    /// not complete within this long (default 30 s), as [`Config::frame_timeout`] does.
-    #[must_use]
-    pub fn frame_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.core = self.core.frame_timeout(timeout);
+    pub fn connection(mut self, config: Config) -> Self {
+        self.core = config;
         self
     }
 
@@ -132,11 +120,10 @@ impl BridgeConfig {
         self
     }
 
-    /// Largest jsocket message (and so WebSocket message) accepted, in bytes.
-    #[must_use]
-    pub fn max_message_size(mut self, max: u32) -> Self {
-        self.core = self.core.max_message_size(max);
-        self
+    /// Checks the protocol rules ([`Config::validate`]); [`Bridge::bind`] refuses a
+    /// configuration that fails, as an error of kind `InvalidInput`.
+    pub fn validate(&self) -> Result<(), jsocket_core::ConfigError> {
+        self.core.validate()
     }
 
     /// Bytes read at once from either side: the most each direction holds in flight (at least
@@ -179,6 +166,9 @@ impl std::fmt::Debug for Bridge {
 impl Bridge {
     /// Binds the listening address.
     pub fn bind(config: BridgeConfig) -> io::Result<Bridge> {
+        config
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let listener = Async::<TcpListener>::bind(config.listen)?;
         let (stop_tx, stop_rx) = smol::channel::bounded(1);
         Ok(Bridge {

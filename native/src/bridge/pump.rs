@@ -8,13 +8,14 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsocket_core::{Closed, Connection, Event, JsonText, RemoteError, MAX_HEADER_LEN};
+use jsocket_core::websocket::CloseCode;
+use jsocket_core::{
+    Closed, Connection, Event, FrameProgress, JsonText, RemoteError, MAX_HEADER_LEN,
+};
 use smol::future::FutureExt;
 use smol::io::AsyncWriteExt;
 use smol::{Async, LocalExecutor, Timer};
-use tungstenite::protocol::frame::coding::CloseCode;
 
-use super::edges::Edges;
 use super::{BridgeConfig, BridgeStatsHandle};
 use crate::clock::Clock;
 use crate::http::{read_head, status, HeadError};
@@ -126,7 +127,7 @@ pub(crate) async fn serve(
         Err(e) => {
             log::debug!("bridge: {peer}: target {} unreachable: {e}", config.target);
             counters.target_unreachable.fetch_add(1, Relaxed);
-            ws.close_with(CloseCode::Again);
+            ws.close_with(CloseCode::TryAgain);
             let _ = ws.flush().or(timeout()).await;
             return;
         }
@@ -190,7 +191,7 @@ pub(crate) async fn serve(
             log::debug!("bridge: {peer} dropped: malformed frame: {e}");
             // The frames before the bad one did reach the target: let its replies come back,
             // then close the client with "invalid data".
-            close_code.set(CloseCode::Invalid);
+            close_code.set(CloseCode::Malformed);
             let _ = target.get_ref().shutdown(Shutdown::Write);
             let ended = async {
                 (&mut down).await;
@@ -199,31 +200,31 @@ pub(crate) async fn serve(
             .or(timeout())
             .await;
             if ended.is_err() {
-                ws.close_with(CloseCode::Invalid);
+                ws.close_with(CloseCode::Malformed);
                 let _ = ws.flush().or(timeout()).await;
             }
         }
         Side::Down(End::Malformed(e)) => {
             counters.malformed_from_target.fetch_add(1, Relaxed);
             log::debug!("bridge: {peer}: target sent a malformed frame: {e}");
-            ws.close_with(CloseCode::Error);
+            ws.close_with(CloseCode::UpstreamError);
             let _ = ws.flush().or(timeout()).await;
         }
         Side::Idle => {
             counters.timed_out.fetch_add(1, Relaxed);
             log::debug!("bridge: {peer} dropped: idle");
-            ws.close_with(CloseCode::Policy);
+            ws.close_with(CloseCode::Idle);
             let _ = ws.flush().or(timeout()).await;
         }
         Side::Up(End::TimedOut(e)) | Side::Down(End::TimedOut(e)) => {
             counters.timed_out.fetch_add(1, Relaxed);
             log::debug!("bridge: {peer} dropped: {e}");
-            ws.close_with(CloseCode::Policy);
+            ws.close_with(CloseCode::FrameTimeout);
             let _ = ws.flush().or(timeout()).await;
         }
         Side::Up(End::Failed(e)) | Side::Down(End::Failed(e)) => {
             log::debug!("bridge: {peer}: {e}");
-            ws.close_with(CloseCode::Away);
+            ws.close_with(CloseCode::GoingAway);
             let _ = ws.flush().or(timeout()).await;
         }
     }
@@ -359,7 +360,8 @@ async fn pump_down(
     let mut check = config
         .check_frames
         .then(|| Check::new(&config, clock.now()));
-    let mut edges = Edges::default();
+    // Where the target's stream stands between frames, as the core reads it.
+    let mut progress = FrameProgress::new(config.core.decoder_config());
     // Bytes read and held back, at the start of `buf` (only without frame checks: with them,
     // the check holds back a frame's start itself).
     let mut held = 0;
@@ -410,7 +412,7 @@ async fn pump_down(
         active.set(clock.now());
         in_flight.hold(n);
         let taken = held + n;
-        let inside = edges.feed(&buf[held..taken]);
+        let inside = progress.feed(&buf[held..taken]);
         if inside {
             quick_ack(&target);
         }
@@ -671,7 +673,9 @@ mod tests {
 
     #[test]
     fn a_frame_not_finished_in_time_is_an_error() {
-        let config = config().frame_timeout(Some(Duration::from_secs(5)));
+        let config = config().connection(
+            jsocket_core::Config::default().frame_timeout(Some(Duration::from_secs(5))),
+        );
         let mut check = Check::new(&config, Duration::ZERO);
         let f = frame(&json!("slow"), Dialect::V2);
         assert!(check.run(Duration::from_secs(1), &f[..3]).is_ok());

@@ -3,11 +3,10 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use clap::Parser;
-use jsocket_core::{Config, DEFAULT_MAX_MESSAGE_SIZE};
 use native::bridge::{Bridge, BridgeConfig, DEFAULT_MAX_CONNECTIONS};
 use native::ws::OriginPolicy;
 
-use super::args::{seconds, DialectArg, Seconds};
+use super::args::ConnectionArgs;
 use super::Outcome;
 
 /// Bridge WebSocket clients (browsers) to a jsocket server that speaks only TCP, as websockify
@@ -24,9 +23,6 @@ pub struct BridgeArgs {
     /// the other side.
     #[arg(long)]
     check_frames: bool,
-    /// Dialects accepted when checking frames.
-    #[arg(long, value_enum, default_value_t = DialectArg::Auto)]
-    dialect: DialectArg,
     /// Also accept WebSocket clients from pages of this origin (`https://host:port`) or host;
     /// `*` accepts any page. Repeatable. By default only pages from the bridge's own host (and,
     /// on a loopback address, pages from localhost). A refused origin is logged once.
@@ -35,19 +31,10 @@ pub struct BridgeArgs {
     /// Most clients at once; more are answered 503.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
-    /// Largest message accepted, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
-    max_message_size: u32,
-    /// Close a client (and its target connection) after this many seconds with no traffic
-    /// either way (0: never).
-    #[arg(long, value_name = "SECS", value_parser = seconds,
-        default_value_t = Seconds(Config::default().get_idle_timeout()))]
-    idle_timeout: Seconds,
-    /// With --check-frames, close a connection whose frame, once begun by either side, is not
-    /// complete in this many seconds (0: never).
-    #[arg(long, value_name = "SECS", value_parser = seconds,
-        default_value_t = Seconds(Config::default().get_frame_timeout()))]
-    frame_timeout: Seconds,
+    /// The protocol rules: the message size limit and the idle timeout always; with
+    /// --check-frames, the dialects accepted and the frame timeout too.
+    #[command(flatten)]
+    connection: ConnectionArgs,
 }
 
 /// Runs the bridge.
@@ -69,12 +56,9 @@ pub fn run(args: BridgeArgs) -> Outcome {
     }
     let config = BridgeConfig::new(listen, args.target.clone())
         .check_frames(args.check_frames)
-        .dialect(args.dialect.mode())
+        .connection(args.connection.config()?)
         .origins(origins)
-        .max_connections(args.max_connections)
-        .max_message_size(args.max_message_size)
-        .idle_timeout(args.idle_timeout.0)
-        .frame_timeout(args.frame_timeout.0);
+        .max_connections(args.max_connections);
     let bridge = Bridge::bind(config).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let stopper = bridge.stopper();
     ctrlc::set_handler(move || {

@@ -2,15 +2,16 @@
 
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use jsocket_core::endpoint::{EndpointConfig, Rate};
-use jsocket_core::{Config, DEFAULT_MAX_MESSAGE_SIZE};
 use native::handlers::{Chat, Echo};
 use native::{EarlyReplies, Listen, Server, ServerConfig, DEFAULT_PORT};
 
-use super::args::{host_port, positive_seconds, seconds, DialectArg, Seconds};
+use super::args::{
+    config_error, host_port, limit, positive_seconds, seconds, secs, ConnectionArgs, Limit,
+    Seconds, Secs,
+};
 use super::Outcome;
 
 /// The built-in handlers.
@@ -46,21 +47,8 @@ pub struct ServeArgs {
     /// Listen on this Unix socket (alone, unless --bind or --port is given too).
     #[arg(long, value_name = "PATH")]
     unix: Option<PathBuf>,
-    /// Dialects to accept: auto detects each client's from its first frame and replies in it.
-    #[arg(long, value_enum, default_value_t = DialectArg::Auto)]
-    dialect: DialectArg,
-    /// Largest message accepted or sent, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
-    max_message_size: u32,
-    /// Close a connection after this many seconds with no traffic (0: never).
-    #[arg(long, value_name = "SECS", value_parser = seconds,
-        default_value_t = Seconds(Config::default().get_idle_timeout()))]
-    idle_timeout: Seconds,
-    /// Close a connection whose frame, once begun, is not complete in this many seconds (0:
-    /// never).
-    #[arg(long, value_name = "SECS", value_parser = seconds,
-        default_value_t = Seconds(Config::default().get_frame_timeout()))]
-    frame_timeout: Seconds,
+    #[command(flatten)]
+    connection: ConnectionArgs,
     /// Most connections at once (jsocket, WebSocket, HTTP and static downloads alike); more are
     /// told the server is full (503, or a jsocket error) and closed.
     #[arg(long, value_name = "N", default_value_t = ServerConfig::default().get_max_connections())]
@@ -72,16 +60,18 @@ pub struct ServeArgs {
     /// Seconds an HTTP client has, from its first byte, for its request head and WebSocket
     /// handshake; also the slack of a static download's deadline.
     #[arg(long, value_name = "SECS", value_parser = positive_seconds,
-        default_value = "10")]
-    http_timeout: Duration,
+        default_value_t = Secs(ServerConfig::default().get_web().head_timeout()))]
+    http_timeout: Secs,
     /// The slowest a client may take a static file, in bytes per second: a download of N bytes
     /// is cut off after --http-timeout plus N divided by this.
-    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
+    #[arg(long, value_name = "BYTES",
+        default_value_t = ServerConfig::default().get_web().min_download_rate())]
     min_download_rate: u64,
     /// Seconds a stopping server waits for any client (to take its last replies, finish a
     /// download or a request); Ctrl-C stops the server within about twice this.
-    #[arg(long, value_name = "SECS", value_parser = positive_seconds, default_value = "2")]
-    shutdown_grace: Duration,
+    #[arg(long, value_name = "SECS", value_parser = positive_seconds,
+        default_value_t = Secs(ServerConfig::default().get_shutdown_grace()))]
+    shutdown_grace: Secs,
     /// What the server does with messages.
     #[arg(long, value_enum, default_value_t = HandlerArg::Echo)]
     handler: HandlerArg,
@@ -103,20 +93,23 @@ pub struct ServeArgs {
     /// Seconds a new connection has to complete its first message before, once slots run
     /// short (90 % taken), it is let go. (At the limit a newcomer takes the slot of the
     /// one that has waited longest, over a second, without completing a message.)
-    #[arg(long, value_name = "SECS", value_parser = positive_seconds, default_value = "10")]
-    first_bytes_timeout: Duration,
+    #[arg(long, value_name = "SECS", value_parser = secs,
+        default_value_t = Secs(EndpointConfig::default().get_first_bytes_timeout()))]
+    first_bytes_timeout: Secs,
     /// Seconds a client may go on losing pushed messages (broadcasts) because it does not read
-    /// them before it is disconnected (0: never).
+    /// them before it is disconnected (off: never).
     #[arg(long, value_name = "SECS", value_parser = seconds,
         default_value_t = Seconds(EndpointConfig::default().get_slow_reader_timeout()))]
     slow_reader_timeout: Seconds,
-    /// Broadcast control messages one connection may send a second (bursts of as many); 0:
+    /// Broadcast control messages one connection may send a second (bursts of as many); off:
     /// unlimited (to benchmark the broadcast path).
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    broadcast_rate: u32,
+    #[arg(long, value_name = "N", value_parser = limit,
+        default_value_t = Limit(EndpointConfig::default().get_broadcast_rate().map(|r| r.per_second)))]
+    broadcast_rate: Limit,
     /// Bytes of pushed messages (broadcasts) waiting on the whole server; past it the slowest
     /// readers lose pushes first.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    #[arg(long, value_name = "BYTES",
+        default_value_t = EndpointConfig::default().get_output_budget())]
     output_budget: usize,
     /// When the replies to a large read start going out before all of it is handled: auto
     /// does it while the server's thread is not kept waiting for a CPU.
@@ -132,28 +125,21 @@ pub struct ServeArgs {
 
 /// Runs the server.
 pub fn run(args: ServeArgs) -> Outcome {
-    let connection = Config::default()
-        .dialect(args.dialect.mode())
-        .max_message_size(args.max_message_size)
-        .idle_timeout(args.idle_timeout.0)
-        .frame_timeout(args.frame_timeout.0)
-        .strict_json(args.strict_json);
+    let connection = args.connection.config()?.strict_json(args.strict_json);
     let mut config = ServerConfig::default()
         .connection(connection)
         .max_connections(args.max_connections)
         .max_refusing(args.max_refusing)
-        .http_timeout(args.http_timeout)
+        .http_timeout(args.http_timeout.0)
         .min_download_rate(args.min_download_rate)
-        .shutdown_grace(args.shutdown_grace)
+        .shutdown_grace(args.shutdown_grace.0)
         .control_messages(!args.no_control)
         .control_token(args.control_token.clone())
         .output_budget(args.output_budget)
-        .first_bytes_timeout(args.first_bytes_timeout)
+        .first_bytes_timeout(args.first_bytes_timeout.0)
         .slow_reader_timeout(args.slow_reader_timeout.0)
         .threads(args.threads.map_or(0, usize::from))
-        .broadcast_rate(
-            (args.broadcast_rate > 0).then(|| Rate::new(args.broadcast_rate, args.broadcast_rate)),
-        )
+        .broadcast_rate(args.broadcast_rate.0.map(|n| Rate::new(n, n)))
         .early_replies(match args.early_replies {
             EarlyArg::Auto => EarlyReplies::Auto,
             EarlyArg::Always => EarlyReplies::Always,
@@ -176,6 +162,7 @@ pub fn run(args: ServeArgs) -> Outcome {
     if let Some(path) = &args.unix {
         config = config.unix(path);
     }
+    config.validate().map_err(config_error)?;
 
     let host = args.bind.as_deref().unwrap_or("127.0.0.1");
     config = args.web.apply(config, host)?;
@@ -201,7 +188,7 @@ pub fn run(args: ServeArgs) -> Outcome {
     log::info!(
         "jsocket {name} server listening on {} (dialect {}, {} threads){}; Ctrl-C to stop",
         addrs.join(", "),
-        args.dialect.name(),
+        args.connection.dialect.name(),
         server.config().get_threads(),
         web_note(&server)
     );

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use jsocket_core::control::{self, CLIENTS, CONTROL_KEY, STATS};
+use jsocket_core::SCOPE_KEY;
 use serde_json::{json, Map, Value};
 
 use super::args::Target;
@@ -68,9 +69,13 @@ fn answer(reply: Value, kind: &str) -> Result<Value, Box<dyn std::error::Error>>
         return Err(format!("the server refused the {kind} request: {error}").into());
     }
     // A server with control messages off hands the request to its handler: an echo sends it
-    // back as it was, without the answer's fields.
-    let field = if kind == STATS { "uptime_s" } else { "clients" };
-    if reply[CONTROL_KEY] != json!(kind) || reply.get(field).is_none() {
+    // back as it was, without the answer's tag (the server's scope) or its list.
+    let answered = if kind == STATS {
+        reply[SCOPE_KEY] == json!("server")
+    } else {
+        reply.get("clients").is_some()
+    };
+    if reply[CONTROL_KEY] != json!(kind) || !answered {
         return Err(format!("the server does not answer {kind}: {reply}").into());
     }
     Ok(reply)

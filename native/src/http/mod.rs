@@ -77,6 +77,11 @@ impl WebConfig {
         self.head_timeout
     }
 
+    /// The slowest a client may take a static file, in bytes per second.
+    pub fn min_download_rate(&self) -> u64 {
+        self.min_download_rate
+    }
+
     /// How long a static download of `len` bytes may take: the head timeout, plus the time to
     /// send `len` bytes at [`ServerConfig::min_download_rate`]. A client that reads slower is
     /// cut off (its connection counts toward `max_connections` until then).

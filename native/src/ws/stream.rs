@@ -13,8 +13,8 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 
+use jsocket_core::websocket::CloseCode;
 use smol::Async;
-use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Bytes, Message, WebSocket};
 
@@ -214,12 +214,7 @@ impl WsStream {
             let result = self.ws.borrow_mut().read();
             match result {
                 Ok(Message::Binary(data)) => *self.leftover.borrow_mut() = data,
-                Ok(Message::Text(_)) => {
-                    self.fail(
-                        CloseCode::Unsupported,
-                        "text message: the jsocket stream is carried in binary messages",
-                    );
-                }
+                Ok(Message::Text(_)) => self.fail(CloseCode::Text, CloseCode::Text.reason()),
                 // tungstenite has queued the pong: have the writer flush it.
                 Ok(Message::Ping(_)) => self.unflushed.set(true),
                 Ok(Message::Pong(_) | Message::Frame(_)) => {}
@@ -244,7 +239,7 @@ impl WsStream {
                 ) => self.eof.set(true),
                 Err(e) => {
                     let code = match &e {
-                        tungstenite::Error::Capacity(_) => CloseCode::Size,
+                        tungstenite::Error::Capacity(_) => CloseCode::TooBig,
                         _ => CloseCode::Protocol,
                     };
                     self.fail(code, &format!("WebSocket: {e}"));
@@ -259,11 +254,12 @@ impl WsStream {
         self.close_with(code);
     }
 
-    /// Starts the closing handshake with `code` (sent as far as the socket takes it now).
+    /// Starts the closing handshake with `code` and its reason, from the core's table (sent as
+    /// far as the socket takes it now).
     pub(crate) fn close_with(&self, code: CloseCode) {
         let frame = CloseFrame {
-            code,
-            reason: "".into(),
+            code: code.code().into(),
+            reason: code.reason().into(),
         };
         let _ = self.ws.borrow_mut().close(Some(frame));
         self.unflushed.set(true);

@@ -83,3 +83,26 @@ pub async fn echo_slowly(ws: Ws, count: usize, pad: &str) {
     };
     smol::future::zip(writer, reader).await;
 }
+
+/// Reads until the server hangs up: the code of the close frame it sent, if any (`None` for a
+/// TCP connection dropped without one, what a browser reports as 1006).
+#[allow(dead_code)]
+pub async fn closed_with(ws: &mut Ws) -> Option<u16> {
+    use smol::future::FutureExt;
+    async {
+        let mut code = None;
+        while let Some(msg) = ws.next().await {
+            match msg {
+                Ok(Message::Close(frame)) => code = frame.map(|f| u16::from(f.code)),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        code
+    }
+    .or(async {
+        Timer::after(Duration::from_secs(30)).await;
+        panic!("the server kept the connection open");
+    })
+    .await
+}

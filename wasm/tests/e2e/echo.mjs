@@ -38,10 +38,10 @@ try {
   assert.deepEqual(seen.hello, { client: 'browser-1', op: 'hello', n: [1, 2, 3] });
   assert.deepEqual(seen.stream, Array.from({ length: 200 }, (_, i) => ({ i, text: 'é✓🙂' })));
   assert.equal(seen.bigEchoed, true);
-  assert.equal(seen.stats.messagesIn, 1);
-  assert.equal(seen.stats.messagesOut, 1);
+  assert.equal(seen.stats.messages_in, 1);
+  assert.equal(seen.stats.messages_out, 1);
   assert.equal(seen.stats.dialect, 'v2');
-  assert.ok(seen.stats.bytesIn > 1 << 20);
+  assert.ok(seen.stats.bytes_in > 1 << 20);
   assert.equal(seen.closed.reason, 'local');
   assert.equal(seen.isOpen, false);
   assert.deepEqual(pageErrors, []);

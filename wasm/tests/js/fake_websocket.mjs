@@ -36,6 +36,10 @@ export class FakeWebSocket {
   }
 
   close(code = 1005, reason = '') {
+    // A browser refuses any other code (InvalidAccessError).
+    if (code !== 1005 && code !== 1000 && !(code >= 3000 && code <= 4999)) {
+      throw new Error(`InvalidAccessError: close code ${code}`);
+    }
     if (this.readyState >= 2) return;
     this.closedWith = code;
     this.readyState = 3;
@@ -46,6 +50,11 @@ export class FakeWebSocket {
   deliver(bytes) {
     const copy = Uint8Array.from(bytes);
     this.onmessage?.({ data: copy.buffer });
+  }
+
+  /** The server sends `text` as a text message. */
+  deliverText(text) {
+    this.onmessage?.({ data: String(text) });
   }
 
   /** The server closes the connection. */

@@ -184,8 +184,11 @@ test('connect, send, request, onmessage and stats', async () => {
   ws.deliver(concat(encode(1, 'v1'), encode([2], 'v1'), encode({ three: 3 }, 'v1')));
   assert.deepEqual(got, [1, [2], { three: 3 }]);
   const stats = socket.stats();
-  assert.equal(stats.messagesIn, 4);
-  assert.equal(stats.messagesOut, 3);
+  // The core's schema, tagged as the native server's statistics are.
+  assert.equal(stats.$jsocket, 'stats');
+  assert.equal(stats.scope, 'connection');
+  assert.equal(stats.messages_in, 4);
+  assert.equal(stats.messages_out, 3);
   assert.equal(stats.dialect, 'v1');
   assert.equal(stats.failures.bad_crc, 0);
   assert.throws(() => socket.send(() => 1), { kind: 'serialize' });
@@ -283,8 +286,21 @@ test('sends keep a connection from idling out; idle then closes it, as no error'
   assert.ok(closedAt - start >= 500 + 300 - 5, `closed after ${closedAt - start} ms`);
   assert.equal(info.reason, 'idle');
   assert.equal(info.error, null);
-  assert.equal(ws.closedWith, 1000);
+  // The core's WebSocket binding: the idle code, as the native server sends it.
+  assert.equal(ws.closedWith, 4000);
   assert.equal(socket.stats().failures.timeout, 0, 'idle is no one\'s error');
+});
+
+test('a text message is refused with the binding\'s code, as the native server refuses it', async () => {
+  const socket = await JsonSocket.connect('ws://kiosk.test/', { dialect: 'v2' });
+  const ws = server();
+  const closed = new Promise((r) => (socket.onclose = r));
+  ws.deliverText('{"x": 1}');
+  const info = await closed;
+  assert.equal(info.reason, 'error');
+  assert.equal(info.error.kind, 'bad_header');
+  assert.equal(ws.closedWith, 4003);
+  assert.equal(info.sendCode, undefined, 'no internal field reaches the page');
 });
 
 test('oversize sends are refused locally; the connection goes on', async () => {
@@ -306,6 +322,12 @@ test('connect failures reject with kind connect; bad options with kind options',
   await assert.rejects(JsonSocket.connect('http:/x'), { kind: 'connect' });
   await assert.rejects(JsonSocket.connect('ws://kiosk.test/', { dialect: 'v9' }), { kind: 'options' });
   await assert.rejects(JsonSocket.connect('ws://kiosk.test/', { timeouts: { idle: -1 } }), { kind: 'options' });
+  // Zero is no way to say "never" (null is): the core refuses it, as the native side does.
+  await assert.rejects(JsonSocket.connect('ws://kiosk.test/', { timeouts: { frame: 0 } }), {
+    kind: 'options',
+    message: /^timeouts\.frame is zero/,
+  });
+  await assert.rejects(JsonSocket.connect('ws://kiosk.test/', { maxMessageSize: 0 }), { kind: 'options' });
 });
 
 test('reconnects with backoff after the peer drops, then works again', async () => {
@@ -331,6 +353,42 @@ test('reconnects with backoff after the peer drops, then works again', async () 
   assert.equal(closes.at(-1).willReconnect, false);
 });
 
+test('reconnection follows the core schedule: its options checked there, its attempts counted', async () => {
+  await assert.rejects(JsonSocket.connect('ws://kiosk.test/', { reconnect: { initialDelay: 0 } }), {
+    kind: 'options',
+    message: /^reconnect\.initialDelay is zero/,
+  });
+  await assert.rejects(JsonSocket.connect('ws://kiosk.test/', { reconnect: { initialDelay: 50, maxDelay: 10 } }), {
+    kind: 'options',
+    message: /^reconnect\.maxDelay must be/,
+  });
+  await assert.rejects(JsonSocket.connect('ws://kiosk.test/', { reconnect: { factor: 0.5 } }), { kind: 'options' });
+  const socket = await JsonSocket.connect('ws://kiosk.test/', {
+    reconnect: { initialDelay: 5, maxDelay: 5, maxAttempts: 1 },
+  });
+  server();
+  const closes = [];
+  const gaveUp = new Promise((r) => {
+    socket.onclose = (info) => {
+      closes.push(info);
+      if (!info.willReconnect) r();
+    };
+  });
+  FakeWebSocket.refuse = true;
+  try {
+    FakeWebSocket.instances.at(-1).drop(1006);
+    await gaveUp;
+  } finally {
+    FakeWebSocket.refuse = false;
+  }
+  // One reconnection was tried and failed; then it gave up.
+  assert.deepEqual(
+    closes.map((c) => c.willReconnect),
+    [true, false],
+  );
+  assert.equal(closes[1].error.kind, 'connect');
+});
+
 test('handlers may send and close from inside onmessage', async () => {
   const socket = await JsonSocket.connect('ws://kiosk.test/');
   const ws = server();
@@ -345,7 +403,7 @@ test('handlers may send and close from inside onmessage', async () => {
   assert.equal((await closed).reason, 'local');
   assert.deepEqual(got, [1, 2]);
   assert.deepEqual(frames(ws), [{ echo: 1 }, { echo: 2 }]);
-  assert.equal(socket.stats().messagesOut, 2);
+  assert.equal(socket.stats().messages_out, 2);
 });
 
 test('large chunks and messages go through in bounded slices', async () => {
