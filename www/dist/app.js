@@ -69,7 +69,7 @@ function route(value) {
     // A room message in the server's envelope: `from` is the sender's connection id.
     const m = value.message;
     if (isObject(m) && m.room === ROOM && typeof m.from === 'string') roomMessage({ ...m, sender: value.from });
-  } else if (value.$jsocket === 'stats' && 'uptime_s' in value) {
+  } else if (value.$jsocket === 'stats' && value.scope === 'server') {
     showServer(value);
   } else if (value.$jsocket === 'clients' && Array.isArray(value.clients)) {
     showClients(value.clients);
@@ -191,12 +191,12 @@ function showConnection() {
   const s = socket?.stats();
   if (!s) return;
   $('#st-dialect').textContent = s.dialect ?? '–';
-  $('#st-msg-in').textContent = String(s.messagesIn);
-  $('#st-msg-out').textContent = String(s.messagesOut);
-  $('#st-bytes-in').textContent = formatBytes(s.bytesIn);
-  $('#st-bytes-out').textContent = formatBytes(s.bytesOut);
+  $('#st-msg-in').textContent = String(s.messages_in);
+  $('#st-msg-out').textContent = String(s.messages_out);
+  $('#st-bytes-in').textContent = formatBytes(s.bytes_in);
+  $('#st-bytes-out').textContent = formatBytes(s.bytes_out);
   $('#st-failures').textContent = String(Object.values(s.failures).reduce((a, b) => a + b, 0));
-  $('#st-age').textContent = formatDuration((performance.now() - s.connectedAt) / 1000);
+  $('#st-age').textContent = formatDuration(performance.now() / 1000 - s.connected_at_s);
 }
 
 function showServer(stats) {

@@ -1,7 +1,7 @@
 // jsocket for browsers: length-prefixed JSON messages over a WebSocket, checked by the Rust core
 // compiled to WebAssembly. Types and documentation: index.d.ts.
 
-import initWasm, { RawDecoder, Session, encodeRaw } from './jsocket_wasm.js';
+import initWasm, { RawDecoder, Reconnect, Session, encodeRaw, textRefusal } from './jsocket_wasm.js';
 
 /**
  * jsocket's default limit on a message, 10 MiB: what applies when no `maxMessageSize` is given
@@ -17,9 +17,6 @@ const SINK_CLOSED = 3;
 // Bytes handed to wasm at once (by Decoder.push and per received WebSocket message): wasm memory
 // never shrinks, so it holds no more than the largest frame allowed plus a slice.
 const SLICE = 64 * 1024;
-
-// WebSocket close code sent when the peer broke the protocol (4000-4999 are the application's).
-const CLOSE_PROTOCOL_ERROR = 4002;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const utf8Encoder = new TextEncoder();
@@ -341,20 +338,14 @@ function normalise(options) {
   } = options;
   // `undefined` leaves the Rust core's default in place (no idle timeout, 30 s for a frame).
   const { idle, frame } = timeouts;
-  let backoff = null;
+  // The schedule is the Rust core's (as the native client's): `undefined` keeps its defaults,
+  // and it checks the rest. The seed spreads the waits of pages dropped together.
+  let retries = null;
   if (reconnect) {
     const r = reconnect === true ? {} : reconnect;
-    backoff = {
-      initialDelay: r.initialDelay ?? 250,
-      maxDelay: r.maxDelay ?? 10000,
-      factor: r.factor ?? 2,
-      maxAttempts: r.maxAttempts ?? Infinity,
-    };
-    if (!(backoff.initialDelay >= 0 && backoff.maxDelay >= backoff.initialDelay && backoff.factor >= 1)) {
-      throw kindError('options', 'reconnect needs 0 <= initialDelay <= maxDelay and factor >= 1');
-    }
+    retries = new Reconnect(r.initialDelay, r.maxDelay, r.factor, r.maxAttempts, Math.random() * 2 ** 32);
   }
-  return { dialect, maxMessageSize, idle, frame, strictJson, backoff };
+  return { dialect, maxMessageSize, idle, frame, strictJson, retries };
 }
 
 /**
@@ -449,8 +440,12 @@ class Link {
 
   #onmessage(event) {
     const data = event.data;
-    // The peer should send binary messages; a text one goes to the core as its UTF-8 bytes.
-    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : utf8Encoder.encode(String(data));
+    // The binding's rule: jsocket rides on binary messages; a text message is refused.
+    if (!(data instanceof ArrayBuffer)) {
+      this.#refuseText();
+      return;
+    }
+    const bytes = new Uint8Array(data);
     const session = this.#session;
     for (let at = 0; at < bytes.length && !this.#finished; at += SLICE) {
       const count = session.handleInput(performance.now(), bytes.subarray(at, at + SLICE));
@@ -519,6 +514,19 @@ class Link {
     this.#timerAt = null;
   }
 
+  // A text message: closed with the code the core's table gives it, reported as an error.
+  #refuseText() {
+    this.#finished = true;
+    this.#clearTimer();
+    const { code, reason, error } = textRefusal();
+    try {
+      this.#ws.close(code, reason);
+    } catch {
+      // Already closing.
+    }
+    this.#sink(SINK_CLOSED, { reason: 'error', error });
+  }
+
   // Once the session has closed: sends what remains, closes the WebSocket, stops the timer and
   // tells the sink, adding the WebSocket's own close code and reason when it closed first.
   #finishIfClosed(event) {
@@ -529,10 +537,13 @@ class Link {
     const out = this.#session.takeTransmit();
     try {
       if (out.length > 0) this.#ws.send(out);
-      this.#ws.close(closed.reason === 'error' ? CLOSE_PROTOCOL_ERROR : 1000);
+      // The code and reason of the core's WebSocket binding, as the native server sends them.
+      this.#ws.close(closed.sendCode, closed.sendReason);
     } catch {
       // The WebSocket is already closing or closed: nothing more to do with it.
     }
+    delete closed.sendCode;
+    delete closed.sendReason;
     this.#clearTimer();
     if (event !== undefined) {
       closed.code = event.code;
@@ -561,7 +572,6 @@ export class JsonSocket {
   #open = false;
   #everOpened = false;
   #ended = false;
-  #attempt = 0;
   #retry = null;
   #lastStats = null;
   #requests = [];
@@ -670,7 +680,7 @@ export class JsonSocket {
     if (what === SINK_OPEN) {
       this.#open = true;
       this.#everOpened = true;
-      this.#attempt = 0;
+      this.#options.retries?.reset();
       const opening = this.#opening;
       this.#opening = null;
       opening?.resolve();
@@ -743,19 +753,17 @@ export class JsonSocket {
       this.#opening = null;
       opening.reject(error);
     }
-    const backoff = this.#options.backoff;
-    const retry =
-      this.#everOpened &&
-      !this.#ended &&
-      backoff !== null &&
-      info.reason !== 'local' &&
-      this.#attempt < backoff.maxAttempts;
+    const retries = this.#options.retries;
+    const now = performance.now();
+    // When to try again, as the core's schedule says (undefined once the attempts are spent).
+    const at =
+      this.#everOpened && !this.#ended && retries !== null && info.reason !== 'local'
+        ? retries.next(now)
+        : undefined;
+    const retry = at !== undefined;
     if (wasOpen || !retry) this.#report(this.onclose, { ...info, willReconnect: retry });
     if (retry) {
-      const delay = Math.min(backoff.maxDelay, backoff.initialDelay * backoff.factor ** this.#attempt);
-      this.#attempt++;
-      // Jitter, so that a room of kiosks does not reconnect in step after a server restart.
-      this.#retry = setTimeout(() => this.#reconnect(), delay * (0.5 + Math.random() / 2));
+      this.#retry = setTimeout(() => this.#reconnect(), Math.max(0, at - now));
     } else {
       this.#ended = true;
       this.#finish();
@@ -774,6 +782,8 @@ export class JsonSocket {
 
   #finish() {
     for (const waiter of this.#waiters.splice(0)) waiter({ value: undefined, done: true });
+    this.#options.retries?.free();
+    this.#options.retries = null;
   }
 }
 

@@ -103,6 +103,57 @@ export class RawDecoder {
 if (Symbol.dispose) RawDecoder.prototype[Symbol.dispose] = RawDecoder.prototype.free;
 
 /**
+ * When to reconnect after each close. Times are `performance.now()` milliseconds.
+ */
+export class Reconnect {
+    __destroy_into_raw() {
+        const ptr = this.__wbg_ptr;
+        this.__wbg_ptr = 0;
+        ReconnectFinalization.unregister(this);
+        return ptr;
+    }
+    free() {
+        const ptr = this.__destroy_into_raw();
+        wasm.__wbg_reconnect_free(ptr, 0);
+    }
+    /**
+     * The schedule from the `reconnect` options; each `undefined` keeps the core's default.
+     * `maxAttempts` is reconnections before giving up (`Infinity`: never). `seed` draws the
+     * jitter. Throws an `Error` of kind `options` for a bad option.
+     * @param {any} initial_delay_ms
+     * @param {any} max_delay_ms
+     * @param {any} factor
+     * @param {any} max_attempts
+     * @param {number} seed
+     */
+    constructor(initial_delay_ms, max_delay_ms, factor, max_attempts, seed) {
+        const ret = wasm.reconnect_new(initial_delay_ms, max_delay_ms, factor, max_attempts, seed);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        this.__wbg_ptr = ret[0];
+        ReconnectFinalization.register(this, this.__wbg_ptr, this);
+        return this;
+    }
+    /**
+     * After a close at `now_ms`: when to reconnect, or `undefined` once the attempts are spent.
+     * @param {number} now_ms
+     * @returns {number | undefined}
+     */
+    next(now_ms) {
+        const ret = wasm.reconnect_next(this.__wbg_ptr, now_ms);
+        return ret[0] === 0 ? undefined : ret[1];
+    }
+    /**
+     * After a connection opened: the next close starts the schedule again.
+     */
+    reset() {
+        wasm.reconnect_reset(this.__wbg_ptr);
+    }
+}
+if (Symbol.dispose) Reconnect.prototype[Symbol.dispose] = Reconnect.prototype.free;
+
+/**
  * One jsocket connection without IO. Times are `performance.now()` milliseconds.
  *
  * After each `handle*` call, read the laid-out payloads (see the `batch` module), then
@@ -308,6 +359,16 @@ export function encodeRaw(payload, dialect, max_message_size) {
     wasm.__wbindgen_free(ret[0], ret[1] * 1, 1);
     return v4;
 }
+
+/**
+ * The close a text message gets (the binding's rule: jsocket rides on binary messages only),
+ * as `{code, reason}`, with the `Error` (kind `bad_header`) the page is told.
+ * @returns {any}
+ */
+export function textRefusal() {
+    const ret = wasm.textRefusal();
+    return ret;
+}
 function __wbg_get_imports() {
     const import0 = {
         __proto__: null,
@@ -368,6 +429,9 @@ function __wbg_get_imports() {
 const RawDecoderFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }
     : new FinalizationRegistry(ptr => wasm.__wbg_rawdecoder_free(ptr, 1));
+const ReconnectFinalization = (typeof FinalizationRegistry === 'undefined')
+    ? { register: () => {}, unregister: () => {} }
+    : new FinalizationRegistry(ptr => wasm.__wbg_reconnect_free(ptr, 1));
 const SessionFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }
     : new FinalizationRegistry(ptr => wasm.__wbg_session_free(ptr, 1));
