@@ -209,6 +209,23 @@ fn a_newcomer_to_a_full_server_takes_the_slot_of_the_longest_silent() {
     assert!(events(&mut ep).is_empty());
     // Waiting a second, though well within its first-bytes timeout: the newcomer takes its slot.
     let newcomer = connect(&mut ep, secs(1), host(4));
+    // With a first-bytes timeout under a second, that timeout is the wait.
+    let short = EndpointConfig::default()
+        .max_connections(1)
+        .first_bytes_timeout(Duration::from_millis(200));
+    let mut quick = Endpoint::new(short, t0);
+    let stalled = connect(&mut quick, t0, host(1));
+    assert!(quick
+        .handle_connect(Duration::from_millis(199), host(2))
+        .is_err());
+    connect(&mut quick, Duration::from_millis(200), host(2));
+    assert_eq!(
+        events(&mut quick),
+        [Event::Disconnect {
+            id: stalled,
+            reason: Disconnect::Displaced
+        }]
+    );
     assert_eq!(
         events(&mut ep),
         [Event::Disconnect {

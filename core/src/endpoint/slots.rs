@@ -11,16 +11,21 @@ impl<L: Ledger> Endpoint<L> {
     /// A connection from `peer` was accepted at `now`: admits it (its id) or refuses it (why).
     /// When the server is full, the connection that has waited longest without completing a
     /// message gives its slot at once if it has waited longer than
-    /// [`displace_after`](super::EndpointConfig::displace_after) (an [`Event::Disconnect`] for
-    /// it, [`Disconnect::Displaced`]): connections that say nothing never keep a newcomer out
+    /// [`displace_after`](super::EndpointConfig::displace_after) or its first-bytes timeout
+    /// (an [`Event::Disconnect`] for it, [`Disconnect::Displaced`]): connections that say nothing never keep a newcomer out
     /// for long.
     pub fn handle_connect(&mut self, now: Duration, peer: Peer) -> Result<ConnId, Refusal> {
         let mut admitted = self.ledger.admit(&peer);
         if let Err(Refusal::Full { .. }) = admitted {
+            // Past its first-bytes timeout, it is due under pressure anyway.
+            let wait = self
+                .config
+                .displace_after
+                .min(self.config.first_bytes_timeout);
             let displaceable = self
                 .waiting
                 .first()
-                .filter(|&&(since, _)| since.saturating_add(self.config.displace_after) <= now);
+                .filter(|&&(since, _)| since.saturating_add(wait) <= now);
             if let Some(&(_, id)) = displaceable {
                 self.evict(now, id, Disconnect::Displaced);
                 admitted = self.ledger.admit(&peer);
