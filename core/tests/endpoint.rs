@@ -655,6 +655,49 @@ fn control_requests_are_rate_limited_per_connection() {
 }
 
 #[test]
+fn a_connection_over_its_rate_is_not_read_until_its_next_request_is_allowed() {
+    let t = secs(0);
+    let config = EndpointConfig::default()
+        .query_rate(Some(Rate::new(10, 1)))
+        .broadcast_rate(Some(Rate::new(4, 1)));
+    let mut ep = Endpoint::new(config, t);
+    let a = member(&mut ep, t, host(1));
+    let b = member(&mut ep, t, host(2));
+    let stats = json!({CONTROL_KEY: "stats"});
+    assert!(matches!(
+        request(&mut ep, t, a, stats.clone()),
+        Verdict::Stats
+    ));
+    assert_eq!(ep.held_until(t, a), None, "within its rate: read on");
+    assert!(matches!(
+        request(&mut ep, t, a, stats.clone()),
+        Verdict::Reply(_)
+    ));
+    let until = Duration::from_millis(100);
+    assert_eq!(ep.held_until(t, a), Some(until));
+    assert_eq!(ep.held_until(t, b), None, "the others are read as before");
+    // The hold ends when the next request is allowed, and that request is.
+    assert_eq!(ep.held_until(until, a), None);
+    assert!(matches!(request(&mut ep, until, a, stats), Verdict::Stats));
+    // Broadcasts: their own rate gives their own hold.
+    let bc = json!({CONTROL_KEY: "broadcast", "message": 1});
+    assert!(matches!(
+        request(&mut ep, t, b, bc.clone()),
+        Verdict::Broadcast { .. }
+    ));
+    assert!(matches!(request(&mut ep, t, b, bc), Verdict::Reply(_)));
+    assert_eq!(ep.held_until(t, b), Some(Duration::from_millis(250)));
+    // An ordinary message holds nothing; a connection gone is not held.
+    assert!(matches!(
+        request(&mut ep, t, a, json!({"x": 1})),
+        Verdict::Pass
+    ));
+    assert_eq!(ep.held_until(until, a), None);
+    ep.handle_leave(t, b, None);
+    assert_eq!(ep.held_until(t, b), None);
+}
+
+#[test]
 fn invalid_and_oversize_control_requests_get_an_error_reply() {
     let t = secs(0);
     let config = EndpointConfig::default().max_message_size(100);

@@ -124,6 +124,8 @@ impl<L: Ledger> Endpoint<L> {
             return Verdict::Reply(error(why));
         }
         if !bucket.take(rate, now) {
+            // Reading on would only make the others wait while its next requests are refused.
+            slot.held_until = bucket.due(rate, now);
             self.count(now, |t| t.rate_limited += 1);
             return Verdict::Reply(error("too many control requests: slow down"));
         }
