@@ -53,7 +53,7 @@ pub(crate) struct Slot {
     /// Control answers being gathered from the other shards: until they are in, it takes no
     /// pushes, so that its answer comes before anything pushed after its request.
     awaiting: Cell<usize>,
-    /// Until when it is not read: it went over a control rate (the endpoint's
+    /// Until when it is not read: it used up a control rate (the endpoint's
     /// [`held_until`](Endpoint::held_until), kept here: looked at every turn).
     held_until: Cell<Option<Duration>>,
     /// A large pushed frame being written by reference, at most one at a time.
@@ -433,11 +433,9 @@ impl Shared {
         }
         let verdict = self.endpoint.borrow_mut().handle_json(now, slot.cid(), msg);
         slot.member.set(true);
-        if let Verdict::Reply(_) = verdict {
-            // Refused for its rate, perhaps: then it is not read for a while.
-            let until = self.endpoint.borrow().held_until(now, slot.cid());
-            slot.held_until.set(until);
-        }
+        // A control rate used up: the connection is not read for a while.
+        let until = self.endpoint.borrow().held_until(now, slot.cid());
+        slot.held_until.set(until);
         let sharded = self.fabric.shards() > 1;
         let answer = match verdict {
             Verdict::Pass => Answer::Handler,

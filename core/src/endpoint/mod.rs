@@ -57,10 +57,11 @@
 //! Each connection's statistics and client-page requests, and its broadcasts, are counted
 //! against per-connection rates ([`query_rate`](EndpointConfig::query_rate),
 //! [`broadcast_rate`](EndpointConfig::broadcast_rate)). A request over its rate is answered
-//! with an error, and the connection is not read again until its next request would be
-//! allowed: the adapter asks [`held_until`](Endpoint::held_until) before it reads. A client
-//! that sends faster than its rate is slowed by its own socket's backpressure instead of
-//! having the server read, check and refuse what it sends while the others wait.
+//! with an error. A connection that has used up its rate (its burst spent) is not read again
+//! until its next request would be allowed: the adapter asks
+//! [`held_until`](Endpoint::held_until) before it reads. A client that sends faster than its
+//! rate is paced by its own socket's backpressure instead of having the server read, check and
+//! refuse what it sends while the others wait.
 //!
 //! ## Shards
 //! A sharded server runs one endpoint per thread, with ids made unique by the shard index in
@@ -469,10 +470,10 @@ impl<L: Ledger> Endpoint<L> {
         })
     }
 
-    /// Until when the adapter reads nothing more of `id`: it sent control requests faster than
-    /// its rate, and what it sends next would be refused at the others' expense. `None` once
-    /// that time is past at `now` (or for an unknown id). Requests already read are still
-    /// answered; the hold lasts until the next one would be allowed (a second at most).
+    /// Until when the adapter reads nothing more of `id`: it has used up a control rate, and
+    /// what it sends next would be refused at the others' expense. `None` once that time is
+    /// past at `now` (or for an unknown id). Requests already read are still answered; the hold
+    /// lasts until the next one would be allowed (a second at most).
     #[must_use]
     pub fn held_until(&self, now: Duration, id: ConnId) -> Option<Duration> {
         let until = self.slots.get(&id)?.held_until;

@@ -110,9 +110,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", value_parser = seconds,
         default_value_t = Seconds(EndpointConfig::default().get_slow_reader_timeout()))]
     slow_reader_timeout: Seconds,
-    /// Broadcast control messages one connection may send a second (bursts of as many; past
-    /// it the connection is not read until it may send the next); 0: unlimited (to benchmark
-    /// the broadcast path).
+    /// Broadcast control messages one connection may send a second (bursts of as many; once
+    /// they are used up the connection is not read until it may send the next); 0: unlimited
+    /// (to benchmark the broadcast path).
     #[arg(long, value_name = "N", default_value_t = 100)]
     broadcast_rate: u32,
     /// Bytes of pushed messages (broadcasts) waiting on the whole server; past it the slowest
