@@ -15,12 +15,14 @@ scenario's own. The open-files limit is raised to its hard limit first (the serv
 
 With `--threads 1,default` each scenario runs once per thread setting (`serve --threads N`;
 `default` leaves the option out: a shard per core), the settings interleaved within each
-scenario so that they see the same machine. With `--rounds N` the whole sequence runs N times
+scenario so that they see the same machine; `--compare OTHER` runs each also against OTHER's
+`native serve` (another build; the measuring client stays `--binary`'s). With `--rounds N` the whole sequence runs N times
 and the table gives medians: of p50 and p99, and of each round's p99 over its own "alone"
 (with the range of those ratios), since a busy machine moves single runs by several times.
 
 usage: bench/noisy.py [--binary target/release/native] [--duration 5] [--scenarios a,b,...]
-                      [--threads default,1,...] [--rounds 1] [--server-args "..."] [--json]
+                      [--threads default,1,...] [--compare OTHER] [--rounds 1]
+                      [--server-args "..."] [--json]
 """
 import argparse
 import json
@@ -181,13 +183,14 @@ STARTERS = {
 }
 
 
-def run_scenario(args, name: str, threads: str) -> dict:
+def run_scenario(args, name: str, server_name: str, threads: str) -> dict:
     port = free_port()
     thread_args = [] if threads == "default" else ["--threads", threads]
+    binary = args.compare if server_name == "compare" else args.binary
     server = subprocess.Popen(
-        [args.binary, "serve", "--port", str(port), *thread_args, *args.server_args.split()],
+        [binary, "serve", "--port", str(port), *thread_args, *args.server_args.split()],
         stdout=subprocess.DEVNULL,
-        stderr=open(os.path.join(args.logs, f"noisy-{name}-t{threads}.log"), "w"),
+        stderr=open(os.path.join(args.logs, f"noisy-{name}-{server_name}-t{threads}.log"), "w"),
     )
     neighbour = None
     try:
@@ -210,6 +213,7 @@ def run_scenario(args, name: str, threads: str) -> dict:
             report = {"errors": [out.stderr.strip()[-300:] or "no report"], "latency_us": {}}
         result = {
             "scenario": name,
+            "server": server_name,
             "threads": threads,
             "msgs_per_s": report.get("msgs_per_s", 0.0),
             "p50_us": report["latency_us"].get("p50", 0.0),
@@ -238,6 +242,7 @@ def main() -> None:
     p.add_argument("--scenarios", default=",".join(SCENARIOS))
     p.add_argument("--threads", default="default",
                    help="comma-separated `serve --threads` settings, interleaved ('default': none)")
+    p.add_argument("--compare", help="another build's binary whose server runs beside, interleaved")
     p.add_argument("--rounds", type=int, default=1, help="run everything this many times")
     p.add_argument("--server-args", default="", help="extra arguments for `native serve`")
     p.add_argument("--logs", default="target/bench-logs")
@@ -247,31 +252,33 @@ def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    settings = args.threads.split(",")
+    servers = ["this", "compare"] if args.compare else ["this"]
+    settings = [(server, threads) for server in servers for threads in args.threads.split(",")]
     results = []
     for n in range(args.rounds):
         for name in args.scenarios.split(","):
-            for threads in settings:
-                r = run_scenario(args, name, threads)
+            for server, threads in settings:
+                r = run_scenario(args, name, server, threads)
                 r["round"] = n
                 results.append(r)
     if args.json:
         print(json.dumps(results, indent=1))
         return
-    print(f"{'beside':<10} {'threads':>7} {'msg/s':>8} {'p50 µs':>8} {'p99 µs':>9} "
+    print(f"{'beside':<10} {'server':>7} {'threads':>7} {'msg/s':>8} {'p50 µs':>8} {'p99 µs':>9} "
           f"{'p99 ×alone':>10} {'(range)':>13} {'max µs':>9} {'peak MiB':>9}  notes")
     for name in args.scenarios.split(","):
-        for threads in settings:
-            print(summary_line(results, name, threads))
+        for server, threads in settings:
+            print(summary_line(results, name, server, threads))
 
 
-def summary_line(results: list, name: str, threads: str) -> str:
-    """One scenario at one thread setting: medians over the rounds."""
-    runs = [r for r in results if r["scenario"] == name and r["threads"] == threads]
+def summary_line(results: list, name: str, server: str, threads: str) -> str:
+    """One scenario against one server at one thread setting: medians over the rounds."""
+    same = lambda r: r["server"] == server and r["threads"] == threads
+    runs = [r for r in results if r["scenario"] == name and same(r)]
     ratios = []
     for r in runs:
         alone = next(
-            (a for a in results if a["scenario"] == "alone" and a["threads"] == threads
+            (a for a in results if a["scenario"] == "alone" and same(a)
              and a["round"] == r["round"]),
             None,
         )
@@ -287,7 +294,7 @@ def summary_line(results: list, name: str, threads: str) -> str:
             r["neighbour"][:80],
         ] if x
     )
-    return (f"{name:<10} {threads:>7} {med('msgs_per_s'):>8.0f} {med('p50_us'):>8.0f} "
+    return (f"{name:<10} {server:>7} {threads:>7} {med('msgs_per_s'):>8.0f} {med('p50_us'):>8.0f} "
             f"{med('p99_us'):>9.0f} {ratio:>10.1f} {spread:>13} {max(r['max_us'] for r in runs):>9.0f} "
             f"{max(r['peak_mib'] for r in runs):>9.1f}  {notes}")
 
