@@ -13,7 +13,15 @@ echo latency against `native serve`, first alone, then beside each neighbour:
 Each scenario runs against a fresh server, so the peak resident memory (VmHWM) is the
 scenario's own. The open-files limit is raised to its hard limit first (the server inherits it).
 
+With `--threads 1,default` each scenario runs once per thread setting (`serve --threads N`;
+`default` leaves the option out: a shard per core), the settings interleaved within each
+scenario so that they see the same machine; `--compare OTHER` runs each also against OTHER's
+`native serve` (another build; the measuring client stays `--binary`'s). With `--rounds N` the whole sequence runs N times
+and the table gives medians: of p50 and p99, and of each round's p99 over its own "alone"
+(with the range of those ratios), since a busy machine moves single runs by several times.
+
 usage: bench/noisy.py [--binary target/release/native] [--duration 5] [--scenarios a,b,...]
+                      [--threads default,1,...] [--compare OTHER] [--rounds 1]
                       [--server-args "..."] [--json]
 """
 import argparse
@@ -21,6 +29,7 @@ import json
 import os
 import resource
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -174,12 +183,14 @@ STARTERS = {
 }
 
 
-def run_scenario(args, name: str) -> dict:
+def run_scenario(args, name: str, server_name: str, threads: str) -> dict:
     port = free_port()
+    thread_args = [] if threads == "default" else ["--threads", threads]
+    binary = args.compare if server_name == "compare" else args.binary
     server = subprocess.Popen(
-        [args.binary, "serve", "--port", str(port), *args.server_args.split()],
+        [binary, "serve", "--port", str(port), *thread_args, *args.server_args.split()],
         stdout=subprocess.DEVNULL,
-        stderr=open(os.path.join(args.logs, f"noisy-{name}.log"), "w"),
+        stderr=open(os.path.join(args.logs, f"noisy-{name}-{server_name}-t{threads}.log"), "w"),
     )
     neighbour = None
     try:
@@ -202,6 +213,8 @@ def run_scenario(args, name: str) -> dict:
             report = {"errors": [out.stderr.strip()[-300:] or "no report"], "latency_us": {}}
         result = {
             "scenario": name,
+            "server": server_name,
+            "threads": threads,
             "msgs_per_s": report.get("msgs_per_s", 0.0),
             "p50_us": report["latency_us"].get("p50", 0.0),
             "p99_us": report["latency_us"].get("p99", 0.0),
@@ -227,6 +240,10 @@ def main() -> None:
     p.add_argument("--binary", default="target/release/native")
     p.add_argument("--duration", type=float, default=5.0)
     p.add_argument("--scenarios", default=",".join(SCENARIOS))
+    p.add_argument("--threads", default="default",
+                   help="comma-separated `serve --threads` settings, interleaved ('default': none)")
+    p.add_argument("--compare", help="another build's binary whose server runs beside, interleaved")
+    p.add_argument("--rounds", type=int, default=1, help="run everything this many times")
     p.add_argument("--server-args", default="", help="extra arguments for `native serve`")
     p.add_argument("--logs", default="target/bench-logs")
     p.add_argument("--json", action="store_true")
@@ -235,24 +252,51 @@ def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    results = [run_scenario(args, s) for s in args.scenarios.split(",")]
+    servers = ["this", "compare"] if args.compare else ["this"]
+    settings = [(server, threads) for server in servers for threads in args.threads.split(",")]
+    results = []
+    for n in range(args.rounds):
+        for name in args.scenarios.split(","):
+            for server, threads in settings:
+                r = run_scenario(args, name, server, threads)
+                r["round"] = n
+                results.append(r)
     if args.json:
         print(json.dumps(results, indent=1))
         return
-    alone = next((r for r in results if r["scenario"] == "alone"), None)
-    print(f"{'beside':<10} {'msg/s':>8} {'p50 µs':>8} {'p99 µs':>9} {'p99 ×alone':>10} "
-          f"{'max µs':>9} {'peak MiB':>9}  notes")
-    for r in results:
-        ratio = r["p99_us"] / alone["p99_us"] if alone and alone["p99_us"] else float("nan")
-        notes = "; ".join(
-            x for x in [
-                "" if r["server_alive"] else "SERVER DIED",
-                "; ".join(r["errors"])[:120],
-                r["neighbour"][:80],
-            ] if x
+    print(f"{'beside':<10} {'server':>7} {'threads':>7} {'msg/s':>8} {'p50 µs':>8} {'p99 µs':>9} "
+          f"{'p99 ×alone':>10} {'(range)':>13} {'max µs':>9} {'peak MiB':>9}  notes")
+    for name in args.scenarios.split(","):
+        for server, threads in settings:
+            print(summary_line(results, name, server, threads))
+
+
+def summary_line(results: list, name: str, server: str, threads: str) -> str:
+    """One scenario against one server at one thread setting: medians over the rounds."""
+    same = lambda r: r["server"] == server and r["threads"] == threads
+    runs = [r for r in results if r["scenario"] == name and same(r)]
+    ratios = []
+    for r in runs:
+        alone = next(
+            (a for a in results if a["scenario"] == "alone" and same(a)
+             and a["round"] == r["round"]),
+            None,
         )
-        print(f"{r['scenario']:<10} {r['msgs_per_s']:>8.0f} {r['p50_us']:>8.0f} {r['p99_us']:>9.0f} "
-              f"{ratio:>10.1f} {r['max_us']:>9.0f} {r['peak_mib']:>9.1f}  {notes}")
+        if alone and alone["p99_us"]:
+            ratios.append(r["p99_us"] / alone["p99_us"])
+    med = lambda key: statistics.median(r[key] for r in runs)
+    ratio = statistics.median(ratios) if ratios else float("nan")
+    spread = f"({min(ratios):.1f}–{max(ratios):.1f})" if len(ratios) > 1 else ""
+    notes = "; ".join(
+        x for r in runs for x in [
+            "" if r["server_alive"] else "SERVER DIED",
+            "; ".join(r["errors"])[:120],
+            r["neighbour"][:80],
+        ] if x
+    )
+    return (f"{name:<10} {server:>7} {threads:>7} {med('msgs_per_s'):>8.0f} {med('p50_us'):>8.0f} "
+            f"{med('p99_us'):>9.0f} {ratio:>10.1f} {spread:>13} {max(r['max_us'] for r in runs):>9.0f} "
+            f"{max(r['peak_mib'] for r in runs):>9.1f}  {notes}")
 
 
 if __name__ == "__main__":

@@ -678,6 +678,59 @@ fn control_requests_are_rate_limited_per_connection() {
 }
 
 #[test]
+fn a_connection_that_used_up_its_rate_is_not_read_until_its_next_request_is_allowed() {
+    let t = secs(0);
+    let config = EndpointConfig::default()
+        .query_rate(Some(Rate::new(10, 2)))
+        .broadcast_rate(Some(Rate::new(4, 1)));
+    let mut ep = Endpoint::new(config, t);
+    let a = member(&mut ep, t, host(1));
+    let b = member(&mut ep, t, host(2));
+    let stats = json!({CONTROL_KEY: "stats"});
+    assert!(matches!(
+        request(&mut ep, t, a, stats.clone()),
+        Verdict::Stats
+    ));
+    assert_eq!(ep.held_until(t, a), None, "a token left: read on");
+    assert!(matches!(
+        request(&mut ep, t, a, stats.clone()),
+        Verdict::Stats
+    ));
+    let until = Duration::from_millis(100);
+    assert_eq!(ep.held_until(t, a), Some(until), "the burst spent");
+    assert_eq!(ep.held_until(t, b), None, "the others are read as before");
+    // What was read meanwhile is refused, and the hold stays.
+    assert!(matches!(
+        request(&mut ep, t, a, stats.clone()),
+        Verdict::Reply(_)
+    ));
+    assert_eq!(ep.held_until(t, a), Some(until));
+    // The hold ends when the next request is allowed, and that request is.
+    assert_eq!(ep.held_until(until, a), None);
+    assert!(matches!(request(&mut ep, until, a, stats), Verdict::Stats));
+    assert_eq!(
+        ep.held_until(until, a),
+        Some(secs(0) + Duration::from_millis(200))
+    );
+    // Broadcasts: their own rate gives their own hold.
+    let bc = json!({CONTROL_KEY: "broadcast", "message": 1});
+    assert!(matches!(
+        request(&mut ep, t, b, bc),
+        Verdict::Broadcast { .. }
+    ));
+    assert_eq!(ep.held_until(t, b), Some(Duration::from_millis(250)));
+    // An ordinary message holds nothing; a connection gone is not held.
+    let c = member(&mut ep, t, host(3));
+    assert!(matches!(
+        request(&mut ep, t, c, json!({"x": 1})),
+        Verdict::Pass
+    ));
+    assert_eq!(ep.held_until(t, c), None);
+    ep.handle_leave(t, b, None);
+    assert_eq!(ep.held_until(t, b), None);
+}
+
+#[test]
 fn invalid_and_oversize_control_requests_get_an_error_reply() {
     let t = secs(0);
     let config = EndpointConfig::default().max_message_size(100);

@@ -275,7 +275,8 @@ impl ServerConfig {
 
     /// How many broadcast control messages one connection may send (default 100 a second,
     /// bursts of 100; `None`: unlimited, for a benchmark of the broadcast path). More are
-    /// answered with an error and counted.
+    /// answered with an error and counted; a connection that has used them up is not read
+    /// until its next broadcast would be allowed.
     #[must_use]
     pub fn broadcast_rate(mut self, rate: Option<Rate>) -> Self {
         self.broadcast_rate = rate;

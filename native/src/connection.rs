@@ -196,9 +196,16 @@ async fn drive(
             continue;
         }
 
-        let (deadline, want_read) = {
+        let (deadline, wants_input) = {
             let conn = slot.conn.borrow();
             (conn.poll_timeout(), conn.wants_input())
+        };
+        // Over a control rate: not read until its next request would be allowed.
+        let held = slot.held_until(clock);
+        let want_read = wants_input && held.is_none();
+        let deadline = match (deadline, held) {
+            (Some(at), Some(until)) => Some(at.min(until)),
+            (at, until) => at.or(until),
         };
         // Re-arm only for an earlier deadline: the idle deadline moves with every message, and
         // re-arming a timer costs the reactor a wake-up. A timer that fires early just reports
@@ -252,7 +259,7 @@ async fn drive(
             Pushed {
                 shared,
                 slot,
-                take: want_read,
+                take: wants_input,
             }
             .await;
             Wake::Pushed

@@ -53,6 +53,9 @@ pub(crate) struct Slot {
     /// Control answers being gathered from the other shards: until they are in, it takes no
     /// pushes, so that its answer comes before anything pushed after its request.
     awaiting: Cell<usize>,
+    /// Until when it is not read: it used up a control rate (the endpoint's
+    /// [`held_until`](Endpoint::held_until), kept here: looked at every turn).
+    held_until: Cell<Option<Duration>>,
     /// A large pushed frame being written by reference, at most one at a time.
     pub(crate) by_ref: RefCell<Option<ByRef>>,
     /// The connection task's waker while it waits.
@@ -68,6 +71,16 @@ impl Slot {
     /// Whether the endpoint asked to close this connection.
     pub(crate) fn kicked(&self) -> bool {
         self.kicked.get()
+    }
+
+    /// Until when the connection is not read, if that is still to come.
+    pub(crate) fn held_until(&self, clock: Clock) -> Option<Duration> {
+        let until = self.held_until.get()?;
+        if until > clock.now() {
+            return Some(until);
+        }
+        self.held_until.set(None);
+        None
     }
 
     /// Whether the server was asked to close this connection (see [`Slot::ask_close`]).
@@ -341,6 +354,7 @@ impl Shared {
             pushed: Cell::new(false),
             kicked: Cell::new(false),
             close_asked: Cell::new(false),
+            held_until: Cell::new(None),
             awaiting: Cell::new(0),
             by_ref: RefCell::new(None),
             waker: Cell::new(None),
@@ -419,6 +433,9 @@ impl Shared {
         }
         let verdict = self.endpoint.borrow_mut().handle_json(now, slot.cid(), msg);
         slot.member.set(true);
+        // A control rate used up: the connection is not read for a while.
+        let until = self.endpoint.borrow().held_until(now, slot.cid());
+        slot.held_until.set(until);
         let sharded = self.fabric.shards() > 1;
         let answer = match verdict {
             Verdict::Pass => Answer::Handler,

@@ -90,6 +90,41 @@ fn a_stats_flood_is_rate_limited_and_an_echo_beside_it_is_answered() {
     drop(crowd);
 }
 
+/// A client that has used up its broadcast rate is not read until its next broadcast would be
+/// allowed: a flooder is paced by its own socket's backpressure, and the server does not read,
+/// check and refuse what it sends while the others wait. Its messages are not lost, only taken
+/// later.
+#[test]
+fn a_client_that_used_up_its_broadcast_rate_is_not_read_until_its_next_is_allowed() {
+    use std::time::{Duration, Instant};
+
+    use native::jsocket_core::endpoint::Rate;
+
+    let config = ServerConfig::default().broadcast_rate(Some(Rate::new(1, 1)));
+    let server = start(config, || Echo);
+    let mut eager = RawPeer::connect(server.addr, Dialect::V2);
+    eager.write(&frame(&json!({"hello": 1}), Dialect::V2));
+    assert_eq!(eager.recv(), json!({"hello": 1}));
+    let broadcast = frame(
+        &json!({"$jsocket": "broadcast", "message": "now"}),
+        Dialect::V2,
+    );
+    eager.write(&broadcast);
+    assert_eq!(eager.recv()["message"], json!("now"));
+    // Sent once its one broadcast a second is spent: read a second after that broadcast.
+    let spent = Instant::now();
+    eager.write(&frame(&json!({"after": 1}), Dialect::V2));
+    eager.write(&broadcast);
+    assert_eq!(eager.recv(), json!({"after": 1}));
+    let waited = spent.elapsed();
+    assert!(
+        waited >= Duration::from_millis(500),
+        "read again after {waited:?}"
+    );
+    // The broadcast behind it is allowed, not refused.
+    assert_eq!(eager.recv()["message"], json!("now"));
+}
+
 /// Joins `n` clients that then never read.
 fn non_readers(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
     (0..n)

@@ -124,7 +124,11 @@ impl<L: Ledger> Endpoint<L> {
             };
             return Verdict::Reply(error(why));
         }
-        if !bucket.take(rate, now) {
+        let allowed = bucket.take(rate, now);
+        // With no token left, reading on would only make the others wait while its next
+        // requests are refused: it is read again when the next one is due.
+        slot.held_until = bucket.due(rate, now);
+        if !allowed {
             self.count(now, |t| t.rate_limited += 1);
             return Verdict::Reply(error("too many control requests: slow down"));
         }

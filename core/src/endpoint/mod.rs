@@ -54,6 +54,16 @@
 //! up for the [slow-reader timeout](EndpointConfig::slow_reader_timeout) is disconnected. The
 //! memory bound this gives is stated on [`EndpointConfig`].
 //!
+//! ## Rates
+//! Each connection's statistics and client-page requests, and its broadcasts, are counted
+//! against per-connection rates ([`query_rate`](EndpointConfig::query_rate),
+//! [`broadcast_rate`](EndpointConfig::broadcast_rate)). A request over its rate is answered
+//! with an error. A connection that has used up its rate (its burst spent) is not read again
+//! until its next request would be allowed: the adapter asks
+//! [`held_until`](Endpoint::held_until) before it reads. A client that sends faster than its
+//! rate is paced by its own socket's backpressure instead of having the server read, check and
+//! refuse what it sends while the others wait.
+//!
 //! ## Shards
 //! A sharded server runs one endpoint per thread, with ids made unique by the shard index in
 //! [`ConnId`]. What is server-wide crosses shards through one seam: the [`Ledger`] (connection
@@ -201,6 +211,8 @@ struct Slot {
     ready: bool,
     queries: Bucket,
     broadcasts: Bucket,
+    /// Until when its input is not read: it went over a control rate.
+    held_until: Duration,
 }
 
 /// The server-wide policy of one server (or one shard of it), without IO. See the
@@ -457,6 +469,16 @@ impl<L: Ledger> Endpoint<L> {
             pushes_dropped: slot.pushes_dropped,
             behind_since: slot.behind_since,
         })
+    }
+
+    /// Until when the adapter reads nothing more of `id`: it has used up a control rate, and
+    /// what it sends next would be refused at the others' expense. `None` once that time is
+    /// past at `now` (or for an unknown id). Requests already read are still answered; the hold
+    /// lasts until the next one would be allowed (a second at most).
+    #[must_use]
+    pub fn held_until(&self, now: Duration, id: ConnId) -> Option<Duration> {
+        let until = self.slots.get(&id)?.held_until;
+        (until > now).then_some(until)
     }
 
     /// Whether `id` is a member (receives pushes and broadcasts).

@@ -51,6 +51,30 @@ impl Bucket {
             false
         }
     }
+
+    /// When the next token is due: `now` if there is one, later if the bucket is empty (never
+    /// more than a second on, so that a rate without refills holds nobody for long). No rate:
+    /// `now`.
+    pub(crate) fn due(&self, rate: Option<Rate>, now: Duration) -> Duration {
+        let Some(rate) = rate else {
+            return now;
+        };
+        let elapsed = now.saturating_sub(self.at).as_nanos();
+        let level = self
+            .level
+            .saturating_add(elapsed.saturating_mul(u128::from(rate.per_second)));
+        if level >= NANOS {
+            return now;
+        }
+        // Nanoseconds until the missing part of a token has come, rounded up.
+        let per_second = u128::from(rate.per_second);
+        let wait = match per_second {
+            0 => NANOS,
+            _ => (NANOS - level).div_ceil(per_second).min(NANOS),
+        };
+        let wait = u64::try_from(wait).unwrap_or(u64::MAX);
+        now.saturating_add(Duration::from_nanos(wait))
+    }
 }
 
 fn capacity(rate: Rate) -> u128 {
@@ -79,5 +103,27 @@ mod tests {
         // A clock that steps back gives nothing and takes nothing.
         assert!(!b.take(rate, t));
         assert!(Bucket::new(None, t).take(None, t));
+    }
+
+    #[test]
+    fn the_next_token_is_due_when_the_refill_brings_it() {
+        let rate = Some(Rate::new(4, 1));
+        let t = Duration::from_secs(10);
+        let mut b = Bucket::new(rate, t);
+        assert_eq!(b.due(rate, t), t, "a full bucket has a token now");
+        assert!(b.take(rate, t));
+        let due = b.due(rate, t);
+        assert_eq!(due, t + Duration::from_millis(250));
+        assert!(!b.take(rate, due - Duration::from_nanos(1)));
+        assert!(b.take(rate, due));
+        // Part of the wait already passed counts.
+        let later = due + Duration::from_millis(100);
+        assert_eq!(b.due(rate, later), due + Duration::from_millis(250));
+        // No refill at all: a second at most; no rate: now.
+        let none = Some(Rate::new(0, 1));
+        let mut b = Bucket::new(none, t);
+        assert!(b.take(none, t));
+        assert_eq!(b.due(none, t), t + Duration::from_secs(1));
+        assert_eq!(Bucket::new(None, t).due(None, t), t);
     }
 }

@@ -54,6 +54,7 @@ impl<L: Ledger> Endpoint<L> {
                 ready: false,
                 queries: Bucket::new(self.config.query_rate, now),
                 broadcasts: Bucket::new(self.config.broadcast_rate, now),
+                held_until: Duration::ZERO,
             },
         );
         self.waiting.insert((now, id));

@@ -101,7 +101,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", value_parser = seconds,
         default_value_t = Seconds(EndpointConfig::default().get_slow_reader_timeout()))]
     slow_reader_timeout: Seconds,
-    /// Broadcast control messages one connection may send a second (bursts of as many); off:
+    /// Broadcast control messages one connection may send a second (bursts of as many; once
+    /// they are used up the connection is not read until it may send the next); off:
     /// unlimited (to benchmark the broadcast path).
     #[arg(long, value_name = "N", value_parser = limit,
         default_value_t = Limit(EndpointConfig::default().get_broadcast_rate().map(|r| r.per_second)))]

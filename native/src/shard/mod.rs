@@ -97,8 +97,6 @@ pub(crate) struct Fabric {
     /// The last connection id each shard issued (its ids count up from 1), so that a push to an
     /// id that never existed fails at once, on whichever shard it is made.
     issued: Vec<AtomicU64>,
-    /// Members each shard holds (updated as membership changes, never per message).
-    members: Vec<AtomicUsize>,
     /// Connections being told why they are refused, on every shard.
     refusing: Arc<AtomicUsize>,
     /// Whether slots run short on the whole server, as last told.
@@ -123,9 +121,11 @@ impl Fabric {
                 endpoint.get_max_per_address(),
             ),
             budget: OutputBudget::new(endpoint.get_output_budget()),
-            bus: ShardBus { inboxes: senders },
+            bus: ShardBus {
+                inboxes: senders,
+                members: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
+            },
             loads: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
-            members: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
             issued: (0..shards).map(|_| AtomicU64::new(0)).collect(),
             turn: AtomicUsize::new(0),
             refusing: Arc::new(AtomicUsize::new(0)),
@@ -219,14 +219,14 @@ impl Fabric {
 
     /// Records that shard `shard` holds `members` members.
     pub(crate) fn set_members(&self, shard: u16, members: usize) {
-        if let Some(count) = self.members.get(usize::from(shard)) {
+        if let Some(count) = self.bus.members.get(usize::from(shard)) {
             count.store(members, Ordering::Relaxed);
         }
     }
 
     /// The members of every shard but `shard`, as they last recorded them.
     pub(crate) fn members_elsewhere(&self, shard: u16) -> usize {
-        (self.members.iter().enumerate())
+        (self.bus.members.iter().enumerate())
             .filter(|(i, _)| *i != usize::from(shard))
             .map(|(_, n)| n.load(Ordering::Relaxed))
             .sum()
@@ -276,12 +276,18 @@ impl Drop for Load {
 /// counted in the output budget wherever they wait, so the queues are bounded by it.
 struct ShardBus {
     inboxes: Vec<smol::channel::Sender<Letter>>,
+    /// Members each shard holds (updated as membership changes, never per message).
+    members: Vec<AtomicUsize>,
 }
 
 impl Bus for ShardBus {
     fn broadcast(&self, from: u16, frame: &Frame) {
         for (i, inbox) in self.inboxes.iter().enumerate() {
-            if i != usize::from(from) {
+            // A shard without members has no one to fan out to: waking its thread for each
+            // broadcast would cost a cross-thread hop per message for nothing. (One that gains
+            // a member as this is sent may miss it, as if it had joined a moment later.)
+            let members = self.members.get(i).map_or(0, |n| n.load(Ordering::Relaxed));
+            if i != usize::from(from) && members > 0 {
                 let _ = inbox.try_send(Letter::Broadcast(frame.clone()));
             }
         }

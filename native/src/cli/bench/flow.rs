@@ -118,10 +118,14 @@ impl Flow {
             // A room's broadcast (a server whose other clients broadcast) is no reply: told by
             // the envelope's first bytes, as the server writes them, without reading it all.
             // The answer to a broadcast request is its envelope: the message inside counts.
+            // Only then is the envelope read: a room's large broadcast costs a skip, not a parse.
             if text.starts_with(ENVELOPE_START) && text != plan_text(plan) {
+                if !plan.broadcast {
+                    continue;
+                }
                 match jsocket_core::control::read_envelope(text) {
-                    Some((_, message)) if plan.broadcast => text = message,
-                    _ => continue,
+                    Some((_, message)) => text = message,
+                    None => continue,
                 }
             }
             check(text, plan, &mut self.also_accepted)?;
