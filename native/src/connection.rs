@@ -35,6 +35,7 @@
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -109,6 +110,10 @@ async fn drive(
 ) -> End {
     let clock = shared.clock;
     let mut timer = Timer::never();
+    // Kept across waits that end otherwise (a push): dropped, it would take its waker with it,
+    // and the next wait would register the socket with the reactor again (a system call per
+    // push, for a member that only listens).
+    let mut readable = pin!(stream.readable());
     let mut armed: Option<Duration> = None;
     let mut read_more = false;
     let mut guess = Guess::default();
@@ -241,7 +246,7 @@ async fn drive(
         }
         let wake = async {
             if want_read {
-                let _ = stream.readable().await;
+                let _ = readable.as_mut().await;
                 Wake::Readable
             } else {
                 future::pending().await
@@ -270,7 +275,10 @@ async fn drive(
         })
         .await;
         match wake {
-            Wake::Readable => read_more = read(shared, slot, stream, dispatch, ctx) == Got::Full,
+            Wake::Readable => {
+                readable.set(stream.readable());
+                read_more = read(shared, slot, stream, dispatch, ctx) == Got::Full;
+            }
             Wake::Writable | Wake::Pushed => {}
             Wake::Timer => {
                 armed = None;

@@ -138,6 +138,12 @@ impl ServerHandle {
         self.shared.stats()
     }
 
+    /// Whether the server is shutting down: its connections are closing, every one of them,
+    /// so that a handler need not tell the others of each departure.
+    pub fn is_stopping(&self) -> bool {
+        self.shared.stopping.get()
+    }
+
     /// Shuts the server down: it stops accepting, each connection sends the replies it has
     /// produced and closes, and [`Server::run`](crate::Server::run) returns.
     pub fn shutdown(&self) {

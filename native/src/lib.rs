@@ -66,6 +66,7 @@ pub mod server;
 mod shard;
 mod socket;
 mod stats;
+mod wake_line;
 pub mod ws;
 
 pub use blocking::BlockingClient;

@@ -31,6 +31,7 @@ use crate::cpu_gauge::CpuGauge;
 use crate::shard::{Fabric, Letter, Part, Query, SharedLedger};
 use crate::socket::PeerAddr;
 use crate::stats::{ClientStats, ServerStats};
+use crate::wake_line::WakeLine;
 
 /// One live connection, as every task of the server sees it.
 pub(crate) struct Slot {
@@ -45,6 +46,8 @@ pub(crate) struct Slot {
     /// Whether the endpoint named it ready: it has pushes to take (or should report that it
     /// caught up).
     pushed: Cell<bool>,
+    /// Whether it waits in the shard's [`WakeLine`] to be woken for its pushes.
+    pub(crate) in_line: Cell<bool>,
     /// Whether the endpoint let it go: the task closes it.
     kicked: Cell<bool>,
     /// Whether [`ServerHandle::close`](crate::ServerHandle::close) asked to close it, as its
@@ -184,6 +187,8 @@ pub(crate) struct Shared {
     /// The member count this shard last recorded in the fabric.
     members_told: Cell<usize>,
     pub(crate) slots: RefCell<BTreeMap<u64, Rc<Slot>>>,
+    /// Members with pushes to take, woken a batch at a time ([`WakeLine::run`]).
+    pub(crate) wake_line: WakeLine,
     /// One read buffer for all connections: a read and the core's `handle_input` happen with no
     /// await between them, so no connection needs a buffer of its own while it waits.
     pub(crate) read_buf: RefCell<Box<[u8]>>,
@@ -240,6 +245,7 @@ impl Shared {
             members_told: Cell::new(0),
             pressure,
             slots: RefCell::new(BTreeMap::new()),
+            wake_line: WakeLine::default(),
             read_buf: RefCell::new(read_buf),
             stopping: Cell::new(false),
             stop,
@@ -352,6 +358,7 @@ impl Shared {
             conn: RefCell::new(conn),
             member: Cell::new(false),
             pushed: Cell::new(false),
+            in_line: Cell::new(false),
             kicked: Cell::new(false),
             close_asked: Cell::new(false),
             held_until: Cell::new(None),
@@ -799,7 +806,7 @@ impl Shared {
         while let Some(id) = endpoint.poll_ready() {
             if let Some(slot) = slots.get(&id.get()) {
                 slot.pushed.set(true);
-                slot.wake();
+                self.wake_line.push(slot);
             }
         }
         if endpoint.members() != self.members_told.get() {

@@ -482,6 +482,10 @@ impl Shard {
             let shared = shared.clone();
             async move { shared.run_timers().await }
         });
+        let wakes = ex.spawn({
+            let shared = shared.clone();
+            async move { shared.wake_line.run().await }
+        });
         let publisher = sharded.then(|| {
             let shared = shared.clone();
             // What the other shards' `ServerHandle::stats` add: at most an interval old, and
@@ -513,6 +517,7 @@ impl Shard {
         // (see `executor`).
         crate::executor::run_until(&ex, supervisor).await;
         drop(timers);
+        drop(wakes);
         drop(publisher);
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::{clients_of, frame, network_ip, start_sharded, RawPeer};
-use native::handlers::Echo;
+use native::handlers::{Chat, Echo};
 use native::jsocket_core::endpoint::SHARD_SHIFT;
 use native::jsocket_core::{Dialect, Event};
 use native::ServerConfig;
@@ -125,9 +125,19 @@ fn statistics_add_up_over_the_shards() {
     assert_eq!(per_shard.iter().sum::<u64>(), echoed + 1, "{per_shard:?}");
 }
 
-/// Connects `clients` at once (from `addr`'s side); how many were served (their first message
-/// echoed) and how many refused (a control error), all held open until counted.
-fn storm(addr: SocketAddr, clients: usize) -> (usize, usize) {
+/// How a connect storm went: clients served (their first message echoed), refused (a control
+/// error), and let go before their first message was read (displaced by a newcomer while the
+/// server was full).
+#[derive(Debug, PartialEq, Eq)]
+struct Storm {
+    served: usize,
+    refused: usize,
+    displaced: usize,
+}
+
+/// Connects `clients` at once (from `addr`'s side), each sending one message, all held open
+/// until counted.
+fn storm(addr: SocketAddr, clients: usize) -> Storm {
     let start = Arc::new(Barrier::new(clients));
     let threads: Vec<_> = (0..clients)
         .map(|i| {
@@ -138,26 +148,42 @@ fn storm(addr: SocketAddr, clients: usize) -> (usize, usize) {
                 let mut peer = RawPeer::from_stream(stream, Dialect::V2);
                 peer.write(&frame(&json!({"i": i}), Dialect::V2));
                 let answer = match peer.next() {
-                    Event::Message(m) => m,
+                    Event::Message(m) => Some(m),
+                    Event::Closed(_) => None,
                     other => panic!("no answer but {other:?}"),
                 };
-                (answer == json!({"i": i}), answer, peer)
+                (i, answer, peer)
             })
         })
         .collect();
     let answers: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    let served = answers.iter().filter(|a| a.0).count();
-    for (_, answer, _) in answers.iter().filter(|a| !a.0) {
-        assert_eq!(answer["$jsocket"], json!("error"), "{answer}");
+    let mut storm = Storm {
+        served: 0,
+        refused: 0,
+        displaced: 0,
+    };
+    for (i, answer, _) in &answers {
+        match answer {
+            Some(echo) if *echo == json!({"i": i}) => storm.served += 1,
+            Some(error) => {
+                assert_eq!(error["$jsocket"], json!("error"), "{error}");
+                storm.refused += 1;
+            }
+            None => storm.displaced += 1,
+        }
     }
-    (served, answers.len() - served)
+    storm
 }
 
 #[test]
 fn the_connection_limit_holds_under_a_connect_storm() {
     let config = ServerConfig::default().max_connections(12).max_refusing(64);
     let server = start_sharded(config, SHARDS, || Echo);
-    assert_eq!(storm(server.addr, 48), (12, 36));
+    let storm = storm(server.addr, 48);
+    assert_eq!(storm.served, 12, "{storm:?}");
+    // A connection whose message has not come yet gives its slot to a newcomer when the server
+    // is full: each one displaced so is a newcomer admitted instead of refused.
+    assert_eq!(storm.refused + storm.displaced, 36, "{storm:?}");
 }
 
 #[test]
@@ -173,7 +199,15 @@ fn the_per_address_limit_holds_under_a_connect_storm() {
         .threads(SHARDS);
     let server = common::launch(config, "0.0.0.0:0".parse().unwrap(), || Echo);
     let addr = SocketAddr::new(ip, server.addr.port());
-    assert_eq!(storm(addr, 30), (5, 25));
+    let storm = storm(addr, 30);
+    assert_eq!(
+        storm,
+        Storm {
+            served: 5,
+            refused: 25,
+            displaced: 0
+        }
+    );
 }
 
 #[test]
@@ -202,4 +236,45 @@ fn stopping_ends_every_shard_within_the_grace() {
     // Twice the grace at most; the rest is slack for a loaded machine.
     assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
     drop((readers, hogs));
+}
+
+#[test]
+fn a_chat_name_given_on_one_shard_is_shown_on_every_other() {
+    let server = start_sharded(ServerConfig::default(), SHARDS, Chat::new);
+    let mut clients: Vec<_> = (0..SHARDS).map(|_| server.client()).collect();
+    for (i, client) in clients.iter_mut().enumerate() {
+        client.send(&json!({"join": format!("n{i}")})).unwrap();
+        // Its own join, named: it is a member from now on.
+        loop {
+            let got: Value = client.recv().unwrap();
+            if got["joined"] == json!(true) && got["name"] == json!(format!("n{i}")) {
+                break;
+            }
+        }
+    }
+    let shards: BTreeSet<u64> = (server.clients().as_array().unwrap())
+        .iter()
+        .map(|c| shard_of(&c["id"]))
+        .collect();
+    assert_eq!(shards.len(), SHARDS, "clients on shards {shards:?}");
+    for (i, client) in clients.iter_mut().enumerate() {
+        client.send(&json!(format!("hi{i}"))).unwrap();
+    }
+    for client in &mut clients {
+        let mut said = BTreeSet::new();
+        while said.len() < SHARDS {
+            let got: Value = client.recv().unwrap();
+            // Joins, and the departure of the client that asked for the list of clients.
+            if got["joined"] == json!(true) || got["left"] == json!(true) {
+                continue;
+            }
+            let Some(text) = got["message"].as_str() else {
+                panic!("neither a join nor a message: {got}");
+            };
+            let i = text.trim_start_matches("hi");
+            // Each said under the name it took on its own shard.
+            assert_eq!(got["name"], json!(format!("n{i}")), "{got}");
+            assert!(said.insert(text.to_owned()), "twice: {got}");
+        }
+    }
 }

@@ -12,6 +12,7 @@
 mod executor;
 mod flow;
 mod report;
+mod room;
 mod threads;
 mod transport;
 
@@ -136,16 +137,89 @@ pub struct BenchArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Broadcast fan-out instead of echo: a room of this many members (each greets the server
+    /// with a statistics request, then only reads), `--broadcasters` of whom broadcast at once,
+    /// `--rounds` times; each broadcast's round trip lasts until its last member has it. The
+    /// server relays each message to every member (`native serve --handler chat`). The room
+    /// then grows by `--room-step` up to `--room-max`; one line (with `--json`, one object)
+    /// per size.
+    #[arg(long, value_name = "MEMBERS")]
+    room: Option<usize>,
+    /// Members added at each step of the room.
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    room_step: usize,
+    /// The largest room (default: `--room`, a single step).
+    #[arg(long, value_name = "N")]
+    room_max: Option<usize>,
+    /// Members that broadcast at once in each round of the room.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    broadcasters: usize,
+    /// Rounds of broadcasts per room size.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    rounds: usize,
+    /// The server's process id: the room reports its CPU time and memory at each size.
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
 }
 
 /// Runs the load and prints the report; fails if any connection failed.
 pub fn run(args: BenchArgs) -> Outcome {
+    if let Some(first) = args.room {
+        return run_room(&args, first);
+    }
     let report = measure(&args)?;
     print(&report, args.json)?;
     if report.errors.is_empty() {
         Ok(())
     } else {
         Err(format!("{} connection(s) failed", report.errors.len()).into())
+    }
+}
+
+/// Runs the room load, printing a line (or a JSON object) per room size.
+fn run_room(args: &BenchArgs, first: usize) -> Outcome {
+    let Transport::Tcp(addr) = transport(args)? else {
+        return Err("--room takes a TCP address".into());
+    };
+    let plan = room::RoomPlan {
+        addr,
+        first,
+        step: args.room_step,
+        max: args.room_max.unwrap_or(first),
+        broadcasters: args.broadcasters,
+        rounds: args.rounds,
+        threads: args.threads,
+        server_pid: args.server_pid,
+    };
+    let mut failed = None;
+    room::run(&plan, |step| {
+        let line = if args.json {
+            serde_json::to_string(step).unwrap_or_default()
+        } else {
+            let or = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.2}{unit}"));
+            format!(
+                "{} members: p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms ({} broadcasts, {} timed \
+                 out); server {} CPU, {} per delivery, {} resident; client {:.2} cores",
+                step.members,
+                step.p50_ms,
+                step.p95_ms,
+                step.max_ms,
+                step.broadcasts,
+                step.timed_out,
+                or(step.server_cpu_s, " s"),
+                or(step.cpu_per_delivery_us, " µs"),
+                or(step.server_rss_mib, " MiB"),
+                step.client_cores,
+            )
+        };
+        let mut out = io::stdout().lock();
+        if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+            failed = Some(e);
+        }
+    })?;
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
     }
 }
 

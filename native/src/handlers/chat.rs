@@ -17,6 +17,8 @@ use crate::handler::{Context, Handler, Reply};
 /// | any other message `m` | `{"from": 3, "name": "ada", "message": m}` (`name` is `null` before a join) |
 /// | (disconnects) | `{"from": 3, "name": "ada", "left": true}` |
 ///
+/// When the server shuts down everyone leaves at once: those departures are not announced
+/// (each to everyone still there, which would cost the square of the room's size).
 /// `m` is relayed as the client wrote it, byte for byte.
 #[derive(Debug, Default)]
 pub struct Chat {
@@ -101,6 +103,9 @@ impl Handler for Chat {
         let id = ctx.id();
         let name = self.name(id);
         self.names.borrow_mut().remove(&id);
+        if ctx.handle().is_stopping() {
+            return;
+        }
         Chat::broadcast(ctx, &json!({"from": id, "name": name, "left": true}));
     }
 }

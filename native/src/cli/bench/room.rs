@@ -1,0 +1,387 @@
+//! `native bench --room N`: broadcast fan-out. A room of members, a few of whom broadcast at
+//! the same moment, round after round; each broadcast's round trip runs from its send until
+//! the last member has it (the metric of the websocket-shootout benchmark). The room grows by
+//! `--room-step` members until `--room-max`, and each size reports the 50th and 95th
+//! percentile round trip, with the server's CPU seconds and resident memory when its process
+//! id is given.
+//!
+//! The server relays every message to every member, wrapped in an object with the message
+//! under `"message"` (`native serve --handler chat`, or `bench/tokio-echo ADDR multi chat`).
+//! Each member first sends `{"$jsocket":"stats"}`, a request the server answers itself (and
+//! after which it counts the client a member), and a relay without a control plane answers
+//! with anything, so that joining does not broadcast.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use jsocket_core::{Decoder, DecoderConfig, Dialect, DialectMode, Encoder};
+use serde::Serialize;
+use smol::Async;
+
+/// What one run of the room load does.
+#[derive(Debug, Clone)]
+pub struct RoomPlan {
+    /// The server.
+    pub addr: SocketAddr,
+    /// Members at the first step, added at each step, and at most.
+    pub first: usize,
+    pub step: usize,
+    pub max: usize,
+    /// Members that broadcast at once, each round.
+    pub broadcasters: usize,
+    /// Rounds measured per step.
+    pub rounds: usize,
+    /// Client threads that read the members' sockets.
+    pub threads: usize,
+    /// The server's process, for its CPU time and memory.
+    pub server_pid: Option<u32>,
+}
+
+/// What one room size measured.
+#[derive(Debug, Serialize)]
+pub struct Step {
+    /// Members in the room.
+    pub members: usize,
+    /// Round trips measured (broadcasters × rounds, less those that timed out).
+    pub broadcasts: usize,
+    /// Broadcasts not delivered to every member within the timeout.
+    pub timed_out: usize,
+    /// Percentiles of the round trip, milliseconds.
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub max_ms: f64,
+    /// Server CPU seconds (user and system) during the rounds, and per delivery (µs).
+    pub server_cpu_s: Option<f64>,
+    pub cpu_per_delivery_us: Option<f64>,
+    /// Server resident memory at the end of the step, MiB.
+    pub server_rss_mib: Option<f64>,
+    /// The client's own CPU, in cores, during the rounds.
+    pub client_cores: f64,
+}
+
+/// The longest a broadcast may take to reach every member before its round gives up.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The pause between rounds: the room is quiet when each round begins.
+const PAUSE: Duration = Duration::from_millis(20);
+
+/// The marker each broadcast carries, followed by its tag.
+const MARK: &[u8] = b"{\"room\":";
+
+/// The broadcasts of the round in flight, as the readers count them down.
+struct Board {
+    /// The current round's first tag: messages with older tags are ignored.
+    base: AtomicUsize,
+    /// Members yet to receive each broadcaster's message of this round.
+    remaining: Vec<AtomicUsize>,
+    /// When each was received by its last member.
+    done: Mutex<Vec<Option<Instant>>>,
+    finished: Condvar,
+}
+
+impl Board {
+    /// A member received the broadcast `tag`.
+    fn received(&self, tag: usize) {
+        let base = self.base.load(Ordering::Acquire);
+        let Some(i) = tag.checked_sub(base).filter(|i| *i < self.remaining.len()) else {
+            return;
+        };
+        if self.remaining[i].fetch_sub(1, Ordering::AcqRel) == 1 {
+            let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
+            done[i] = Some(Instant::now());
+            self.finished.notify_all();
+        }
+    }
+}
+
+/// Runs the steps, calling `report` after each; stops early when a step has broadcasts that
+/// time out (the room is past what the server can hold).
+pub fn run(plan: &RoomPlan, mut report: impl FnMut(&Step)) -> Result<(), String> {
+    if plan.broadcasters == 0 || plan.first < plan.broadcasters || plan.threads == 0 {
+        return Err("--room must be at least --broadcasters (and both more than 0)".into());
+    }
+    raise_open_files();
+    let board = Arc::new(Board {
+        base: AtomicUsize::new(usize::MAX),
+        remaining: (0..plan.broadcasters)
+            .map(|_| AtomicUsize::new(0))
+            .collect(),
+        done: Mutex::new(vec![None; plan.broadcasters]),
+        finished: Condvar::new(),
+    });
+    let mut hands = Vec::new();
+    let mut readers = Vec::new();
+    for _ in 0..plan.threads {
+        let (tx, rx) = smol::channel::unbounded::<TcpStream>();
+        let board = board.clone();
+        readers.push(std::thread::spawn(move || read_members(rx, &board)));
+        hands.push(tx);
+    }
+    let encoder = Encoder::new(Dialect::V2);
+    let mut hello = Vec::new();
+    encoder
+        .encode_raw(br#"{"$jsocket":"stats"}"#, &mut hello)
+        .map_err(|e| e.to_string())?;
+    let mut senders: Vec<TcpStream> = Vec::new();
+    let mut members = 0;
+    let mut tag = 0;
+    let mut size = plan.first;
+    let outcome = loop {
+        if size > plan.max {
+            break Ok(());
+        }
+        while members < size {
+            let stream =
+                join(plan.addr, &hello).map_err(|e| format!("member {}: {e}", members + 1))?;
+            if senders.len() < plan.broadcasters {
+                senders.push(stream.try_clone().map_err(|e| e.to_string())?);
+            }
+            stream.set_nonblocking(true).map_err(|e| e.to_string())?;
+            let _ = hands[members % hands.len()].try_send(stream);
+            members += 1;
+        }
+        // The newcomers' readers are running before the first round.
+        std::thread::sleep(Duration::from_millis(200));
+        let step = measure(plan, &board, &mut senders, &encoder, members, &mut tag)?;
+        report(&step);
+        if step.timed_out > 0 {
+            break Ok(());
+        }
+        size += plan.step.max(1);
+    };
+    drop(hands);
+    drop(senders);
+    for reader in readers {
+        let _ = reader.join();
+    }
+    outcome
+}
+
+/// Connects a member and waits for the answer to its first message.
+fn join(addr: SocketAddr, hello: &[u8]) -> io::Result<TcpStream> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_nodelay(true)?;
+    stream.write_all(hello)?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    let mut decoder =
+        Decoder::new(DecoderConfig::default().dialect(DialectMode::Fixed(Dialect::V2)));
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let mut input = &buf[..n];
+        if decoder
+            .decode(&mut input)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?
+            .is_some()
+        {
+            stream.set_read_timeout(None)?;
+            return Ok(stream);
+        }
+    }
+}
+
+/// Runs the rounds of one room size.
+fn measure(
+    plan: &RoomPlan,
+    board: &Board,
+    senders: &mut [TcpStream],
+    encoder: &Encoder,
+    members: usize,
+    tag: &mut usize,
+) -> Result<Step, String> {
+    let cpu_before = plan.server_pid.and_then(server_cpu);
+    let client_before = super::process_cpu();
+    let started = Instant::now();
+    let mut trips = Vec::new();
+    let mut timed_out = 0;
+    for _ in 0..plan.rounds {
+        let base = *tag;
+        *tag += plan.broadcasters;
+        for left in &board.remaining {
+            left.store(members, Ordering::Release);
+        }
+        board
+            .done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .fill(None);
+        board.base.store(base, Ordering::Release);
+        let mut sent = Vec::with_capacity(senders.len());
+        for (i, sender) in senders.iter_mut().enumerate() {
+            let mut frame = Vec::new();
+            let text = format!("{{\"room\":{}}}", base + i);
+            encoder
+                .encode_raw(text.as_bytes(), &mut frame)
+                .map_err(|e| e.to_string())?;
+            sent.push(Instant::now());
+            sender.write_all(&frame).map_err(|e| e.to_string())?;
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        let mut done = board.done.lock().unwrap_or_else(PoisonError::into_inner);
+        while done.iter().any(Option::is_none) && Instant::now() < deadline {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            done = board
+                .finished
+                .wait_timeout(done, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        for (at, sent) in done.iter().zip(&sent) {
+            match at {
+                Some(at) => trips.push(at.saturating_duration_since(*sent)),
+                None => timed_out += 1,
+            }
+        }
+        drop(done);
+        std::thread::sleep(PAUSE);
+    }
+    let elapsed = started.elapsed();
+    let server_cpu_s = match (cpu_before, plan.server_pid.and_then(server_cpu)) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let client_cores = match (client_before, super::process_cpu()) {
+        (Some(a), Some(b)) => b.saturating_sub(a).as_secs_f64() / elapsed.as_secs_f64(),
+        _ => 0.0,
+    };
+    trips.sort();
+    let ms = |q: f64| {
+        let i = ((trips.len() as f64 * q).ceil() as usize).clamp(1, trips.len().max(1)) - 1;
+        trips.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    let deliveries = (plan.rounds * plan.broadcasters * members) as f64;
+    Ok(Step {
+        members,
+        broadcasts: trips.len(),
+        timed_out,
+        p50_ms: ms(0.5),
+        p95_ms: ms(0.95),
+        max_ms: ms(1.0),
+        server_cpu_s,
+        cpu_per_delivery_us: server_cpu_s.map(|s| s * 1e6 / deliveries),
+        server_rss_mib: plan.server_pid.and_then(server_rss),
+        client_cores,
+    })
+}
+
+/// Reads the members handed to this thread until the hands are dropped (and then until the
+/// server closes them).
+fn read_members(members: smol::channel::Receiver<TcpStream>, board: &Board) {
+    let ex = smol::LocalExecutor::new();
+    let buf = std::rc::Rc::new(std::cell::RefCell::new(vec![0u8; 64 * 1024]));
+    smol::block_on(ex.run(async {
+        let mut tasks = Vec::new();
+        while let Ok(stream) = members.recv().await {
+            let Ok(stream) = Async::new(stream) else {
+                continue;
+            };
+            tasks.push(ex.spawn(read_member(stream, buf.clone(), board)));
+        }
+        // The room is over: its members are closed.
+        drop(tasks);
+    }));
+}
+
+/// Reads one member's messages and counts the broadcasts it receives.
+async fn read_member(
+    stream: Async<TcpStream>,
+    buf: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
+    board: &Board,
+) {
+    let mut decoder =
+        Decoder::new(DecoderConfig::default().dialect(DialectMode::Fixed(Dialect::V2)));
+    loop {
+        if stream.readable().await.is_err() {
+            return;
+        }
+        let mut buf = buf.borrow_mut();
+        let n = match stream.get_ref().read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(_) => return,
+        };
+        let mut input = &buf[..n];
+        while let Ok(Some(payload)) = decoder.decode(&mut input) {
+            if let Some(tag) = tag_of(payload.as_str().as_bytes()) {
+                board.received(tag);
+            }
+        }
+    }
+}
+
+/// The tag of a broadcast: the number after the marker.
+fn tag_of(payload: &[u8]) -> Option<usize> {
+    let at = payload.windows(MARK.len()).position(|w| w == MARK)? + MARK.len();
+    let digits = payload[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    std::str::from_utf8(&payload[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// CPU seconds a process has used (user and system), from `/proc`.
+fn server_cpu(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command's closing parenthesis; utime and stime are the 14th and 15th.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    #[cfg(unix)]
+    let hz = rustix::param::clock_ticks_per_second() as f64;
+    #[cfg(not(unix))]
+    let hz = 100.0;
+    Some(ticks / hz)
+}
+
+/// A process's resident memory, MiB, from `/proc`.
+fn server_rss(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Raises this process's open-files limit to the hard one: a room holds a socket per member.
+fn raise_open_files() {
+    #[cfg(unix)]
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    #[cfg(unix)]
+    if let Some(maximum) = getrlimit(Resource::Nofile).maximum {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(maximum),
+                maximum: Some(maximum),
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_tag_wherever_the_relay_puts_the_message() {
+        assert_eq!(
+            tag_of(br#"{"from":3,"name":null,"message":{"room":17}}"#),
+            Some(17)
+        );
+        assert_eq!(tag_of(br#"{"from":3,"message":{"room":0}}"#), Some(0));
+        assert_eq!(
+            tag_of(br#"{"from":3,"name":"{\"room\":","joined":true}"#),
+            None
+        );
+        assert_eq!(tag_of(br#"{"uptime":1}"#), None);
+    }
+}
