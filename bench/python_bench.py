@@ -12,11 +12,15 @@ their users write them, the clients ``JsonClient`` loops as their users write th
 * rr: one client, request then reply, a 64-byte message;
 * pipelined: one client, 64 requests written, then their 64 replies read;
 * rr x8: eight such request/response clients at once (eight processes), their rates summed;
-* focus: jsocket 2.0.3 with TCP_NODELAY on both sides against jsocket_rs on both sides, rr and
-  pipelined, alternating for ``--rounds`` rounds so that both meet the same machine load; the
-  median of the rounds and the median of the per-round ratios. Beside them "raw": Python sockets
-  with TCP_NODELAY that move the same frames with one blocking send and one recv per message on
-  each side, no framing or JSON: what no Python pair can beat on this machine;
+* focus: pairs alternating for ``--rounds`` rounds so that all meet the same machine load, rr
+  and pipelined; the median of the rounds and the median of the per-round ratios to jsocket 2.0.3
+  with TCP_NODELAY on both sides. ``--pairs`` picks them (default: stock+nodelay, rs, raw):
+  "raw" is Python sockets with TCP_NODELAY that move the same frames with one blocking send and
+  one recv per message on each side, no framing or JSON (what no Python pair can beat on this
+  machine); "c" the same in C (bench/python_ceiling.c, compiled into target/ with ``cc``): the
+  kernel's own floor; mixed pairs, CLIENT/SERVER ("rs/c": a jsocket_rs client against the C
+  echo server; "raw/rs", "c/rs") tell the client's cost from the server's; "rs-before" is jsocket_rs from ``--rs-before PYTHON``,
+  to measure a change before and after in one run;
 * many: N clients at once from one load process (raw sockets, one request in flight each),
   with the server's thread count and resident memory read from /proc while they are connected.
 
@@ -99,6 +103,7 @@ def raw_client(port, mode, duration):
     request = frame(MESSAGE)
     window = 64 if mode == "pipelined" else 1
     count = 0
+    cpu = cpu_seconds()
     start = time.monotonic()
     end = start + duration
     while time.monotonic() < end:
@@ -108,8 +113,9 @@ def raw_client(port, mode, duration):
             want -= len(sock.recv(want))
         count += window
     elapsed = time.monotonic() - start
+    cpu_us = (cpu_seconds() - cpu) / max(count, 1) * 1e6
     sock.close()
-    print(json.dumps({"rate": count / elapsed, "count": count}))
+    print(json.dumps({"rate": count / elapsed, "count": count, "cpu_us": cpu_us}))
 
 
 def role_server(impl):
@@ -137,6 +143,7 @@ def role_client(impl, port, mode, duration):
     assert client.connect()
     window = 64 if mode == "pipelined" else 1
     count = 0
+    cpu = cpu_seconds()
     end = time.monotonic() + duration
     start = time.monotonic()
     while time.monotonic() < end:
@@ -146,8 +153,14 @@ def role_client(impl, port, mode, duration):
             assert client.read_obj() == MESSAGE
         count += window
     elapsed = time.monotonic() - start
+    cpu_us = (cpu_seconds() - cpu) / max(count, 1) * 1e6
     client.close()
-    print(json.dumps({"rate": count / elapsed, "count": count}))
+    print(json.dumps({"rate": count / elapsed, "count": count, "cpu_us": cpu_us}))
+
+
+def cpu_seconds():
+    """CPU seconds (user + system) this process has used."""
+    return time.process_time()
 
 
 def frame(value):
@@ -246,39 +259,107 @@ def run_json(cmd, timeout):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def focus(python, duration, rounds):
-    """stock+nodelay pair against rs pair, alternating; prints medians and median ratios."""
+# The focus scenario's pairs: name -> (client, server); "a/b" is client a against server b. A client or server is an impl of
+# role_client/role_server ("stock+nodelay", "rs", "raw"), "rs-before" (jsocket_rs from the
+# --rs-before interpreter) or "c" (bench/python_ceiling.c).
+PAIRS = {
+    "stock+nodelay": ("stock+nodelay", "stock+nodelay"),
+    "rs": ("rs", "rs"),
+    "rs-before": ("rs-before", "rs-before"),
+    "raw": ("raw", "raw"),
+    "c": ("c", "c"),
+    "rs/c": ("rs", "c"),
+    "rs-before/c": ("rs-before", "c"),
+    "raw/c": ("raw", "c"),
+    "raw/rs": ("raw", "rs"),
+    "c/rs": ("c", "rs"),
+}
+
+
+def ceiling_binary():
+    """bench/python_ceiling.c compiled into target/ (once), or None without a C compiler."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    source = os.path.join(root, "bench", "python_ceiling.c")
+    binary = os.path.join(root, "target", "python_ceiling")
+    if os.path.exists(binary) and os.path.getmtime(binary) >= os.path.getmtime(source):
+        return binary
+    os.makedirs(os.path.dirname(binary), exist_ok=True)
+    cc = os.environ.get("CC", "cc")
+    try:
+        subprocess.run([cc, "-O2", "-o", binary, source, "-lpthread"], check=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"no C ceiling ({cc}: {e})", file=sys.stderr)
+        return None
+    return binary
+
+
+def focus_server(python, impl, binary):
+    if impl == "c":
+        proc = subprocess.Popen([binary, "server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)
+        return proc, int(proc.stdout.readline())
+    return start_server(python[impl], "rs" if impl == "rs-before" else impl)
+
+
+def focus_client(python, impl, binary, port, mode, duration):
+    if impl == "c":
+        cmd = [binary, "client", str(port), str(duration), frame(MESSAGE).hex()]
+    else:
+        cmd = [python[impl], __file__, "--role", "client", "--impl",
+               "rs" if impl == "rs-before" else impl, "--port", str(port), "--mode", mode,
+               "--duration", str(duration)]
+    return run_json(cmd, timeout=duration * 20 + 60)
+
+
+def focus(python, duration, rounds, pairs):
+    """The pairs alternating, round after round, so that all meet the same machine load; prints
+    medians and the median of per-round ratios to stock+nodelay."""
     import statistics
 
-    servers = {impl: start_server(python[impl], impl) for impl in ("stock+nodelay", "rs", "raw")}
-    rates = {(impl, mode): [] for impl in servers for mode in ("rr", "pipelined")}
-    rates[("raw", "pipelined")] = [float("nan")] * rounds
+    binary = ceiling_binary() if any("c" in PAIRS[p] for p in pairs) else None
+    pairs = [p for p in pairs if binary or "c" not in PAIRS[p]]
+    servers = {}
+    rates = {(p, mode): [] for p in pairs for mode in ("rr", "pipelined")}
+    cpus = {key: [] for key in rates}  # (client, server) CPU µs per message, each round
+    load = []
     try:
+        for impl in sorted({PAIRS[p][1] for p in pairs}):
+            servers[impl] = focus_server(python, impl, binary)
         for _ in range(rounds):
+            load.append(os.getloadavg()[0])
             for mode in ("rr", "pipelined"):
-                for impl, (_, port) in servers.items():
-                    if impl == "raw" and mode != "rr":
-                        continue  # echoing 64 frames as one block says nothing per message
-                    cmd = [python[impl], __file__, "--role", "client", "--impl", impl, "--port",
-                           str(port), "--mode", mode, "--duration", str(duration)]
-                    rates[(impl, mode)].append(run_json(cmd, timeout=duration * 20 + 60)["rate"])
+                for p in pairs:
+                    client, server = PAIRS[p]
+                    if mode != "rr" and client in ("raw", "c"):
+                        continue  # they would echo 64 frames as one block: nothing per message
+                    proc, port = servers[server]
+                    before = proc_cpu(proc.pid)
+                    r = focus_client(python, client, binary, port, mode, duration)
+                    server_us = (proc_cpu(proc.pid) - before) / max(r["count"], 1) * 1e6
+                    rates[(p, mode)].append(r["rate"])
+                    cpus[(p, mode)].append((r["cpu_us"], server_us))
     finally:
         for proc, _ in servers.values():
             stop_server(proc)
-    print(f"| pair, {rounds} alternating rounds of {duration:g} s | stock+nodelay (median) | rs (median) "
-          "| rs ÷ stock+nodelay (median of rounds) | raw (median) | raw ÷ stock+nodelay |")
-    print("|---|---:|---:|---:|---:|---:|")
+    base = "stock+nodelay"
+    print(f"{rounds} alternating rounds of {duration:g} s; load average (1 min) at each round: "
+          + ", ".join(f"{x:.1f}" for x in load))
+    print(f"| pair | mode | msg/s (median) | ÷ {base} (median of rounds) "
+          "| client CPU µs/msg | server CPU µs/msg |")
+    print("|---|---|---:|---:|---:|---:|")
     for mode in ("rr", "pipelined"):
-        a, b, c = (rates[(impl, mode)] for impl in ("stock+nodelay", "rs", "raw"))
-        ratio = statistics.median(y / x for x, y in zip(a, b))
-        if mode == "rr":
-            ceiling = statistics.median(y / x for x, y in zip(a, c))
-            raw = f"| {statistics.median(c):,.0f} | {ceiling:.1f}× |"
-        else:
-            raw = "| — | — |"
-        print(f"| {mode} | {statistics.median(a):,.0f} | {statistics.median(b):,.0f} | {ratio:.1f}× {raw}")
-    print("rounds:", json.dumps({f"{k[0]} {k[1]}": [round(r) for r in v] for k, v in rates.items()
-                                 if k != ("raw", "pipelined")}))
+        for p in pairs:
+            r = rates[(p, mode)]
+            if not r:
+                continue
+            ratio = "—"
+            if rates.get((base, mode)):
+                ratio = f"{statistics.median(y / x for x, y in zip(rates[(base, mode)], r)):.2f}×"
+            client_us = statistics.median(c for c, _ in cpus[(p, mode)])
+            server_us = statistics.median(v for _, v in cpus[(p, mode)])
+            print(f"| {p} | {mode} | {statistics.median(r):,.0f} | {ratio} | {client_us:.1f} "
+                  f"| {server_us:.1f} |")
+    print("rounds:", json.dumps({f"{k[0]} {k[1]}": [round(r) for r in v] for k, v in rates.items() if v}))
 
 
 def main():
@@ -291,6 +372,10 @@ def main():
     parser.add_argument("--scenarios", default="rr,pipelined,rr8,many",
                         help="comma-separated: rr, pipelined, rr8, many, focus")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the focus scenario")
+    parser.add_argument("--pairs", default="stock+nodelay,rs,raw",
+                        help="the focus scenario's pairs, comma-separated: " + ", ".join(PAIRS))
+    parser.add_argument("--rs-before", help="a Python with another build of jsocket_rs, for the "
+                        "focus pair rs-before (a change measured before and after in one run)")
     parser.add_argument("--role", help=argparse.SUPPRESS)
     parser.add_argument("--impl", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -305,10 +390,15 @@ def main():
     if args.role == "many":
         return role_many(args.port, args.clients, args.duration, args.server_pid)
 
-    python = {"stock": args.stock, "stock+nodelay": args.stock, "rs": args.rs, "raw": args.rs}
+    python = {"stock": args.stock, "stock+nodelay": args.stock, "rs": args.rs, "raw": args.rs,
+              "rs-before": args.rs_before}
     scenarios = args.scenarios.split(",")
     if "focus" in scenarios:
-        focus(python, args.duration, args.rounds)
+        pairs = args.pairs.split(",")
+        unknown = [p for p in pairs if p not in PAIRS]
+        if unknown or ("rs-before" in pairs and not args.rs_before):
+            parser.error(f"unknown pairs {unknown} (or rs-before without --rs-before)")
+        focus(python, args.duration, args.rounds, pairs)
         scenarios = [s for s in scenarios if s != "focus"]
         if not scenarios:
             return 0

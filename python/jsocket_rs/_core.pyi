@@ -140,3 +140,20 @@ class Server:
         """Stops the server from any thread."""
     @property
     def address(self) -> Tuple[str, int]: ...
+
+class Stream:
+    """The IO of ``JsonSocket`` on a Python socket, done in Rust with the GIL released: one
+    ``send`` per message; a read takes the header, then the payload, never a byte past the
+    message it returns."""
+
+    def __init__(
+        self, max_message_size: int, dialect: str = "v2", send_dialect: str = "v2", now: float = 0.0
+    ) -> None: ...
+    def send(self, fd: int, obj: Any, timeout: Optional[float]) -> None:
+        """Sends ``obj`` as one frame on the socket ``fd`` whose timeout is ``timeout``."""
+    def read(self, fd: int, timeout: Optional[float]) -> Any:
+        """Reads one message from the socket ``fd`` whose timeout is ``timeout``."""
+    @property
+    def partial_frame_len(self) -> int: ...
+    def stats(self) -> dict[str, Any]:
+        """Messages and bytes each way, failures by kind, dialect."""

@@ -1,8 +1,9 @@
 """JsonSocket, JsonServer and JsonClient: jsocket 2.0.3's ``jsocket_base`` on the Rust core.
 
 The sockets are Python's own (``self.socket``, ``self.conn``), with jsocket's timeouts and
-properties; each connection's bytes go through the core's ``Connection`` (framing, limits,
-CRC, UTF-8, statistics), and each message leaves in one write with ``TCP_NODELAY`` set.
+properties; each connection's bytes go through the core (framing, limits, CRC, UTF-8,
+statistics), which reads and writes the socket itself with the GIL released (``_core.Stream``):
+each message leaves in one write with ``TCP_NODELAY`` set.
 """
 
 from __future__ import annotations
@@ -39,10 +40,6 @@ FRAME_HEADER_FMT = "!4sII"
 FRAME_HEADER_SIZE = 12
 """Bytes in a v2 header."""
 
-_HEADER_LEN = {"v2": 12, "v1": 4, "v1-le": 4}
-_NEED_DATA = _core.NEED_DATA
-_Message = _core.Message
-
 
 def _socket_fileno(sock: Any) -> Optional[int]:
     try:
@@ -57,9 +54,9 @@ _TIMEVAL = "ll" if sys.platform.startswith(("linux", "darwin")) else None
 
 def _kernel_timeout(sock: socket.socket, timeout: Optional[float]) -> bool:
     """Makes ``sock`` blocking, with ``timeout`` kept by the kernel (SO_RCVTIMEO, SO_SNDTIMEO;
-    a call that times out fails with ``BlockingIOError``): Python then calls ``recv`` and
-    ``send`` straight away, where with ``settimeout`` it polls before each, three system calls
-    more per request/response message. False where this is not supported (then nothing changed).
+    a call that times out fails with ``EAGAIN``): each read or write is then one system call,
+    where a socket with Python's ``settimeout`` is polled before each. False where this is not
+    supported (then nothing changed).
     """
     if _TIMEVAL is None or timeout == 0:
         return False
@@ -76,14 +73,6 @@ def _kernel_timeout(sock: socket.socket, timeout: Optional[float]) -> bool:
         return False
     sock.settimeout(None)
     return True
-
-
-def _payload_len(dialect: str, header: bytes) -> int:
-    if dialect == "v2":
-        return int.from_bytes(header[4:8], "big")
-    if dialect == "v1":
-        return int.from_bytes(header[0:4], "big")
-    return int.from_bytes(header[0:4], "little")
 
 
 class JsonSocket:
@@ -118,7 +107,7 @@ class JsonSocket:
         self._dialect = dialect or self._default_dialect
         if self._dialect != "auto":
             _core.encode(None, self._dialect)  # rejects an unknown dialect now
-        self._proto: Optional[_core.Connection] = None
+        self._proto: Optional[_core.Stream] = None
         self._proto_conn: Optional[socket.socket] = None
         self.max_message_size = max_message_size
         self._last_client_addr = None
@@ -132,18 +121,16 @@ class JsonSocket:
 
     # -- the core connection of the current socket ----------------------------------------
 
-    def _protocol(self) -> _core.Connection:
-        """The core connection for ``self.conn`` (a new one whenever the socket changes)."""
+    def _protocol(self) -> _core.Stream:
+        """The core's stream for ``self.conn`` (a new one whenever the socket changes)."""
         conn = self.conn
         if self._proto is None or self._proto_conn is not conn:
             limit = self._max_message_size
-            self._proto = _core.Connection(
-                max_message_size=min(limit, 0xFFFFFFFF) if limit is not None else 0xFFFFFFFF,
-                dialect=self._dialect,
-                send_dialect="v2" if self._dialect == "auto" else self._dialect,
-                frame_timeout=None,  # the socket's recv timeout plays that part
-                strict_json=True,
-                now=time.monotonic(),
+            self._proto = _core.Stream(
+                min(limit, 0xFFFFFFFF) if limit is not None else 0xFFFFFFFF,
+                self._dialect,
+                "v2" if self._dialect == "auto" else self._dialect,
+                time.monotonic(),
             )
             self._proto_conn = conn
         return self._proto
@@ -157,43 +144,12 @@ class JsonSocket:
         """
         if not self.socket:
             return
-        proto = self._protocol()
-        proto.send(obj, time.monotonic())
-        self._send(proto.data_to_send())
-
-    def _send(self, msg: bytes) -> None:
-        """Send all bytes in ``msg`` to the peer."""
+        conn = self.conn
         try:
-            self.conn.sendall(msg)
-        except OSError as e:
+            self._protocol().send(conn.fileno(), obj, conn.gettimeout())
+        except (OSError, RuntimeError) as e:
             self._close_connection()
             raise RuntimeError("socket connection broken") from e
-
-    def _recv_into_protocol(
-        self, proto: _core.Connection, size: int, allow_timeout: bool, keep: bool = False
-    ) -> bytes:
-        """Read exactly ``size`` bytes into ``proto`` (returning them if ``keep``), or raise on
-        disconnect or timeout."""
-        got = 0
-        kept = b""
-        conn = self.conn
-        while got < size:
-            try:
-                data = conn.recv(size - got)
-            except (socket.timeout, BlockingIOError):
-                # BlockingIOError: the kernel's receive timeout (see `_kernel_timeout`).
-                if allow_timeout and got == 0:
-                    raise socket.timeout("timed out") from None
-                self._close_connection()
-                raise FramingError("socket read timeout during message") from None
-            if not data:
-                self._close_connection()
-                raise RuntimeError("socket connection broken")
-            got += len(data)
-            if keep:
-                kept += data
-            proto.receive_data(data, time.monotonic())
-        return kept
 
     def read_obj(self) -> Any:
         """Read one message and return it as Python objects (what ``json.loads`` makes of it).
@@ -204,40 +160,14 @@ class JsonSocket:
         frame or a timeout inside one, ``RuntimeError("socket connection broken")`` when the peer
         has gone; the last two close the connection.
         """
-        proto = self._protocol()
-        event = proto.next_event()
-        if event is not _NEED_DATA:
-            return self._finish_read(event)
-        dialect = proto.dialect
-        if dialect is None:
-            # Not yet detected: the first four bytes tell.
-            header = self._recv_into_protocol(proto, 4, True, keep=True)
-            dialect = proto.dialect
-            event = proto.next_event()
-            if event is not _NEED_DATA or dialect is None:
-                return self._finish_read(event)
-            if dialect == "v2":
-                header += self._recv_into_protocol(proto, 8, False, keep=True)
-        else:
-            header = self._recv_into_protocol(proto, _HEADER_LEN[dialect], True, keep=True)
-        event = proto.next_event()
-        if event is _NEED_DATA:
-            # The core took the header (magic and limit checked): its length field gives the
-            # payload's size.
-            self._recv_into_protocol(proto, _payload_len(dialect, header), False)
-            event = proto.next_event()
-        return self._finish_read(event)
-
-    def _finish_read(self, event: Any) -> Any:
-        if type(event) is _Message:
-            return event.obj
-        if event is _NEED_DATA:
-            raise RuntimeError("socket connection broken")
-        self._close_connection()
-        error = getattr(event, "error", None)
-        if error is not None:
-            raise error
-        raise RuntimeError("socket connection broken")
+        conn = self.conn
+        try:
+            return self._protocol().read(conn.fileno(), conn.gettimeout())
+        except socket.timeout:
+            raise
+        except RuntimeError:  # FramingError too
+            self._close_connection()
+            raise
 
     # -- closing ------------------------------------------------------------------------------
 

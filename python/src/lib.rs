@@ -16,6 +16,7 @@ mod json;
 mod peer;
 mod sansio;
 mod server;
+mod stream;
 
 use pyo3::prelude::*;
 
@@ -39,5 +40,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sansio::Closed>()?;
     m.add_class::<peer::Peer>()?;
     m.add_class::<server::Server>()?;
+    m.add_class::<stream::Stream>()?;
     Ok(())
 }

@@ -48,15 +48,17 @@ def test_their_client_against_our_factory(wrapping_factory, version):
     run(version, PEERS / "peer_client.py", "concurrent", port, 8, "--wrapped")
 
 
-def test_their_client_reconnects_to_our_factory(factory):
-    run("2.0.3", PEERS / "peer_client.py", "reconnect", port_of(factory))
+@pytest.mark.parametrize("version", ["2.0.3", "1.9.6"])
+def test_their_client_reconnects_to_our_factory(factory, version):
+    run(version, PEERS / "peer_client.py", "reconnect", port_of(factory))
 
 
-def test_their_client_against_our_threaded_server():
+@pytest.mark.parametrize("version", ["2.0.3", "1.9.6"])
+def test_their_client_against_our_threaded_server(version):
     server = WrappingServer(address=HOST, port=0)
     server.start()
     try:
-        run("2.0.3", PEERS / "peer_client.py", "echo", port_of(server), VECTORS, "--wrapped")
+        run(version, PEERS / "peer_client.py", "echo", port_of(server), VECTORS, "--wrapped")
     finally:
         server.stop()
         server.join(10)
