@@ -120,6 +120,7 @@ pub(crate) struct Stream {
     header: Vec<u8>,
     /// Payload bytes still to read of the frame being read, once its header is in.
     payload_left: Option<usize>,
+    /// Where a `recv` puts what it reads (at most `READ_CHUNK` bytes).
     buf: Vec<u8>,
 }
 
