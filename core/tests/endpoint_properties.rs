@@ -122,3 +122,46 @@ proptest! {
         prop_assert_eq!(read_envelope(envelope), Some((id.get(), message.as_str())));
     }
 }
+
+proptest! {
+    /// An adapter that honours the hold never has a request refused for its rate: a connection
+    /// is held exactly while its next request would be refused, and never for more than a
+    /// second.
+    #[test]
+    fn a_connection_read_only_when_not_held_is_never_refused_for_its_rate(
+        per_second in 1u32..200,
+        burst in 1u32..8,
+        steps in proptest::collection::vec((0usize..3, any::<bool>(), 0u64..30_000_000), 1..200),
+    ) {
+        use jsocket_core::endpoint::Rate;
+        let rate = Some(Rate::new(per_second, burst));
+        let config = EndpointConfig::default().query_rate(rate).broadcast_rate(rate);
+        let mut now = Duration::from_secs(1);
+        let mut ep = Endpoint::new(config, now);
+        let ids: Vec<ConnId> = (1u8..=3)
+            .map(|n| {
+                let peer = Peer::Ip(std::net::IpAddr::from([127, 0, 0, n]));
+                let id = ep.handle_connect(now, peer).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                ep.handle_identified(now, id, Protocol::Jsocket);
+                Ok(id)
+            })
+            .collect::<Result<_, TestCaseError>>()?;
+        for (who, stats, wait_ns) in steps {
+            now += Duration::from_nanos(wait_ns);
+            let id = ids[who];
+            if let Some(until) = ep.held_until(now, id) {
+                prop_assert!(until > now && until <= now + Duration::from_secs(1), "{until:?} at {now:?}");
+                continue;
+            }
+            let text = if stats {
+                r#"{"$jsocket":"stats"}"#
+            } else {
+                r#"{"$jsocket":"broadcast","message":1}"#
+            };
+            let verdict = ep.handle_message(now, id, text);
+            prop_assert!(!matches!(verdict, Verdict::Reply(_)), "refused at {:?}", now);
+            while ep.poll_push(now, id, 0).is_some() {}
+        }
+        prop_assert_eq!(ep.totals().rate_limited, 0);
+    }
+}
