@@ -112,7 +112,9 @@ async fn drive(
     let mut timer = Timer::never();
     // Kept across waits that end otherwise (a push): dropped, it would take its waker with it,
     // and the next wait would register the socket with the reactor again (a system call per
-    // push, for a member that only listens).
+    // push, for a member that only listens). Renewed after a read made without it that found
+    // bytes: registered before, it would be woken for those bytes, for nothing; a read that
+    // found none leaves it registered, as it still holds.
     let mut readable = pin!(stream.readable());
     let mut armed: Option<Duration> = None;
     let mut read_more = false;
@@ -229,7 +231,11 @@ async fn drive(
             continue;
         }
         if want_read && read_more {
-            read_more = read(shared, slot, stream, dispatch, ctx) == Got::Full;
+            let got = read(shared, slot, stream, dispatch, ctx);
+            if got != Got::Nothing {
+                readable.set(stream.readable());
+            }
+            read_more = got == Got::Full;
             continue;
         }
         // While the server is busy with other clients, this one's next request has often come
@@ -238,6 +244,9 @@ async fn drive(
         if want_read && !pending && shared.slots.borrow().len() > 1 && guess.try_now() {
             future::yield_now().await;
             let got = read(shared, slot, stream, dispatch, ctx);
+            if got != Got::Nothing {
+                readable.set(stream.readable());
+            }
             guess.record(got != Got::Nothing);
             if got != Got::Nothing {
                 read_more = got == Got::Full;
