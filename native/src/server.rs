@@ -690,8 +690,6 @@ mod tests {
     use smol::io::{AsyncReadExt, AsyncWriteExt};
     use smol::{Async, LocalExecutor};
 
-    use jsocket_core::endpoint::Protocol;
-
     use super::connection_task;
     use crate::config::ServerConfig;
     use crate::handler::Dispatch;
@@ -732,12 +730,6 @@ mod tests {
         while ex.try_tick() {}
         assert_eq!(shared.counts(), (1, 0));
         assert_eq!(shared.slots.borrow().len(), 1);
-        // Said what it is, as if its first message had come: a newcomer no longer takes the
-        // slot of a connection still waiting for its first message.
-        let Some(slot) = shared.slots.borrow().get(&id.get()).cloned() else {
-            panic!("the connection is not registered");
-        };
-        shared.identified(&slot, Protocol::Jsocket);
         assert!(
             matches!(shared.admit(&peer), Admission::Refuse(..)),
             "the limit is 1"
