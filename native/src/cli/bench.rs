@@ -590,6 +590,40 @@ mod tests {
         assert!(measure(&args).is_err(), "one connection only");
     }
 
+    /// Every member of a chat room receives every broadcast of every round, at each size.
+    #[test]
+    fn loads_a_chat_room_size_by_size() {
+        let config = ServerConfig::default().threads(2);
+        let server = Server::bind(config.tcp("127.0.0.1:0".parse().expect("addr"))).expect("bind");
+        let addr = server.local_addr().expect("a TCP address");
+        let stopper = server.stopper();
+        let running = std::thread::spawn(move || {
+            smol::block_on(server.run_with(native::handlers::Chat::new))
+        });
+        let plan = room::RoomPlan {
+            addr,
+            first: 6,
+            step: 6,
+            max: 12,
+            broadcasters: 2,
+            rounds: 3,
+            threads: 2,
+            server_pid: Some(std::process::id()),
+        };
+        let mut steps = Vec::new();
+        let ran = room::run(&plan, |step| {
+            steps.push((step.members, step.broadcasts, step.timed_out));
+            assert!(step.p95_ms <= step.max_ms);
+            if cfg!(target_os = "linux") {
+                assert!(step.server_rss_mib.is_some() && step.server_cpu_s.is_some());
+            }
+        });
+        stopper.stop();
+        running.join().expect("server thread").expect("server");
+        assert_eq!(ran, Ok(()));
+        assert_eq!(steps, vec![(6, 6, 0), (12, 6, 0)]);
+    }
+
     #[test]
     fn refuses_urls_other_than_ws() {
         let args =

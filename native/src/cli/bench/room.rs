@@ -26,9 +26,11 @@ use smol::Async;
 pub struct RoomPlan {
     /// The server.
     pub addr: SocketAddr,
-    /// Members at the first step, added at each step, and at most.
+    /// Members at the first step.
     pub first: usize,
+    /// Members added at each step.
     pub step: usize,
+    /// Members at most.
     pub max: usize,
     /// Members that broadcast at once, each round.
     pub broadcasters: usize,
@@ -49,12 +51,15 @@ pub struct Step {
     pub broadcasts: usize,
     /// Broadcasts not delivered to every member within the timeout.
     pub timed_out: usize,
-    /// Percentiles of the round trip, milliseconds.
+    /// Median round trip, milliseconds.
     pub p50_ms: f64,
+    /// 95th percentile round trip, milliseconds.
     pub p95_ms: f64,
+    /// Longest round trip, milliseconds.
     pub max_ms: f64,
-    /// Server CPU seconds (user and system) during the rounds, and per delivery (µs).
+    /// Server CPU seconds (user and system) during the rounds.
     pub server_cpu_s: Option<f64>,
+    /// Server CPU per delivery (member × broadcast), microseconds.
     pub cpu_per_delivery_us: Option<f64>,
     /// Server resident memory at the end of the step, MiB.
     pub server_rss_mib: Option<f64>,
