@@ -2,7 +2,7 @@
 //! `cargo run -p native --example adder`, then, from another terminal,
 //! `cargo run -p native -- send '{"a": 2, "b": 3}'`.
 
-use native::{Context, Handler, Server, ServerConfig};
+use jsocket::{Context, Handler, Server, ServerConfig};
 use serde_json::{json, Value};
 
 struct Adder;

@@ -13,13 +13,13 @@ use jsocket_core::Stats;
 /// A [`Client`] whose calls block the thread (each runs on [`smol::block_on`]).
 ///
 /// ```no_run
-/// use native::{BlockingClient, ClientConfig};
+/// use jsocket::{BlockingClient, ClientConfig};
 /// use serde_json::{json, Value};
 ///
 /// let mut client = BlockingClient::connect("127.0.0.1:5489", ClientConfig::default())?;
 /// let reply: Value = client.request(&json!({"op": "ping"}))?;
 /// println!("{reply}");
-/// # Ok::<(), native::Error>(())
+/// # Ok::<(), jsocket::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct BlockingClient {

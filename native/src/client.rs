@@ -34,16 +34,16 @@ use crate::socket::PeerAddr;
 /// Python jsocket does, does not stall on delayed ACKs.
 ///
 /// ```no_run
-/// use native::{Client, ClientConfig};
+/// use jsocket::{Client, ClientConfig};
 /// use serde_json::{json, Value};
 ///
 /// smol::block_on(async {
 ///     let mut client = Client::connect("127.0.0.1:5489", ClientConfig::default()).await?;
 ///     let reply: Value = client.request(&json!({"op": "ping"})).await?;
 ///     println!("{reply}");
-///     Ok::<(), native::Error>(())
+///     Ok::<(), jsocket::Error>(())
 /// })?;
-/// # Ok::<(), native::Error>(())
+/// # Ok::<(), jsocket::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct Client {

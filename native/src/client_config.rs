@@ -14,7 +14,7 @@ use jsocket_core::{Backoff, Config, ConfigError, Dialect, DialectMode};
 /// ```
 /// use std::time::Duration;
 /// use jsocket_core::Dialect;
-/// use native::ClientConfig;
+/// use jsocket::ClientConfig;
 ///
 /// // Talk to a jsocket 1.9.6 server, give up on a reply after 2 s.
 /// let config = ClientConfig::default()

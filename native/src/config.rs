@@ -50,7 +50,7 @@ pub enum EarlyReplies {
 /// ```
 /// use std::time::Duration;
 /// use jsocket_core::{Config, ConfigError};
-/// use native::ServerConfig;
+/// use jsocket::ServerConfig;
 ///
 /// let config = ServerConfig::default()
 ///     .tcp("0.0.0.0:5489".parse()?)

@@ -65,7 +65,7 @@ fn value_of(msg: &JsonText, ctx: &mut Context) -> Option<Value> {
 /// `on_message`, and is counted as rejected, `invalid_json`).
 ///
 /// ```
-/// use native::{Context, Handler};
+/// use jsocket::{Context, Handler};
 /// use serde_json::{json, Value};
 ///
 /// struct Adder;
@@ -108,7 +108,7 @@ pub trait Handler: 'static {
 ///
 /// ```
 /// use std::time::Duration;
-/// use native::{AsyncHandler, Context, LocalBoxFuture};
+/// use jsocket::{AsyncHandler, Context, LocalBoxFuture};
 /// use serde_json::Value;
 ///
 /// struct Slow;
@@ -160,7 +160,7 @@ pub struct FnHandler<F>(F);
 /// A [`Handler`] from a closure.
 ///
 /// ```
-/// use native::handler_fn;
+/// use jsocket::handler_fn;
 /// let echo = handler_fn(|msg, _ctx| Some(msg));
 /// # let _ = echo;
 /// ```

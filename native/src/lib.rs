@@ -12,8 +12,8 @@
 //! - [`Client`] (async) and [`BlockingClient`]: connect with retries, send, receive, request.
 //!
 //! ```
-//! use native::jsocket_core::Json;
-//! use native::{handler_fn, Client, ClientConfig, Server, ServerConfig};
+//! use jsocket::jsocket_core::Json;
+//! use jsocket::{handler_fn, Client, ClientConfig, Server, ServerConfig};
 //! use serde_json::{json, Value};
 //!
 //! // A server that adds two numbers, and a client asking it.

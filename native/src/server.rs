@@ -160,7 +160,7 @@ enum Listener {
 /// it on one thread (to learn its address), run it on another.
 ///
 /// ```
-/// use native::{handlers::Echo, BlockingClient, ClientConfig, Server, ServerConfig};
+/// use jsocket::{handlers::Echo, BlockingClient, ClientConfig, Server, ServerConfig};
 /// use serde_json::{json, Value};
 ///
 /// let server = Server::bind(ServerConfig::default().tcp("127.0.0.1:0".parse()?))?;

@@ -8,8 +8,8 @@ use std::io::Write;
 use std::net::TcpStream;
 
 use common::{client_entry, frame, start, start_single, wait_until, RawPeer};
-use native::jsocket_core::{Config, Dialect, Event};
-use native::{handler_fn, PushError, ServerConfig};
+use jsocket::jsocket_core::{Config, Dialect, Event};
+use jsocket::{handler_fn, PushError, ServerConfig};
 use serde_json::{json, Value};
 
 /// Size of the padding in each large reply or pushed message.
@@ -66,7 +66,7 @@ fn replies_to_one_read_stop_at_the_output_limit() {
 
 /// `{"all": m}` broadcasts `m` and answers how many connections took it; `{"to": id, "msg": m}`
 /// pushes `m` to one and answers the outcome; `{"whoami": _}` answers the connection's id.
-fn pusher() -> impl native::Handler {
+fn pusher() -> impl jsocket::Handler {
     handler_fn(|msg, ctx| {
         if let Some(all) = msg.get("all") {
             let count = ctx.handle().broadcast(all).ok()?;

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
-use native::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
+use jsocket::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
 use smol::Timer;
 
 use common::wait_until;
@@ -57,7 +57,7 @@ fn run(
 ) -> (
     SocketAddr,
     BridgeStatsHandle,
-    native::Stopper,
+    jsocket::Stopper,
     std::thread::JoinHandle<()>,
 ) {
     let bridge = Bridge::bind(config).unwrap();

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use native::bridge::{Bridge, BridgeConfig};
+use jsocket::bridge::{Bridge, BridgeConfig};
 
 use common::{log_lines, wait_until};
 

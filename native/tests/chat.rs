@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::start;
-use native::handlers::{Chat, MAX_NAME_CHARS};
-use native::jsocket_core::JsonText;
-use native::{Context, Handler, Reply, ServerConfig};
+use jsocket::handlers::{Chat, MAX_NAME_CHARS};
+use jsocket::jsocket_core::JsonText;
+use jsocket::{Context, Handler, Reply, ServerConfig};
 use serde_json::{json, Value};
 
 #[test]
@@ -29,7 +29,7 @@ fn a_long_name_is_cut_to_the_limit() {
 
 /// Joins `n` clients to the room of `server`, each a member once the next joins; returns once
 /// every one has read all that was said before a last message of the last.
-fn room(server: &common::Running, n: usize) -> Vec<native::BlockingClient> {
+fn room(server: &common::Running, n: usize) -> Vec<jsocket::BlockingClient> {
     let mut clients: Vec<_> = (0..n).map(|_| server.client()).collect();
     for (i, client) in clients.iter_mut().enumerate() {
         client.send(&json!({"join": format!("n{i}")})).unwrap();
@@ -45,7 +45,7 @@ fn room(server: &common::Running, n: usize) -> Vec<native::BlockingClient> {
 }
 
 /// What a client receives until the server closes its connection.
-fn until_closed(client: &mut native::BlockingClient) -> Vec<Value> {
+fn until_closed(client: &mut jsocket::BlockingClient) -> Vec<Value> {
     let mut got = Vec::new();
     while let Ok(message) = client.recv::<Value>() {
         got.push(message);

@@ -9,9 +9,9 @@ use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::{frame, start, wait_until};
-use native::handlers::Echo;
-use native::jsocket_core::{Dialect, Encoder, Json, RemoteError};
-use native::{BlockingClient, Client, ClientConfig, Error, ServerConfig};
+use jsocket::handlers::Echo;
+use jsocket::jsocket_core::{Dialect, Encoder, Json, RemoteError};
+use jsocket::{BlockingClient, Client, ClientConfig, Error, ServerConfig};
 use serde_json::{json, Value};
 
 /// A loopback port with nothing listening on it (bound, then let go).
@@ -95,7 +95,7 @@ fn connect_retries_until_the_server_comes_up() {
             .iter()
             .any(|line| line.starts_with(&failed))
     });
-    let server = native::Server::bind(ServerConfig::default().tcp(addr.parse().unwrap())).unwrap();
+    let server = jsocket::Server::bind(ServerConfig::default().tcp(addr.parse().unwrap())).unwrap();
     let stopper = server.stopper();
     let running = std::thread::spawn(move || server.run_blocking(Echo));
     assert_eq!(client.join().unwrap().unwrap(), json!("late"));
@@ -243,7 +243,7 @@ fn a_payload_that_is_not_json_costs_that_message_only() {
         client
             .stats()
             .failures
-            .get(native::jsocket_core::ErrorKind::InvalidJson),
+            .get(jsocket::jsocket_core::ErrorKind::InvalidJson),
         1
     );
     drop(server.join().unwrap());
@@ -254,13 +254,13 @@ fn clients_and_a_bound_server_move_between_threads() {
     fn send<T: Send>() {}
     send::<Client>();
     send::<BlockingClient>();
-    send::<native::Server>();
-    send::<native::Stopper>();
+    send::<jsocket::Server>();
+    send::<jsocket::Stopper>();
 }
 
 #[test]
 fn a_zero_limit_is_refused_before_any_attempt_by_client_and_server_alike() {
-    use native::jsocket_core::{Config, ConfigError, Setting};
+    use jsocket::jsocket_core::{Config, ConfigError, Setting};
     let zero = Config::default().idle_timeout(Some(Duration::ZERO));
     // Nobody listens there: a client that tried would fail to connect instead.
     let err = BlockingClient::connect(
@@ -277,7 +277,7 @@ fn a_zero_limit_is_refused_before_any_attempt_by_client_and_server_alike() {
         ),
         "{err:?}"
     );
-    let err = native::Server::bind(
+    let err = jsocket::Server::bind(
         ServerConfig::default()
             .tcp("127.0.0.1:0".parse().expect("an address"))
             .connection(zero),

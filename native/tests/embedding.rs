@@ -10,8 +10,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use common::{frame, RawPeer};
-use native::jsocket_core::{Dialect, JsonText};
-use native::{Context, Handler, Server, ServerConfig, ServerHandle};
+use jsocket::jsocket_core::{Dialect, JsonText};
+use jsocket::{Context, Handler, Server, ServerConfig, ServerHandle};
 use serde_json::{json, Value};
 
 /// Answers each message with two notes, then the message itself.
@@ -30,7 +30,7 @@ impl Handler for Chatty {
 /// A server on a listener bound here (port 0), run on its own thread.
 fn serve<H: Handler + Send + Sync>(
     handler: H,
-) -> (SocketAddr, native::Stopper, std::thread::JoinHandle<()>) {
+) -> (SocketAddr, jsocket::Stopper, std::thread::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("address");
     let server = Server::from_tcp_listener(ServerConfig::default(), listener).expect("server");

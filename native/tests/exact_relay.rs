@@ -12,9 +12,9 @@ use std::time::Duration;
 use async_tungstenite::tungstenite::{Bytes, Message};
 use common::start;
 use common::ws::{ws_connect, Ws};
-use native::handlers::{Chat, Echo};
-use native::jsocket_core::{Decoder, DecoderConfig, Dialect, Encoder};
-use native::{Handler, ServerConfig};
+use jsocket::handlers::{Chat, Echo};
+use jsocket::jsocket_core::{Decoder, DecoderConfig, Dialect, Encoder};
+use jsocket::{Handler, ServerConfig};
 use smol::stream::StreamExt;
 
 /// The messages of the issue: each must come back byte for byte.
@@ -165,7 +165,7 @@ fn chat_relays_the_bytes_of_each_message() {
 #[test]
 fn a_value_handler_gets_exact_values_and_loses_only_what_a_value_cannot_hold() {
     let server = start(ServerConfig::default(), || {
-        native::handler_fn(|msg, _ctx| Some(msg))
+        jsocket::handler_fn(|msg, _ctx| Some(msg))
     });
     let sent: Vec<String> = MESSAGES[3..].iter().map(|m| m.to_string()).collect();
     // The last message has no reply: a marker after it shows that nothing else came.
@@ -209,16 +209,16 @@ impl Handler for PushBack {
     fn on_message(
         &self,
         _msg: serde_json::Value,
-        _ctx: &mut native::Context,
+        _ctx: &mut jsocket::Context,
     ) -> Option<serde_json::Value> {
         None
     }
 
     fn on_json(
         &self,
-        msg: native::jsocket_core::JsonText,
-        ctx: &mut native::Context,
-    ) -> Option<native::Reply> {
+        msg: jsocket::jsocket_core::JsonText,
+        ctx: &mut jsocket::Context,
+    ) -> Option<jsocket::Reply> {
         let id = ctx.id();
         ctx.handle()
             .send_json(id, &msg)

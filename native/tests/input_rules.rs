@@ -9,9 +9,9 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::{frame, start, RawPeer};
-use native::handlers::Echo;
-use native::jsocket_core::{Config, Dialect, Encoder};
-use native::ServerConfig;
+use jsocket::handlers::Echo;
+use jsocket::jsocket_core::{Config, Dialect, Encoder};
+use jsocket::ServerConfig;
 use serde_json::json;
 
 #[test]

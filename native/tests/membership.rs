@@ -11,9 +11,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
-use native::handlers::Echo;
-use native::jsocket_core::Dialect;
-use native::ServerConfig;
+use jsocket::handlers::Echo;
+use jsocket::jsocket_core::Dialect;
+use jsocket::ServerConfig;
 use serde_json::{json, Value};
 use smol::{Async, Timer};
 

@@ -12,9 +12,9 @@ use std::net::{SocketAddr, TcpStream};
 use common::{
     client_config, clients_of, frame, network_ip, start, start_single, wait_until, RawPeer,
 };
-use native::handlers::{Chat, Echo};
-use native::jsocket_core::{Config, Dialect, Event, MAX_HEADER_LEN};
-use native::{BlockingClient, Server, ServerConfig};
+use jsocket::handlers::{Chat, Echo};
+use jsocket::jsocket_core::{Config, Dialect, Event, MAX_HEADER_LEN};
+use jsocket::{BlockingClient, Server, ServerConfig};
 use serde_json::{json, Value};
 
 /// A server listening on every interface, and the address a non-loopback client reaches it at.
@@ -98,7 +98,7 @@ fn a_stats_flood_is_rate_limited_and_an_echo_beside_it_is_answered() {
 fn a_client_that_used_up_its_broadcast_rate_is_not_read_until_its_next_is_allowed() {
     use std::time::{Duration, Instant};
 
-    use native::jsocket_core::endpoint::Rate;
+    use jsocket::jsocket_core::endpoint::Rate;
 
     let config = ServerConfig::default().broadcast_rate(Some(Rate::new(1, 1)));
     let server = start(config, || Echo);

@@ -4,9 +4,9 @@
 
 use std::io::Read;
 
-use native::handlers::Echo;
-use native::jsocket_core::Dialect;
-use native::ServerConfig;
+use jsocket::handlers::Echo;
+use jsocket::jsocket_core::Dialect;
+use jsocket::ServerConfig;
 use serde_json::json;
 
 use common::{frame, log_lines, start, wait_until, RawPeer};

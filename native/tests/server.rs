@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{client_entry, frame, start, wait_until, RawPeer};
-use native::handlers::{Chat, Echo};
-use native::jsocket_core::{Config, Dialect, Event};
-use native::{handler_fn, Context, EarlyReplies, Error, Handler, ServerConfig};
+use jsocket::handlers::{Chat, Echo};
+use jsocket::jsocket_core::{Config, Dialect, Event};
+use jsocket::{handler_fn, Context, EarlyReplies, Error, Handler, ServerConfig};
 use serde_json::{json, Value};
 
 #[test]
@@ -124,7 +124,7 @@ fn push_to_one_and_broadcast_to_all() {
     let server = start(ServerConfig::default(), || Relay);
     let mut a = server.client();
     let mut b = server.client();
-    let who = |c: &mut native::BlockingClient| -> u64 {
+    let who = |c: &mut jsocket::BlockingClient| -> u64 {
         let reply: Value = c.request(&json!({"whoami": true})).unwrap();
         reply["id"].as_u64().unwrap()
     };
@@ -151,7 +151,7 @@ fn push_to_one_and_broadcast_to_all() {
 fn chat_broadcasts_in_each_clients_dialect() {
     let server = start(ServerConfig::default(), Chat::new);
     let mut v2 = server.client();
-    let mut v1 = native::BlockingClient::connect(
+    let mut v1 = jsocket::BlockingClient::connect(
         &server.addr.to_string(),
         common::client_config().dialect(Dialect::V1),
     )
@@ -435,10 +435,10 @@ fn handler_panic_costs_one_message() {
 #[test]
 fn serves_a_unix_socket() {
     let path = std::env::temp_dir().join(format!("native-test-{}.sock", std::process::id()));
-    let server = native::Server::bind(ServerConfig::default().unix(&path)).unwrap();
+    let server = jsocket::Server::bind(ServerConfig::default().unix(&path)).unwrap();
     let stopper = server.stopper();
     let thread = std::thread::spawn(move || server.run_blocking(Echo));
-    let mut client = native::BlockingClient::connect_unix(&path, common::client_config()).unwrap();
+    let mut client = jsocket::BlockingClient::connect_unix(&path, common::client_config()).unwrap();
     assert_eq!(
         client.request::<_, Value>(&json!({"u": 1})).unwrap(),
         json!({"u": 1})
@@ -497,12 +497,12 @@ struct Gate {
     opened: smol::channel::Receiver<()>,
 }
 
-impl native::AsyncHandler for Gate {
+impl jsocket::AsyncHandler for Gate {
     fn on_message<'a>(
         &'a self,
         msg: Value,
         _ctx: &'a mut Context,
-    ) -> native::LocalBoxFuture<'a, Option<Value>> {
+    ) -> jsocket::LocalBoxFuture<'a, Option<Value>> {
         Box::pin(async move {
             if msg.get("wait").is_some() {
                 self.opened.recv().await.ok()?;
@@ -520,14 +520,14 @@ impl native::AsyncHandler for Gate {
 #[test]
 fn an_async_handler_waiting_for_one_client_does_not_hold_up_the_others() {
     let server =
-        native::Server::bind(ServerConfig::default().tcp("127.0.0.1:0".parse().unwrap())).unwrap();
+        jsocket::Server::bind(ServerConfig::default().tcp("127.0.0.1:0".parse().unwrap())).unwrap();
     let addr = server.local_addr().unwrap().to_string();
     let stopper = server.stopper();
     let thread = std::thread::spawn(move || {
         let (open, opened) = smol::channel::unbounded();
         smol::block_on(server.run_async(Gate { open, opened }))
     });
-    let connect = || native::BlockingClient::connect(&addr, common::client_config()).unwrap();
+    let connect = || jsocket::BlockingClient::connect(&addr, common::client_config()).unwrap();
     let (mut waiter, mut other) = (connect(), connect());
     waiter.send(&json!({"wait": true})).unwrap();
     waiter.send(&json!("next")).unwrap();
@@ -545,10 +545,10 @@ fn an_async_handler_waiting_for_one_client_does_not_hold_up_the_others() {
 }
 
 /// Keeps the handle the server gives at start, for a task of the application to push with.
-struct Keeper(std::rc::Rc<std::cell::RefCell<Option<native::ServerHandle>>>);
+struct Keeper(std::rc::Rc<std::cell::RefCell<Option<jsocket::ServerHandle>>>);
 
 impl Handler for Keeper {
-    fn on_start(&self, handle: &native::ServerHandle) {
+    fn on_start(&self, handle: &jsocket::ServerHandle) {
         *self.0.borrow_mut() = Some(handle.clone());
     }
 
@@ -560,7 +560,7 @@ impl Handler for Keeper {
 #[test]
 fn a_task_of_the_application_pushes_through_the_handle_from_on_start() {
     let server =
-        native::Server::bind(ServerConfig::default().tcp("127.0.0.1:0".parse().unwrap())).unwrap();
+        jsocket::Server::bind(ServerConfig::default().tcp("127.0.0.1:0".parse().unwrap())).unwrap();
     let addr = server.local_addr().unwrap().to_string();
     let stopper = server.stopper();
     let thread = std::thread::spawn(move || {
@@ -583,7 +583,7 @@ fn a_task_of_the_application_pushes_through_the_handle_from_on_start() {
         .detach();
         smol::block_on(ex.run(running))
     });
-    let mut client = native::BlockingClient::connect(&addr, common::client_config()).unwrap();
+    let mut client = jsocket::BlockingClient::connect(&addr, common::client_config()).unwrap();
     // Nothing is pushed before the client's first message; its reply comes first.
     assert_eq!(client.request::<_, Value>(&json!(3)).unwrap(), json!(3));
     assert_eq!(client.recv::<Value>().unwrap(), json!({"tick": 1}));

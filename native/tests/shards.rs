@@ -11,10 +11,10 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::{clients_of, frame, network_ip, start_sharded, RawPeer};
-use native::handlers::{Chat, Echo};
-use native::jsocket_core::endpoint::SHARD_SHIFT;
-use native::jsocket_core::{Dialect, Event};
-use native::ServerConfig;
+use jsocket::handlers::{Chat, Echo};
+use jsocket::jsocket_core::endpoint::SHARD_SHIFT;
+use jsocket::jsocket_core::{Dialect, Event};
+use jsocket::ServerConfig;
 use serde_json::{json, Value};
 
 const SHARDS: usize = 3;

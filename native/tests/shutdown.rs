@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Message;
-use native::handlers::Echo;
-use native::jsocket_core::Dialect;
-use native::ServerConfig;
+use jsocket::handlers::Echo;
+use jsocket::jsocket_core::Dialect;
+use jsocket::ServerConfig;
 use serde_json::json;
 use smol::Timer;
 

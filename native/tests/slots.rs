@@ -8,9 +8,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use native::handlers::Echo;
-use native::jsocket_core::{Config, Dialect, Event};
-use native::ServerConfig;
+use jsocket::handlers::Echo;
+use jsocket::jsocket_core::{Config, Dialect, Event};
+use jsocket::ServerConfig;
 use serde_json::{json, Value};
 
 use common::ws::ws_connect;
@@ -166,7 +166,7 @@ fn an_http_head_has_a_deadline_from_its_first_byte_on_every_port() {
         .connection(Config::default().frame_timeout(None))
         .http_timeout(Duration::from_millis(300))
         .web_tcp("127.0.0.1:0".parse().unwrap());
-    let server = native::Server::bind(config.tcp("127.0.0.1:0".parse().unwrap())).unwrap();
+    let server = jsocket::Server::bind(config.tcp("127.0.0.1:0".parse().unwrap())).unwrap();
     let ports = [server.local_addr().unwrap(), server.web_addrs()[0]];
     let stopper = server.stopper();
     let thread = std::thread::spawn(move || server.run_blocking(Echo));

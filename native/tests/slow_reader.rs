@@ -7,13 +7,13 @@ mod common;
 use std::time::Duration;
 
 use common::{start, wait_until, RawPeer};
-use native::jsocket_core::{Config, Dialect, Event};
-use native::{handler_fn, ServerConfig};
+use jsocket::jsocket_core::{Config, Dialect, Event};
+use jsocket::{handler_fn, ServerConfig};
 use serde_json::{json, Value};
 
 /// `{"all": m}` broadcasts `m` (answering nothing: the sender's copy is its answer); anything
 /// else is echoed.
-fn broadcaster() -> impl native::Handler {
+fn broadcaster() -> impl jsocket::Handler {
     handler_fn(|msg, ctx| match msg.get("all") {
         Some(all) => {
             let _ = ctx.handle().broadcast(all);

@@ -12,9 +12,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
-use native::handlers::Echo;
-use native::ws::OriginPolicy;
-use native::ServerConfig;
+use jsocket::handlers::Echo;
+use jsocket::ws::OriginPolicy;
+use jsocket::ServerConfig;
 use serde_json::json;
 
 use common::ws::{read_values, ws_handshake, Ws};
@@ -23,7 +23,7 @@ use common::{frame, start};
 /// Sends `value` and checks that it comes back.
 async fn echoes(ws: &mut Ws, value: serde_json::Value) {
     ws.send(Message::Binary(
-        frame(&value, native::jsocket_core::Dialect::V2).into(),
+        frame(&value, jsocket::jsocket_core::Dialect::V2).into(),
     ))
     .await
     .unwrap();

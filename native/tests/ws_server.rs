@@ -12,8 +12,8 @@ use std::thread::JoinHandle;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::{Bytes, Message};
 use jsocket_core::websocket::CloseCode;
-use native::handlers::{Chat, Echo};
-use native::{BlockingClient, ClientConfig, Handler, Server, ServerConfig, Stopper};
+use jsocket::handlers::{Chat, Echo};
+use jsocket::{BlockingClient, ClientConfig, Handler, Server, ServerConfig, Stopper};
 use serde_json::{json, Value};
 use smol::stream::StreamExt;
 
@@ -365,7 +365,7 @@ fn a_page_from_another_origin_is_refused_with_403() {
     });
     let widened = start(
         ServerConfig::default()
-            .allow_origins(native::ws::OriginPolicy::default().allow("https://app.example")),
+            .allow_origins(jsocket::ws::OriginPolicy::default().allow("https://app.example")),
         || Echo,
     );
     smol::block_on(async {
@@ -427,7 +427,7 @@ fn one_message_server(size: usize) -> (SocketAddr, JoinHandle<()>) {
 }
 
 /// Reads everything the connector hands out, up to its end or error.
-async fn read_all(ws: &mut native::ws::WsBytes) -> std::io::Result<usize> {
+async fn read_all(ws: &mut jsocket::ws::WsBytes) -> std::io::Result<usize> {
     use smol::io::AsyncReadExt;
     let mut total = 0;
     let mut buf = vec![0u8; 64 * 1024];
@@ -441,12 +441,12 @@ async fn read_all(ws: &mut native::ws::WsBytes) -> std::io::Result<usize> {
 
 #[test]
 fn the_client_connector_holds_messages_to_the_core_limit() {
-    use native::jsocket_core::{Config, DEFAULT_MAX_MESSAGE_SIZE, MAX_HEADER_LEN};
+    use jsocket::jsocket_core::{Config, DEFAULT_MAX_MESSAGE_SIZE, MAX_HEADER_LEN};
     // Within a configured limit (a frame and its header) the bytes come through.
     let config = ClientConfig::default().connection(Config::default().max_message_size(1000));
     let (addr, server) = one_message_server(1000 + MAX_HEADER_LEN);
     smol::block_on(async {
-        let mut ws = native::ws::connect_with(&format!("ws://{addr}/"), &config)
+        let mut ws = jsocket::ws::connect_with(&format!("ws://{addr}/"), &config)
             .await
             .unwrap();
         assert_eq!(read_all(&mut ws).await.unwrap(), 1000 + MAX_HEADER_LEN);
@@ -455,7 +455,7 @@ fn the_client_connector_holds_messages_to_the_core_limit() {
     // One byte more is refused.
     let (addr, server) = one_message_server(1001 + MAX_HEADER_LEN);
     smol::block_on(async {
-        let mut ws = native::ws::connect_with(&format!("ws://{addr}/"), &config)
+        let mut ws = jsocket::ws::connect_with(&format!("ws://{addr}/"), &config)
             .await
             .unwrap();
         assert!(read_all(&mut ws).await.is_err());
@@ -464,7 +464,7 @@ fn the_client_connector_holds_messages_to_the_core_limit() {
     // And by default the limit is the core's, not the WebSocket library's 64 MiB.
     let (addr, server) = one_message_server(DEFAULT_MAX_MESSAGE_SIZE as usize + MAX_HEADER_LEN + 1);
     smol::block_on(async {
-        let mut ws = native::ws::connect(&format!("ws://{addr}/")).await.unwrap();
+        let mut ws = jsocket::ws::connect(&format!("ws://{addr}/")).await.unwrap();
         assert!(read_all(&mut ws).await.is_err());
     });
     server.join().unwrap();
@@ -479,7 +479,7 @@ fn the_client_connector_gives_up_on_a_server_that_never_answers() {
     let config =
         ClientConfig::default().connect_timeout(Some(std::time::Duration::from_millis(200)));
     smol::block_on(async {
-        let result = native::ws::connect_with(&url, &config)
+        let result = jsocket::ws::connect_with(&url, &config)
             .or(async {
                 smol::Timer::after(std::time::Duration::from_secs(30)).await;
                 panic!("the connector kept waiting");
@@ -496,7 +496,7 @@ fn the_client_connector_speaks_jsocket_over_websocket() {
     use smol::io::{AsyncReadExt, AsyncWriteExt};
     let server = start(ServerConfig::default(), || Echo);
     smol::block_on(async {
-        let mut ws = native::ws::connect(&format!("ws://{}/", server.addr))
+        let mut ws = jsocket::ws::connect(&format!("ws://{}/", server.addr))
             .await
             .unwrap();
         let mut frame = Vec::new();
@@ -627,7 +627,7 @@ fn a_frame_sent_with_the_handshake_is_not_lost() {
 #[test]
 fn the_socket_like_client_speaks_jsocket_over_websocket() {
     let server = start(ServerConfig::default(), || Echo);
-    let ws = smol::block_on(native::ws::WsSocket::connect(&format!(
+    let ws = smol::block_on(jsocket::ws::WsSocket::connect(&format!(
         "ws://{}/",
         server.addr
     )))

@@ -12,7 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use jsocket_core::JsonText;
-use native::{AsyncHandler, Context, Handler, LocalBoxFuture, PeerAddr, Reply, ServerHandle};
+use jsocket::{AsyncHandler, Context, Handler, LocalBoxFuture, PeerAddr, Reply, ServerHandle};
 use pyo3::prelude::*;
 use serde_json::Value;
 use smol::channel::{Receiver, Sender};

@@ -14,7 +14,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use native::{PushError, ServerConfig, ServerHandle, Stopper};
+use jsocket::{PushError, ServerConfig, ServerHandle, Stopper};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use smol::channel::{Receiver, Sender};
@@ -42,7 +42,7 @@ const FORWARD_BATCH: usize = 64;
 /// a handler's exception, which closes that connection, as jsocket does.
 #[pyclass(module = "jsocket_rs._core", frozen)]
 pub(crate) struct Server {
-    server: Mutex<Option<native::Server>>,
+    server: Mutex<Option<jsocket::Server>>,
     addr: SocketAddr,
     stopper: Stopper,
     /// Closed when the server stops: connections waiting their turn stop waiting.
@@ -88,7 +88,7 @@ impl Server {
             .connection(connection)
             .max_connections(max_connections)
             .websocket(false);
-        let server = native::Server::from_tcp_listener(config, listen(fileno)?)?;
+        let server = jsocket::Server::from_tcp_listener(config, listen(fileno)?)?;
         let addr = server
             .local_addr()
             .ok_or_else(|| PyRuntimeError::new_err("the server's socket has no address"))?;

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use jsocket_core::{Config, Dialect};
 use jsocket_tests::{python_or_skip, python_script, vectors, vectors_dir, PythonServer};
-use native::handlers::Echo;
-use native::{BlockingClient, ClientConfig, Server, ServerConfig, Stopper};
+use jsocket::handlers::Echo;
+use jsocket::{BlockingClient, ClientConfig, Server, ServerConfig, Stopper};
 use serde_json::{json, Value};
 
 const V203: &str = "2.0.3";

@@ -15,8 +15,8 @@ use async_tungstenite::tungstenite::{Bytes, Message};
 use jsocket_core::websocket::CloseCode;
 use jsocket_core::{encode, Dialect};
 use jsocket_tests::{python_or_skip, vectors, PythonServer};
-use native::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
-use native::Stopper;
+use jsocket::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
+use jsocket::Stopper;
 use serde_json::{json, Value};
 use ws::{closed_with, echo_slowly, read_values, ws_connect};
 

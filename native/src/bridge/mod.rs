@@ -18,7 +18,7 @@
 //! slow target makes it stop reading the browser) rather than buffer without bound.
 //!
 //! ```no_run
-//! use native::bridge::{Bridge, BridgeConfig};
+//! use jsocket::bridge::{Bridge, BridgeConfig};
 //!
 //! let config = BridgeConfig::new("127.0.0.1:5490".parse()?, "127.0.0.1:5489").check_frames(true);
 //! let bridge = Bridge::bind(config)?;

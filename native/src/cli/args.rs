@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use jsocket_core::{Config, ConfigError, Dialect, DialectMode};
-use native::{BlockingClient, ClientConfig, DEFAULT_PORT};
+use jsocket::{BlockingClient, ClientConfig, DEFAULT_PORT};
 
 /// A dialect, or detection from the peer's first frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -205,7 +205,7 @@ pub struct Target {
 
 impl Target {
     /// Connects as the arguments say.
-    pub fn connect(&self) -> Result<BlockingClient, native::Error> {
+    pub fn connect(&self) -> Result<BlockingClient, jsocket::Error> {
         let mut config = ClientConfig::default()
             .attempts(self.attempts)
             .read_timeout(self.timeout.0);

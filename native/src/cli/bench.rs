@@ -455,8 +455,8 @@ fn process_cpu() -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use native::handlers::Echo;
-    use native::{handler_fn, Handler, Server, ServerConfig};
+    use jsocket::handlers::Echo;
+    use jsocket::{handler_fn, Handler, Server, ServerConfig};
     use serde_json::json;
 
     #[test]
@@ -598,7 +598,7 @@ mod tests {
         let addr = server.local_addr().expect("a TCP address");
         let stopper = server.stopper();
         let running = std::thread::spawn(move || {
-            smol::block_on(server.run_with(native::handlers::Chat::new))
+            smol::block_on(server.run_with(jsocket::handlers::Chat::new))
         });
         let plan = room::RoomPlan {
             addr,

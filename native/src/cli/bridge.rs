@@ -3,8 +3,8 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use clap::Parser;
-use native::bridge::{Bridge, BridgeConfig, DEFAULT_MAX_CONNECTIONS};
-use native::ws::OriginPolicy;
+use jsocket::bridge::{Bridge, BridgeConfig, DEFAULT_MAX_CONNECTIONS};
+use jsocket::ws::OriginPolicy;
 
 use super::args::ConnectionArgs;
 use super::Outcome;

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use jsocket_core::endpoint::{EndpointConfig, Rate};
-use native::handlers::{Chat, Echo};
-use native::{EarlyReplies, Listen, Server, ServerConfig, DEFAULT_PORT};
+use jsocket::handlers::{Chat, Echo};
+use jsocket::{EarlyReplies, Listen, Server, ServerConfig, DEFAULT_PORT};
 
 use super::args::{
     config_error, host_port, limit, positive_seconds, seconds, secs, ConnectionArgs, Limit,

@@ -4,8 +4,8 @@ use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use native::ws::OriginPolicy;
-use native::ServerConfig;
+use jsocket::ws::OriginPolicy;
+use jsocket::ServerConfig;
 
 use super::args::host_port;
 

@@ -95,7 +95,7 @@ impl WebConfig {
 /// WebSocket and HTTP settings.
 ///
 /// ```
-/// use native::{ws::OriginPolicy, ServerConfig};
+/// use jsocket::{ws::OriginPolicy, ServerConfig};
 ///
 /// let config = ServerConfig::default()
 ///     .tcp("127.0.0.1:5489".parse()?)

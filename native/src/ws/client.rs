@@ -47,7 +47,7 @@ impl std::fmt::Debug for WsBytes {
 /// use smol::io::{AsyncReadExt, AsyncWriteExt};
 ///
 /// smol::block_on(async {
-///     let mut ws = native::ws::connect("ws://127.0.0.1:5489/").await?;
+///     let mut ws = jsocket::ws::connect("ws://127.0.0.1:5489/").await?;
 ///     let mut frame = Vec::new();
 ///     jsocket_core::encode(&serde_json::json!({"ping": 1}), jsocket_core::Dialect::V2, &mut frame)?;
 ///     ws.write_all(&frame).await?;

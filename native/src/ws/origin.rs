@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 /// [`allow`](Self::allow) widens the list; `*` allows every origin and must be given explicitly.
 ///
 /// ```
-/// use native::ws::OriginPolicy;
+/// use jsocket::ws::OriginPolicy;
 ///
 /// let same_host = OriginPolicy::default();
 /// assert!(same_host.allows(Some("http://127.0.0.1:8000"), Some("127.0.0.1:5489")));

@@ -22,7 +22,7 @@ use super::stream::{SockIo, WsStream};
 /// call [`flush_buffered`](Self::flush_buffered). It can be moved to another thread.
 ///
 /// ```no_run
-/// use native::ws::WsSocket;
+/// use jsocket::ws::WsSocket;
 ///
 /// smol::block_on(async {
 ///     let ws = WsSocket::connect("ws://127.0.0.1:5489/").await?;

@@ -11,8 +11,8 @@ use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use native::jsocket_core::{Config, Connection, Dialect, DialectMode, Event};
-use native::{BlockingClient, ClientConfig, Handler, Server, ServerConfig, Stopper};
+use jsocket::jsocket_core::{Config, Connection, Dialect, DialectMode, Event};
+use jsocket::{BlockingClient, ClientConfig, Handler, Server, ServerConfig, Stopper};
 use serde_json::{json, Value};
 
 /// A server running on a thread of its own; stopped (and joined) on drop.
@@ -202,7 +202,7 @@ pub fn client_entry(clients: &Value, peer: SocketAddr) -> Option<Value> {
 /// One frame of `value` in `dialect`.
 pub fn frame(value: &Value, dialect: Dialect) -> Vec<u8> {
     let mut out = Vec::new();
-    native::jsocket_core::encode(value, dialect, &mut out).expect("encodable");
+    jsocket::jsocket_core::encode(value, dialect, &mut out).expect("encodable");
     out
 }
 

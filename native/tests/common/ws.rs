@@ -8,7 +8,7 @@ use async_tungstenite::tungstenite::Message;
 use async_tungstenite::WebSocketStream;
 use std::time::Duration;
 
-use native::jsocket_core::{encode, Decoder, DecoderConfig, Dialect};
+use jsocket::jsocket_core::{encode, Decoder, DecoderConfig, Dialect};
 use serde_json::{json, Value};
 use smol::stream::StreamExt;
 use smol::{Async, Timer};

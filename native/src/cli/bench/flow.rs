@@ -50,7 +50,7 @@ pub struct Flow {
     decoder: Decoder,
     /// When each request in flight was queued, oldest first (replies come in order).
     inflight: VecDeque<Instant>,
-    /// A second encoding of the payload that a reply was found to carry (see [`Flow::check`]).
+    /// A second encoding of the payload that a reply was found to carry (see [`check`]).
     also_accepted: Option<Vec<u8>>,
     /// Bytes queued and not yet written.
     unsent: usize,

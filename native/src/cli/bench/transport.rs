@@ -12,7 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use native::ws::WsSocket;
+use jsocket::ws::WsSocket;
 use smol::future::FutureExt;
 use smol::{Async, Timer};
 
