@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::{Bytes, Message};
-use jsocket_core::websocket::CloseCode;
-use jsocket_core::{encode, Config, Dialect};
 use jsocket::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
 use jsocket::handlers::Echo;
 use jsocket::{BlockingClient, ClientConfig, Server, ServerConfig, Stopper};
+use jsocket_core::websocket::CloseCode;
+use jsocket_core::{encode, Config, Dialect};
 use serde_json::{json, Value};
 use smol::future::FutureExt;
 use smol::stream::StreamExt;

@@ -11,9 +11,9 @@ use std::thread::JoinHandle;
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::{Bytes, Message};
-use jsocket_core::websocket::CloseCode;
 use jsocket::handlers::{Chat, Echo};
 use jsocket::{BlockingClient, ClientConfig, Handler, Server, ServerConfig, Stopper};
+use jsocket_core::websocket::CloseCode;
 use serde_json::{json, Value};
 use smol::stream::StreamExt;
 
@@ -464,7 +464,9 @@ fn the_client_connector_holds_messages_to_the_core_limit() {
     // And by default the limit is the core's, not the WebSocket library's 64 MiB.
     let (addr, server) = one_message_server(DEFAULT_MAX_MESSAGE_SIZE as usize + MAX_HEADER_LEN + 1);
     smol::block_on(async {
-        let mut ws = jsocket::ws::connect(&format!("ws://{addr}/")).await.unwrap();
+        let mut ws = jsocket::ws::connect(&format!("ws://{addr}/"))
+            .await
+            .unwrap();
         assert!(read_all(&mut ws).await.is_err());
     });
     server.join().unwrap();

@@ -11,8 +11,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use jsocket_core::JsonText;
 use jsocket::{AsyncHandler, Context, Handler, LocalBoxFuture, PeerAddr, Reply, ServerHandle};
+use jsocket_core::JsonText;
 use pyo3::prelude::*;
 use serde_json::Value;
 use smol::channel::{Receiver, Sender};

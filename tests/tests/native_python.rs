@@ -14,10 +14,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use jsocket_core::{Config, Dialect};
-use jsocket_tests::{python_or_skip, python_script, vectors, vectors_dir, PythonServer};
 use jsocket::handlers::Echo;
 use jsocket::{BlockingClient, ClientConfig, Server, ServerConfig, Stopper};
+use jsocket_core::{Config, Dialect};
+use jsocket_tests::{python_or_skip, python_script, vectors, vectors_dir, PythonServer};
 use serde_json::{json, Value};
 
 const V203: &str = "2.0.3";

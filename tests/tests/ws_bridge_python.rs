@@ -12,11 +12,11 @@ use std::path::PathBuf;
 use std::thread::JoinHandle;
 
 use async_tungstenite::tungstenite::{Bytes, Message};
+use jsocket::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
+use jsocket::Stopper;
 use jsocket_core::websocket::CloseCode;
 use jsocket_core::{encode, Dialect};
 use jsocket_tests::{python_or_skip, vectors, PythonServer};
-use jsocket::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
-use jsocket::Stopper;
 use serde_json::{json, Value};
 use ws::{closed_with, echo_slowly, read_values, ws_connect};
 

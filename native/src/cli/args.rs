@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use jsocket_core::{Config, ConfigError, Dialect, DialectMode};
 use jsocket::{BlockingClient, ClientConfig, DEFAULT_PORT};
+use jsocket_core::{Config, ConfigError, Dialect, DialectMode};
 
 /// A dialect, or detection from the peer's first frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

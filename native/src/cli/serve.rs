@@ -4,9 +4,9 @@ use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use jsocket_core::endpoint::{EndpointConfig, Rate};
 use jsocket::handlers::{Chat, Echo};
 use jsocket::{EarlyReplies, Listen, Server, ServerConfig, DEFAULT_PORT};
+use jsocket_core::endpoint::{EndpointConfig, Rate};
 
 use super::args::{
     config_error, host_port, limit, positive_seconds, seconds, secs, ConnectionArgs, Limit,
