@@ -2,11 +2,11 @@
 //!
 //! The package offers jsocket 2.0.3's API (`JsonClient`, `JsonServer`, `ThreadedServer`,
 //! `ServerFactory`, ...) in Python, over what this module gives it: the core's sans-IO
-//! [`Connection`](sansio::Connection) (framing, validation, limits, statistics) for clients and
-//! single-connection servers on Python sockets, and a [`Server`](server::Server), the `native`
-//! crate's, that serves many clients on one thread, calling the Python handler with the GIL
-//! held only for the call. The same sans-IO layer is public (`encode`, `Decoder`, `Connection`) for programs
-//! that bring their own sockets.
+//! `Connection` (framing, validation, limits, statistics) for clients and single-connection
+//! servers on Python sockets, and a `Server`, the `jsocket` library's (package `native`), that
+//! serves many clients, calling the Python handler with the GIL held only for the call. The same
+//! sans-IO layer is public (`encode`, `Decoder`, `Connection`) for programs that bring their own
+//! sockets.
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
