@@ -1,5 +1,6 @@
-# Helpers sourced by the benchmark scripts (bench/run.sh, bench/bridge.sh), from the repository
-# root: the servers they start, the Python jsocket 2.0.3 they compare with, free ports.
+# Helpers sourced by the benchmark scripts (bench/run.sh, bench/bridge.sh, bench/room.sh,
+# bench/shards.sh), from the repository root: the servers they start, the Python jsocket 2.0.3
+# they compare with, free ports.
 
 # Background processes to stop on exit: add each PID with `PIDS+=($!)`.
 PIDS=()
@@ -22,6 +23,16 @@ python_jsocket() {
         PY="$ROOT/target/py/jsocket-2.0.3/bin/python"
         "$PY" -m pip install --disable-pip-version-check -q "jsocket==2.0.3"
     fi
+}
+
+# Builds the release server and the tokio comparison server; sets NATIVE and TOKIO to them.
+build_servers() {
+    echo "==> building (release)"
+    cargo build --release -q -p native
+    cargo build --release -q --manifest-path "$ROOT/bench/tokio-echo/Cargo.toml" \
+        --target-dir "$ROOT/bench/tokio-echo/target"
+    NATIVE="${CARGO_TARGET_DIR:-$ROOT/target}/release/native"
+    TOKIO="$ROOT/bench/tokio-echo/target/release/tokio-echo"
 }
 
 free_port() {

@@ -30,12 +30,7 @@ OUT="${OUT:-$(mktemp -d)}"
 mkdir -p "$OUT"
 source bench/common.sh
 
-echo "==> building (release)"
-cargo build --release -q -p native
-cargo build --release -q --manifest-path "$ROOT/bench/tokio-echo/Cargo.toml" \
-    --target-dir "$ROOT/bench/tokio-echo/target"
-NATIVE="${CARGO_TARGET_DIR:-$ROOT/target}/release/native"
-TOKIO="$ROOT/bench/tokio-echo/target/release/tokio-echo"
+build_servers
 
 SERVERS=(t1 t2 tokio)
 if [ -n "${BEFORE:-}" ]; then

@@ -26,11 +26,7 @@ OUT="${OUT:-$(mktemp -d)}"
 mkdir -p "$OUT"
 source bench/common.sh
 
-echo "==> building (release)"
-cargo build --release -q -p native
-cargo build --release -q --manifest-path "$ROOT/bench/tokio-echo/Cargo.toml" \
-    --target-dir "$ROOT/bench/tokio-echo/target"
-NATIVE="${CARGO_TARGET_DIR:-$ROOT/target}/release/native"
+build_servers
 
 SERVERS=(t1 t2 tokio)
 if [ -n "${BEFORE:-}" ]; then
@@ -44,7 +40,7 @@ nice -n "$NICE" "$NATIVE" serve --threads 1 --port "${PORT[t1]}" 2>"$OUT/t1.log"
 PID[t1]=$!
 nice -n "$NICE" "$NATIVE" serve --threads 2 --port "${PORT[t2]}" 2>"$OUT/t2.log" &
 PID[t2]=$!
-nice -n "$NICE" "$ROOT/bench/tokio-echo/target/release/tokio-echo" "127.0.0.1:${PORT[tokio]}" multi \
+nice -n "$NICE" "$TOKIO" "127.0.0.1:${PORT[tokio]}" multi \
     >"$OUT/tokio.log" 2>&1 &
 PID[tokio]=$!
 if [ -n "${BEFORE:-}" ]; then
