@@ -4,12 +4,11 @@
 //! frames are dropped and counted, and a slow reader does not make the bridge buffer.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::{Bytes, Message};
 use jsocket::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
 use jsocket::handlers::Echo;
@@ -21,7 +20,9 @@ use smol::future::FutureExt;
 use smol::stream::StreamExt;
 use smol::Timer;
 
-use common::ws::{closed_with, echo_slowly, read_values, ws_connect};
+use common::ws::{
+    closed_with, echo_slowly, good_then_bad, read_values, trickle_until_cut_off, ws_connect,
+};
 
 mod common;
 
@@ -153,15 +154,10 @@ fn malformed_frames_are_dropped_before_the_target_and_counted() {
     let bad_magic = b"JSN2\0\0\0\x02\0\0\0\0{}".to_vec();
     smol::block_on(async {
         for (i, bad) in [bad_crc, bad_json, bad_magic].into_iter().enumerate() {
-            let mut ws = ws_connect(bridge.addr, None).await.unwrap();
-            // A good frame first, then the bad one packed into the same message.
-            let mut both = frame(&json!({"good": i}));
-            both.extend_from_slice(&bad);
-            ws.send(Message::Binary(both.into())).await.unwrap();
-            assert_eq!(read_values(&mut ws, 1).await, [json!({"good": i})]);
-            // Then the bridge drops the client with the binding's code for a malformed frame.
+            // A good frame, then the bad one in the same message: the good one gets through,
+            // then the bridge drops the client with the binding's code for a malformed frame.
             assert_eq!(
-                closed_with(&mut ws).await,
+                good_then_bad(bridge.addr, &json!({"good": i}), &bad).await,
                 Some(CloseCode::Malformed.code()),
                 "case {i}"
             );
@@ -219,6 +215,31 @@ fn a_slow_reader_makes_the_bridge_stop_reading_not_buffer() {
 /// The `native bridge` command, with its log on stderr.
 struct Cli(Child);
 
+impl Cli {
+    /// Starts `native bridge` to `target` with `args` on a free port; returns it and the address
+    /// it logs. Its log is drained on a thread so that it never blocks on it.
+    fn bridge(target: SocketAddr, args: &[&str]) -> (Cli, SocketAddr) {
+        let mut child = Cli(Command::new(env!("CARGO_BIN_EXE_native"))
+            .args(["bridge", "--listen", "127.0.0.1:0", "--target"])
+            .arg(target.to_string())
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap());
+        let stderr = child.0.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let addr: SocketAddr = loop {
+            let line = lines.next().expect("the bridge logs its address").unwrap();
+            if let Some(rest) = line.split("ws://").nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        (child, addr)
+    }
+}
+
 impl Drop for Cli {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -229,24 +250,10 @@ impl Drop for Cli {
 #[test]
 fn the_bridge_command_forwards_and_checks_origins() {
     let server = target();
-    let mut child = Cli(Command::new(env!("CARGO_BIN_EXE_native"))
-        .args(["bridge", "--listen", "127.0.0.1:0", "--target"])
-        .arg(server.addr.to_string())
-        .args(["--check-frames", "--allow-origin", "https://app.example"])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap());
-    let stderr = child.0.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr: SocketAddr = loop {
-        let line = lines.next().expect("the bridge logs its address").unwrap();
-        if let Some(rest) = line.split("ws://").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    // Keep draining the log so the bridge never blocks on it.
-    std::thread::spawn(move || lines.for_each(drop));
+    let (_child, addr) = Cli::bridge(
+        server.addr,
+        &["--check-frames", "--allow-origin", "https://app.example"],
+    );
     smol::block_on(async {
         let mut ws = ws_connect(addr, Some("https://app.example")).await.unwrap();
         ws.send(Message::Binary(frame(&json!({"via": "cli"})).into()))
@@ -376,23 +383,10 @@ fn a_silent_client_is_cut_off_by_the_idle_timeout_without_frame_checks() {
 #[test]
 fn the_bridge_command_takes_the_core_timeouts() {
     let server = target();
-    let mut child = Cli(Command::new(env!("CARGO_BIN_EXE_native"))
-        .args(["bridge", "--listen", "127.0.0.1:0", "--target"])
-        .arg(server.addr.to_string())
-        .args(["--idle-timeout", "0.3", "--frame-timeout", "0.3"])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap());
-    let stderr = child.0.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr: SocketAddr = loop {
-        let line = lines.next().expect("the bridge logs its address").unwrap();
-        if let Some(rest) = line.split("ws://").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    let (_child, addr) = Cli::bridge(
+        server.addr,
+        &["--idle-timeout", "0.3", "--frame-timeout", "0.3"],
+    );
     smol::block_on(async {
         let mut ws = ws_connect(addr, None).await.unwrap();
         assert_eq!(closed_with(&mut ws).await, Some(CloseCode::Idle.code()));
@@ -401,46 +395,12 @@ fn the_bridge_command_takes_the_core_timeouts() {
 
 #[test]
 fn a_client_trickling_a_websocket_frame_is_cut_off_by_the_frame_timeout() {
-    use std::io::{Read, Write};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    use std::time::Instant;
     let server = target();
     let (bridge, stats) = bridge(
         config(server.addr)
             .check_frames(true)
             .connection(Config::default().frame_timeout(Some(Duration::from_millis(300)))),
     );
-    let tcp = TcpStream::connect(bridge.addr).unwrap();
-    let request = format!("ws://{}/", bridge.addr)
-        .into_client_request()
-        .unwrap();
-    let (mut ws, _) = tungstenite::client(request, tcp).unwrap();
-    let mut sock = ws.get_mut().try_clone().unwrap();
-    let closed = Arc::new(AtomicBool::new(false));
-    let reader = {
-        let closed = closed.clone();
-        let mut sock = sock.try_clone().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 256];
-            while matches!(sock.read(&mut buf), Ok(n) if n > 0) {}
-            closed.store(true, Ordering::SeqCst);
-        })
-    };
-    // A masked binary frame of 1,000 bytes, its payload a byte at a time: nothing of it leaves
-    // the WebSocket layer until the frame is whole.
-    let _ = sock.write_all(&[0x82, 0x80 | 126, 0x03, 0xe8, 1, 2, 3, 4]);
-    let give_up = Instant::now() + Duration::from_secs(30);
-    while !closed.load(Ordering::SeqCst) {
-        assert!(
-            Instant::now() < give_up,
-            "the trickling client is still connected"
-        );
-        if sock.write_all(&[b'x' ^ 1]).is_err() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    reader.join().unwrap();
+    trickle_until_cut_off(bridge.addr);
     assert_eq!(stats.snapshot().timed_out, 1);
 }

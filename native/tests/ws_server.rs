@@ -6,10 +6,9 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::thread::JoinHandle;
 
-use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::{Bytes, Message};
 use jsocket::handlers::{Chat, Echo};
 use jsocket::{BlockingClient, ClientConfig, Handler, Server, ServerConfig, Stopper};
@@ -17,35 +16,8 @@ use jsocket_core::websocket::CloseCode;
 use serde_json::{json, Value};
 use smol::stream::StreamExt;
 
-use common::ws::{closed_with, read_values, ws_connect, ws_handshake, Ws};
-
-/// The repository's wire vectors (`tests/vectors`): (file, value, frame bytes).
-fn vectors() -> Vec<(String, Value, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "tsv"))
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for path in files {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            if line.trim().is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (json, hex) = line.split_once('\t').unwrap();
-            let bytes = (0..hex.trim().len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&hex.trim()[i..i + 2], 16).unwrap())
-                .collect();
-            out.push((name.clone(), serde_json::from_str(json).unwrap(), bytes));
-        }
-    }
-    assert!(out.len() >= 15, "too few vectors in {}", dir.display());
-    out
-}
+use common::ws::{closed_with, read_values, trickle_until_cut_off, ws_connect, ws_handshake, Ws};
+use jsocket_tests::vectors;
 
 struct Running {
     addr: SocketAddr,
@@ -714,44 +686,10 @@ fn websocket_clients_count_against_the_connection_limit() {
 
 #[test]
 fn a_websocket_client_trickling_a_frame_is_cut_off_by_the_frame_timeout() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let config = ServerConfig::default().connection(
         jsocket_core::Config::default().frame_timeout(Some(Duration::from_millis(300))),
     );
     let server = start(config, || Echo);
-    let tcp = TcpStream::connect(server.addr).unwrap();
-    let request = format!("ws://{}/", server.addr)
-        .into_client_request()
-        .unwrap();
-    let (mut ws, _) = tungstenite::client(request, tcp).unwrap();
-    let mut sock = ws.get_mut().try_clone().unwrap();
-    // Whatever the server sends back until it hangs up (a close frame, then the end).
-    let closed = Arc::new(AtomicBool::new(false));
-    let reader = {
-        let closed = closed.clone();
-        let mut sock = sock.try_clone().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 256];
-            while matches!(sock.read(&mut buf), Ok(n) if n > 0) {}
-            closed.store(true, Ordering::SeqCst);
-        })
-    };
-    // The header of a masked binary frame of 1,000 bytes, then its payload a byte at a time:
-    // no byte of it reaches the core until the frame is whole.
-    let header = [0x82, 0x80 | 126, 0x03, 0xe8, 1, 2, 3, 4];
-    let _ = sock.write_all(&header);
-    let give_up = Instant::now() + Duration::from_secs(30);
-    while !closed.load(Ordering::SeqCst) {
-        assert!(
-            Instant::now() < give_up,
-            "the trickling client is still connected"
-        );
-        if sock.write_all(&[b'x' ^ 1]).is_err() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    reader.join().unwrap();
+    trickle_until_cut_off(server.addr);
 }

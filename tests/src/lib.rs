@@ -44,6 +44,15 @@ pub fn python_script(name: &str) -> PathBuf {
 /// Each line is `json<TAB>hex of the whole frame`; empty lines and lines starting with `#` are
 /// skipped. Panics if the directory is missing, holds no vector, or a line is malformed.
 pub fn vectors() -> Vec<Vector> {
+    vector_lines()
+        .into_iter()
+        .map(|(name, _, value, frame)| (name, value, frame))
+        .collect()
+}
+
+/// As [`vectors`], with each frame's line number (from 1) in its file, for messages that point
+/// at the line.
+pub fn vector_lines() -> Vec<(String, usize, Value, Vec<u8>)> {
     let dir = vectors_dir();
     let entries = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list the vectors in {}: {e}", dir.display()));
@@ -73,7 +82,7 @@ pub fn vectors() -> Vec<Vector> {
             let value: Value =
                 serde_json::from_str(json).unwrap_or_else(|e| panic!("{}: bad json: {e}", at()));
             let frame = hex_decode(hex.trim()).unwrap_or_else(|| panic!("{}: bad hex", at()));
-            out.push((name.clone(), value, frame));
+            out.push((name.clone(), index + 1, value, frame));
         }
     }
     assert!(!out.is_empty(), "no vector found in {}", dir.display());

@@ -106,3 +106,57 @@ pub async fn closed_with(ws: &mut Ws) -> Option<u16> {
     })
     .await
 }
+
+/// On a new connection to `addr`, sends `good` then the bytes `bad` packed into one binary
+/// message; checks that `good` comes back, then returns the close code that follows (as
+/// [`closed_with`]).
+#[allow(dead_code)]
+pub async fn good_then_bad(addr: SocketAddr, good: &Value, bad: &[u8]) -> Option<u16> {
+    let mut ws = ws_connect(addr, None).await.unwrap();
+    let mut both = Vec::new();
+    encode(good, Dialect::V2, &mut both).unwrap();
+    both.extend_from_slice(bad);
+    ws.send(Message::Binary(both.into())).await.unwrap();
+    assert_eq!(read_values(&mut ws, 1).await, std::slice::from_ref(good));
+    closed_with(&mut ws).await
+}
+
+/// Opens a WebSocket to `addr` and sends the header of a masked binary frame of 1,000 bytes,
+/// then its payload a byte every 50 ms (no byte of it leaves the WebSocket layer until the frame
+/// is whole), until the far side hangs up; panics if it has not after 30 s.
+#[allow(dead_code)]
+pub fn trickle_until_cut_off(addr: SocketAddr) {
+    use async_tungstenite::tungstenite;
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+    let tcp = TcpStream::connect(addr).unwrap();
+    let request = format!("ws://{addr}/").into_client_request().unwrap();
+    let (mut ws, _) = tungstenite::client(request, tcp).unwrap();
+    let mut sock = ws.get_mut().try_clone().unwrap();
+    // Whatever the far side sends back until it hangs up (a close frame, then the end).
+    let closed = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let closed = closed.clone();
+        let mut sock = sock.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while matches!(sock.read(&mut buf), Ok(n) if n > 0) {}
+            closed.store(true, Ordering::SeqCst);
+        })
+    };
+    let _ = sock.write_all(&[0x82, 0x80 | 126, 0x03, 0xe8, 1, 2, 3, 4]);
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while !closed.load(Ordering::SeqCst) {
+        assert!(
+            Instant::now() < give_up,
+            "the trickling client is still connected"
+        );
+        if sock.write_all(&[b'x' ^ 1]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    reader.join().unwrap();
+}

@@ -1,17 +1,12 @@
 //! The frames captured from the real Python jsocket clients (`tests/vectors/*.tsv`), through the
-//! decoder at every chunking and back through the encoder.
-
-use std::fs;
-use std::path::{Path, PathBuf};
+//! core's decoder at every chunking and back through its encoder.
 
 use jsocket_core::{
     sniff, Decoder, DecoderConfig, Dialect, DialectMode, Encoder, RemoteError, Sniffed,
     DEFAULT_MAX_MESSAGE_SIZE, MAGIC,
 };
+use jsocket_tests::vectors_dir;
 use serde_json::Value;
-
-/// The repository's copy of the captured wire vectors: `<repo>/tests/vectors`.
-const VECTORS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors");
 
 /// One line of a vector file: a JSON value and the whole frame a client sent for it.
 struct Vector {
@@ -48,69 +43,22 @@ fn dialect_of(name: &str) -> Dialect {
     }
 }
 
-fn hex(text: &str) -> Vec<u8> {
-    fn nibble(c: u8) -> u8 {
-        match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => panic!("not a hex digit: {:?}", c as char),
+/// The shared loader's frames, grouped by file (in file-name order, then line order).
+fn load() -> Vec<VectorFile> {
+    let mut files: Vec<VectorFile> = Vec::new();
+    for (name, line, json, frame) in jsocket_tests::vector_lines() {
+        if files.last().is_none_or(|f| f.name != name) {
+            files.push(VectorFile {
+                dialect: dialect_of(&name),
+                name: name.clone(),
+                vectors: Vec::new(),
+            });
+        }
+        if let Some(file) = files.last_mut() {
+            file.vectors.push(Vector { line, json, frame });
         }
     }
-    let digits = text.as_bytes();
-    assert!(digits.len() % 2 == 0, "odd number of hex digits: {text}");
-    digits
-        .chunks(2)
-        .map(|pair| nibble(pair[0]) << 4 | nibble(pair[1]))
-        .collect()
-}
-
-fn vectors_dir() -> PathBuf {
-    Path::new(VECTORS_DIR).to_path_buf()
-}
-
-fn load() -> Vec<VectorFile> {
-    let dir = vectors_dir();
-    let entries = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list the vectors in {}: {e}", dir.display()));
-    let mut paths: Vec<PathBuf> = entries
-        .map(|entry| entry.expect("a readable directory entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "tsv"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|path| {
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .expect("a UTF-8 file name")
-                .to_owned();
-            let text = fs::read_to_string(path)
-                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-            let vectors = text
-                .lines()
-                .enumerate()
-                .filter(|(_, line)| !line.trim().is_empty() && !line.starts_with('#'))
-                .map(|(i, line)| {
-                    let (json, frame) = line
-                        .split_once('\t')
-                        .unwrap_or_else(|| panic!("{name}:{}: no tab", i + 1));
-                    Vector {
-                        line: i + 1,
-                        json: serde_json::from_str(json)
-                            .unwrap_or_else(|e| panic!("{name}:{}: bad JSON: {e}", i + 1)),
-                        frame: hex(frame.trim()),
-                    }
-                })
-                .collect();
-            VectorFile {
-                dialect: dialect_of(&name),
-                name,
-                vectors,
-            }
-        })
-        .collect()
+    files
 }
 
 fn modes(dialect: Dialect) -> [DialectMode; 2] {
