@@ -140,8 +140,11 @@ use crate::registry::{Admission, Shared};
 use crate::shard::{Fabric, Letter, Load};
 use crate::socket::{PeerAddr, Stream};
 
-/// Pending connections the kernel holds for us before `accept`.
-const BACKLOG: i32 = 1024;
+/// Pending connections the kernel holds for us before `accept`: as many as the system allows
+/// (every kernel caps the backlog at its own limit: `net.core.somaxconn` on Linux, 4,096 by
+/// default), so that a crowd connecting at once waits in the queue rather than for a SYN
+/// retransmitted a second later.
+const BACKLOG: i32 = i32::MAX;
 
 enum Listener {
     Tcp(Async<TcpListener>),
