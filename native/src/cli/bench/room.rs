@@ -10,6 +10,10 @@
 //! Each member first sends `{"$jsocket":"stats"}`, a request the server answers itself (and
 //! after which it counts the client a member), and a relay without a control plane answers
 //! with anything, so that joining does not broadcast.
+//!
+//! The newcomers of each size join in one burst (every connect at once), as a crowd arriving
+//! does: each size reports the slowest join and, on Linux, how many connections the kernel's
+//! listen queue turned away meanwhile (`ListenOverflows`, system-wide).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -65,6 +69,11 @@ pub struct Step {
     pub server_rss_mib: Option<f64>,
     /// The client's own CPU, in cores, during the rounds.
     pub client_cores: f64,
+    /// The longest a newcomer of this size took to connect and get its first answer, ms.
+    pub slowest_join_ms: f64,
+    /// Connections the kernel's listen queues turned away while this size joined (Linux's
+    /// `TcpExt: ListenOverflows`, for the whole system), when it can be read.
+    pub listen_overflows: Option<u64>,
 }
 
 /// The longest a broadcast may take to reach every member before its round gives up.
@@ -138,9 +147,13 @@ pub fn run(plan: &RoomPlan, mut report: impl FnMut(&Step)) -> Result<(), String>
         if size > plan.max {
             break Ok(());
         }
-        while members < size {
-            let stream =
-                join(plan.addr, &hello).map_err(|e| format!("member {}: {e}", members + 1))?;
+        let overflows_before = listen_overflows();
+        let (newcomers, slowest_join) = join_burst(plan.addr, &hello, size - members)
+            .map_err(|e| format!("joining {} members: {e}", size - members))?;
+        let listen_overflows = listen_overflows()
+            .zip(overflows_before)
+            .map(|(after, before)| after.saturating_sub(before));
+        for stream in newcomers {
             if senders.len() < plan.broadcasters {
                 senders.push(stream.try_clone().map_err(|e| e.to_string())?);
             }
@@ -150,7 +163,9 @@ pub fn run(plan: &RoomPlan, mut report: impl FnMut(&Step)) -> Result<(), String>
         }
         // The newcomers' readers are running before the first round.
         std::thread::sleep(Duration::from_millis(200));
-        let step = measure(plan, &board, &mut senders, &encoder, members, &mut tag)?;
+        let mut step = measure(plan, &board, &mut senders, &encoder, members, &mut tag)?;
+        step.slowest_join_ms = slowest_join.as_secs_f64() * 1e3;
+        step.listen_overflows = listen_overflows;
         report(&step);
         if step.timed_out > 0 {
             break Ok(());
@@ -165,30 +180,73 @@ pub fn run(plan: &RoomPlan, mut report: impl FnMut(&Step)) -> Result<(), String>
     outcome
 }
 
-/// Connects a member and waits for the answer to its first message.
-fn join(addr: SocketAddr, hello: &[u8]) -> io::Result<TcpStream> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_nodelay(true)?;
-    stream.write_all(hello)?;
-    stream.set_read_timeout(Some(TIMEOUT))?;
-    let mut decoder =
-        Decoder::new(DecoderConfig::default().dialect(DialectMode::Fixed(Dialect::V2)));
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
+/// Connects `count` members at once, each sending `hello` and waiting for the answer; returns
+/// them (blocking sockets again) with the longest that one took.
+fn join_burst(
+    addr: SocketAddr,
+    hello: &[u8],
+    count: usize,
+) -> io::Result<(Vec<TcpStream>, Duration)> {
+    let ex = smol::LocalExecutor::new();
+    smol::block_on(ex.run(async {
+        let joins: Vec<_> = (0..count).map(|_| ex.spawn(join(addr, hello))).collect();
+        let mut members = Vec::with_capacity(count);
+        let mut slowest = Duration::ZERO;
+        for join in joins {
+            let (stream, took) = join.await?;
+            slowest = slowest.max(took);
+            members.push(stream);
         }
-        let mut input = &buf[..n];
-        if decoder
-            .decode(&mut input)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?
-            .is_some()
-        {
-            stream.set_read_timeout(None)?;
-            return Ok(stream);
+        Ok((members, slowest))
+    }))
+}
+
+/// Connects a member and waits for the answer to its first message; returns it with the time
+/// that took.
+async fn join(addr: SocketAddr, hello: &[u8]) -> io::Result<(TcpStream, Duration)> {
+    let started = Instant::now();
+    let answered = async {
+        let mut stream = Async::<TcpStream>::connect(addr).await?;
+        stream.get_ref().set_nodelay(true)?;
+        smol::io::AsyncWriteExt::write_all(&mut stream, hello).await?;
+        let mut decoder =
+            Decoder::new(DecoderConfig::default().dialect(DialectMode::Fixed(Dialect::V2)));
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = smol::io::AsyncReadExt::read(&mut stream, &mut buf).await?;
+            if n == 0 {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+            }
+            let mut input = &buf[..n];
+            if decoder
+                .decode(&mut input)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?
+                .is_some()
+            {
+                return Ok::<_, io::Error>(stream);
+            }
         }
-    }
+    };
+    let timeout = async {
+        smol::Timer::after(TIMEOUT).await;
+        Err(io::Error::from(io::ErrorKind::TimedOut))
+    };
+    let stream = smol::future::or(answered, timeout).await?;
+    let took = started.elapsed();
+    let stream = stream.into_inner()?;
+    stream.set_nonblocking(false)?;
+    Ok((stream, took))
+}
+
+/// The system's count of connections turned away by full listen queues so far (Linux).
+fn listen_overflows() -> Option<u64> {
+    let netstat = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut tcp_ext = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (tcp_ext.next()?, tcp_ext.next()?);
+    let at = names
+        .split_whitespace()
+        .position(|n| n == "ListenOverflows")?;
+    values.split_whitespace().nth(at)?.parse().ok()
 }
 
 /// Runs the rounds of one room size.
@@ -272,6 +330,8 @@ fn measure(
         cpu_per_delivery_us: server_cpu_s.map(|s| s * 1e6 / deliveries),
         server_rss_mib: plan.server_pid.and_then(server_rss),
         client_cores,
+        slowest_join_ms: 0.0,
+        listen_overflows: None,
     })
 }
 
