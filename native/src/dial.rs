@@ -40,32 +40,30 @@ pub(crate) async fn open(target: &Target, config: &ClientConfig) -> io::Result<(
 }
 
 /// Opens the WebSocket of a [`Target::WebSocket`]: TCP as [`connect_tcp`], then the handshake,
-/// within the connect timeout, with the message limit of `config`'s core
+/// the two within the connect timeout, with the message limit of `config`'s core
 /// [`Config`](jsocket_core::Config) (a larger WebSocket message or frame from the server is an
 /// error).
 pub(crate) async fn open_ws(
     target: &Target,
     config: &ClientConfig,
 ) -> io::Result<(WsStream, SocketAddr)> {
-    let request = target
-        .ws_request()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let Target::WebSocket { host, port, .. } = target else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a WebSocket",
         ));
     };
-    let (tcp, addr) = connect_tcp(host, *port, config.connect_timeout).await?;
-    tcp.get_ref().set_nodelay(true)?;
+    let request = target
+        .ws_request()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let limit = config.connect_timeout;
     let max = config.connection.get_max_message_size();
-    let ws = within(
-        config.connect_timeout,
-        target,
-        crate::ws::handshake(tcp, request, max),
-    )
-    .await?;
-    Ok((ws, addr))
+    let opening = async {
+        let (tcp, addr) = connect_tcp(host, *port, limit).await?;
+        tcp.get_ref().set_nodelay(true)?;
+        Ok((crate::ws::handshake(tcp, request, max).await?, addr))
+    };
+    within(limit, target, opening).await
 }
 
 /// Connects to the first address `host` resolves to that answers, each attempt within

@@ -38,7 +38,7 @@ pub struct WsSocket(WsStream);
 impl WsSocket {
     /// Opens a WebSocket to `url` (`ws://host:port/path`) over TCP with `TCP_NODELAY`, with the
     /// defaults of [`ClientConfig`](crate::ClientConfig): the core's 10 MiB message limit, and
-    /// 5 s for the connection and 5 s for the handshake. A URL that is not a
+    /// 5 s for the connection and the handshake. A URL that is not a
     /// [`Target::WebSocket`](crate::Target::WebSocket) is an `InvalidInput` error.
     pub async fn connect(url: &str) -> io::Result<WsSocket> {
         let target: Target = url
