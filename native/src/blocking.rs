@@ -1,13 +1,12 @@
 //! [`BlockingClient`]: the [`Client`] for programs that do not use async.
 
-use std::path::Path;
-
 use jsocket_core::{FromPayload, JsonText};
 use serde::Serialize;
 
 use crate::client::Client;
 use crate::client_config::ClientConfig;
 use crate::error::Error;
+use crate::target::{Target, TargetError};
 use jsocket_core::Stats;
 
 /// A [`Client`] whose calls block the thread (each runs on [`smol::block_on`]).
@@ -27,15 +26,14 @@ pub struct BlockingClient {
 }
 
 impl BlockingClient {
-    /// Connects to `addr` (`host:port`); see [`Client::connect`].
-    pub fn connect(addr: &str, config: ClientConfig) -> Result<Self, Error> {
-        smol::block_on(Client::connect(addr, config)).map(|inner| BlockingClient { inner })
-    }
-
-    /// Connects to a Unix socket; see [`Client::connect_unix`].
-    #[cfg(unix)]
-    pub fn connect_unix(path: impl AsRef<Path>, config: ClientConfig) -> Result<Self, Error> {
-        smol::block_on(Client::connect_unix(path, config)).map(|inner| BlockingClient { inner })
+    /// Connects to `target` (`host:port`, `unix:/path`, `ws://host:port/path`, or a
+    /// [`Target`]); see [`Client::connect`].
+    pub fn connect<T>(target: T, config: ClientConfig) -> Result<Self, Error>
+    where
+        T: TryInto<Target>,
+        TargetError: From<T::Error>,
+    {
+        smol::block_on(Client::connect(target, config)).map(|inner| BlockingClient { inner })
     }
 
     /// Sends one message; see [`Client::send`].

@@ -1,10 +1,6 @@
-//! [`Client`]: one connection to a jsocket server, over TCP or a Unix socket.
+//! [`Client`]: one connection to a jsocket server, over TCP, a Unix socket or a WebSocket.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
-#[cfg(unix)]
-use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use jsocket_core::{
@@ -12,16 +8,18 @@ use jsocket_core::{
 };
 use serde::Serialize;
 use smol::future::FutureExt;
-use smol::{Async, Timer};
+use smol::Timer;
 
 use crate::client_config::ClientConfig;
 use crate::clock::Clock;
 use crate::error::{Error, Op};
-use crate::plain_stream::PlainStream;
-use crate::socket::PeerAddr;
+use crate::socket::{PeerAddr, Stream};
+use crate::target::{Target, TargetError};
 
 /// A jsocket client: messages out with [`send`](Self::send), in with [`recv`](Self::recv), or
-/// both with [`request`](Self::request).
+/// both with [`request`](Self::request), over TCP, a Unix socket or a WebSocket as its
+/// [`Target`] says; everything else (retries, dialect, limits, timeouts, statistics) is the
+/// same over each.
 ///
 /// The client keeps its connection state across calls: a [`recv`](Self::recv) that times out
 /// keeps whatever part of a frame had arrived, and the next call goes on from there. The stream
@@ -29,9 +27,10 @@ use crate::socket::PeerAddr;
 /// is still the next message received, so call [`recv`](Self::recv) for it before the next
 /// request if replies must pair with requests.
 ///
-/// Sockets get `TCP_NODELAY`, each message goes out in one write, and a read that ends inside a
-/// frame asks for a quick ACK (Linux), so a server that writes header and payload apart, as
-/// Python jsocket does, does not stall on delayed ACKs.
+/// TCP sockets get `TCP_NODELAY`, each message goes out in one write (over a WebSocket, in one
+/// binary message of up to 128 KiB), and a read that ends inside a frame asks for a quick ACK
+/// (Linux), so a server that writes header and payload apart, as Python jsocket does, does not
+/// stall on delayed ACKs.
 ///
 /// ```no_run
 /// use jsocket::{Client, ClientConfig};
@@ -41,13 +40,15 @@ use crate::socket::PeerAddr;
 ///     let mut client = Client::connect("127.0.0.1:5489", ClientConfig::default()).await?;
 ///     let reply: Value = client.request(&json!({"op": "ping"})).await?;
 ///     println!("{reply}");
+///     // The same over a Unix socket or a WebSocket:
+///     // Client::connect("unix:/run/app.sock", ..), Client::connect("ws://127.0.0.1:5489/", ..).
 ///     Ok::<(), jsocket::Error>(())
 /// })?;
 /// # Ok::<(), jsocket::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct Client {
-    stream: PlainStream,
+    stream: Stream,
     conn: Connection<RawPayload>,
     clock: Clock,
     buf: Box<[u8]>,
@@ -58,62 +59,27 @@ pub struct Client {
 
 const READ_BUFFER: usize = 16 * 1024;
 
-async fn timeout<T>(
-    limit: Option<Duration>,
-    op: Op,
-    fut: impl std::future::Future<Output = io::Result<T>>,
-) -> Result<T, Error> {
-    match limit {
-        None => Ok(fut.await?),
-        Some(after) => {
-            async { fut.await.map_err(Error::Io) }
-                .or(async {
-                    Timer::after(after).await;
-                    Err(Error::Timeout { op, after })
-                })
-                .await
-        }
-    }
-}
-
 impl Client {
-    /// Connects to `addr` (`host:port`), trying as many times as the config says.
-    /// Connects to `addr` (`host:port`), trying again on the core's [`Backoff`] schedule as
-    /// the config says. Fails with [`Error::Config`] before any attempt if the configuration
-    /// cannot be used.
+    /// Connects to `target` (a [`Target`], or text that parses as one: `host:port`,
+    /// `unix:/path`, `ws://host:port/path`), trying again on the core's [`Backoff`] schedule as
+    /// the config says. Fails with [`Error::Target`] or [`Error::Config`] before any attempt if
+    /// the target or the configuration cannot be used, and with [`Error::Connect`] once the
+    /// attempts are spent.
     ///
     /// [`Backoff`]: jsocket_core::Backoff
-    pub async fn connect(addr: &str, config: ClientConfig) -> Result<Client, Error> {
-        let (stream, peer) = with_retries(addr, &config, || async {
-            let (stream, peer) = connect_tcp(addr, &config).await?;
-            Ok((PlainStream::tcp(stream), peer))
-        })
-        .await?;
+    pub async fn connect<T>(target: T, config: ClientConfig) -> Result<Client, Error>
+    where
+        T: TryInto<Target>,
+        TargetError: From<T::Error>,
+    {
+        let target = target.try_into().map_err(TargetError::from)?;
+        target.check()?;
+        let (stream, peer) =
+            with_retries(&target, &config, || crate::dial::open(&target, &config)).await?;
         Ok(Client::new(stream, peer, config))
     }
 
-    /// Connects to a server's Unix socket, trying again as [`connect`](Self::connect) does.
-    #[cfg(unix)]
-    pub async fn connect_unix(
-        path: impl AsRef<Path>,
-        config: ClientConfig,
-    ) -> Result<Client, Error> {
-        let path = path.as_ref();
-        let label = path.display().to_string();
-        let stream = with_retries(&label, &config, || async {
-            let connect = Async::<UnixStream>::connect(path);
-            match timeout(config.connect_timeout, Op::Connect, connect).await {
-                Ok(stream) => Ok(stream),
-                Err(Error::Io(e)) => Err(e),
-                Err(other) => Err(io::Error::new(io::ErrorKind::TimedOut, other.to_string())),
-            }
-        })
-        .await?;
-        let peer = PeerAddr::Unix(Some(path.to_path_buf()));
-        Ok(Client::new(PlainStream::Unix(stream), peer, config))
-    }
-
-    fn new(stream: PlainStream, peer: PeerAddr, config: ClientConfig) -> Client {
+    fn new(stream: Stream, peer: PeerAddr, config: ClientConfig) -> Client {
         let clock = Clock::new();
         Client {
             stream,
@@ -169,12 +135,13 @@ impl Client {
         self.recv().await
     }
 
-    /// Ends the connection from this side, after sending what is queued.
+    /// Ends the connection from this side, after sending what is queued (over a WebSocket,
+    /// the closing handshake's first message too).
     pub async fn close(mut self) -> Result<(), Error> {
         self.conn.close(self.clock.now());
         self.flush().await?;
         self.stream.shutdown_write();
-        Ok(())
+        self.flush().await
     }
 
     /// The connection's statistics.
@@ -197,38 +164,56 @@ impl Client {
         self.conn.partial_frame_len()
     }
 
+    /// Writes what the core has queued, and what the stream holds of it (a WebSocket's last
+    /// message), until the socket has taken everything.
     async fn flush(&mut self) -> Result<(), Error> {
         let deadline = self.config.write_timeout.map(|t| (t, Instant::now() + t));
         loop {
             let out = self.conn.transmit();
-            if out.is_empty() {
+            let result = if !out.is_empty() {
+                self.stream.try_write(out)
+            } else if self.stream.has_buffered_output() {
+                // Nothing queued, but the stream's last message waits for the socket.
+                match self.stream.flush_buffered() {
+                    Ok(()) if self.stream.has_buffered_output() => {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    Ok(()) => return Ok(()),
+                    Err(e) => Err(e),
+                }
+            } else {
                 return Ok(());
-            }
-            match self.stream.try_write(out) {
+            };
+            match result {
                 Ok(0) => return Err(Error::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => self.conn.handle_written(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let writable = async { self.stream.writable().await.map_err(Error::Io) };
-                    match deadline {
-                        None => writable.await?,
-                        Some((after, at)) => {
-                            writable
-                                .or(async {
-                                    Timer::at(at).await;
-                                    Err(Error::Timeout {
-                                        op: Op::Write,
-                                        after,
-                                    })
-                                })
-                                .await?
-                        }
-                    }
+                    self.wait_writable(deadline).await?
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.conn.record_failure(ErrorKind::BadWrite);
                     return Err(Error::Io(e));
                 }
+            }
+        }
+    }
+
+    /// Waits until the socket takes more, or fails once the write deadline passes.
+    async fn wait_writable(&self, deadline: Option<(Duration, Instant)>) -> Result<(), Error> {
+        let writable = async { self.stream.writable().await.map_err(Error::Io) };
+        match deadline {
+            None => writable.await,
+            Some((after, at)) => {
+                writable
+                    .or(async {
+                        Timer::at(at).await;
+                        Err(Error::Timeout {
+                            op: Op::Write,
+                            after,
+                        })
+                    })
+                    .await
             }
         }
     }
@@ -321,7 +306,7 @@ fn closed_error(why: &Closed) -> Error {
 /// Runs `attempt` until it succeeds, waiting between failures as the core's retry schedule says
 /// (its jitter seeded afresh for each call, so that clients started together spread out).
 async fn with_retries<T, F, Fut>(
-    label: &str,
+    target: &Target,
     config: &ClientConfig,
     mut attempt: F,
 ) -> Result<T, Error>
@@ -342,10 +327,10 @@ where
         match attempt().await {
             Ok(done) => return Ok(done),
             Err(e) => {
-                log::debug!("connect attempt {made}{of} to {label}: {e}");
+                log::debug!("connect attempt {made}{of} to {target}: {e}");
                 let Some(at) = retries.next_retry(start.elapsed()) else {
                     return Err(Error::Connect {
-                        addr: label.to_owned(),
+                        addr: target.to_string(),
                         attempts: made,
                         source: e,
                     });
@@ -362,29 +347,4 @@ fn seed() -> u64 {
     std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish()
-}
-
-async fn connect_tcp(
-    addr: &str,
-    config: &ClientConfig,
-) -> io::Result<(Async<TcpStream>, PeerAddr)> {
-    let addrs: Vec<SocketAddr> = smol::net::resolve(addr).await?;
-    let mut last = io::Error::new(
-        io::ErrorKind::AddrNotAvailable,
-        format!("{addr} resolves to no address"),
-    );
-    for sa in addrs {
-        match timeout(
-            config.connect_timeout,
-            Op::Connect,
-            Async::<TcpStream>::connect(sa),
-        )
-        .await
-        {
-            Ok(stream) => return Ok((stream, PeerAddr::Tcp(sa))),
-            Err(Error::Io(e)) => last = e,
-            Err(other) => last = io::Error::new(io::ErrorKind::TimedOut, other.to_string()),
-        }
-    }
-    Err(last)
 }

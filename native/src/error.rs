@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use jsocket_core::{ConfigError, LocalError, RemoteError};
 
+use crate::target::TargetError;
+
 /// Why a client call failed.
 #[non_exhaustive]
 #[derive(Debug)]
 pub enum Error {
     /// No connection could be made in all the attempts configured.
     Connect {
-        /// The address as given.
+        /// The [`Target`](crate::Target), as it prints.
         addr: String,
         /// How many attempts were made.
         attempts: u32,
@@ -47,6 +49,9 @@ pub enum Error {
     /// The configuration cannot be used (see [`Config::validate`](jsocket_core::Config::validate));
     /// nothing was attempted.
     Config(ConfigError),
+    /// The target does not say where to connect (see [`Target`](crate::Target)); nothing was
+    /// attempted.
+    Target(TargetError),
 }
 
 /// The operation an [`Error::Timeout`] cut short.
@@ -105,6 +110,7 @@ impl fmt::Display for Error {
             Error::Closed => f.write_str("connection closed by the peer"),
             Error::Rejected(e) => write!(f, "unexpected message: {e}"),
             Error::Config(e) => write!(f, "invalid configuration: {e}"),
+            Error::Target(e) => write!(f, "invalid target: {e}"),
         }
     }
 }
@@ -118,6 +124,7 @@ impl std::error::Error for Error {
             Error::Local(e) => Some(e),
             Error::Rejected(e) => Some(e),
             Error::Config(e) => Some(e),
+            Error::Target(e) => Some(e),
             Error::Timeout { .. } | Error::Closed | Error::Idle => None,
         }
     }
@@ -132,6 +139,12 @@ impl From<io::Error> for Error {
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {
         Error::Config(e)
+    }
+}
+
+impl From<TargetError> for Error {
+    fn from(e: TargetError) -> Self {
+        Error::Target(e)
     }
 }
 

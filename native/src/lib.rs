@@ -9,7 +9,8 @@
 //!   owning its connections, one task per connection on the shard's executor; a [`Handler`] (or [`AsyncHandler`]) answers messages, a [`ServerHandle`] pushes
 //!   messages, reads [`ServerStats`] and shuts down; a [`Stopper`] shuts down from any thread.
 //!   Built-in handlers: [`handlers::Echo`], [`handlers::Chat`]. The server answers `{"$jsocket": "stats"}` and relays `{"$jsocket": "broadcast", "message": m}` itself (see [`server`]).
-//! - [`Client`] (async) and [`BlockingClient`]: connect with retries, send, receive, request.
+//! - [`Client`] (async) and [`BlockingClient`]: connect with retries to a [`Target`] (TCP, a
+//!   Unix socket or a WebSocket), send, receive, request.
 //!
 //! ```
 //! use jsocket::jsocket_core::Json;
@@ -52,6 +53,7 @@ mod config;
 mod connection;
 mod counted;
 mod cpu_gauge;
+mod dial;
 mod error;
 mod executor;
 mod handle;
@@ -66,6 +68,7 @@ pub mod server;
 mod shard;
 mod socket;
 mod stats;
+mod target;
 mod wake_line;
 pub mod ws;
 
@@ -81,3 +84,4 @@ pub use jsocket_core;
 pub use server::Server;
 pub use socket::PeerAddr;
 pub use stats::{ClientStats, ServerStats};
+pub use target::{Target, TargetError};

@@ -1,6 +1,5 @@
-//! [`PlainStream`]: a TCP or Unix socket, a client's and a server's alike. The server's
-//! `Stream` adds WebSockets, tied to the server's thread; a client holds this alone and stays
-//! `Send`.
+//! [`PlainStream`]: a TCP or Unix socket, a client's and a server's alike. The `Stream` around
+//! it adds WebSockets.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -9,7 +8,7 @@ use std::os::unix::net::UnixStream;
 
 use smol::Async;
 
-/// A connected client socket registered with the reactor.
+/// A connected TCP or Unix socket registered with the reactor.
 #[derive(Debug)]
 pub(crate) enum PlainStream {
     Tcp(Async<TcpStream>),

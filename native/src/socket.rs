@@ -1,5 +1,5 @@
-//! Sockets: a peer's address, and the streams the server serves (a [`PlainStream`], TCP or
-//! Unix, as clients use too, or a WebSocket), with their non-blocking reads and writes.
+//! Sockets: a peer's address, and the streams servers and clients speak over (a
+//! [`PlainStream`], TCP or Unix, or a WebSocket), with their non-blocking reads and writes.
 
 use std::fmt;
 use std::io;
@@ -31,10 +31,10 @@ impl fmt::Display for PeerAddr {
     }
 }
 
-/// A connected stream the server serves, registered with the reactor.
+/// A connected stream a server serves or a client speaks over, registered with the reactor.
 #[derive(Debug)]
 pub(crate) enum Stream {
-    /// TCP or a Unix socket, as clients connect over too.
+    /// TCP or a Unix socket.
     Plain(PlainStream),
     /// A WebSocket whose binary messages carry the byte stream (see `crate::ws`).
     Ws(Box<crate::ws::WsStream>),

@@ -1,5 +1,5 @@
-//! The client end to end: retries and their final error, read timeouts that keep the bytes
-//! already received, and the blocking wrapper.
+//! The client end to end: one type over TCP, Unix sockets and WebSocket, retries and their final
+//! error, read timeouts that keep the bytes already received, and the blocking wrapper.
 
 mod common;
 
@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use common::{frame, start, wait_until};
 use jsocket::handlers::Echo;
-use jsocket::jsocket_core::{Dialect, Encoder, Json, RemoteError};
-use jsocket::{BlockingClient, Client, ClientConfig, Error, ServerConfig};
+use jsocket::jsocket_core::{Dialect, Encoder, Json, JsonText, RemoteError};
+use jsocket::{
+    BlockingClient, Client, ClientConfig, Error, PeerAddr, ServerConfig, Target, TargetError,
+};
 use serde_json::{json, Value};
 
 /// A loopback port with nothing listening on it (bound, then let go).
@@ -44,6 +46,126 @@ fn connect_retries_then_fails_with_a_clear_error() {
         text.contains(&addr) && text.contains("3 attempts"),
         "{text}"
     );
+}
+
+/// An echo server on TCP (WebSocket on the same port) and, where there are Unix sockets, on one
+/// of those: each way to reach it as text, with the peer address the client should see.
+fn echo_on_every_transport() -> (common::Running, Vec<(String, PeerAddr)>) {
+    let config = ServerConfig::default().threads(common::threads());
+    let path = std::env::temp_dir().join(format!("native-client-{}.sock", std::process::id()));
+    #[cfg(unix)]
+    let config = config.unix(&path);
+    let server = common::launch(config, "127.0.0.1:0".parse().unwrap(), || Echo);
+    let tcp = PeerAddr::Tcp(server.addr);
+    let mut targets = vec![
+        (server.addr.to_string(), tcp.clone()),
+        (format!("tcp://{}", server.addr), tcp.clone()),
+        (format!("ws://{}/", server.addr), tcp),
+    ];
+    if cfg!(unix) {
+        targets.push((
+            format!("unix:{}", path.display()),
+            PeerAddr::Unix(Some(path)),
+        ));
+    }
+    (server, targets)
+}
+
+#[test]
+fn one_client_type_talks_over_tcp_unix_and_websocket() {
+    let (_server, targets) = echo_on_every_transport();
+    // Exact text (a float no f64 holds, keys out of order), a message larger than a WebSocket
+    // message (128 KiB) and so sent in several, then a typed request.
+    let exact =
+        JsonText::new(r#"{"z": 1.000000000000000000001, "a": [true, null]}"#.to_owned()).unwrap();
+    let big = json!({"big": "b".repeat(300 * 1024)});
+    for (text, peer) in &targets {
+        let mut client = BlockingClient::connect(text, common::client_config())
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+        client.send_json(&exact).unwrap();
+        client.send(&big).unwrap();
+        assert_eq!(client.recv::<JsonText>().unwrap(), exact, "{text}");
+        assert_eq!(client.recv::<Value>().unwrap(), big, "{text}");
+        let sum: Json<u64> = client.request(&json!(5)).unwrap();
+        assert_eq!(sum, Json(5), "{text}");
+        assert_eq!(client.stats().messages_in, 3, "{text}");
+        assert_eq!(client.stats().messages_out, 3, "{text}");
+        let client = client.into_inner();
+        assert_eq!(client.peer(), peer, "{text}");
+        assert_eq!(client.dialect(), Dialect::V2, "{text}");
+        smol::block_on(client.close()).unwrap_or_else(|e| panic!("{text}: {e}"));
+    }
+    // The async client, given a parsed target.
+    smol::block_on(async {
+        for (text, _) in &targets {
+            let target: Target = text.parse().unwrap();
+            let mut client = Client::connect(&target, common::client_config()).await?;
+            let reply: Value = client.request(&json!({"over": text})).await?;
+            assert_eq!(reply, json!({"over": text}));
+            client.close().await?;
+        }
+        Ok::<(), Error>(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_target_that_says_nothing_fails_before_any_attempt() {
+    // Were any attempted, each would fail to connect instead (and retry for a while).
+    let config = || {
+        ClientConfig::default()
+            .attempts(1000)
+            .retry_delay(Duration::from_secs(1), Duration::from_secs(1))
+    };
+    for text in [
+        "wss://127.0.0.1:1/",
+        "http://127.0.0.1:1/",
+        "127.0.0.1",
+        "unix:",
+        ":1",
+    ] {
+        let err = BlockingClient::connect(text, config()).expect_err(text);
+        assert!(matches!(err, Error::Target(_)), "{text}: {err:?}");
+        assert!(err.to_string().contains(text), "{err}");
+    }
+    assert!(matches!(
+        BlockingClient::connect("wss://127.0.0.1:1/", config()),
+        Err(Error::Target(TargetError::Scheme { scheme, .. })) if scheme == "wss"
+    ));
+    // A target built directly is checked the same way.
+    let no_host = Target::Tcp {
+        host: String::new(),
+        port: 1,
+    };
+    assert!(matches!(
+        BlockingClient::connect(no_host, config()),
+        Err(Error::Target(TargetError::NoHost { .. }))
+    ));
+}
+
+#[test]
+fn connect_retries_over_each_transport_alike() {
+    let port = free_port();
+    let path = std::env::temp_dir().join(format!("native-nobody-{}.sock", std::process::id()));
+    let mut targets = vec![
+        format!("127.0.0.1:{port}"),
+        format!("ws://127.0.0.1:{port}/"),
+    ];
+    if cfg!(unix) {
+        targets.push(format!("unix:{}", path.display()));
+    }
+    for text in targets {
+        let config = ClientConfig::default()
+            .attempts(2)
+            .retry_delay(Duration::from_millis(5), Duration::from_millis(5));
+        match BlockingClient::connect(&text, config) {
+            Err(Error::Connect { attempts, addr, .. }) => {
+                assert_eq!(attempts, 2, "{text}");
+                assert_eq!(addr, text);
+            }
+            other => panic!("{text}: expected a connect error, got {other:?}"),
+        }
+    }
 }
 
 /// The messages logged by this test binary, for tests that watch what the library reports.

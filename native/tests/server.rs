@@ -438,7 +438,8 @@ fn serves_a_unix_socket() {
     let server = jsocket::Server::bind(ServerConfig::default().unix(&path)).unwrap();
     let stopper = server.stopper();
     let thread = std::thread::spawn(move || server.run_blocking(Echo));
-    let mut client = jsocket::BlockingClient::connect_unix(&path, common::client_config()).unwrap();
+    let target = jsocket::Target::Unix(path.clone());
+    let mut client = jsocket::BlockingClient::connect(target, common::client_config()).unwrap();
     assert_eq!(
         client.request::<_, Value>(&json!({"u": 1})).unwrap(),
         json!({"u": 1})

@@ -383,105 +383,88 @@ fn a_rebound_name_is_not_taken_for_the_same_host() {
     });
 }
 
-/// A WebSocket server that sends one binary message of `size` bytes to its first client.
-fn one_message_server(size: usize) -> (SocketAddr, JoinHandle<()>) {
+/// A WebSocket server that sends `message` in one binary message to its first client.
+fn one_message_server(message: Vec<u8>) -> (SocketAddr, JoinHandle<()>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let thread = std::thread::spawn(move || {
         let (tcp, _) = listener.accept().unwrap();
         let mut ws = tungstenite::accept(tcp).unwrap();
         // The client may hang up part-way: that is what is tested.
-        let _ = ws.send(tungstenite::Message::Binary(vec![b'x'; size].into()));
+        let _ = ws.send(tungstenite::Message::Binary(message.into()));
         let _ = ws.close(None);
         while ws.read().is_ok() {}
     });
     (addr, thread)
 }
 
-/// Reads everything the connector hands out, up to its end or error.
-async fn read_all(ws: &mut jsocket::ws::WsBytes) -> std::io::Result<usize> {
-    use smol::io::AsyncReadExt;
-    let mut total = 0;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match ws.read(&mut buf).await? {
-            0 => return Ok(total),
-            n => total += n,
-        }
-    }
+/// A V2 frame whose payload is a JSON string of `len` bytes.
+fn frame_of(len: usize) -> (Value, Vec<u8>) {
+    let value = json!("x".repeat(len - 2));
+    let mut frame = Vec::new();
+    jsocket_core::encode(&value, jsocket_core::Dialect::V2, &mut frame).unwrap();
+    (value, frame)
 }
 
 #[test]
-fn the_client_connector_holds_messages_to_the_core_limit() {
+fn the_client_holds_websocket_messages_to_the_core_limit() {
     use jsocket::jsocket_core::{Config, DEFAULT_MAX_MESSAGE_SIZE, MAX_HEADER_LEN};
-    // Within a configured limit (a frame and its header) the bytes come through.
+    let receive = |message: Vec<u8>, config: ClientConfig| {
+        let (addr, server) = one_message_server(message);
+        let mut client = BlockingClient::connect(&format!("ws://{addr}/"), config).unwrap();
+        let got = client.recv::<Value>();
+        drop(client);
+        server.join().unwrap();
+        got
+    };
+    // A message that holds one whole frame of the configured limit comes through.
     let config = ClientConfig::default().connection(Config::default().max_message_size(1000));
-    let (addr, server) = one_message_server(1000 + MAX_HEADER_LEN);
-    smol::block_on(async {
-        let mut ws = jsocket::ws::connect_with(&format!("ws://{addr}/"), &config)
-            .await
-            .unwrap();
-        assert_eq!(read_all(&mut ws).await.unwrap(), 1000 + MAX_HEADER_LEN);
-    });
-    server.join().unwrap();
-    // One byte more is refused.
-    let (addr, server) = one_message_server(1001 + MAX_HEADER_LEN);
-    smol::block_on(async {
-        let mut ws = jsocket::ws::connect_with(&format!("ws://{addr}/"), &config)
-            .await
-            .unwrap();
-        assert!(read_all(&mut ws).await.is_err());
-    });
-    server.join().unwrap();
+    let (value, frame) = frame_of(1000);
+    assert_eq!(frame.len(), 1000 + MAX_HEADER_LEN);
+    assert_eq!(receive(frame.clone(), config.clone()).unwrap(), value);
+    // One byte more in the same WebSocket message (the start of a next frame) is refused by
+    // the WebSocket layer, before the core sees the frame.
+    let mut longer = frame;
+    longer.push(b'J');
+    let err = receive(longer, config).unwrap_err();
+    assert!(matches!(err, jsocket::Error::Io(_)), "{err:?}");
     // And by default the limit is the core's, not the WebSocket library's 64 MiB.
-    let (addr, server) = one_message_server(DEFAULT_MAX_MESSAGE_SIZE as usize + MAX_HEADER_LEN + 1);
-    smol::block_on(async {
-        let mut ws = jsocket::ws::connect(&format!("ws://{addr}/"))
-            .await
-            .unwrap();
-        assert!(read_all(&mut ws).await.is_err());
-    });
-    server.join().unwrap();
+    let (_, mut frame) = frame_of(DEFAULT_MAX_MESSAGE_SIZE as usize);
+    frame.push(b'J');
+    let err = receive(frame, ClientConfig::default()).unwrap_err();
+    assert!(matches!(err, jsocket::Error::Io(_)), "{err:?}");
 }
 
 #[test]
-fn the_client_connector_gives_up_on_a_server_that_never_answers() {
+fn the_client_gives_up_on_a_websocket_server_that_never_answers() {
     use smol::future::FutureExt;
+    use std::time::Duration;
     // Connections are queued by the kernel but never accepted: no handshake answer comes.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
-    let config =
-        ClientConfig::default().connect_timeout(Some(std::time::Duration::from_millis(200)));
+    let config = ClientConfig::default()
+        .attempts(1)
+        .connect_timeout(Some(Duration::from_millis(200)));
     smol::block_on(async {
-        let result = jsocket::ws::connect_with(&url, &config)
+        let result = jsocket::Client::connect(&url, config)
             .or(async {
-                smol::Timer::after(std::time::Duration::from_secs(30)).await;
-                panic!("the connector kept waiting");
+                smol::Timer::after(Duration::from_secs(30)).await;
+                panic!("the client kept waiting");
             })
             .await;
-        let err = result.expect_err("no WebSocket without an answer");
-        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+        match result.expect_err("no WebSocket without an answer") {
+            jsocket::Error::Connect {
+                attempts: 1,
+                source,
+                addr,
+            } => {
+                assert_eq!(source.kind(), std::io::ErrorKind::TimedOut, "{source}");
+                assert_eq!(addr, url);
+            }
+            other => panic!("expected a connect error, got {other:?}"),
+        }
     });
     drop(listener);
-}
-
-#[test]
-fn the_client_connector_speaks_jsocket_over_websocket() {
-    use smol::io::{AsyncReadExt, AsyncWriteExt};
-    let server = start(ServerConfig::default(), || Echo);
-    smol::block_on(async {
-        let mut ws = jsocket::ws::connect(&format!("ws://{}/", server.addr))
-            .await
-            .unwrap();
-        let mut frame = Vec::new();
-        jsocket_core::encode(&json!({"n": 1}), jsocket_core::Dialect::V2, &mut frame).unwrap();
-        ws.write_all(&frame).await.unwrap();
-        ws.flush().await.unwrap();
-        let mut reply = vec![0; frame.len()];
-        ws.read_exact(&mut reply).await.unwrap();
-        // The echo of a compact frame in the client's dialect is the same bytes.
-        assert_eq!(reply, frame);
-    });
 }
 
 #[test]

@@ -182,6 +182,10 @@ impl ConnectionArgs {
 /// Where the server to talk to is, and how to reach it.
 #[derive(Debug, Clone, Args)]
 pub struct Target {
+    /// The server as one target: host:port, tcp://host:port, unix:PATH or ws://host:port/path
+    /// (instead of --host, --port and --unix).
+    #[arg(long, value_name = "TARGET", conflicts_with_all = ["host", "port", "unix"])]
+    pub to: Option<jsocket::Target>,
     /// Server host name or address.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
@@ -212,10 +216,15 @@ impl Target {
         if let Some(d) = self.dialect.dialect() {
             config = config.dialect(d);
         }
-        match &self.unix {
-            Some(path) => BlockingClient::connect_unix(path, config),
-            None => BlockingClient::connect(&host_port(&self.host, self.port), config),
-        }
+        let target = match (&self.to, &self.unix) {
+            (Some(target), _) => target.clone(),
+            (None, Some(path)) => jsocket::Target::Unix(path.clone()),
+            (None, None) => jsocket::Target::Tcp {
+                host: self.host.clone(),
+                port: self.port,
+            },
+        };
+        BlockingClient::connect(target, config)
     }
 }
 

@@ -87,8 +87,9 @@ impl Mode {
 /// WebSocket (each write one binary message): `native bench --addr ws://127.0.0.1:5490/`.
 #[derive(Debug, Parser)]
 pub struct BenchArgs {
-    /// Server address: `host:port` for TCP, or a `ws://host:port/` URL to send the same frames
-    /// in binary WebSocket messages, as a browser does (to `native serve` or `native bridge`).
+    /// Server address: `host:port` for TCP, `unix:PATH` for a Unix socket, or a
+    /// `ws://host:port/` URL to send the same frames in binary WebSocket messages, as a browser
+    /// does (to `native serve` or `native bridge`).
     #[arg(long, default_value = "127.0.0.1:5489")]
     addr: String,
     /// Connect to this Unix socket instead of TCP.
@@ -400,22 +401,22 @@ fn print(report: &Report, json: bool) -> io::Result<()> {
     out.flush()
 }
 
-/// Where the arguments say the server is.
+/// Where the arguments say the server is (a [`jsocket::Target`]), a TCP address resolved once
+/// for all the connections.
 fn transport(args: &BenchArgs) -> Result<Transport, String> {
     if let Some(path) = &args.unix {
         return Ok(Transport::Unix(path.clone()));
     }
-    if args.addr.starts_with("ws://") {
-        return Ok(Transport::Ws(args.addr.clone()));
-    }
-    if args.addr.contains("://") {
-        return Err(format!(
-            "{}: give host:port for TCP or a ws:// URL for WebSocket",
-            args.addr
-        ));
-    }
-    let addr = args
+    let tcp = match args
         .addr
+        .parse::<jsocket::Target>()
+        .map_err(|e| e.to_string())?
+    {
+        jsocket::Target::Unix(path) => return Ok(Transport::Unix(path)),
+        jsocket::Target::WebSocket { .. } => return Ok(Transport::Ws(args.addr.clone())),
+        tcp => tcp.to_string(),
+    };
+    let addr = tcp
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {}: {e}", args.addr))?
         .next()
@@ -632,6 +633,9 @@ mod tests {
         let args =
             BenchArgs::try_parse_from(["bench", "--addr", "wss://127.0.0.1:1/"]).expect("parses");
         assert!(transport(&args).is_err());
+        let args =
+            BenchArgs::try_parse_from(["bench", "--addr", "unix:/tmp/s.sock"]).expect("parses");
+        assert_eq!(transport(&args), Ok(Transport::Unix("/tmp/s.sock".into())));
         let args =
             BenchArgs::try_parse_from(["bench", "--addr", "ws://127.0.0.1:1/"]).expect("parses");
         assert_eq!(

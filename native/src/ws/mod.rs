@@ -3,8 +3,10 @@
 //! A [`Server`](crate::Server) accepts WebSocket clients on its TCP port beside plain jsocket
 //! clients (see [`WebConfig`](crate::WebConfig)); the bytes of their binary messages go to the
 //! same core connection as a TCP client's bytes, so message boundaries mean nothing: a frame may
-//! be split across messages, or several frames packed into one. On the client side, [`connect`]
-//! gives an `AsyncRead` + `AsyncWrite` byte stream and [`WsSocket`] a non-blocking socket-like one.
+//! be split across messages, or several frames packed into one. On the client side, a
+//! [`Client`](crate::Client) speaks jsocket to a [`Target::WebSocket`](crate::Target::WebSocket),
+//! and [`WsSocket`] gives the byte stream itself, non-blocking, to code that frames its own
+//! messages.
 //! The WebSocket protocol itself is tungstenite's.
 
 mod client;
@@ -14,9 +16,9 @@ mod partial;
 mod socket;
 mod stream;
 
-pub use client::{connect, connect_with, WsBytes};
 pub use origin::OriginPolicy;
 pub use socket::WsSocket;
 
+pub(crate) use client::handshake;
 pub(crate) use handshake::{accept, ws_config, Refused};
 pub(crate) use stream::WsStream;

@@ -1,15 +1,11 @@
 //! [`WsSocket`]: a client WebSocket with the non-blocking calls of a socket, for readiness-driven
-//! code (a load generator's event loop, say) that drives its own jsocket state machine.
+//! code (a load generator's event loop, say) that drives its own jsocket state machine. To send
+//! and receive messages, the [`Client`](crate::Client) speaks over WebSocket too.
 
 use std::io;
-use std::sync::Arc;
 
-use smol::future::FutureExt;
-use tungstenite::handshake::HandshakeError;
-
-use super::client::{resolve, tcp_connect};
-use super::handshake::ws_config;
-use super::stream::{SockIo, WsStream};
+use super::stream::WsStream;
+use crate::target::Target;
 
 /// A client WebSocket whose binary messages carry a jsocket byte stream, used like a
 /// non-blocking socket: [`try_read`](Self::try_read) and [`try_write`](Self::try_write) return
@@ -42,42 +38,14 @@ pub struct WsSocket(WsStream);
 impl WsSocket {
     /// Opens a WebSocket to `url` (`ws://host:port/path`) over TCP with `TCP_NODELAY`, with the
     /// defaults of [`ClientConfig`](crate::ClientConfig): the core's 10 MiB message limit, and
-    /// 5 s for the connection and the handshake.
+    /// 5 s for the connection and the handshake. A URL that is not a
+    /// [`Target::WebSocket`](crate::Target::WebSocket) is an `InvalidInput` error.
     pub async fn connect(url: &str) -> io::Result<WsSocket> {
-        let defaults = crate::ClientConfig::default();
-        let opening = Self::open(url, defaults.connection.get_max_message_size());
-        match defaults.connect_timeout {
-            Some(limit) => {
-                opening
-                    .or(async {
-                        smol::Timer::after(limit).await;
-                        Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!("no WebSocket to {url} within {limit:?}"),
-                        ))
-                    })
-                    .await
-            }
-            None => opening.await,
-        }
-    }
-
-    async fn open(url: &str, max_message_size: u32) -> io::Result<WsSocket> {
-        let (request, addrs) = resolve(url).await?;
-        let sock = Arc::new(tcp_connect(&addrs).await?);
-        let config = ws_config(max_message_size);
-        let io = SockIo::new(sock.clone(), Vec::new());
-        let mut round = tungstenite::client::client_with_config(request, io, Some(config));
-        loop {
-            match round {
-                Ok((ws, _response)) => return Ok(WsSocket(WsStream::new(sock, ws))),
-                Err(HandshakeError::Interrupted(mid)) => {
-                    mid.get_ref().get_ref().ready().await?;
-                    round = mid.handshake();
-                }
-                Err(HandshakeError::Failure(e)) => return Err(io::Error::other(e)),
-            }
-        }
+        let target: Target = url
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let (ws, _) = crate::dial::open_ws(&target, &crate::ClientConfig::default()).await?;
+        Ok(WsSocket(ws))
     }
 
     /// Reads received payload bytes without waiting: `WouldBlock` when none have come, `Ok(0)`
