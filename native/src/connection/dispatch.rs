@@ -9,7 +9,7 @@ use jsocket_core::{Closed, ErrorKind, Event, JsonText, LocalError};
 use smol::future::FutureExt;
 
 use crate::handler::{Context, Dispatch, Handler, Reply};
-use crate::registry::{Answer, Shared, Slot};
+use crate::shard::{Answer, Shared, Slot};
 
 /// How far [`handle_events`] went.
 pub(super) enum Handled {

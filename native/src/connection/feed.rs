@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::handler::{Context, Dispatch};
-use crate::registry::{Shared, Slot};
+use crate::shard::{Shared, Slot};
 use crate::socket::Stream;
 
 use super::dispatch::{call_sync, deliver, next_event, settle, Handled, Out, Step};

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use crate::registry::Slot;
+use crate::shard::Slot;
 use crate::socket::Stream;
 
 /// Writes what is pending until the socket takes no more: the connection's output, with a

@@ -58,7 +58,7 @@ use smol::Timer;
 
 use crate::handle::ServerHandle;
 use crate::handler::{Context, Dispatch};
-use crate::registry::{Pushed, Shared, Slot};
+use crate::shard::{Pushed, Shared, Slot};
 use crate::socket::Stream;
 
 use dispatch::{handle_events, Handled};

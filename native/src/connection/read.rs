@@ -3,7 +3,7 @@
 use std::io;
 
 use crate::handler::{Context, Dispatch};
-use crate::registry::{Shared, Slot};
+use crate::shard::{Shared, Slot};
 use crate::socket::Stream;
 
 use super::feed::feed;

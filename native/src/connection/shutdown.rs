@@ -7,7 +7,7 @@ use jsocket_core::websocket::CloseCode;
 use smol::future::FutureExt;
 use smol::Timer;
 
-use crate::registry::Shared;
+use crate::shard::Shared;
 use crate::socket::Stream;
 
 /// How a connection ended, which decides how its socket is let go.

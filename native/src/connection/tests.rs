@@ -8,7 +8,7 @@ use smol::Async;
 use crate::config::ServerConfig;
 use crate::handler::Dispatch;
 use crate::handlers::Echo;
-use crate::registry::Shared;
+use crate::shard::Shared;
 use crate::socket::{PeerAddr, Stream};
 
 /// A client whose socket is kept full does not keep the thread: after one read's worth of
