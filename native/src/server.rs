@@ -131,11 +131,11 @@ use jsocket_core::endpoint::ConnId;
 use smol::{Async, LocalExecutor, Timer};
 
 use crate::config::{Listen, ServerConfig};
-use crate::handle::{ServerHandle, Stopper};
 use crate::handler::{AsyncHandler, Dispatch, Everywhere, Handler};
 use crate::http::{self, Door};
 use crate::open_files;
 use crate::refusal;
+use crate::server_handle::{ServerHandle, Stopper};
 use crate::shard::{Admission, Shared};
 use crate::shard::{Fabric, Letter, Load};
 use crate::socket::{PeerAddr, Stream};
@@ -160,7 +160,7 @@ enum Listener {
 /// it on one thread (to learn its address), run it on another.
 ///
 /// ```
-/// use jsocket::{handlers::Echo, BlockingClient, ClientConfig, Server, ServerConfig};
+/// use jsocket::{builtin::Echo, BlockingClient, ClientConfig, Server, ServerConfig};
 /// use serde_json::{json, Value};
 ///
 /// let server = Server::bind(ServerConfig::default().tcp("127.0.0.1:0".parse()?))?;
@@ -329,7 +329,7 @@ impl Server {
 
     /// As [`run`](Self::run), with one handler per shard made by `make` on the shard's thread:
     /// its state is the shard's own, used without a lock. A connection's messages are all
-    /// handled on its shard, so state kept per connection (the [`Chat`](crate::handlers::Chat)
+    /// handled on its shard, so state kept per connection (the [`Chat`](crate::builtin::Chat)
     /// room's names) needs nothing more; what spans connections goes through the
     /// [`ServerHandle`] (pushes and broadcasts reach every shard).
     pub async fn run_with<H, F>(self, make: F) -> io::Result<()>
@@ -691,9 +691,9 @@ mod tests {
     use smol::{Async, LocalExecutor};
 
     use super::connection_task;
+    use crate::builtin::Echo;
     use crate::config::ServerConfig;
     use crate::handler::Dispatch;
-    use crate::handlers::Echo;
     use crate::http::Door;
     use crate::shard::{Admission, Shared};
     use crate::socket::{PeerAddr, Stream};

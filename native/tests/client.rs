@@ -9,7 +9,7 @@ use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::{frame, start, wait_until};
-use jsocket::handlers::Echo;
+use jsocket::builtin::Echo;
 use jsocket::jsocket_core::{Dialect, Encoder, Json, RemoteError};
 use jsocket::{BlockingClient, Client, ClientConfig, Error, ServerConfig};
 use serde_json::{json, Value};

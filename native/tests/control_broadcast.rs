@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use async_tungstenite::tungstenite::{Bytes, Message};
 use async_tungstenite::WebSocketStream;
 use common::{client_config, frame, start, RawPeer};
-use jsocket::handlers::Echo;
+use jsocket::builtin::Echo;
 use jsocket::{BlockingClient, ServerConfig};
 use jsocket_core::{Decoder, DecoderConfig};
 use serde_json::{json, Value};

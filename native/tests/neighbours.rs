@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use common::{
     client_config, clients_of, frame, network_ip, start, start_single, wait_until, RawPeer,
 };
-use jsocket::handlers::{Chat, Echo};
+use jsocket::builtin::{Chat, Echo};
 use jsocket::jsocket_core::{Config, Dialect, Event, MAX_HEADER_LEN};
 use jsocket::{BlockingClient, Server, ServerConfig};
 use serde_json::{json, Value};

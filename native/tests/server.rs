@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{client_entry, frame, start, wait_until, RawPeer};
-use jsocket::handlers::{Chat, Echo};
+use jsocket::builtin::{Chat, Echo};
 use jsocket::jsocket_core::{Config, Dialect, Event};
 use jsocket::{handler_fn, Context, EarlyReplies, Error, Handler, ServerConfig};
 use serde_json::{json, Value};

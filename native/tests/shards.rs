@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::{clients_of, frame, network_ip, start_sharded, RawPeer};
-use jsocket::handlers::{Chat, Echo};
+use jsocket::builtin::{Chat, Echo};
 use jsocket::jsocket_core::endpoint::SHARD_SHIFT;
 use jsocket::jsocket_core::{Dialect, Event};
 use jsocket::ServerConfig;

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use jsocket::handlers::Echo;
+use jsocket::builtin::Echo;
 use jsocket::jsocket_core::{Config, Dialect, Event};
 use jsocket::ServerConfig;
 use serde_json::{json, Value};

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::{Bytes, Message};
-use jsocket::handlers::{Chat, Echo};
+use jsocket::builtin::{Chat, Echo};
 use jsocket::{BlockingClient, ClientConfig, Handler, Server, ServerConfig, Stopper};
 use jsocket_core::websocket::CloseCode;
 use serde_json::{json, Value};

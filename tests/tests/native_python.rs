@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use jsocket::handlers::Echo;
+use jsocket::builtin::Echo;
 use jsocket::{BlockingClient, ClientConfig, Server, ServerConfig, Stopper};
 use jsocket_core::{Config, Dialect};
 use jsocket_tests::{python_or_skip, python_script, vectors, vectors_dir, PythonServer};

@@ -45,7 +45,7 @@ use smol::future::FutureExt;
 use smol::{Async, LocalExecutor, Timer};
 
 use crate::counted::Counted;
-use crate::handle::Stopper;
+use crate::server_handle::Stopper;
 use crate::ws::OriginPolicy;
 
 pub use stats::{BridgeStats, BridgeStatsHandle};

@@ -455,7 +455,7 @@ fn process_cpu() -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsocket::handlers::Echo;
+    use jsocket::builtin::Echo;
     use jsocket::{handler_fn, Handler, Server, ServerConfig};
     use serde_json::json;
 
@@ -598,7 +598,7 @@ mod tests {
         let addr = server.local_addr().expect("a TCP address");
         let stopper = server.stopper();
         let running = std::thread::spawn(move || {
-            smol::block_on(server.run_with(jsocket::handlers::Chat::new))
+            smol::block_on(server.run_with(jsocket::builtin::Chat::new))
         });
         let plan = room::RoomPlan {
             addr,

@@ -4,7 +4,7 @@ use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use jsocket::handlers::{Chat, Echo};
+use jsocket::builtin::{Chat, Echo};
 use jsocket::{EarlyReplies, Listen, Server, ServerConfig, DEFAULT_PORT};
 use jsocket_core::endpoint::{EndpointConfig, Rate};
 

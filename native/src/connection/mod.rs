@@ -56,8 +56,8 @@ use jsocket_core::ErrorKind;
 use smol::future::{self, FutureExt};
 use smol::Timer;
 
-use crate::handle::ServerHandle;
 use crate::handler::{Context, Dispatch};
+use crate::server_handle::ServerHandle;
 use crate::shard::{Pushed, Shared, Slot};
 use crate::socket::Stream;
 

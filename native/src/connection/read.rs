@@ -13,8 +13,8 @@ use super::feed::feed;
 pub(super) enum Got {
     /// Nothing yet: the socket would block.
     Nothing,
-    /// Bytes, or the end of the stream.
-    Some,
+    /// Less than a full buffer (the socket is drained for now), or the end of the stream.
+    Drained,
     /// A full buffer: more may be waiting.
     Full,
 }
@@ -61,7 +61,7 @@ pub(super) fn read(
     match result {
         Ok(0) => {
             slot.conn.borrow_mut().handle_eof(now);
-            Got::Some
+            Got::Drained
         }
         Ok(n) => {
             feed(shared, slot, stream, dispatch, ctx, now, &buf[..n]);
@@ -72,7 +72,7 @@ pub(super) fn read(
             if n == buf.len() {
                 Got::Full
             } else {
-                Got::Some
+                Got::Drained
             }
         }
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -83,7 +83,7 @@ pub(super) fn read(
         Err(e) => {
             log::debug!("connection {} ({}): read failed: {e}", slot.id, slot.peer);
             slot.conn.borrow_mut().handle_eof(now);
-            Got::Some
+            Got::Drained
         }
     }
 }

@@ -5,9 +5,9 @@ use std::rc::Rc;
 
 use smol::Async;
 
+use crate::builtin::Echo;
 use crate::config::ServerConfig;
 use crate::handler::Dispatch;
-use crate::handlers::Echo;
 use crate::shard::Shared;
 use crate::socket::{PeerAddr, Stream};
 

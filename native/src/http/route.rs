@@ -260,9 +260,9 @@ mod tests {
     use smol::Async;
 
     use super::Door;
+    use crate::builtin::Echo;
     use crate::config::ServerConfig;
     use crate::handler::Dispatch;
-    use crate::handlers::Echo;
     use crate::shard::Shared;
     use crate::socket::{PeerAddr, Stream};
 
