@@ -13,6 +13,7 @@ use common::{client_entry, frame, start, wait_until, RawPeer};
 use jsocket::builtin::{Chat, Echo};
 use jsocket::jsocket_core::{Config, Dialect, Event};
 use jsocket::{handler_fn, Context, EarlyReplies, Error, Handler, ServerConfig};
+use jsocket_core::endpoint::EndpointConfig;
 use serde_json::{json, Value};
 
 #[test]
@@ -231,7 +232,7 @@ fn stats_over_the_wire_count_failures_and_name_clients() {
 
 #[test]
 fn control_messages_can_go_to_the_handler() {
-    let config = ServerConfig::default().control_messages(false);
+    let config = ServerConfig::default().endpoint(EndpointConfig::default().control(false));
     let server = start(config, || Echo);
     let mut client = server.client();
     let msg = json!({"$jsocket": "stats"});
@@ -477,7 +478,10 @@ fn buffers_are_released_once_a_large_message_is_done() {
 
 #[test]
 fn clients_over_the_limit_are_refused() {
-    let server = start(ServerConfig::default().max_connections(2), || Echo);
+    let server = start(
+        ServerConfig::default().endpoint(EndpointConfig::default().max_connections(2)),
+        || Echo,
+    );
     let mut first = server.client();
     assert_eq!(first.request::<_, Value>(&json!(1)).unwrap(), json!(1));
     let mut second = RawPeer::connect(server.addr, Dialect::V2);

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use smol::stream::StreamExt;
 
 use common::ws::{closed_with, read_values, ws_connect, ws_handshake, Ws};
+use jsocket_core::endpoint::EndpointConfig;
 
 /// The repository's wire vectors (`tests/vectors`): (file, value, frame bytes).
 fn vectors() -> Vec<(String, Value, Vec<u8>)> {
@@ -687,7 +688,10 @@ fn a_listening_tcp_client_gets_broadcasts_once_it_has_said_what_it_is() {
 
 #[test]
 fn websocket_clients_count_against_the_connection_limit() {
-    let server = start(ServerConfig::default().max_connections(1), || Echo);
+    let server = start(
+        ServerConfig::default().endpoint(EndpointConfig::default().max_connections(1)),
+        || Echo,
+    );
     let mut tcp =
         BlockingClient::connect(&server.addr.to_string(), ClientConfig::default()).unwrap();
     let echoed: Value = tcp.request(&json!("first")).unwrap();

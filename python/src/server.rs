@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jsocket::{PushError, ServerConfig, ServerHandle, Stopper};
+use jsocket_core::endpoint::EndpointConfig;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use smol::channel::{Receiver, Sender};
@@ -86,7 +87,7 @@ impl Server {
         // jsocket only: a Python server does not answer HTTP or WebSocket on its port.
         let config = ServerConfig::default()
             .connection(connection)
-            .max_connections(max_connections)
+            .endpoint(EndpointConfig::default().max_connections(max_connections))
             .websocket(false);
         let server = jsocket::Server::from_tcp_listener(config, listen(fileno)?)?;
         let addr = server

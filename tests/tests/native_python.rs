@@ -39,7 +39,8 @@ struct OurServer {
 impl OurServer {
     fn start(config: ServerConfig) -> OurServer {
         // Statistics rebuilt for every request: the counts of the moment.
-        let config = config.stats_interval(Duration::ZERO);
+        let endpoint = config.endpoint_config().snapshot_interval(Duration::ZERO);
+        let config = config.endpoint(endpoint);
         let server = Server::bind(config.tcp("127.0.0.1:0".parse().unwrap())).unwrap();
         let addr = server.local_addr().unwrap();
         let stopper = server.stopper();

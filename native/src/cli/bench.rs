@@ -499,7 +499,8 @@ mod tests {
     /// As [`bench_against`], over TCP or over WebSocket (`ws://` on the server's port).
     fn bench_over<H: Handler + Send + Sync>(handler: H, ws: bool, extra: &[&str]) -> Report {
         // Broadcasts unlimited: the benchmark loads the path, not the rate limit.
-        let config = ServerConfig::default().broadcast_rate(None);
+        let config = ServerConfig::default()
+            .endpoint(jsocket_core::endpoint::EndpointConfig::default().broadcast_rate(None));
         let server = Server::bind(config.tcp("127.0.0.1:0".parse().expect("addr"))).expect("bind");
         let addr = server.local_addr().expect("a TCP address").to_string();
         let addr = if ws { format!("ws://{addr}/") } else { addr };

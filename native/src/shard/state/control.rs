@@ -42,7 +42,7 @@ impl Shared {
     pub(crate) fn on_message(&self, slot: &Slot, msg: &JsonText) -> Answer {
         // Only a text that can name the control key is read twice (as the core's parser).
         let control =
-            self.config.control_messages && (msg.contains("jsocket") || msg.contains("\\u"));
+            self.config.endpoint.get_control() && (msg.contains("jsocket") || msg.contains("\\u"));
         if slot.member.get() && !control {
             return Answer::Handler;
         }
