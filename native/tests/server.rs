@@ -154,7 +154,7 @@ fn chat_broadcasts_in_each_clients_dialect() {
     let mut v2 = server.client();
     let mut v1 = jsocket::BlockingClient::connect(
         &server.addr.to_string(),
-        common::client_config().dialect(Dialect::V1),
+        common::client_speaking(Dialect::V1),
     )
     .unwrap();
     v2.send(&json!({"join": "bob"})).unwrap();

@@ -167,6 +167,16 @@ pub fn client_config() -> ClientConfig {
     ClientConfig::default().read_timeout(Some(Duration::from_secs(30)))
 }
 
+/// [`client_config`], speaking `dialect` only.
+pub fn client_speaking(dialect: Dialect) -> ClientConfig {
+    let config = client_config();
+    let connection = config
+        .connection_config()
+        .clone()
+        .dialect(DialectMode::Fixed(dialect));
+    config.connection(connection)
+}
+
 /// Waits until `check` holds, polling; panics with `what` after a generous 30 s. This is a wait,
 /// not a measurement: no test asserts how long anything takes.
 pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
