@@ -37,6 +37,11 @@ pub(super) struct Check {
 }
 
 impl Check {
+    /// A check for one direction, if the config turns frame checks on.
+    pub(super) fn if_on(config: &BridgeConfig, now: Duration) -> Option<Check> {
+        config.check_frames.then(|| Check::new(config, now))
+    }
+
     pub(super) fn new(config: &BridgeConfig, now: Duration) -> Self {
         // The idle timeout spans both directions: the bridge keeps that clock itself.
         let core = config.core.clone().strict_json(true).idle_timeout(None);

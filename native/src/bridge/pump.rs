@@ -53,9 +53,7 @@ pub(super) async fn up(
     (clock, active): (Clock, Rc<Cell<Duration>>),
 ) -> End {
     let mut buf = vec![0u8; config.buffer];
-    let mut check = config
-        .check_frames
-        .then(|| Check::new(&config, clock.now()));
+    let mut check = Check::if_on(&config, clock.now());
     let mut target = &*target;
     let mut in_flight = stats.in_flight();
     loop {
@@ -110,9 +108,7 @@ pub(super) async fn down(
     (clock, active): (Clock, Rc<Cell<Duration>>),
 ) -> End {
     let mut buf = vec![0u8; config.buffer];
-    let mut check = config
-        .check_frames
-        .then(|| Check::new(&config, clock.now()));
+    let mut check = Check::if_on(&config, clock.now());
     // Where the target's stream stands between frames, as the core reads it.
     let mut progress = FrameProgress::new(config.core.decoder_config());
     // Bytes read and held back, at the start of `buf` (only without frame checks: with them,
