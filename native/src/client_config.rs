@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use jsocket_core::{Backoff, Config, ConfigError, Dialect, DialectMode};
+use jsocket_core::{Backoff, Config, ConfigError};
 
 /// How a [`Client`](crate::Client) connects and talks.
 ///
@@ -13,14 +13,16 @@ use jsocket_core::{Backoff, Config, ConfigError, Dialect, DialectMode};
 ///
 /// ```
 /// use std::time::Duration;
-/// use jsocket_core::Dialect;
+/// use jsocket_core::{Backoff, Dialect, DialectMode};
 /// use jsocket::ClientConfig;
 ///
-/// // Talk to a jsocket 1.9.6 server, give up on a reply after 2 s.
-/// let config = ClientConfig::default()
-///     .dialect(Dialect::V1)
+/// // Talk to a jsocket 1.9.6 server, give up on a reply after 2 s, try to connect 3 times.
+/// let config = ClientConfig::default();
+/// let v1 = config.connection_config().clone().dialect(DialectMode::Fixed(Dialect::V1));
+/// let config = config
+///     .connection(v1)
 ///     .read_timeout(Some(Duration::from_secs(2)))
-///     .attempts(3);
+///     .backoff(Backoff::default().max_retries(Some(2)));
 /// # let _ = config;
 /// ```
 #[derive(Debug, Clone)]
@@ -53,30 +55,7 @@ impl ClientConfig {
         self
     }
 
-    /// The dialect to speak and expect: `V1` for jsocket 1.x servers, `V1Le` for the 2011
-    /// original, `V2` (the default) for jsocket 2.x.
-    #[must_use]
-    pub fn dialect(mut self, dialect: Dialect) -> Self {
-        self.connection = self.connection.dialect(DialectMode::Fixed(dialect));
-        self
-    }
-
-    /// How many times to try to connect (at least once).
-    #[must_use]
-    pub fn attempts(mut self, attempts: u32) -> Self {
-        self.backoff = self.backoff.max_retries(Some(attempts.saturating_sub(1)));
-        self
-    }
-
-    /// The nominal wait after the first failed attempt; it doubles after each, up to `max`
-    /// (see [`backoff`](Self::backoff)).
-    #[must_use]
-    pub fn retry_delay(mut self, first: Duration, max: Duration) -> Self {
-        self.backoff = self.backoff.first_delay(first).max_delay(max);
-        self
-    }
-
-    /// The whole retry schedule, the core's (its `max_retries` is the attempts less one).
+    /// The retry schedule, the core's whole (its `max_retries` is the attempts less one).
     #[must_use]
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
@@ -95,6 +74,12 @@ impl ClientConfig {
     pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.read_timeout = timeout;
         self
+    }
+
+    /// The protocol rules the client speaks by (a dialect to speak is set here, as
+    /// [`DialectMode::Fixed`](jsocket_core::DialectMode::Fixed)).
+    pub fn connection_config(&self) -> &Config {
+        &self.connection
     }
 
     /// Checks the protocol rules ([`Config::validate`]) and the retry schedule

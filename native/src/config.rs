@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use jsocket_core::endpoint::{ControlPolicy, EndpointConfig, Rate};
+use jsocket_core::endpoint::EndpointConfig;
 use jsocket_core::{Config, ConfigError};
 
 /// jsocket's default port, as Python's `JsonServer` and `JsonClient` use it.
@@ -44,70 +44,52 @@ pub enum EarlyReplies {
 /// Everything a [`Server`](crate::Server) is set up with.
 ///
 /// The protocol rules (dialect policy, message size, idle and frame timeouts, the output limit
-/// behind backpressure) are the core's [`Config`], applied to every connection; the rest says
-/// where to listen and how many clients to take.
+/// behind backpressure) are the core's [`Config`], applied to every connection; the
+/// server-wide policy (connection limits, pushes, control messages) is the core's
+/// [`EndpointConfig`]; the rest says where to listen and how the server runs.
 ///
 /// ```
 /// use std::time::Duration;
-/// use jsocket_core::{Config, ConfigError};
+/// use jsocket_core::endpoint::EndpointConfig;
+/// use jsocket_core::Config;
 /// use jsocket::ServerConfig;
 ///
 /// let config = ServerConfig::default()
 ///     .tcp("0.0.0.0:5489".parse()?)
 ///     .connection(Config::default().idle_timeout(Some(Duration::from_secs(300))))
-///     .max_connections(1000);
-/// assert_eq!(config.get_max_connections(), 1000);
+///     .endpoint(EndpointConfig::default().max_connections(1000));
+/// assert_eq!(config.endpoint_config().get_max_connections(), 1000);
 /// # Ok::<(), std::net::AddrParseError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub(crate) listen: Vec<Listen>,
     pub(crate) connection: Config,
-    pub(crate) max_connections: usize,
+    /// The server-wide policy, as given; see [`endpoint_config`](Self::endpoint_config).
+    pub(crate) endpoint: EndpointConfig,
     pub(crate) max_refusing: usize,
-    pub(crate) control_messages: bool,
-    pub(crate) max_outbox: usize,
     pub(crate) shutdown_grace: Duration,
     pub(crate) read_buffer: usize,
     pub(crate) early_replies: EarlyReplies,
-    pub(crate) max_per_address: Option<usize>,
-    pub(crate) output_budget: usize,
-    pub(crate) control_token: Option<String>,
-    pub(crate) stats_interval: Duration,
-    pub(crate) first_bytes_timeout: Duration,
-    pub(crate) slow_reader_timeout: Option<Duration>,
-    pub(crate) broadcast_rate: Option<Rate>,
     pub(crate) threads: usize,
     /// WebSocket and HTTP: builder methods in `http`.
     pub(crate) web: crate::http::WebConfig,
 }
 
 impl Default for ServerConfig {
-    /// Listens on [`DEFAULT_ADDR`] unless told otherwise; the core's default [`Config`]; the
-    /// core's [`EndpointConfig`] defaults for the connection limit (10,000), pushed messages
-    /// queued per connection (1024, and at most `max_pending_output` bytes with the unsent
-    /// output), the output budget and the timeouts; 64 connections over the limit told so at a
-    /// time; the stats control message on;
+    /// Listens on [`DEFAULT_ADDR`] unless told otherwise; the core's default [`Config`] and
+    /// [`EndpointConfig`]; 64 connections over the limit told so at a time;
     /// 2 s for clients to take their last replies at shutdown; a 64 KiB read buffer shared by
     /// all connections; [`EarlyReplies::Auto`].
     fn default() -> Self {
         ServerConfig {
             listen: Vec::new(),
             connection: Config::default(),
-            max_connections: EndpointConfig::default().get_max_connections(),
+            endpoint: EndpointConfig::default(),
             max_refusing: 64,
-            control_messages: true,
-            max_outbox: EndpointConfig::default().get_member_messages(),
             shutdown_grace: Duration::from_secs(2),
             read_buffer: 64 * 1024,
             early_replies: EarlyReplies::Auto,
-            max_per_address: None,
-            output_budget: EndpointConfig::default().get_output_budget(),
-            control_token: None,
-            stats_interval: EndpointConfig::default().get_snapshot_interval(),
-            first_bytes_timeout: EndpointConfig::default().get_first_bytes_timeout(),
-            slow_reader_timeout: EndpointConfig::default().get_slow_reader_timeout(),
-            broadcast_rate: EndpointConfig::default().get_broadcast_rate(),
             threads: 1,
             web: crate::http::WebConfig::default(),
         }
@@ -136,16 +118,19 @@ impl ServerConfig {
         self
     }
 
-    /// Most connections served at once: jsocket and WebSocket clients, HTTP requests and static
-    /// downloads, and connections not identified yet. A connection over the limit is refused
-    /// (counted as `refused_full` in the statistics): see [`max_refusing`](Self::max_refusing).
+    /// The server-wide policy (see [`EndpointConfig`]): the connection limits and the slots
+    /// of newcomers, pushed messages and the output budget, slow readers, the control
+    /// messages with their rights and rates, the statistics' intervals. Its message size and
+    /// the output each member may hold follow the [connection's](Self::connection) rules (see
+    /// [`endpoint_config`](Self::endpoint_config)).
     #[must_use]
-    pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = max;
+    pub fn endpoint(mut self, config: EndpointConfig) -> Self {
+        self.endpoint = config;
         self
     }
 
-    /// Most connections over [`max_connections`](Self::max_connections) told at once that the
+    /// Most connections over the endpoint's `max_connections` ([`endpoint`](Self::endpoint))
+    /// told at once that the
     /// server is full (default 64): an HTTP request (a WebSocket handshake too) is answered
     /// `503 Service Unavailable` with `Retry-After`, a jsocket client gets
     /// `{"$jsocket": "error", "error": "..."}` in the dialect of its first frame; each within
@@ -154,26 +139,6 @@ impl ServerConfig {
     #[must_use]
     pub fn max_refusing(mut self, max: usize) -> Self {
         self.max_refusing = max;
-        self
-    }
-
-    /// Whether the server handles the control messages (`{"$jsocket": "stats"}`,
-    /// `{"$jsocket": "clients"}`, `{"$jsocket": "broadcast", "message": m}`) itself, with the
-    /// rights and rates of the core's endpoint (default true; see [`crate::server`]). When off,
-    /// they go to the handler like any other message.
-    #[must_use]
-    pub fn control_messages(mut self, on: bool) -> Self {
-        self.control_messages = on;
-        self
-    }
-
-    /// Most pushed messages ([`ServerHandle::send`](crate::ServerHandle::send),
-    /// [`broadcast`](crate::ServerHandle::broadcast)) waiting for one connection; more are
-    /// refused with [`PushError::Full`](crate::PushError::Full). Their bytes are bounded as well,
-    /// by the core's `max_pending_output` (see [Backpressure](crate::server#backpressure)).
-    #[must_use]
-    pub fn max_outbox(mut self, messages: usize) -> Self {
-        self.max_outbox = messages;
         self
     }
 
@@ -214,93 +179,15 @@ impl ServerConfig {
         self
     }
 
-    /// Most connections from one address (an IPv6 /64 counts as one); default a tenth of
-    /// [`max_connections`](Self::max_connections), at least 16, since visitors behind one NAT
-    /// share an address. Loopback and Unix-socket clients are not limited by it. Over it, HTTP
-    /// is answered `429 Too Many Requests` and a jsocket client a control error.
-    #[must_use]
-    pub fn max_per_address(mut self, max: usize) -> Self {
-        self.max_per_address = Some(max);
-        self
-    }
-
-    /// Bytes of pushed messages (broadcasts, [`ServerHandle::send`](crate::ServerHandle::send))
-    /// waiting on the whole server (default 64 MiB). A broadcast is held once, however many
-    /// clients take it; when this is spent the oldest waiting pushes (the slowest readers')
-    /// are dropped first (see [the memory bound](crate::server#memory)).
-    #[must_use]
-    pub fn output_budget(mut self, bytes: usize) -> Self {
-        self.output_budget = bytes;
-        self
-    }
-
-    /// The control token: a control request carrying `"token": "<this>"` is trusted from any
-    /// address (per-client detail with addresses and identities); without it only loopback and
-    /// Unix-socket clients are. An empty token is no token.
-    #[must_use]
-    pub fn control_token(mut self, token: Option<String>) -> Self {
-        self.control_token = token.filter(|t| !t.is_empty());
-        self
-    }
-
-    /// How long the answer to `{"$jsocket": "stats"}` is reused before it is built again
-    /// (default 1 s): a flood of statistics requests costs one walk over the clients per
-    /// interval, whatever their number.
-    #[must_use]
-    pub fn stats_interval(mut self, interval: Duration) -> Self {
-        self.stats_interval = interval;
-        self
-    }
-
-    /// How long a new connection may take to complete its first message (a jsocket frame, an
-    /// HTTP request head) before, once 90 % of the slots are taken, it is let go (default
-    /// 10 s). Without that pressure it does not apply; a connection that has spoken is never
-    /// let go for being quiet. (At the limit, a newcomer does not wait for it: it takes the slot
-    /// of the connection that has waited longest, over a second, without completing a message.)
-    #[must_use]
-    pub fn first_bytes_timeout(mut self, timeout: Duration) -> Self {
-        self.first_bytes_timeout = timeout;
-        self
-    }
-
-    /// How long a member may go on losing pushes (broadcasts,
-    /// [`ServerHandle::send`](crate::ServerHandle::send)) without catching up before it is
-    /// disconnected (default 30 s; `None`: never): a client that never reads is let go rather
-    /// than kept, losing everything sent to it.
-    #[must_use]
-    pub fn slow_reader_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.slow_reader_timeout = timeout;
-        self
-    }
-
-    /// How many broadcast control messages one connection may send (default 100 a second,
-    /// bursts of 100; `None`: unlimited, for a benchmark of the broadcast path). More are
-    /// answered with an error and counted; a connection that has used them up is not read
-    /// until its next broadcast would be allowed.
-    #[must_use]
-    pub fn broadcast_rate(mut self, rate: Option<Rate>) -> Self {
-        self.broadcast_rate = rate;
-        self
-    }
-
-    /// The server-wide policy this configuration makes, as the core's endpoint takes it.
+    /// The server-wide policy this configuration makes, as the core's endpoint takes it: the
+    /// one given to [`endpoint`](Self::endpoint), with its message size and the output each
+    /// member may hold taken from the [connection's](Self::connection) `max_message_size` and
+    /// `max_pending_output`, so that the two agree.
     pub fn endpoint_config(&self) -> EndpointConfig {
-        let mut config = EndpointConfig::default()
-            .max_connections(self.max_connections)
-            .output_budget(self.output_budget)
+        self.endpoint
+            .clone()
             .member_output(self.connection.get_max_pending_output())
-            .member_messages(self.max_outbox)
             .max_message_size(self.connection.get_max_message_size())
-            .control(self.control_messages)
-            .snapshot_interval(self.stats_interval)
-            .first_bytes_timeout(self.first_bytes_timeout)
-            .slow_reader_timeout(self.slow_reader_timeout)
-            .broadcast_rate(self.broadcast_rate)
-            .policy(ControlPolicy::default().token(self.control_token.clone()));
-        if let Some(max) = self.max_per_address {
-            config = config.max_per_address(max);
-        }
-        config
     }
 
     /// Checks the protocol rules and the server-wide policy together
@@ -312,7 +199,7 @@ impl ServerConfig {
     }
 
     /// The places to listen on ([`DEFAULT_ADDR`] when none was given).
-    pub fn get_listen(&self) -> Vec<Listen> {
+    pub fn listen(&self) -> Vec<Listen> {
         if self.listen.is_empty() {
             vec![Listen::Tcp(DEFAULT_ADDR)]
         } else {
@@ -321,18 +208,13 @@ impl ServerConfig {
     }
 
     /// The protocol rules for every connection.
-    pub fn get_connection(&self) -> &Config {
+    pub fn connection_config(&self) -> &Config {
         &self.connection
-    }
-
-    /// The connection limit.
-    pub fn get_max_connections(&self) -> usize {
-        self.max_connections
     }
 
     /// Threads serving clients: [`threads`](Self::threads), with 0 made the number of
     /// available cores.
-    pub fn get_threads(&self) -> usize {
+    pub fn thread_count(&self) -> usize {
         match self.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -348,15 +230,5 @@ impl ServerConfig {
     /// Most connections over the limit told so at once.
     pub fn get_max_refusing(&self) -> usize {
         self.max_refusing
-    }
-
-    /// Whether the stats control message is answered by the server.
-    pub fn get_control_messages(&self) -> bool {
-        self.control_messages
-    }
-
-    /// Whether a control token is set.
-    pub fn has_control_token(&self) -> bool {
-        self.control_token.is_some()
     }
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use jsocket_core::{JsonText, LocalError, RemoteError, Stats};
 use serde_json::Value;
 
-use crate::handle::ServerHandle;
-use crate::registry::Slot;
+use crate::server_handle::ServerHandle;
+use crate::shard::Slot;
 use crate::socket::PeerAddr;
 
 /// A boxed future that need not be `Send` (each shard of a server runs on one thread).
@@ -60,7 +60,7 @@ fn value_of(msg: &JsonText, ctx: &mut Context) -> Option<Value> {
 /// Messages arrive as [`JsonText`], checked to be JSON and kept as received, at
 /// [`on_json`](Handler::on_json); its default builds the `Value` (floats exact, keys in the order
 /// sent, any key a plain key) and calls `on_message`. A relay overrides `on_json` to pass the
-/// text on untouched, as [`Echo`](crate::handlers::Echo) does, and so never alters a number or
+/// text on untouched, as [`Echo`](crate::builtin::Echo) does, and so never alters a number or
 /// a key order, even one a `Value` cannot hold (`1e400`: such a message never reaches
 /// `on_message`, and is counted as rejected, `invalid_json`).
 ///

@@ -8,7 +8,7 @@
 //! - [`Server`]: many clients on as many threads as [`ServerConfig::threads`] asks, each a shard
 //!   owning its connections, one task per connection on the shard's executor; a [`Handler`] (or [`AsyncHandler`]) answers messages, a [`ServerHandle`] pushes
 //!   messages, reads [`ServerStats`] and shuts down; a [`Stopper`] shuts down from any thread.
-//!   Built-in handlers: [`handlers::Echo`], [`handlers::Chat`]. The server answers `{"$jsocket": "stats"}` and relays `{"$jsocket": "broadcast", "message": m}` itself (see [`server`]).
+//!   Built-in handlers: [`builtin::Echo`], [`builtin::Chat`]. The server answers `{"$jsocket": "stats"}` and relays `{"$jsocket": "broadcast", "message": m}` itself (see [`server`]).
 //! - [`Client`] (async) and [`BlockingClient`]: connect with retries to a [`Target`] (TCP, a
 //!   Unix socket or a WebSocket), send, receive, request.
 //!
@@ -46,6 +46,7 @@
 
 mod blocking;
 pub mod bridge;
+pub mod builtin;
 mod client;
 mod client_config;
 mod clock;
@@ -56,15 +57,13 @@ mod cpu_gauge;
 mod dial;
 mod error;
 mod executor;
-mod handle;
 mod handler;
-pub mod handlers;
 mod http;
 mod open_files;
 mod plain_stream;
 mod refusal;
-mod registry;
 pub mod server;
+mod server_handle;
 mod shard;
 mod socket;
 mod stats;
@@ -77,11 +76,11 @@ pub use client::Client;
 pub use client_config::ClientConfig;
 pub use config::{EarlyReplies, Listen, ServerConfig, DEFAULT_ADDR, DEFAULT_PORT};
 pub use error::{Error, Op};
-pub use handle::{PushError, ServerHandle, Stopper};
 pub use handler::{handler_fn, AsyncHandler, Context, FnHandler, Handler, LocalBoxFuture, Reply};
 pub use http::WebConfig;
 pub use jsocket_core;
 pub use server::Server;
+pub use server_handle::{PushError, ServerHandle, Stopper};
 pub use socket::PeerAddr;
 pub use stats::{ClientStats, ServerStats};
 pub use target::{Target, TargetError};

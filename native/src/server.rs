@@ -33,14 +33,14 @@
 //! A message that is a JSON object with the key `"$jsocket"` is for the server, not the
 //! handler (see [`jsocket_core::control`]): `{"$jsocket": "stats"}` is answered with the
 //! summary statistics (counts only, rebuilt at most once per
-//! [`ServerConfig::stats_interval`]), `{"$jsocket": "clients"}` with a page of per-client
+//! [`EndpointConfig::snapshot_interval`](jsocket_core::endpoint::EndpointConfig::snapshot_interval)), `{"$jsocket": "clients"}` with a page of per-client
 //! detail (only to a client on this machine, or one whose request carries the
-//! [control token](ServerConfig::control_token)), `{"$jsocket": "broadcast", "message": m}`
+//! [control token](jsocket_core::endpoint::ControlPolicy::token)), `{"$jsocket": "broadcast", "message": m}`
 //! sends `{"$jsocket": "broadcast", "from": id, "message": m}` to every member, the sender
 //! included, `id` being the sender's connection (which it cannot choose), so that clients of
 //! any handler, the default echo too, share a room. Statistics and pages are limited to 10 a
 //! second per connection, broadcasts to 100. Turn control messages off with
-//! [`ServerConfig::control_messages`] to hand them to the handler.
+//! [`EndpointConfig::control`](jsocket_core::endpoint::EndpointConfig::control) to hand them to the handler.
 //!
 //! ## Backpressure
 //! A client that does not read its replies cannot grow the server's memory without bound. Once
@@ -53,13 +53,13 @@
 //!
 //! Pushed messages ([`ServerHandle::send`], [`ServerHandle::broadcast`] and the broadcast
 //! control message) are made once and wait in the endpoint's outboxes, counted once against
-//! [`ServerConfig::output_budget`] however many members share them; a member takes at most
-//! [`ServerConfig::max_outbox`] messages and `max_pending_output` bytes with its unsent output
+//! [`EndpointConfig::output_budget`](jsocket_core::endpoint::EndpointConfig::output_budget) however many members share them; a member takes at most
+//! [`EndpointConfig::member_messages`](jsocket_core::endpoint::EndpointConfig::member_messages) messages and `max_pending_output` bytes with its unsent output
 //! (an empty outbox of a drained connection takes one message of any size). A push that does
 //! not fit a member is dropped for it (`send` returns [`PushError::Full`](crate::PushError::Full)),
 //! one that does not fit the budget drops the oldest waiting pushes first (the slowest
 //! readers'), and every drop is counted (`pushes_dropped`); a member that goes on losing pushes
-//! for [`ServerConfig::slow_reader_timeout`] (30 s) is disconnected. A pushed payload of 16 KiB or more is written from the shared
+//! for [`EndpointConfig::slow_reader_timeout`](jsocket_core::endpoint::EndpointConfig::slow_reader_timeout) (30 s) is disconnected. A pushed payload of 16 KiB or more is written from the shared
 //! frame (its header, then the payload, in one vectored write), never copied per receiver.
 //!
 //! ## Who takes pushed messages
@@ -71,9 +71,9 @@
 //! handshake that comes late, while a room is busy, is answered as one.
 //!
 //! ## Admission
-//! [`ServerConfig::max_connections`] counts every connection: jsocket and WebSocket clients,
+//! [`EndpointConfig::max_connections`](jsocket_core::endpoint::EndpointConfig::max_connections) counts every connection: jsocket and WebSocket clients,
 //! HTTP requests and static downloads, and connections not identified yet, each from its accept
-//! to its close; [`ServerConfig::max_per_address`] those of one address (loopback and Unix
+//! to its close; [`EndpointConfig::max_per_address`](jsocket_core::endpoint::EndpointConfig::max_per_address) those of one address (loopback and Unix
 //! sockets excepted). Past either a connection is refused (counted as `refused_full` or
 //! `refused_per_address`): told why in its own terms (HTTP and WebSocket handshakes `503 Service
 //! Unavailable` or `429 Too Many Requests` with `Retry-After`, a jsocket client
@@ -131,12 +131,12 @@ use jsocket_core::endpoint::ConnId;
 use smol::{Async, LocalExecutor, Timer};
 
 use crate::config::{Listen, ServerConfig};
-use crate::handle::{ServerHandle, Stopper};
 use crate::handler::{AsyncHandler, Dispatch, Everywhere, Handler};
 use crate::http::{self, Door};
 use crate::open_files;
 use crate::refusal;
-use crate::registry::{Admission, Shared};
+use crate::server_handle::{ServerHandle, Stopper};
+use crate::shard::{Admission, Shared};
 use crate::shard::{Fabric, Letter, Load};
 use crate::socket::{PeerAddr, Stream};
 
@@ -163,7 +163,7 @@ enum Listener {
 /// it on one thread (to learn its address), run it on another.
 ///
 /// ```
-/// use jsocket::{handlers::Echo, BlockingClient, ClientConfig, Server, ServerConfig};
+/// use jsocket::{builtin::Echo, BlockingClient, ClientConfig, Server, ServerConfig};
 /// use serde_json::{json, Value};
 ///
 /// let server = Server::bind(ServerConfig::default().tcp("127.0.0.1:0".parse()?))?;
@@ -198,13 +198,13 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Binds every address of `config` (`127.0.0.1:5489` when none is given), having raised the
     /// process's soft open-files limit to its hard one (warning when that still allows fewer
-    /// descriptors than [`ServerConfig::max_connections`]).
+    /// descriptors than [`EndpointConfig::max_connections`](jsocket_core::endpoint::EndpointConfig::max_connections)).
     pub fn bind(config: ServerConfig) -> io::Result<Server> {
         config.validate().map_err(invalid_config)?;
-        open_files::prepare(config.get_max_connections());
+        open_files::prepare(config.endpoint.get_max_connections());
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
-        for listen in config.get_listen() {
+        for listen in config.listen() {
             match listen {
                 Listen::Tcp(addr) => {
                     let listener = bind_tcp(addr)?;
@@ -332,7 +332,7 @@ impl Server {
 
     /// As [`run`](Self::run), with one handler per shard made by `make` on the shard's thread:
     /// its state is the shard's own, used without a lock. A connection's messages are all
-    /// handled on its shard, so state kept per connection (the [`Chat`](crate::handlers::Chat)
+    /// handled on its shard, so state kept per connection (the [`Chat`](crate::builtin::Chat)
     /// room's names) needs nothing more; what spans connections goes through the
     /// [`ServerHandle`] (pushes and broadcasts reach every shard).
     pub async fn run_with<H, F>(self, make: F) -> io::Result<()>
@@ -377,7 +377,7 @@ impl Server {
             stop_tx,
             stop_rx,
         } = self;
-        let shards = config.get_threads();
+        let shards = config.thread_count();
         if shards > 1 && make.is_none() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -493,7 +493,11 @@ impl Shard {
             let shared = shared.clone();
             // What the other shards' `ServerHandle::stats` add: at most an interval old, and
             // at most 10 a second (a walk over the shard's connections).
-            let every = shared.config.stats_interval.max(Duration::from_millis(100));
+            let every = shared
+                .config
+                .endpoint
+                .get_snapshot_interval()
+                .max(Duration::from_millis(100));
             ex.spawn(async move {
                 loop {
                     shared.publish();
@@ -694,11 +698,11 @@ mod tests {
     use smol::{Async, LocalExecutor};
 
     use super::connection_task;
+    use crate::builtin::Echo;
     use crate::config::ServerConfig;
     use crate::handler::Dispatch;
-    use crate::handlers::Echo;
     use crate::http::Door;
-    use crate::registry::{Admission, Shared};
+    use crate::shard::{Admission, Shared};
     use crate::socket::{PeerAddr, Stream};
 
     /// A connection's task dropped half-way (as when its executor goes) gives back its place
@@ -709,7 +713,8 @@ mod tests {
         let client = Async::new(TcpStream::connect(listener.local_addr()?)?)?;
         let (stream, peer) = listener.accept()?;
         let (stop, _stopped) = smol::channel::bounded(1);
-        let config = ServerConfig::default().max_connections(1);
+        let config = ServerConfig::default()
+            .endpoint(jsocket_core::endpoint::EndpointConfig::default().max_connections(1));
         let shared = Rc::new(Shared::new(config, stop));
         let peer = PeerAddr::Tcp(peer);
         let Admission::Serve(id) = shared.admit(&peer) else {

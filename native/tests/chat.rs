@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::start;
-use jsocket::handlers::{Chat, MAX_NAME_CHARS};
+use jsocket::builtin::{Chat, MAX_NAME_CHARS};
 use jsocket::jsocket_core::JsonText;
 use jsocket::{Context, Handler, Reply, ServerConfig};
 use serde_json::{json, Value};

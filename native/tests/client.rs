@@ -9,8 +9,8 @@ use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::{frame, start, wait_until};
-use jsocket::handlers::Echo;
-use jsocket::jsocket_core::{Dialect, Encoder, Json, JsonText, RemoteError};
+use jsocket::builtin::Echo;
+use jsocket::jsocket_core::{Backoff, Dialect, Encoder, Json, JsonText, RemoteError};
 use jsocket::{
     BlockingClient, Client, ClientConfig, Error, PeerAddr, ServerConfig, Target, TargetError,
 };
@@ -28,9 +28,12 @@ fn free_port() -> u16 {
 #[test]
 fn connect_retries_then_fails_with_a_clear_error() {
     let addr = format!("127.0.0.1:{}", free_port());
-    let config = ClientConfig::default()
-        .attempts(3)
-        .retry_delay(Duration::from_millis(5), Duration::from_millis(20));
+    let config = ClientConfig::default().backoff(
+        Backoff::default()
+            .max_retries(Some(2))
+            .first_delay(Duration::from_millis(5))
+            .max_delay(Duration::from_millis(20)),
+    );
     let err = BlockingClient::connect(&addr, config).unwrap_err();
     match &err {
         Error::Connect {
@@ -113,9 +116,12 @@ fn one_client_type_talks_over_tcp_unix_and_websocket() {
 fn a_target_that_says_nothing_fails_before_any_attempt() {
     // Were any attempted, each would fail to connect instead (and retry for a while).
     let config = || {
-        ClientConfig::default()
-            .attempts(1000)
-            .retry_delay(Duration::from_secs(1), Duration::from_secs(1))
+        ClientConfig::default().backoff(
+            Backoff::default()
+                .max_retries(Some(999))
+                .first_delay(Duration::from_secs(1))
+                .max_delay(Duration::from_secs(1)),
+        )
     };
     for text in [
         "wss://127.0.0.1:1/",
@@ -155,9 +161,12 @@ fn connect_retries_over_each_transport_alike() {
         targets.push(format!("unix:{}", path.display()));
     }
     for text in targets {
-        let config = ClientConfig::default()
-            .attempts(2)
-            .retry_delay(Duration::from_millis(5), Duration::from_millis(5));
+        let config = ClientConfig::default().backoff(
+            Backoff::default()
+                .max_retries(Some(1))
+                .first_delay(Duration::from_millis(5))
+                .max_delay(Duration::from_millis(5)),
+        );
         match BlockingClient::connect(&text, config) {
             Err(Error::Connect { attempts, addr, .. }) => {
                 assert_eq!(attempts, 2, "{text}");
@@ -201,8 +210,12 @@ fn connect_retries_until_the_server_comes_up() {
         let addr = addr.clone();
         move || {
             let config = ClientConfig::default()
-                .attempts(1000)
-                .retry_delay(Duration::from_millis(5), Duration::from_millis(5))
+                .backoff(
+                    Backoff::default()
+                        .max_retries(Some(999))
+                        .first_delay(Duration::from_millis(5))
+                        .max_delay(Duration::from_millis(5)),
+                )
                 .read_timeout(Some(Duration::from_secs(30)));
             let mut client = BlockingClient::connect(&addr, config)?;
             client.request::<_, Value>(&json!("late"))
@@ -313,7 +326,7 @@ fn a_reply_of_the_wrong_type_costs_that_message_only() {
 #[test]
 fn a_v1_client_talks_to_an_auto_server() {
     let server = start(ServerConfig::default(), || Echo);
-    let config = common::client_config().dialect(Dialect::V1);
+    let config = common::client_speaking(Dialect::V1);
     let mut client = BlockingClient::connect(&server.addr.to_string(), config).unwrap();
     let reply: Value = client.request(&json!({"old": "school"})).unwrap();
     assert_eq!(reply, json!({"old": "school"}));

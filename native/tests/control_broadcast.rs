@@ -11,8 +11,9 @@ use std::net::{SocketAddr, TcpStream};
 use async_tungstenite::tungstenite::{Bytes, Message};
 use async_tungstenite::WebSocketStream;
 use common::{client_config, frame, start, RawPeer};
-use jsocket::handlers::Echo;
+use jsocket::builtin::Echo;
 use jsocket::{BlockingClient, ServerConfig};
+use jsocket_core::endpoint::EndpointConfig;
 use jsocket_core::{Decoder, DecoderConfig};
 use serde_json::{json, Value};
 use smol::stream::StreamExt;
@@ -137,7 +138,10 @@ fn a_broadcast_without_a_message_is_an_error_and_reaches_no_one() {
 
 #[test]
 fn with_control_messages_off_a_broadcast_goes_to_the_handler() {
-    let server = start(ServerConfig::default().control_messages(false), || Echo);
+    let server = start(
+        ServerConfig::default().endpoint(EndpointConfig::default().control(false)),
+        || Echo,
+    );
     let mut sender = server.client();
     let mut other =
         BlockingClient::connect(&server.addr.to_string(), client_config()).expect("connect");

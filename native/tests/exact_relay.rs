@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_tungstenite::tungstenite::{Bytes, Message};
 use common::start;
 use common::ws::{ws_connect, Ws};
-use jsocket::handlers::{Chat, Echo};
+use jsocket::builtin::{Chat, Echo};
 use jsocket::jsocket_core::{Decoder, DecoderConfig, Dialect, Encoder};
 use jsocket::{Handler, ServerConfig};
 use smol::stream::StreamExt;

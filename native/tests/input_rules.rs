@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::{frame, start, RawPeer};
-use jsocket::handlers::Echo;
+use jsocket::builtin::Echo;
 use jsocket::jsocket_core::{Config, Dialect, Encoder};
 use jsocket::ServerConfig;
 use serde_json::json;

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
-use jsocket::handlers::Echo;
+use jsocket::builtin::Echo;
 use jsocket::jsocket_core::Dialect;
 use jsocket::ServerConfig;
 use serde_json::{json, Value};

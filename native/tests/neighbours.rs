@@ -12,7 +12,8 @@ use std::net::{SocketAddr, TcpStream};
 use common::{
     client_config, clients_of, frame, network_ip, start, start_single, wait_until, RawPeer,
 };
-use jsocket::handlers::{Chat, Echo};
+use jsocket::builtin::{Chat, Echo};
+use jsocket::jsocket_core::endpoint::{ControlPolicy, EndpointConfig};
 use jsocket::jsocket_core::{Config, Dialect, Event, MAX_HEADER_LEN};
 use jsocket::{BlockingClient, Server, ServerConfig};
 use serde_json::{json, Value};
@@ -23,7 +24,7 @@ fn start_public(config: ServerConfig) -> Option<(common::Running, SocketAddr)> {
         eprintln!("no network address on this machine: the non-loopback case is not tried");
         return None;
     };
-    let config = config.stats_interval(std::time::Duration::ZERO);
+    let config = common::fresh_stats(config);
     let server = common::start_on(config, "0.0.0.0:0".parse().ok()?, || Echo);
     let addr = SocketAddr::new(ip, server.addr.port());
     Some((server, addr))
@@ -32,7 +33,8 @@ fn start_public(config: ServerConfig) -> Option<(common::Running, SocketAddr)> {
 #[test]
 fn a_stats_flood_is_rate_limited_and_an_echo_beside_it_is_answered() {
     // Statistics rebuilt once a second, as by default.
-    let config = ServerConfig::default().stats_interval(std::time::Duration::from_secs(1));
+    let config = ServerConfig::default()
+        .endpoint(EndpointConfig::default().snapshot_interval(std::time::Duration::from_secs(1)));
     let server = common::start_on(config, "127.0.0.1:0".parse().unwrap(), || Echo);
     // A crowd, each having said one thing (so each is a member the statistics walk over).
     let crowd: Vec<BlockingClient> = (0..300)
@@ -100,7 +102,8 @@ fn a_client_that_used_up_its_broadcast_rate_is_not_read_until_its_next_is_allowe
 
     use jsocket::jsocket_core::endpoint::Rate;
 
-    let config = ServerConfig::default().broadcast_rate(Some(Rate::new(1, 1)));
+    let config = ServerConfig::default()
+        .endpoint(EndpointConfig::default().broadcast_rate(Some(Rate::new(1, 1))));
     let server = start(config, || Echo);
     let mut eager = RawPeer::connect(server.addr, Dialect::V2);
     eager.write(&frame(&json!({"hello": 1}), Dialect::V2));
@@ -180,7 +183,7 @@ fn buffered_output_stays_within_the_budget_under_a_broadcast_storm() {
     const LIMIT: usize = 64 * 1024;
     const MEMBERS: usize = 20;
     let config = ServerConfig::default()
-        .output_budget(BUDGET)
+        .endpoint(EndpointConfig::default().output_budget(BUDGET))
         .connection(Config::default().max_pending_output(LIMIT));
     let server = start(config, || Echo);
     let _idle = non_readers(server.addr, MEMBERS);
@@ -249,7 +252,9 @@ fn in_the_chat_nobody_can_speak_for_anybody() {
 
 #[test]
 fn per_client_detail_needs_this_machine_or_the_token() {
-    let config = ServerConfig::default().control_token(Some("s3cret".into()));
+    let config = ServerConfig::default().endpoint(
+        EndpointConfig::default().policy(ControlPolicy::default().token(Some("s3cret".into()))),
+    );
     // From loopback: every client, with addresses.
     let local = start(config.clone(), || Echo);
     let mut me = local.client();
@@ -282,7 +287,7 @@ fn per_client_detail_needs_this_machine_or_the_token() {
 
 #[test]
 fn one_address_cannot_take_every_slot() {
-    let config = ServerConfig::default().max_per_address(3);
+    let config = ServerConfig::default().endpoint(EndpointConfig::default().max_per_address(3));
     let Some((server, addr)) = start_public(config) else {
         return;
     };
@@ -316,9 +321,10 @@ fn one_address_cannot_take_every_slot() {
 #[test]
 fn a_public_address_without_a_token_is_warned_about() {
     let bind = |addr: &str, token: Option<&str>| {
-        let config = ServerConfig::default()
-            .tcp(addr.parse().unwrap())
-            .control_token(token.map(str::to_owned));
+        let config = ServerConfig::default().tcp(addr.parse().unwrap()).endpoint(
+            EndpointConfig::default()
+                .policy(ControlPolicy::default().token(token.map(str::to_owned))),
+        );
         Server::bind(config).unwrap()
     };
     let open = bind("0.0.0.0:0", None).exposure();
@@ -333,9 +339,11 @@ fn a_public_address_without_a_token_is_warned_about() {
 
 #[test]
 fn under_pressure_a_silent_connection_gives_its_slot_to_a_newcomer() {
-    let config = ServerConfig::default()
-        .max_connections(10)
-        .first_bytes_timeout(std::time::Duration::from_millis(200));
+    let config = ServerConfig::default().endpoint(
+        EndpointConfig::default()
+            .max_connections(10)
+            .first_bytes_timeout(std::time::Duration::from_millis(200)),
+    );
     // One shard: each shard lets its own stalled connections go, oldest first, so the oldest
     // of the whole server is the first to go only when there is one.
     let server = start_single(config, || Echo);
@@ -360,7 +368,10 @@ fn under_pressure_a_silent_connection_gives_its_slot_to_a_newcomer() {
 #[test]
 fn with_defaults_silent_connections_never_keep_a_newcomer_out() {
     // The default first-bytes timeout (10 s): the newcomer must not wait for it.
-    let server = start(ServerConfig::default().max_connections(11), || Echo);
+    let server = start(
+        ServerConfig::default().endpoint(EndpointConfig::default().max_connections(11)),
+        || Echo,
+    );
     let mut watcher = server.client();
     let stats =
         |c: &mut BlockingClient| -> Value { c.request(&json!({"$jsocket": "stats"})).unwrap() };

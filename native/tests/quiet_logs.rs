@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use jsocket::handlers::Echo;
+use jsocket::builtin::Echo;
 use jsocket::jsocket_core::Dialect;
 use jsocket::ServerConfig;
 use serde_json::json;

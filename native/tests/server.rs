@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{client_entry, frame, start, wait_until, RawPeer};
-use jsocket::handlers::{Chat, Echo};
+use jsocket::builtin::{Chat, Echo};
 use jsocket::jsocket_core::{Config, Dialect, Event};
 use jsocket::{handler_fn, Context, EarlyReplies, Error, Handler, ServerConfig};
+use jsocket_core::endpoint::EndpointConfig;
 use serde_json::{json, Value};
 
 #[test]
@@ -153,7 +154,7 @@ fn chat_broadcasts_in_each_clients_dialect() {
     let mut v2 = server.client();
     let mut v1 = jsocket::BlockingClient::connect(
         &server.addr.to_string(),
-        common::client_config().dialect(Dialect::V1),
+        common::client_speaking(Dialect::V1),
     )
     .unwrap();
     v2.send(&json!({"join": "bob"})).unwrap();
@@ -231,7 +232,7 @@ fn stats_over_the_wire_count_failures_and_name_clients() {
 
 #[test]
 fn control_messages_can_go_to_the_handler() {
-    let config = ServerConfig::default().control_messages(false);
+    let config = ServerConfig::default().endpoint(EndpointConfig::default().control(false));
     let server = start(config, || Echo);
     let mut client = server.client();
     let msg = json!({"$jsocket": "stats"});
@@ -478,7 +479,10 @@ fn buffers_are_released_once_a_large_message_is_done() {
 
 #[test]
 fn clients_over_the_limit_are_refused() {
-    let server = start(ServerConfig::default().max_connections(2), || Echo);
+    let server = start(
+        ServerConfig::default().endpoint(EndpointConfig::default().max_connections(2)),
+        || Echo,
+    );
     let mut first = server.client();
     assert_eq!(first.request::<_, Value>(&json!(1)).unwrap(), json!(1));
     let mut second = RawPeer::connect(server.addr, Dialect::V2);

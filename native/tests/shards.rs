@@ -11,10 +11,11 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::{clients_of, frame, network_ip, start_sharded, RawPeer};
-use jsocket::handlers::{Chat, Echo};
+use jsocket::builtin::{Chat, Echo};
 use jsocket::jsocket_core::endpoint::SHARD_SHIFT;
 use jsocket::jsocket_core::{Dialect, Event};
 use jsocket::ServerConfig;
+use jsocket_core::endpoint::EndpointConfig;
 use serde_json::{json, Value};
 
 const SHARDS: usize = 3;
@@ -177,7 +178,9 @@ fn storm(addr: SocketAddr, clients: usize) -> Storm {
 
 #[test]
 fn the_connection_limit_holds_under_a_connect_storm() {
-    let config = ServerConfig::default().max_connections(12).max_refusing(64);
+    let config = ServerConfig::default()
+        .endpoint(EndpointConfig::default().max_connections(12))
+        .max_refusing(64);
     let server = start_sharded(config, SHARDS, || Echo);
     let storm = storm(server.addr, 48);
     assert_eq!(storm.served, 12, "{storm:?}");
@@ -193,9 +196,12 @@ fn the_per_address_limit_holds_under_a_connect_storm() {
         return;
     };
     let config = ServerConfig::default()
-        .max_per_address(5)
+        .endpoint(
+            EndpointConfig::default()
+                .max_per_address(5)
+                .snapshot_interval(Duration::ZERO),
+        )
         .max_refusing(64)
-        .stats_interval(Duration::ZERO)
         .threads(SHARDS);
     let server = common::launch(config, "0.0.0.0:0".parse().unwrap(), || Echo);
     let addr = SocketAddr::new(ip, server.addr.port());

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Message;
-use jsocket::handlers::Echo;
+use jsocket::builtin::Echo;
 use jsocket::jsocket_core::Dialect;
 use jsocket::ServerConfig;
 use serde_json::json;

@@ -8,13 +8,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use jsocket::handlers::Echo;
+use jsocket::builtin::Echo;
 use jsocket::jsocket_core::{Config, Dialect, Event};
 use jsocket::ServerConfig;
 use serde_json::{json, Value};
 
 use common::ws::ws_connect;
 use common::{frame, start, wait_until, RawPeer};
+use jsocket_core::endpoint::EndpointConfig;
 
 mod common;
 
@@ -65,7 +66,7 @@ fn http(addr: SocketAddr, request: &str) -> String {
 fn a_static_download_holds_a_place_until_its_deadline() {
     // 32 MiB at 64 MiB/s at least, plus the 300 ms of the HTTP timeout: cut after 0.8 s.
     let config = ServerConfig::default()
-        .max_connections(1)
+        .endpoint(EndpointConfig::default().max_connections(1))
         .web_root(site())
         .http_timeout(Duration::from_millis(300))
         .min_download_rate(64 << 20);
@@ -101,7 +102,10 @@ fn a_static_download_holds_a_place_until_its_deadline() {
 
 #[test]
 fn at_the_limit_each_client_is_told_in_its_own_terms() {
-    let server = start(ServerConfig::default().max_connections(1), || Echo);
+    let server = start(
+        ServerConfig::default().endpoint(EndpointConfig::default().max_connections(1)),
+        || Echo,
+    );
     let mut first = server.client();
     assert_eq!(first.request::<_, Value>(&json!(1)).unwrap(), json!(1));
 
@@ -134,7 +138,9 @@ fn at_the_limit_each_client_is_told_in_its_own_terms() {
 
 #[test]
 fn refusing_is_bounded_in_number() {
-    let config = ServerConfig::default().max_connections(1).max_refusing(2);
+    let config = ServerConfig::default()
+        .endpoint(EndpointConfig::default().max_connections(1))
+        .max_refusing(2);
     let server = start(config, || Echo);
     let mut first = server.client();
     assert_eq!(first.request::<_, Value>(&json!(1)).unwrap(), json!(1));

@@ -1,5 +1,5 @@
 //! A member that never reads is disconnected once it has gone on losing pushed messages for
-//! the configured time (`ServerConfig::slow_reader_timeout`, `--slow-reader-timeout`); a
+//! the configured time (`EndpointConfig::slow_reader_timeout`, `--slow-reader-timeout`); a
 //! member that reads stays.
 
 mod common;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{start, wait_until, RawPeer};
 use jsocket::jsocket_core::{Config, Dialect, Event};
 use jsocket::{handler_fn, ServerConfig};
+use jsocket_core::endpoint::EndpointConfig;
 use serde_json::{json, Value};
 
 /// `{"all": m}` broadcasts `m` (answering nothing: the sender's copy is its answer); anything
@@ -27,7 +28,7 @@ fn broadcaster() -> impl jsocket::Handler {
 fn a_member_that_never_reads_is_disconnected_and_a_reader_stays() {
     let config = ServerConfig::default()
         .connection(Config::default().max_pending_output(16 * 1024))
-        .slow_reader_timeout(Some(Duration::from_millis(300)));
+        .endpoint(EndpointConfig::default().slow_reader_timeout(Some(Duration::from_millis(300))));
     let server = start(config, broadcaster);
 
     // The hog speaks once (so it is a member), reads its answer, and never reads again.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_tungstenite::tungstenite::{Bytes, Message};
 use jsocket::bridge::{Bridge, BridgeConfig, BridgeStatsHandle};
-use jsocket::handlers::Echo;
+use jsocket::builtin::Echo;
 use jsocket::{BlockingClient, ClientConfig, Server, ServerConfig, Stopper};
 use jsocket_core::websocket::CloseCode;
 use jsocket_core::{encode, Config, Dialect};

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
-use jsocket::handlers::Echo;
+use jsocket::builtin::Echo;
 use jsocket::ws::OriginPolicy;
 use jsocket::ServerConfig;
 use serde_json::json;

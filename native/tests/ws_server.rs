@@ -10,13 +10,14 @@ use std::path::PathBuf;
 use std::thread::JoinHandle;
 
 use async_tungstenite::tungstenite::{Bytes, Message};
-use jsocket::handlers::{Chat, Echo};
+use jsocket::builtin::{Chat, Echo};
 use jsocket::{BlockingClient, ClientConfig, Handler, Server, ServerConfig, Stopper};
 use jsocket_core::websocket::CloseCode;
 use serde_json::{json, Value};
 use smol::stream::StreamExt;
 
 use common::ws::{closed_with, read_values, trickle_until_cut_off, ws_connect, ws_handshake, Ws};
+use jsocket_core::endpoint::EndpointConfig;
 use jsocket_tests::vectors;
 
 struct Running {
@@ -443,7 +444,7 @@ fn the_client_gives_up_on_a_websocket_server_that_never_answers() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
     let config = ClientConfig::default()
-        .attempts(1)
+        .backoff(jsocket::jsocket_core::Backoff::default().max_retries(Some(0)))
         .connect_timeout(Some(Duration::from_millis(200)));
     smol::block_on(async {
         let result = jsocket::Client::connect(&url, config)
@@ -642,7 +643,10 @@ fn a_listening_tcp_client_gets_broadcasts_once_it_has_said_what_it_is() {
 
 #[test]
 fn websocket_clients_count_against_the_connection_limit() {
-    let server = start(ServerConfig::default().max_connections(1), || Echo);
+    let server = start(
+        ServerConfig::default().endpoint(EndpointConfig::default().max_connections(1)),
+        || Echo,
+    );
     let mut tcp =
         BlockingClient::connect(&server.addr.to_string(), ClientConfig::default()).unwrap();
     let echoed: Value = tcp.request(&json!("first")).unwrap();

@@ -132,7 +132,7 @@ class Server:
         idle_timeout: Optional[float] = None,
         dialect: str = "auto",
         one_at_a_time: bool = False,
-        max_connections: int = 10000,
+        max_connections: Optional[int] = None,
     ) -> None: ...
     def serve(self, hooks: _Hooks) -> None:
         """Serves clients until ``stop()``."""

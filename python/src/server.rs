@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jsocket::{PushError, ServerConfig, ServerHandle, Stopper};
+use jsocket_core::endpoint::EndpointConfig;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use smol::channel::{Receiver, Sender};
@@ -59,11 +60,12 @@ pub(crate) struct Server {
 impl Server {
     /// Serves the bound socket `fileno` (a Python socket's `fileno()`; the socket is shared, not
     /// taken: close it as usual once served). `one_at_a_time` serves clients one after the
-    /// other, as jsocket's `ThreadedServer`; otherwise all at once.
+    /// other, as jsocket's `ThreadedServer`; otherwise all at once. `max_connections` caps the
+    /// clients served at once (None: the core's limit).
     #[new]
     #[pyo3(signature = (
         fileno, max_message_size=jsocket_core::DEFAULT_MAX_MESSAGE_SIZE, frame_timeout=Some(30.0),
-        idle_timeout=None, dialect="auto", one_at_a_time=false, max_connections=10_000,
+        idle_timeout=None, dialect="auto", one_at_a_time=false, max_connections=None,
     ))]
     fn new(
         fileno: i32,
@@ -72,7 +74,7 @@ impl Server {
         idle_timeout: Option<f64>,
         dialect: &str,
         one_at_a_time: bool,
-        max_connections: usize,
+        max_connections: Option<usize>,
     ) -> PyResult<Self> {
         let connection = sansio::config(
             max_message_size,
@@ -84,9 +86,14 @@ impl Server {
         )?;
         let max_queued = connection.get_max_pending_output() + max_message_size as usize;
         // jsocket only: a Python server does not answer HTTP or WebSocket on its port.
+        // None: the core's limit.
+        let mut endpoint = EndpointConfig::default();
+        if let Some(max) = max_connections {
+            endpoint = endpoint.max_connections(max);
+        }
         let config = ServerConfig::default()
             .connection(connection)
-            .max_connections(max_connections)
+            .endpoint(endpoint)
             .websocket(false);
         let server = jsocket::Server::from_tcp_listener(config, listen(fileno)?)?;
         let addr = server

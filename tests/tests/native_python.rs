@@ -14,9 +14,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use jsocket::handlers::Echo;
+use jsocket::builtin::Echo;
 use jsocket::{BlockingClient, ClientConfig, Server, ServerConfig, Stopper};
-use jsocket_core::{Config, Dialect};
+use jsocket_core::{Config, Dialect, DialectMode};
 use jsocket_tests::{python_or_skip, python_script, vectors, vectors_dir, PythonServer};
 use serde_json::{json, Value};
 
@@ -39,7 +39,8 @@ struct OurServer {
 impl OurServer {
     fn start(config: ServerConfig) -> OurServer {
         // Statistics rebuilt for every request: the counts of the moment.
-        let config = config.stats_interval(Duration::ZERO);
+        let endpoint = config.endpoint_config().snapshot_interval(Duration::ZERO);
+        let config = config.endpoint(endpoint);
         let server = Server::bind(config.tcp("127.0.0.1:0".parse().unwrap())).unwrap();
         let addr = server.local_addr().unwrap();
         let stopper = server.stopper();
@@ -180,9 +181,12 @@ fn our_client_against(version: &str, dialect: Dialect) {
         return;
     };
     let server = PythonServer::start(&py);
-    let config = ClientConfig::default()
-        .dialect(dialect)
-        .read_timeout(Some(Duration::from_secs(30)));
+    let config = ClientConfig::default().read_timeout(Some(Duration::from_secs(30)));
+    let connection = config
+        .connection_config()
+        .clone()
+        .dialect(DialectMode::Fixed(dialect));
+    let config = config.connection(connection);
     let addr = server.addr.to_string();
     let mut client = BlockingClient::connect(&addr, config).unwrap();
     for value in values_to_send() {

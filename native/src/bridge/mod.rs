@@ -28,7 +28,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod filter;
+mod handshake;
 mod pump;
+mod serve;
 mod stats;
 
 use std::io;
@@ -42,7 +45,7 @@ use smol::future::FutureExt;
 use smol::{Async, LocalExecutor, Timer};
 
 use crate::counted::Counted;
-use crate::handle::Stopper;
+use crate::server_handle::Stopper;
 use crate::ws::OriginPolicy;
 
 pub use stats::{BridgeStats, BridgeStatsHandle};
@@ -292,7 +295,7 @@ async fn accept_loop(
         let stats = stats.clone();
         let weak = ex.clone();
         on.spawn(async move {
-            pump::serve(&weak, tcp, peer, &config, &stats).await;
+            serve::serve(&weak, tcp, peer, &config, &stats).await;
             drop(guard);
         })
         .detach();

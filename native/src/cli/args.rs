@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use jsocket::{BlockingClient, ClientConfig, DEFAULT_PORT};
-use jsocket_core::{Config, ConfigError, Dialect, DialectMode};
+use jsocket_core::{Backoff, Config, ConfigError, Dialect, DialectMode};
 
 /// A dialect, or detection from the peer's first frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -211,10 +211,14 @@ impl Target {
     /// Connects as the arguments say.
     pub fn connect(&self) -> Result<BlockingClient, jsocket::Error> {
         let mut config = ClientConfig::default()
-            .attempts(self.attempts)
+            .backoff(Backoff::default().max_retries(Some(self.attempts.saturating_sub(1))))
             .read_timeout(self.timeout.0);
         if let Some(d) = self.dialect.dialect() {
-            config = config.dialect(d);
+            let connection = config
+                .connection_config()
+                .clone()
+                .dialect(DialectMode::Fixed(d));
+            config = config.connection(connection);
         }
         let target = match (&self.to, &self.unix) {
             (Some(target), _) => target.clone(),

@@ -459,7 +459,7 @@ fn process_cpu() -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsocket::handlers::Echo;
+    use jsocket::builtin::Echo;
     use jsocket::{handler_fn, Handler, Server, ServerConfig};
     use serde_json::json;
 
@@ -503,7 +503,8 @@ mod tests {
     /// As [`bench_against`], over TCP or over WebSocket (`ws://` on the server's port).
     fn bench_over<H: Handler + Send + Sync>(handler: H, ws: bool, extra: &[&str]) -> Report {
         // Broadcasts unlimited: the benchmark loads the path, not the rate limit.
-        let config = ServerConfig::default().broadcast_rate(None);
+        let config = ServerConfig::default()
+            .endpoint(jsocket_core::endpoint::EndpointConfig::default().broadcast_rate(None));
         let server = Server::bind(config.tcp("127.0.0.1:0".parse().expect("addr"))).expect("bind");
         let addr = server.local_addr().expect("a TCP address").to_string();
         let addr = if ws { format!("ws://{addr}/") } else { addr };
@@ -602,7 +603,7 @@ mod tests {
         let addr = server.local_addr().expect("a TCP address");
         let stopper = server.stopper();
         let running = std::thread::spawn(move || {
-            smol::block_on(server.run_with(jsocket::handlers::Chat::new))
+            smol::block_on(server.run_with(jsocket::builtin::Chat::new))
         });
         let plan = room::RoomPlan {
             addr,

@@ -4,9 +4,9 @@ use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use jsocket::handlers::{Chat, Echo};
+use jsocket::builtin::{Chat, Echo};
 use jsocket::{EarlyReplies, Listen, Server, ServerConfig, DEFAULT_PORT};
-use jsocket_core::endpoint::{EndpointConfig, Rate};
+use jsocket_core::endpoint::{ControlPolicy, EndpointConfig, Rate};
 
 use super::args::{
     config_error, host_port, limit, positive_seconds, seconds, secs, ConnectionArgs, Limit,
@@ -51,7 +51,7 @@ pub struct ServeArgs {
     connection: ConnectionArgs,
     /// Most connections at once (jsocket, WebSocket, HTTP and static downloads alike); more are
     /// told the server is full (503, or a jsocket error) and closed.
-    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().get_max_connections())]
+    #[arg(long, value_name = "N", default_value_t = EndpointConfig::default().get_max_connections())]
     max_connections: usize,
     /// Most connections over --max-connections told so at once (each for a second at most);
     /// beyond that they are closed without a word.
@@ -60,12 +60,12 @@ pub struct ServeArgs {
     /// Seconds an HTTP client has, from its first byte, for its request head and WebSocket
     /// handshake; also the slack of a static download's deadline.
     #[arg(long, value_name = "SECS", value_parser = positive_seconds,
-        default_value_t = Secs(ServerConfig::default().get_web().head_timeout()))]
+        default_value_t = Secs(ServerConfig::default().web_config().head_timeout()))]
     http_timeout: Secs,
     /// The slowest a client may take a static file, in bytes per second: a download of N bytes
     /// is cut off after --http-timeout plus N divided by this.
     #[arg(long, value_name = "BYTES",
-        default_value_t = ServerConfig::default().get_web().min_download_rate())]
+        default_value_t = ServerConfig::default().web_config().min_download_rate())]
     min_download_rate: u64,
     /// Seconds a stopping server waits for any client (to take its last replies, finish a
     /// download or a request); Ctrl-C stops the server within about twice this.
@@ -127,28 +127,30 @@ pub struct ServeArgs {
 /// Runs the server.
 pub fn run(args: ServeArgs) -> Outcome {
     let connection = args.connection.config()?.strict_json(args.strict_json);
+    let mut endpoint = EndpointConfig::default()
+        .max_connections(args.max_connections)
+        .control(!args.no_control)
+        .policy(ControlPolicy::default().token(args.control_token.clone()))
+        .output_budget(args.output_budget)
+        .first_bytes_timeout(args.first_bytes_timeout.0)
+        .slow_reader_timeout(args.slow_reader_timeout.0)
+        .broadcast_rate(args.broadcast_rate.0.map(|n| Rate::new(n, n)));
+    if let Some(max) = args.max_per_address {
+        endpoint = endpoint.max_per_address(max);
+    }
     let mut config = ServerConfig::default()
         .connection(connection)
-        .max_connections(args.max_connections)
+        .endpoint(endpoint)
         .max_refusing(args.max_refusing)
         .http_timeout(args.http_timeout.0)
         .min_download_rate(args.min_download_rate)
         .shutdown_grace(args.shutdown_grace.0)
-        .control_messages(!args.no_control)
-        .control_token(args.control_token.clone())
-        .output_budget(args.output_budget)
-        .first_bytes_timeout(args.first_bytes_timeout.0)
-        .slow_reader_timeout(args.slow_reader_timeout.0)
         .threads(args.threads.map_or(0, usize::from))
-        .broadcast_rate(args.broadcast_rate.0.map(|n| Rate::new(n, n)))
         .early_replies(match args.early_replies {
             EarlyArg::Auto => EarlyReplies::Auto,
             EarlyArg::Always => EarlyReplies::Always,
             EarlyArg::Never => EarlyReplies::Never,
         });
-    if let Some(max) = args.max_per_address {
-        config = config.max_per_address(max);
-    }
     if args.unix.is_none() || args.bind.is_some() || args.port.is_some() {
         let host = args.bind.as_deref().unwrap_or("127.0.0.1");
         let port = args.port.unwrap_or(DEFAULT_PORT);
@@ -190,7 +192,7 @@ pub fn run(args: ServeArgs) -> Outcome {
         "jsocket {name} server listening on {} (dialect {}, {} threads){}; Ctrl-C to stop",
         addrs.join(", "),
         args.connection.dialect.name(),
-        server.config().get_threads(),
+        server.config().thread_count(),
         web_note(&server)
     );
     if let Some(warning) = server.exposure() {
@@ -208,7 +210,7 @@ pub fn run(args: ServeArgs) -> Outcome {
 /// The banner's note on the web side: where a browser opens the static files (from which
 /// directory), and the WebSocket-only ports.
 fn web_note(server: &Server) -> String {
-    let web = server.config().get_web();
+    let web = server.config().web_config();
     let mut note = String::new();
     let page_addr = server
         .local_addr()

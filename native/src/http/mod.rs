@@ -102,7 +102,7 @@ impl WebConfig {
 ///     .web_root("www/dist")
 ///     .web_tcp("127.0.0.1:5490".parse()?)
 ///     .allow_origins(OriginPolicy::default().allow("https://app.example"));
-/// assert_eq!(config.get_web().listen().len(), 1);
+/// assert_eq!(config.web_config().listen().len(), 1);
 /// # Ok::<(), std::net::AddrParseError>(())
 /// ```
 impl ServerConfig {
@@ -156,7 +156,7 @@ impl ServerConfig {
     }
 
     /// The WebSocket and HTTP settings.
-    pub fn get_web(&self) -> &WebConfig {
+    pub fn web_config(&self) -> &WebConfig {
         &self.web
     }
 }

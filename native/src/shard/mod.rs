@@ -1,5 +1,5 @@
 //! Shards: one thread per core, each with its own executor and its own
-//! [`Shared`](crate::registry::Shared) (endpoint, connections, read buffer), owning its
+//! [`Shared`] (endpoint, connections, read buffer), owning its
 //! connections outright; nothing on the path of one message is locked or shared.
 //!
 //! What is server-wide crosses shards through a [`Fabric`], touched at admission, departure and
@@ -15,6 +15,7 @@
 
 mod bus;
 mod ledger;
+mod state;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,6 +24,7 @@ use jsocket_core::endpoint::{ConnId, Frame, OutputBudget, Summary, SHARD_SHIFT};
 
 pub(crate) use bus::Bus;
 pub(crate) use ledger::SharedLedger;
+pub(crate) use state::{Admission, Answer, Kicked, Pushed, Shared, Slot};
 
 use crate::config::ServerConfig;
 use crate::http::Door;

@@ -37,12 +37,7 @@ pub fn start<H: Handler>(
     config: ServerConfig,
     make: impl Fn() -> H + Send + Sync + 'static,
 ) -> Running {
-    // Statistics rebuilt for every request, so that a test reads the counts of the moment.
-    start_on(
-        config.stats_interval(Duration::ZERO),
-        "127.0.0.1:0".parse().unwrap(),
-        make,
-    )
+    start_on(fresh_stats(config), "127.0.0.1:0".parse().unwrap(), make)
 }
 
 /// As [`start`], on `bind` (`0.0.0.0:0`: every interface), with the statistics interval of
@@ -61,7 +56,7 @@ pub fn start_single<H: Handler>(
     config: ServerConfig,
     make: impl Fn() -> H + Send + Sync + 'static,
 ) -> Running {
-    let config = config.stats_interval(Duration::ZERO).threads(1);
+    let config = fresh_stats(config).threads(1);
     launch(config, "127.0.0.1:0".parse().unwrap(), make)
 }
 
@@ -71,8 +66,15 @@ pub fn start_sharded<H: Handler>(
     threads: usize,
     make: impl Fn() -> H + Send + Sync + 'static,
 ) -> Running {
-    let config = config.stats_interval(Duration::ZERO).threads(threads);
+    let config = fresh_stats(config).threads(threads);
     launch(config, "127.0.0.1:0".parse().unwrap(), make)
+}
+
+/// `config` with its statistics rebuilt for every request, so that a test reads the counts of
+/// the moment.
+pub fn fresh_stats(config: ServerConfig) -> ServerConfig {
+    let endpoint = config.endpoint_config().snapshot_interval(Duration::ZERO);
+    config.endpoint(endpoint)
 }
 
 /// This machine's address on a network, if it has one: a client connecting to it is not on
@@ -163,6 +165,16 @@ impl Drop for Running {
 /// The client settings of the tests: a 30 s read timeout so that a bug fails, not hangs.
 pub fn client_config() -> ClientConfig {
     ClientConfig::default().read_timeout(Some(Duration::from_secs(30)))
+}
+
+/// [`client_config`], speaking `dialect` only.
+pub fn client_speaking(dialect: Dialect) -> ClientConfig {
+    let config = client_config();
+    let connection = config
+        .connection_config()
+        .clone()
+        .dialect(DialectMode::Fixed(dialect));
+    config.connection(connection)
 }
 
 /// Waits until `check` holds, polling; panics with `what` after a generous 30 s. This is a wait,

@@ -9,7 +9,7 @@ use crate::handler::{Context, Handler, Reply};
 /// whitespace and escapes as the client sent them (it never builds a `Value`).
 ///
 /// ```
-/// use jsocket::{handlers::Echo, Server, ServerConfig};
+/// use jsocket::{builtin::Echo, Server, ServerConfig};
 /// let server = Server::bind(ServerConfig::default().tcp("127.0.0.1:0".parse()?))?;
 /// # server.stopper().stop();
 /// server.run_blocking(Echo)?;

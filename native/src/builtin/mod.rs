@@ -1,4 +1,4 @@
-//! Built-in handlers: [`Echo`] and [`Chat`].
+//! The handlers that ship with the server: [`Echo`] and [`Chat`].
 
 mod chat;
 mod echo;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use jsocket_core::endpoint::PushError as EndpointPush;
 use jsocket_core::JsonText;
 
-use crate::registry::Shared;
+use crate::shard::Shared;
 use crate::stats::ServerStats;
 
 /// Why a pushed message was not queued.
@@ -54,7 +54,7 @@ impl std::error::Error for PushError {}
 /// held once under the server's output budget and queued in the endpoint's outboxes; each goes
 /// out in the dialect its client speaks, after the replies already queued. A push is refused
 /// (and counted in the statistics' `pushes_dropped`) when the member's outbox holds
-/// [`ServerConfig::max_outbox`](crate::ServerConfig::max_outbox) messages already, or when its
+/// [`EndpointConfig::member_messages`](jsocket_core::endpoint::EndpointConfig::member_messages) messages already, or when its
 /// payload would bring the bytes waiting, with the connection's unsent output, past
 /// `max_pending_output` (see [Backpressure](crate::server#backpressure)). Unlike a client's
 /// broadcast control message, what the server pushes goes out as it is, without an envelope:
