@@ -26,7 +26,8 @@
 //!   under way —, a timeout configured and due, a payload that is not JSON in strict mode or as
 //!   the first frame of a detected v1 byte order, a v1 payload whose first byte begins no JSON),
 //!   never a CRC or magic error; valid JSON never closes a connection;
-//! - `Rejected` errors are never fatal ones; sends fail with `Closed` exactly when they must;
+//! - `Rejected` errors are never fatal ones; sends fail with `Closed` exactly when they must
+//!   (once the `Closed` event is handed out, or the close's grace ran out before it was);
 //! - `poll_timeout`: a deadline at or before the current time means a timeout is pending, and
 //!   `handle_timeout` at that time closes the connection; after `handle_timeout(now)` the next
 //!   deadline, if any, is later than `now`;
@@ -394,7 +395,9 @@ impl Harness {
         let dialect = conn.send_dialect();
         let before = conn.stats().bytes_out;
         let tally = &self.tallies[from.index()];
-        let must_fail = tally.closed_locally || tally.closed_event.is_some();
+        // Replies are taken until the `Closed` event is handed out (or the close's grace ran
+        // out before it was).
+        let must_fail = tally.closed_event.is_some() || conn.is_drained();
         let result = match &expect {
             Expect::Value(v) => conn.send(self.now, v),
             Expect::Raw(s) => conn.send_raw(self.now, s),
@@ -517,8 +520,11 @@ impl Harness {
     /// Checks on `poll_timeout` after any input.
     fn after_input(&self, side: Side) {
         let conn = &self.conns[side.index()];
-        if conn.is_closed() {
+        // A close under way has the deadline of its step; a drained connection none.
+        if conn.is_drained() {
             assert_eq!(conn.poll_timeout(), None);
+        } else if conn.is_closed() {
+            assert!(conn.poll_timeout().is_some());
         }
     }
 
@@ -726,6 +732,8 @@ impl Harness {
                 assert!(!jsocket_core::json::can_begin(*found));
             }
             Closed::Error(e) => panic!("clean stream closed by {e:?}"),
+            // A close (local, end of file, idle) whose peer did not take the output in time.
+            Closed::GraceExpired { unsent } => assert!(*unsent > 0),
             other => panic!("a close this harness does not know: {other:?}"),
         }
     }
