@@ -88,7 +88,7 @@ impl Default for ServerConfig {
     /// queued per connection (1024, and at most `max_pending_output` bytes with the unsent
     /// output), the output budget and the timeouts; 64 connections over the limit told so at a
     /// time; the stats control message on;
-    /// 2 s for clients to take their last replies at shutdown; a 64 KiB read buffer shared by
+    /// the core's grace for each step of a close; a 64 KiB read buffer shared by
     /// all connections; [`EarlyReplies::Auto`].
     fn default() -> Self {
         ServerConfig {
@@ -98,7 +98,7 @@ impl Default for ServerConfig {
             max_refusing: 64,
             control_messages: true,
             max_outbox: EndpointConfig::default().get_member_messages(),
-            shutdown_grace: Duration::from_secs(2),
+            shutdown_grace: Config::default().get_close_grace(),
             read_buffer: 64 * 1024,
             early_replies: EarlyReplies::Auto,
             max_per_address: None,
@@ -177,10 +177,11 @@ impl ServerConfig {
         self
     }
 
-    /// How long a shutting-down server (or a connection closed by an error) waits for a client
-    /// to take its last replies before dropping it (default 2 s). At shutdown it bounds every
-    /// wait for a client: a static download, an unfinished HTTP head or WebSocket handshake,
-    /// a client that does not read; the server stops within about twice this.
+    /// How long each step of a connection's close may take (default: the core's
+    /// [`Config::close_grace`], 2 s, which this sets for every connection): the client taking
+    /// its last replies, then ending its stream after ours. At shutdown it bounds every wait
+    /// for a client: a static download, an unfinished HTTP head or WebSocket handshake, a
+    /// client that does not read; the server stops within about twice this.
     #[must_use]
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
@@ -303,11 +304,17 @@ impl ServerConfig {
         config
     }
 
+    /// The core's configuration for each connection: [`connection`](Self::connection)'s,
+    /// closing by [`shutdown_grace`](Self::shutdown_grace).
+    pub(crate) fn connection_config(&self) -> Config {
+        self.connection.clone().close_grace(self.shutdown_grace)
+    }
+
     /// Checks the protocol rules and the server-wide policy together
     /// ([`Config::validate`], [`EndpointConfig::validate`]); [`Server::bind`](crate::Server::bind)
     /// refuses a configuration that fails, as an error of kind `InvalidInput`.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.connection.validate()?;
+        self.connection_config().validate()?;
         self.endpoint_config().validate()
     }
 

@@ -219,11 +219,12 @@ impl Shared {
 
     /// The state of shard `shard` of `fabric`.
     pub(crate) fn on_shard(
-        config: ServerConfig,
+        mut config: ServerConfig,
         stop: smol::channel::Sender<()>,
         fabric: Arc<Fabric>,
         shard: u16,
     ) -> Self {
+        config.connection = config.connection_config();
         let read_buf = vec![0; config.read_buffer].into_boxed_slice();
         let clock = Clock::new();
         let pressure = config.endpoint_config().get_pressure();

@@ -21,9 +21,6 @@ use crate::clock::Clock;
 use crate::http::{read_head, status, HeadError};
 use crate::ws::{self, Refused, WsStream};
 
-/// How long the second direction may take to wind down once the first has ended.
-const GRACE: Duration = Duration::from_secs(2);
-
 /// How a pump ended.
 enum End {
     /// Its source ended cleanly.
@@ -122,13 +119,14 @@ pub(crate) async fn serve(
             return;
         }
     };
+    let grace = config.core.get_close_grace();
     let target = match connect(&config.target, config.handshake_timeout).await {
         Ok(target) => target,
         Err(e) => {
             log::debug!("bridge: {peer}: target {} unreachable: {e}", config.target);
             counters.target_unreachable.fetch_add(1, Relaxed);
             ws.close_with(CloseCode::TryAgain);
-            let _ = ws.flush().or(timeout()).await;
+            let _ = ws.flush().or(timeout(grace)).await;
             return;
         }
     };
@@ -174,7 +172,7 @@ pub(crate) async fn serve(
                 (&mut down).await;
                 Ok(())
             }
-            .or(timeout())
+            .or(timeout(grace))
             .await;
         }
         Side::Down(End::Eof) => {
@@ -183,7 +181,7 @@ pub(crate) async fn serve(
                 (&mut up).await;
                 Ok(())
             }
-            .or(timeout())
+            .or(timeout(grace))
             .await;
         }
         Side::Up(End::Malformed(e)) => {
@@ -197,35 +195,35 @@ pub(crate) async fn serve(
                 (&mut down).await;
                 Ok(())
             }
-            .or(timeout())
+            .or(timeout(grace))
             .await;
             if ended.is_err() {
                 ws.close_with(CloseCode::Malformed);
-                let _ = ws.flush().or(timeout()).await;
+                let _ = ws.flush().or(timeout(grace)).await;
             }
         }
         Side::Down(End::Malformed(e)) => {
             counters.malformed_from_target.fetch_add(1, Relaxed);
             log::debug!("bridge: {peer}: target sent a malformed frame: {e}");
             ws.close_with(CloseCode::UpstreamError);
-            let _ = ws.flush().or(timeout()).await;
+            let _ = ws.flush().or(timeout(grace)).await;
         }
         Side::Idle => {
             counters.timed_out.fetch_add(1, Relaxed);
             log::debug!("bridge: {peer} dropped: idle");
             ws.close_with(CloseCode::Idle);
-            let _ = ws.flush().or(timeout()).await;
+            let _ = ws.flush().or(timeout(grace)).await;
         }
         Side::Up(End::TimedOut(e)) | Side::Down(End::TimedOut(e)) => {
             counters.timed_out.fetch_add(1, Relaxed);
             log::debug!("bridge: {peer} dropped: {e}");
             ws.close_with(CloseCode::FrameTimeout);
-            let _ = ws.flush().or(timeout()).await;
+            let _ = ws.flush().or(timeout(grace)).await;
         }
         Side::Up(End::Failed(e)) | Side::Down(End::Failed(e)) => {
             log::debug!("bridge: {peer}: {e}");
             ws.close_with(CloseCode::GoingAway);
-            let _ = ws.flush().or(timeout()).await;
+            let _ = ws.flush().or(timeout(grace)).await;
         }
     }
     log::debug!("bridge: {peer} gone");
@@ -257,8 +255,12 @@ async fn deadline<T>(clock: Clock, at: Option<Duration>) -> Option<T> {
     }
 }
 
-async fn timeout() -> io::Result<()> {
-    Timer::after(GRACE).await;
+/// Ends after the core's grace for a step of a close ([`Config::close_grace`]): how long the
+/// second direction, or a close frame, may take once the first direction has ended.
+///
+/// [`Config::close_grace`]: jsocket_core::Config::close_grace
+async fn timeout(grace: Duration) -> io::Result<()> {
+    Timer::after(grace).await;
     Err(io::ErrorKind::TimedOut.into())
 }
 
