@@ -245,6 +245,8 @@ struct Direction {
     frames: Vec<Frame>,
     /// Bytes taken from the sender's output.
     drained: u64,
+    /// Bytes of the sender's output dropped unsent when its close's grace period ran out.
+    dropped: u64,
     /// Bytes of the stream handed to the receiver while it took input.
     delivered: u64,
     /// Frames accounted for by the receiver's events so far.
@@ -543,10 +545,17 @@ impl Harness {
             }
         }
         let was_open = !self.conns[i].is_closed();
+        let was_drained = self.conns[i].is_drained();
+        let unsent = self.conns[i].transmit().len() as u64;
         let partial = self.dirs[i].partial();
         self.tallies[i].last_now = self.now;
         self.conns[i].handle_timeout(self.now);
         let conn = &self.conns[i];
+        if !was_drained && conn.is_drained() {
+            // A close's grace ran out: what was still unsent is gone.
+            assert!(conn.transmit().is_empty());
+            self.dirs[side.other().index()].dropped += unsent;
+        }
         if deadline.is_some_and(|d| d <= self.now) {
             assert!(
                 conn.is_closed(),
@@ -770,7 +779,7 @@ impl Harness {
             let dir = &self.dirs[to];
             assert_eq!(
                 stats.bytes_out,
-                dir.drained + conn.transmit().len() as u64,
+                dir.drained + dir.dropped + conn.transmit().len() as u64,
                 "bytes_out"
             );
             assert_eq!(stats.bytes_out, dir.frames.last().map_or(0, |f| f.end));
