@@ -9,6 +9,9 @@ use crate::error::{ConfigError, Setting};
 /// How long a quiet connection keeps grown buffers by default (see [`Config::release_delay`]).
 const DEFAULT_RELEASE_DELAY: Duration = Duration::from_secs(1);
 
+/// How long a closing connection waits for the peer by default (see [`Config::close_grace`]).
+const DEFAULT_CLOSE_GRACE: Duration = Duration::from_secs(2);
+
 /// Everything a [`Connection`](crate::Connection) decides by: set once, shared by every adapter so
 /// that a TCP peer and a browser are held to the same rules.
 ///
@@ -16,7 +19,8 @@ const DEFAULT_RELEASE_DELAY: Duration = Duration::from_secs(1);
 /// the peer's dialect; v2 before the peer has spoken), no idle timeout, 30 s to finish a frame
 /// once it has begun, a bad JSON payload rejected alone, 1 MiB of unsent output before the
 /// connection stops taking input, buffers grown past 2 KiB kept until the connection has been
-/// quiet for 1 s.
+/// quiet for 1 s, 2 s for each step of a close (the peer taking the last output, then ending
+/// its stream).
 ///
 /// Every adapter checks a configuration with [`validate`](Self::validate) before it uses it:
 /// a limit is more than zero, and `None` (`null` in JavaScript, `off` on the command line) is
@@ -42,6 +46,7 @@ pub struct Config {
     pub(crate) strict_json: bool,
     pub(crate) max_pending_output: usize,
     pub(crate) release_delay: Duration,
+    pub(crate) close_grace: Duration,
 }
 
 impl Default for Config {
@@ -54,6 +59,7 @@ impl Default for Config {
             strict_json: false,
             max_pending_output: 1024 * 1024,
             release_delay: DEFAULT_RELEASE_DELAY,
+            close_grace: DEFAULT_CLOSE_GRACE,
         }
     }
 }
@@ -148,6 +154,18 @@ impl Config {
         self
     }
 
+    /// How long each step of a close may take (default 2 s): once the connection is closing
+    /// (either side closed it, or an error or timeout did), the peer has this long to take the
+    /// output still unsent; once it has, and this side has ended its stream, the peer has as
+    /// long again to end its own. Then the connection is
+    /// [drained](crate::Connection::is_drained), whatever the peer does. Each step's end is a
+    /// deadline of [`Connection::poll_timeout`](crate::Connection::poll_timeout).
+    #[must_use]
+    pub fn close_grace(mut self, grace: Duration) -> Self {
+        self.close_grace = grace;
+        self
+    }
+
     /// Checks the settings together: the first that cannot be used, if any. The builder
     /// methods take any value, so that a configuration is checked once, whole, where it is
     /// about to be used (a server's bind, a client's connect, a browser session's start).
@@ -158,7 +176,8 @@ impl Config {
         )?;
         nonzero(self.max_pending_output, Setting::MaxPendingOutput)?;
         time_limit(self.idle_timeout, Setting::IdleTimeout)?;
-        time_limit(self.frame_timeout, Setting::FrameTimeout)
+        time_limit(self.frame_timeout, Setting::FrameTimeout)?;
+        time_limit(Some(self.close_grace), Setting::CloseGrace)
     }
 
     /// The payload limit.
@@ -194,6 +213,11 @@ impl Config {
     /// How long grown buffers are kept once quiet.
     pub fn get_release_delay(&self) -> Duration {
         self.release_delay
+    }
+
+    /// How long each step of a close may take.
+    pub fn get_close_grace(&self) -> Duration {
+        self.close_grace
     }
 
     /// The decoder's part of this configuration.

@@ -40,18 +40,40 @@ pub enum Closed {
     Idle,
     /// The peer broke the protocol, or stalled inside a frame past the frame timeout.
     Error(RemoteError),
+    /// The connection was closing (for any of the other reasons) and the peer did not take the
+    /// output within the [grace period](Config::close_grace): `unsent` bytes were dropped.
+    /// Comes instead of [`Local`](Self::Local), [`Eof`](Self::Eof) or [`Idle`](Self::Idle)
+    /// when that event had not been handed out yet (a peer's [`Error`](Self::Error) stays
+    /// what it was). The peer did not break the protocol: not counted as a failure.
+    GraceExpired {
+        /// Bytes of output dropped unsent.
+        unsent: usize,
+    },
 }
 
+/// Where a connection is in its life. Closing is a state, not an event: each step after the
+/// open one carries its deadline (as quinn-proto's closing and draining states).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Open,
-    /// Closed, with the `Closed` event queued but not yet polled. Unless this side closed it,
-    /// replies to the messages polled before that event may still be sent.
+    /// Closed for new input, with events still to hand out (the `Closed` event last) or output
+    /// still to write. Until the `Closed` event is polled, replies to the messages before it
+    /// may still be sent.
     Closing {
-        local: bool,
+        /// When the peer must have taken the output by.
+        deadline: Duration,
+        /// The `Closed` event has been polled.
+        polled: bool,
+        /// The peer has ended its stream: nothing to wait for once the output is written.
+        eof: bool,
     },
-    /// The `Closed` event has been polled.
-    Closed,
+    /// Everything is written and this side's stream is to end (see
+    /// [`Connection::poll_half_close`]); the peer's end is awaited until the deadline.
+    Draining {
+        deadline: Duration,
+    },
+    /// Nothing more to do: the adapter drops the transport.
+    Drained,
 }
 
 /// One jsocket connection, without IO: bytes and time in, messages and bytes out.
@@ -71,6 +93,36 @@ enum State {
 /// [`poll_timeout`](Self::poll_timeout) for when to call [`handle_timeout`](Self::handle_timeout).
 /// While unsent output is over its limit the connection is [paused](Self::is_paused): events
 /// wait until enough is written, so poll them again after writing.
+///
+/// Closing is a state with a deadline, not an event. Once closed (by [`close`](Self::close),
+/// the peer's end of stream, an error or the idle timeout), the connection reads nothing more
+/// but still hands out the events read before (the [`Closed`](Event::Closed) event last) and
+/// takes replies to them; the peer has the [grace period](Config::close_grace) to take the
+/// output. Once it is written, [`poll_half_close`](Self::poll_half_close) tells the adapter to
+/// end its side of the stream, and the connection waits, as long again, for the peer's end
+/// (read and dropped, so that unread input does not reset the connection and destroy the last
+/// replies). [`is_drained`](Self::is_drained) then says the transport can go.
+///
+/// ```
+/// use std::time::Duration;
+/// use jsocket_core::{Closed, Config, Connection, Event};
+/// use serde_json::{json, Value};
+///
+/// let grace = Duration::from_secs(2);
+/// let mut conn: Connection<Value> = Connection::new(Config::default().close_grace(grace), Duration::ZERO);
+/// let t = Duration::from_secs(5);
+/// conn.send(t, &json!({"bye": true}))?;
+/// conn.close(t);
+/// assert_eq!(conn.poll_timeout(), Some(t + grace), "the peer has the grace to take the reply");
+/// assert_eq!(conn.poll_event(), Some(Event::Closed(Closed::Local)));
+/// let mut wire = Vec::new();
+/// conn.poll_transmit(&mut wire); // written to the transport
+/// assert!(conn.poll_half_close(), "end this side's stream (TCP shutdown, a close frame)");
+/// assert!(conn.wants_input(), "read, and drop, until the peer ends its stream too");
+/// conn.handle_eof(t + Duration::from_millis(30));
+/// assert!(conn.is_drained());
+/// # Ok::<(), jsocket_core::LocalError>(())
+/// ```
 ///
 /// ```
 /// use std::time::Duration;
@@ -109,6 +161,8 @@ pub struct Connection<T = serde_json::Value> {
     frame_started: Option<Duration>,
     /// When anything last crossed the connection.
     last_activity: Duration,
+    /// This side's stream is to end: not yet told the adapter ([`Self::poll_half_close`]).
+    half_close: bool,
 }
 
 impl<T: FromPayload> Connection<T> {
@@ -134,10 +188,12 @@ impl<T: FromPayload> Connection<T> {
             now,
             frame_started: None,
             last_activity: now,
+            half_close: false,
         }
     }
 
-    /// Takes bytes received from the peer at `now`. Ignored once the connection is closed.
+    /// Takes bytes received from the peer at `now`. Ignored once the connection is closed
+    /// (read only to be dropped while it drains).
     pub fn handle_input(&mut self, now: Duration, bytes: &[u8]) {
         self.now = now;
         if self.state != State::Open || bytes.is_empty() {
@@ -212,24 +268,32 @@ impl<T: FromPayload> Connection<T> {
         }
     }
 
-    /// Reports that the peer ended its stream at `now`.
+    /// Reports that the peer ended its stream at `now`. While closing, nothing more is waited
+    /// for once the output is written; while draining, the connection is drained.
     pub fn handle_eof(&mut self, now: Duration) {
         self.now = now;
-        if self.state != State::Open {
-            return;
-        }
-        match self.decoder.finish() {
-            Ok(()) => self.close_with(Closed::Eof),
-            Err(e) => self.fail(e),
+        match &mut self.state {
+            State::Open => match self.decoder.finish() {
+                Ok(()) => self.close_with(Closed::Eof),
+                Err(e) => self.fail(e),
+            },
+            State::Closing { eof, .. } => *eof = true,
+            State::Draining { .. } => self.state = State::Drained,
+            State::Drained => {}
         }
     }
 
     /// Reports the time; closes the connection if a deadline from
-    /// [`poll_timeout`](Self::poll_timeout) has passed.
+    /// [`poll_timeout`](Self::poll_timeout) has passed, and ends a close whose grace period
+    /// has (dropping the output still unsent).
     pub fn handle_timeout(&mut self, now: Duration) {
         self.now = now;
-        if self.state != State::Open {
-            return;
+        match self.state {
+            State::Open => {}
+            State::Closing { deadline, .. } | State::Draining { deadline } if now >= deadline => {
+                return self.expire();
+            }
+            _ => return,
         }
         if self.release_deadline().is_some_and(|at| now >= at) {
             self.release_buffers();
@@ -288,7 +352,7 @@ impl<T: FromPayload> Connection<T> {
         header: &mut Vec<u8>,
     ) -> Result<(), LocalError> {
         self.now = now;
-        if !matches!(self.state, State::Open | State::Closing { local: false }) {
+        if !self.takes_sends() {
             return Err(LocalError::Closed);
         }
         let before = header.len();
@@ -302,8 +366,10 @@ impl<T: FromPayload> Connection<T> {
         Ok(())
     }
 
-    /// Closes the connection from this side at `now`: no more input is taken; queued output
-    /// remains to be written.
+    /// Closes the connection from this side at `now`: no more input is taken; the events
+    /// already read are still handed out and may be answered until the `Closed` event is
+    /// polled; the output is written within the [grace period](Config::close_grace), then
+    /// the connection drains (see the type's documentation).
     pub fn close(&mut self, now: Duration) {
         self.now = now;
         if self.state == State::Open {
@@ -323,7 +389,10 @@ impl<T: FromPayload> Connection<T> {
         }
         let event = self.events.pop_front()?;
         if matches!(event, Event::Closed(_)) {
-            self.state = State::Closed;
+            if let State::Closing { polled, .. } = &mut self.state {
+                *polled = true;
+            }
+            self.advance_close();
         }
         Some(event)
     }
@@ -342,6 +411,7 @@ impl<T: FromPayload> Connection<T> {
             if self.out.capacity() > self.config.decoder.get_retain_capacity() {
                 self.out = Vec::new();
             }
+            self.advance_close();
         } else {
             buf.extend_from_slice(&self.out[self.out_start..]);
             self.handle_written(pending);
@@ -364,6 +434,7 @@ impl<T: FromPayload> Connection<T> {
         if self.out_start == self.out.len() {
             self.out.clear();
             self.out_start = 0;
+            self.advance_close();
             // Kept for the next large reply until the connection has been quiet a while
             // (released now if it already has, or if no delay is configured).
             if self.config.release_delay.is_zero()
@@ -390,12 +461,34 @@ impl<T: FromPayload> Connection<T> {
         }
     }
 
+    /// Whether this side's stream is to end now, once: the output is all written after a
+    /// close, and the peer's end is awaited (see [`is_drained`](Self::is_drained)). The adapter
+    /// ends its stream (a TCP `shutdown` for writing, a WebSocket close frame with the
+    /// [code](crate::websocket::CloseCode::for_closed) for the close) after writing what it
+    /// holds of its own, and goes on reading until the peer ends its stream.
+    #[must_use]
+    pub fn poll_half_close(&mut self) -> bool {
+        core::mem::take(&mut self.half_close)
+    }
+
+    /// True once nothing more is to be done: the close went through every step (or its grace
+    /// period ran out), and the adapter may drop the transport.
+    #[must_use]
+    pub fn is_drained(&self) -> bool {
+        self.state == State::Drained
+    }
+
     /// The earliest deadline at which [`handle_timeout`](Self::handle_timeout) must be called,
-    /// if any.
+    /// if any: while open, the frame, idle and buffer deadlines; while closing, the end of the
+    /// grace period for the current step; none once drained.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Duration> {
-        if self.state != State::Open {
-            return None;
+        match self.state {
+            State::Open => {}
+            State::Closing { deadline, .. } | State::Draining { deadline } => {
+                return Some(deadline)
+            }
+            State::Drained => return None,
         }
         [
             self.frame_deadline(),
@@ -407,12 +500,17 @@ impl<T: FromPayload> Connection<T> {
         .min()
     }
 
-    /// Whether to read more from the peer: false once closed, and while
-    /// [paused](Self::is_paused) (so a peer that does not read cannot make us buffer without
-    /// bound).
+    /// Whether to read more from the peer: while open and not [paused](Self::is_paused) (so a
+    /// peer that does not read cannot make us buffer without bound), and while draining, for
+    /// the peer's end of stream (what comes before it is dropped). False while the last output
+    /// of a close is written, and once drained.
     #[must_use]
     pub fn wants_input(&self) -> bool {
-        self.state == State::Open && !self.is_paused()
+        match self.state {
+            State::Open => !self.is_paused(),
+            State::Draining { .. } => true,
+            State::Closing { .. } | State::Drained => false,
+        }
     }
 
     /// Whether unsent output is over the configured
@@ -426,7 +524,8 @@ impl<T: FromPayload> Connection<T> {
         self.transmit().len() > self.config.max_pending_output
     }
 
-    /// True once the connection is closed (the `Closed` event may still be queued).
+    /// True once the connection is closed (the `Closed` event may still be queued, and the
+    /// close still under way: see [`is_drained`](Self::is_drained)).
     #[must_use]
     pub fn is_closed(&self) -> bool {
         self.state != State::Open
@@ -473,7 +572,7 @@ impl<T: FromPayload> Connection<T> {
         encode: impl FnOnce(&Encoder, &mut Vec<u8>) -> Result<(), LocalError>,
     ) -> Result<(), LocalError> {
         self.now = now;
-        if !matches!(self.state, State::Open | State::Closing { local: false }) {
+        if !self.takes_sends() {
             return Err(LocalError::Closed);
         }
         // Reclaim written space before it outgrows what is still pending.
@@ -521,10 +620,59 @@ impl<T: FromPayload> Connection<T> {
 
     fn close_with(&mut self, why: Closed) {
         self.state = State::Closing {
-            local: why == Closed::Local,
+            deadline: self.now + self.config.close_grace,
+            polled: false,
+            eof: why == Closed::Eof,
         };
         self.frame_started = None;
         self.events.push_back(Event::Closed(why));
+    }
+
+    /// Sends are taken while open, and while closing until the `Closed` event is polled
+    /// (replies to the messages handed out before it).
+    fn takes_sends(&self) -> bool {
+        matches!(
+            self.state,
+            State::Open | State::Closing { polled: false, .. }
+        )
+    }
+
+    /// Moves a close on once its step is done: the `Closed` event polled and the output
+    /// written, then this side's stream ends (unless the peer's has already: then nothing is
+    /// left to wait for).
+    fn advance_close(&mut self) {
+        if let State::Closing {
+            polled: true, eof, ..
+        } = self.state
+        {
+            if self.out_start < self.out.len() {
+                return;
+            }
+            self.state = if eof {
+                State::Drained
+            } else {
+                self.half_close = true;
+                State::Draining {
+                    deadline: self.now + self.config.close_grace,
+                }
+            };
+        }
+    }
+
+    /// The grace period of a close ran out: the output is dropped, and so is the wait for the
+    /// peer's end. A `Closed` event not yet handed out says so if output was lost, unless it
+    /// names the peer's error (counted already, and the better reason).
+    fn expire(&mut self) {
+        let unsent = self.out.len() - self.out_start;
+        self.out = Vec::new();
+        self.out_start = 0;
+        self.half_close = false;
+        self.state = State::Drained;
+        if let Some(Event::Closed(why)) = self.events.back_mut() {
+            if unsent > 0 && !matches!(why, Closed::Error(_)) {
+                *why = Closed::GraceExpired { unsent };
+            }
+        }
     }
 
     fn frame_deadline(&self) -> Option<Duration> {

@@ -289,6 +289,8 @@ pub enum Setting {
     FrameTimeout,
     /// [`Config::max_pending_output`](crate::Config::max_pending_output).
     MaxPendingOutput,
+    /// [`Config::close_grace`](crate::Config::close_grace).
+    CloseGrace,
     /// [`EndpointConfig::max_connections`](crate::endpoint::EndpointConfig::max_connections).
     MaxConnections,
     /// [`EndpointConfig::max_per_address`](crate::endpoint::EndpointConfig::max_per_address).
@@ -325,6 +327,7 @@ impl Setting {
             Setting::IdleTimeout => "idle_timeout",
             Setting::FrameTimeout => "frame_timeout",
             Setting::MaxPendingOutput => "max_pending_output",
+            Setting::CloseGrace => "close_grace",
             Setting::MaxConnections => "max_connections",
             Setting::MaxPerAddress => "max_per_address",
             Setting::FirstBytesTimeout => "first_bytes_timeout",

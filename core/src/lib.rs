@@ -35,6 +35,12 @@
 //! (`send(now, …)`, `close(now)`, as quinn-proto's `close(now, …)`): a send is activity, so it
 //! must carry its own time.
 //!
+//! Closing is a state with deadlines, not an event (quinn-proto's closing and draining): once
+//! closed, a connection hands out what it had read, takes the replies, gives the peer
+//! [`Config::close_grace`] to take them, then asks the adapter to end its side of the stream
+//! ([`Connection::poll_half_close`]) and waits as long again for the peer's end;
+//! [`Connection::is_drained`] says when the transport can go.
+//!
 //! ```
 //! use std::time::Duration;
 //! use jsocket_core::{Closed, Config, Connection, Dialect, Event, encode};

@@ -107,6 +107,7 @@ impl CloseCode {
     pub fn for_closed(closed: &Closed) -> CloseCode {
         match closed {
             Closed::Eof | Closed::Local => CloseCode::Normal,
+            Closed::GraceExpired { .. } => CloseCode::GoingAway,
             Closed::Idle => CloseCode::Idle,
             Closed::Error(e) => CloseCode::for_error(e),
         }

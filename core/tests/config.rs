@@ -39,6 +39,10 @@ fn off_is_none_and_zero_is_refused() {
         Config::default().max_pending_output(0).validate(),
         zero(Setting::MaxPendingOutput)
     );
+    assert_eq!(
+        Config::default().close_grace(Duration::ZERO).validate(),
+        zero(Setting::CloseGrace)
+    );
     // A delay of zero is "at once", not a limit.
     assert_eq!(
         Config::default().release_delay(Duration::ZERO).validate(),

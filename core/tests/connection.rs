@@ -116,8 +116,11 @@ fn strict_mode_closes_on_a_bad_message() {
             events[1]
         );
         assert!(conn.is_closed());
-        assert!(!conn.wants_input());
-        assert_eq!(conn.poll_timeout(), None);
+        // Nothing to send: this side ends its stream and reads, dropping, to the peer's end.
+        assert!(conn.poll_half_close());
+        assert!(conn.wants_input());
+        let grace = Config::default().get_close_grace();
+        assert_eq!(conn.poll_timeout(), Some(ms(1) + grace));
         assert_eq!(conn.stats().failures.get(ErrorKind::InvalidJson), 1);
 
         conn.handle_input(ms(2), &frame(dialect, &json!({"n": 3})));
@@ -260,33 +263,38 @@ fn closed_is_the_last_event_and_comes_once() {
 }
 
 #[test]
-fn send_after_a_local_close_is_refused() {
+fn send_after_a_local_close_is_refused_once_closed_is_polled() {
     let mut conn = server(Config::default());
     conn.send(Duration::ZERO, &json!({"last": true}))
         .expect("open");
     conn.close(Duration::ZERO);
     assert!(conn.is_closed());
-    assert_eq!(
-        conn.send(Duration::ZERO, &json!(1)),
-        Err(LocalError::Closed)
-    );
-    assert_eq!(conn.send_raw(Duration::ZERO, b"1"), Err(LocalError::Closed));
-    // What was queued before the close is still to be written.
-    assert_eq!(
-        decode_all(Dialect::V2, conn.transmit()),
-        [json!({"last": true})]
-    );
+    conn.send(Duration::ZERO, &json!({"reply": 1}))
+        .expect("a reply to what was read, before Closed");
     assert_eq!(drain(&mut conn), [Event::Closed(Closed::Local)]);
     assert_eq!(
         conn.send(Duration::ZERO, &json!(1)),
         Err(LocalError::Closed)
     );
-    assert_eq!(conn.stats().messages_out, 1);
+    assert_eq!(conn.send_raw(Duration::ZERO, b"1"), Err(LocalError::Closed));
+    let mut header = Vec::new();
+    assert_eq!(
+        conn.send_header(Duration::ZERO, b"1", &mut header),
+        Err(LocalError::Closed)
+    );
+    assert!(header.is_empty());
+    // What was queued before is still to be written.
+    assert_eq!(
+        decode_all(Dialect::V2, conn.transmit()),
+        [json!({"last": true}), json!({"reply": 1})]
+    );
+    assert_eq!(conn.stats().messages_out, 2);
 }
 
 #[test]
-fn replies_can_follow_a_peer_eof_until_closed_is_polled() {
-    let endings: [Ending; 2] = [
+fn replies_can_follow_any_close_until_closed_is_polled() {
+    let endings: [Ending; 3] = [
+        ("local close", |c| c.close(ms(2))),
         ("EOF", |c| c.handle_eof(ms(2))),
         ("oversize header", |c| {
             c.handle_input(ms(2), &[0xff, 0, 0, 0])
@@ -356,6 +364,11 @@ fn the_frame_timeout_cuts_a_peer_stalled_inside_a_frame() {
         }))]
     );
     assert_eq!(conn.stats().failures.get(ErrorKind::Timeout), 1);
+    // Closed: the only deadline left is the wait for the peer's end of stream.
+    let grace = Config::default().get_close_grace();
+    assert_eq!(conn.poll_timeout(), Some(secs(6) + grace));
+    conn.handle_timeout(secs(6) + grace);
+    assert!(conn.is_drained());
     assert_eq!(conn.poll_timeout(), None);
 }
 

@@ -471,6 +471,15 @@ proptest! {
         if let Some(&i) = closed.first() {
             prop_assert_eq!(i, events.len() - 1, "Closed is the last event");
             prop_assert!(conn.is_closed());
+            // Everything written and Closed polled: drained, or draining until the peer's end
+            // of stream or the deadline, whichever comes first.
+            if !conn.is_drained() {
+                prop_assert!(conn.wants_input());
+                let deadline = conn.poll_timeout();
+                prop_assert!(deadline.is_some_and(|at| at > now), "{:?}", deadline);
+                conn.handle_timeout(deadline.unwrap_or(now));
+                prop_assert!(conn.is_drained());
+            }
             prop_assert!(!conn.wants_input());
             prop_assert_eq!(conn.poll_timeout(), None);
             if let Event::Closed(Closed::Error(e)) = &events[i] {

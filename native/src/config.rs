@@ -68,7 +68,6 @@ pub struct ServerConfig {
     /// The server-wide policy, as given; see [`endpoint_config`](Self::endpoint_config).
     pub(crate) endpoint: EndpointConfig,
     pub(crate) max_refusing: usize,
-    pub(crate) shutdown_grace: Duration,
     pub(crate) read_buffer: usize,
     pub(crate) early_replies: EarlyReplies,
     pub(crate) threads: usize,
@@ -79,7 +78,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     /// Listens on [`DEFAULT_ADDR`] unless told otherwise; the core's default [`Config`] and
     /// [`EndpointConfig`]; 64 connections over the limit told so at a time;
-    /// 2 s for clients to take their last replies at shutdown; a 64 KiB read buffer shared by
+    /// the core's grace for each step of a close; a 64 KiB read buffer shared by
     /// all connections; [`EarlyReplies::Auto`].
     fn default() -> Self {
         ServerConfig {
@@ -87,7 +86,6 @@ impl Default for ServerConfig {
             connection: Config::default(),
             endpoint: EndpointConfig::default(),
             max_refusing: 64,
-            shutdown_grace: Duration::from_secs(2),
             read_buffer: 64 * 1024,
             early_replies: EarlyReplies::Auto,
             threads: 1,
@@ -139,16 +137,6 @@ impl ServerConfig {
     #[must_use]
     pub fn max_refusing(mut self, max: usize) -> Self {
         self.max_refusing = max;
-        self
-    }
-
-    /// How long a shutting-down server (or a connection closed by an error) waits for a client
-    /// to take its last replies before dropping it (default 2 s). At shutdown it bounds every
-    /// wait for a client: a static download, an unfinished HTTP head or WebSocket handshake,
-    /// a client that does not read; the server stops within about twice this.
-    #[must_use]
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.shutdown_grace = grace;
         self
     }
 
@@ -222,9 +210,13 @@ impl ServerConfig {
         .min(usize::from(u16::MAX))
     }
 
-    /// How long a stopping server waits for a client.
-    pub fn get_shutdown_grace(&self) -> Duration {
-        self.shutdown_grace
+    /// How long a stopping server waits for a client, and each step of a connection's close
+    /// may take: the core's [`Config::close_grace`] of [`connection`](Self::connection) (2 s by
+    /// default). At shutdown it bounds every wait for a client (its last replies, a static
+    /// download, an unfinished HTTP head or WebSocket handshake); the server stops within about
+    /// twice this.
+    pub fn shutdown_grace(&self) -> Duration {
+        self.connection.get_close_grace()
     }
 
     /// Most connections over the limit told so at once.

@@ -148,10 +148,12 @@ fn pushes_to_a_client_that_never_reads_are_bounded_in_bytes_and_counted() {
 fn shutdown_answers_the_requests_held_back_by_the_output_limit() {
     const LIMIT: usize = 64 * 1024;
     const REQUESTS: u64 = 3000;
-    let config = ServerConfig::default()
-        .connection(Config::default().max_pending_output(LIMIT))
-        // Ample for the client to read everything: no race with the grace period here.
-        .shutdown_grace(std::time::Duration::from_secs(120));
+    let config = ServerConfig::default().connection(
+        Config::default()
+            .max_pending_output(LIMIT)
+            // Ample for the client to read everything: no race with the grace period here.
+            .close_grace(std::time::Duration::from_secs(120)),
+    );
     let server = start(config, || {
         handler_fn(|msg, _ctx| Some(json!({"i": msg["i"], "pad": "s".repeat(PAD)})))
     });

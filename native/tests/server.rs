@@ -394,9 +394,11 @@ impl Handler for BigThenStop {
 
 #[test]
 fn graceful_shutdown_loses_no_reply_already_produced() {
-    let config = ServerConfig::default()
-        .shutdown_grace(Duration::from_secs(60))
-        .connection(Config::default().max_pending_output(64 << 20));
+    let config = ServerConfig::default().connection(
+        Config::default()
+            .max_pending_output(64 << 20)
+            .close_grace(Duration::from_secs(60)),
+    );
     let server = start(config, || BigThenStop);
     let mut idle = server.client();
     let mut busy = server.client();

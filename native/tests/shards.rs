@@ -16,6 +16,7 @@ use jsocket::jsocket_core::endpoint::SHARD_SHIFT;
 use jsocket::jsocket_core::{Dialect, Event};
 use jsocket::ServerConfig;
 use jsocket_core::endpoint::EndpointConfig;
+use jsocket_core::Config;
 use serde_json::{json, Value};
 
 const SHARDS: usize = 3;
@@ -219,7 +220,7 @@ fn the_per_address_limit_holds_under_a_connect_storm() {
 #[test]
 fn stopping_ends_every_shard_within_the_grace() {
     const GRACE: Duration = Duration::from_millis(300);
-    let config = ServerConfig::default().shutdown_grace(GRACE);
+    let config = ServerConfig::default().connection(Config::default().close_grace(GRACE));
     let server = start_sharded(config, SHARDS, || Echo);
     let mut readers: Vec<_> = (0..SHARDS).map(|_| server.client()).collect();
     for reader in &mut readers {

@@ -12,6 +12,7 @@ use async_tungstenite::tungstenite::Message;
 use jsocket::builtin::Echo;
 use jsocket::jsocket_core::Dialect;
 use jsocket::ServerConfig;
+use jsocket_core::Config;
 use serde_json::json;
 use smol::Timer;
 
@@ -27,7 +28,7 @@ const GRACE: Duration = Duration::from_millis(300);
 const BOUND: Duration = Duration::from_secs(5);
 
 fn config() -> ServerConfig {
-    ServerConfig::default().shutdown_grace(GRACE)
+    ServerConfig::default().connection(Config::default().close_grace(GRACE))
 }
 
 /// Stops the server and checks that it was gone within [`BOUND`].

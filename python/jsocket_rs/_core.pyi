@@ -27,7 +27,8 @@ class Rejected:
     def error(self) -> FramingError: ...
 
 class Closed:
-    """The connection is over: ``reason`` is ``"eof"``, ``"local"``, ``"idle"`` or ``"error"``."""
+    """The connection is over: ``reason`` is ``"eof"``, ``"local"``, ``"idle"``, ``"error"`` or
+    ``"grace_expired"`` (closing, the peer did not take the output in time: it was dropped)."""
 
     @property
     def reason(self) -> str: ...

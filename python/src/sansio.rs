@@ -186,10 +186,11 @@ impl Rejected {
 
 /// The connection is over; the last event. `reason` is `"eof"` (the peer ended its stream
 /// between frames), `"local"` (this side closed), `"idle"` (nothing crossed the connection for
-/// the idle timeout) or `"error"` (`error` is the `FramingError`).
+/// the idle timeout), `"error"` (`error` is the `FramingError`) or `"grace_expired"` (closing,
+/// the peer did not take the output within the grace period: it was dropped).
 #[pyclass(module = "jsocket_rs._core", frozen, get_all)]
 pub(crate) struct Closed {
-    /// `"eof"`, `"local"`, `"idle"` or `"error"`.
+    /// `"eof"`, `"local"`, `"idle"`, `"error"` or `"grace_expired"`.
     reason: &'static str,
     /// The `FramingError` for `"error"`, else `None`.
     error: Option<Py<PyAny>>,
@@ -304,7 +305,8 @@ impl Connection {
 
     /// Queues `obj` at `now` as one frame, serialised as jsocket does, in the peer's dialect
     /// (a send is activity: it pushes the idle deadline back). Raises `ValueError` when it is
-    /// over `max_message_size`, `RuntimeError` once closed.
+    /// over `max_message_size`, `RuntimeError` once the `Closed` event has been taken (replies
+    /// to the messages before it are taken after a close).
     fn send(&mut self, obj: &Bound<'_, PyAny>, now: f64) -> PyResult<()> {
         let now = seconds(now)?;
         let conn = &mut self.inner;
@@ -320,7 +322,9 @@ impl Connection {
             .map_err(|e| errors::local(&e))
     }
 
-    /// Closes the connection from this side at `now`; queued output remains to be sent.
+    /// Closes the connection from this side at `now`: the messages already read are still
+    /// handed out and may be answered until the `Closed` event; queued output remains to be
+    /// sent.
     fn close(&mut self, now: f64) -> PyResult<()> {
         self.inner.close(seconds(now)?);
         Ok(())
@@ -345,7 +349,8 @@ impl Connection {
         self.inner.is_closed()
     }
 
-    /// Whether to read more: false once closed.
+    /// Whether to read more: false while a close writes its last output and once drained;
+    /// true while it waits for the peer's end of stream (what comes before it is dropped).
     #[getter]
     fn wants_input(&self) -> bool {
         self.inner.wants_input()
@@ -418,6 +423,7 @@ fn closed(py: Python<'_>, why: CoreClosed) -> PyResult<Py<PyAny>> {
         CoreClosed::Eof => ("eof", None),
         CoreClosed::Local => ("local", None),
         CoreClosed::Idle => ("idle", None),
+        CoreClosed::GraceExpired { .. } => ("grace_expired", None),
         CoreClosed::Error(e) => (
             "error",
             Some(errors::remote(py, &e).into_value(py).into_any()),

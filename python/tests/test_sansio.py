@@ -129,10 +129,30 @@ def test_send_checks_the_limit_and_the_state():
     conn.send([1, 2], 0.0)
     assert conn.data_to_send() == jsocket.encode([1, 2])
     conn.close(0.0)
+    conn.send(1, 0.0)  # a reply to what was read: taken until the Closed event is
+    (closed,) = drain(conn)
+    assert closed.reason == "local"
     with pytest.raises(RuntimeError):
         conn.send(1, 0.0)
     with pytest.raises(ValueError):
         jsocket.Connection().send(1, -1.0)
+
+
+def test_a_close_whose_output_is_not_taken_in_time_says_so():
+    conn = jsocket.Connection(now=0.0)
+    conn.receive_data(v2_frame(b"1"), 0.0)
+    conn.send("never taken", 0.0)
+    conn.close(1.0)
+    assert conn.next_timeout() == pytest.approx(3.0)  # the core's grace: 2 s
+    conn.handle_timeout(2.9)
+    assert conn.next_timeout() == pytest.approx(3.0)
+    conn.handle_timeout(3.0)
+    assert conn.next_timeout() is None
+    events = drain(conn)
+    assert [e.obj for e in events[:-1]] == [1]  # what was read is still handed out
+    assert events[-1].reason == "grace_expired"
+    assert conn.data_to_send() == b""  # dropped
+    assert conn.stats()["failures"] == {}
 
 
 def test_a_peer_that_only_receives_pushes_is_not_idle():

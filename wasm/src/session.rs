@@ -16,8 +16,9 @@ use crate::{error, options, stats};
 /// One jsocket connection without IO. Times are `performance.now()` milliseconds.
 ///
 /// After each `handle*` call, read the laid-out payloads (see the `batch` module), then
-/// [`take_closed`](Self::take_closed), then send [`take_transmit`](Self::take_transmit) and
-/// schedule [`poll_timeout`](Self::poll_timeout): the core's driving rule.
+/// [`take_closed`](Self::take_closed), then send [`take_transmit`](Self::take_transmit), end
+/// this side's stream if [`poll_half_close`](Self::poll_half_close) says so, and schedule
+/// [`poll_timeout`](Self::poll_timeout): the core's driving rule.
 #[wasm_bindgen]
 pub struct Session {
     conn: Connection<LaidOut>,
@@ -83,7 +84,8 @@ impl Session {
             .map_err(|e| error::local(&e))
     }
 
-    /// Closes from this side at `now_ms`; queued output remains to be sent.
+    /// Closes from this side at `now_ms`; queued output remains to be sent, then
+    /// [`poll_half_close`](Self::poll_half_close) says to close the transport.
     pub fn close(&mut self, now_ms: f64) {
         self.conn.close(from_ms(now_ms));
         self.take_events();
@@ -116,6 +118,20 @@ impl Session {
         let mut out = Vec::new();
         self.conn.poll_transmit(&mut out);
         out
+    }
+
+    /// Whether to end this side's stream now (once): closed, and everything taken with
+    /// `takeTransmit`. Close the WebSocket with the `sendCode` and `sendReason` that
+    /// `takeClosed` gave.
+    #[wasm_bindgen(js_name = pollHalfClose)]
+    pub fn poll_half_close(&mut self) -> bool {
+        self.conn.poll_half_close()
+    }
+
+    /// True once the close has gone through (or its grace period ran out): nothing more to do.
+    #[wasm_bindgen(js_name = isDrained)]
+    pub fn is_drained(&self) -> bool {
+        self.conn.is_drained()
     }
 
     /// When to call `handleTimeout` next, in milliseconds, if ever.

@@ -229,6 +229,56 @@ fn a_session_answers_in_the_peer_dialect_and_keeps_stats() {
     );
 }
 
+/// A session in v2 with the core's defaults, opened at 0 ms.
+fn v2_session() -> Session {
+    Session::new(
+        "v2",
+        None,
+        JsValue::UNDEFINED,
+        JsValue::UNDEFINED,
+        false,
+        0.0,
+    )
+    .expect("valid options")
+}
+
+#[wasm_bindgen_test]
+fn a_closed_session_asks_for_the_websocket_close_once_its_output_is_taken() {
+    let mut session = v2_session();
+    session.send_raw(1.0, b"{\"bye\":1}").expect("open");
+    session.close(2.0);
+    let closed = session.take_closed();
+    let get = |k: &str| js_sys::Reflect::get(&closed, &k.into()).expect("field");
+    assert_eq!(get("reason").as_string().as_deref(), Some("local"));
+    assert_eq!(get("sendCode").as_f64(), Some(1000.0));
+    assert!(!session.poll_half_close(), "a reply is still to send");
+    assert_eq!(
+        session.poll_timeout(),
+        Some(2002.0),
+        "the core's grace for it"
+    );
+    assert!(!session.take_transmit().is_empty());
+    assert!(
+        session.poll_half_close(),
+        "everything taken: close the WebSocket"
+    );
+    assert!(!session.poll_half_close(), "once");
+    assert!(!session.is_drained(), "the peer's end is awaited");
+    session.handle_eof(30.0);
+    assert!(session.is_drained());
+    assert_eq!(session.poll_timeout(), None);
+}
+
+#[wasm_bindgen_test]
+fn a_session_closed_by_the_peer_does_not_close_the_websocket_again() {
+    let mut session = v2_session();
+    session.handle_eof(5.0);
+    assert!(!session.take_closed().is_undefined());
+    assert!(session.take_transmit().is_empty());
+    assert!(!session.poll_half_close());
+    assert!(session.is_drained());
+}
+
 #[wasm_bindgen_test]
 fn a_session_reports_invalid_json_and_closes_on_it_when_strict() {
     let frame = |p: &str| [&(p.len() as u32).to_be_bytes()[..], p.as_bytes()].concat();

@@ -26,7 +26,8 @@
 //!   under way —, a timeout configured and due, a payload that is not JSON in strict mode or as
 //!   the first frame of a detected v1 byte order, a v1 payload whose first byte begins no JSON),
 //!   never a CRC or magic error; valid JSON never closes a connection;
-//! - `Rejected` errors are never fatal ones; sends fail with `Closed` exactly when they must;
+//! - `Rejected` errors are never fatal ones; sends fail with `Closed` exactly when they must
+//!   (once the `Closed` event is handed out, or the close's grace ran out before it was);
 //! - `poll_timeout`: a deadline at or before the current time means a timeout is pending, and
 //!   `handle_timeout` at that time closes the connection; after `handle_timeout(now)` the next
 //!   deadline, if any, is later than `now`;
@@ -244,6 +245,8 @@ struct Direction {
     frames: Vec<Frame>,
     /// Bytes taken from the sender's output.
     drained: u64,
+    /// Bytes of the sender's output dropped unsent when its close's grace period ran out.
+    dropped: u64,
     /// Bytes of the stream handed to the receiver while it took input.
     delivered: u64,
     /// Frames accounted for by the receiver's events so far.
@@ -394,7 +397,9 @@ impl Harness {
         let dialect = conn.send_dialect();
         let before = conn.stats().bytes_out;
         let tally = &self.tallies[from.index()];
-        let must_fail = tally.closed_locally || tally.closed_event.is_some();
+        // Replies are taken until the `Closed` event is handed out (or the close's grace ran
+        // out before it was).
+        let must_fail = tally.closed_event.is_some() || conn.is_drained();
         let result = match &expect {
             Expect::Value(v) => conn.send(self.now, v),
             Expect::Raw(s) => conn.send_raw(self.now, s),
@@ -517,8 +522,11 @@ impl Harness {
     /// Checks on `poll_timeout` after any input.
     fn after_input(&self, side: Side) {
         let conn = &self.conns[side.index()];
-        if conn.is_closed() {
+        // A close under way has the deadline of its step; a drained connection none.
+        if conn.is_drained() {
             assert_eq!(conn.poll_timeout(), None);
+        } else if conn.is_closed() {
+            assert!(conn.poll_timeout().is_some());
         }
     }
 
@@ -537,10 +545,17 @@ impl Harness {
             }
         }
         let was_open = !self.conns[i].is_closed();
+        let was_drained = self.conns[i].is_drained();
+        let unsent = self.conns[i].transmit().len() as u64;
         let partial = self.dirs[i].partial();
         self.tallies[i].last_now = self.now;
         self.conns[i].handle_timeout(self.now);
         let conn = &self.conns[i];
+        if !was_drained && conn.is_drained() {
+            // A close's grace ran out: what was still unsent is gone.
+            assert!(conn.transmit().is_empty());
+            self.dirs[side.other().index()].dropped += unsent;
+        }
         if deadline.is_some_and(|d| d <= self.now) {
             assert!(
                 conn.is_closed(),
@@ -726,6 +741,8 @@ impl Harness {
                 assert!(!jsocket_core::json::can_begin(*found));
             }
             Closed::Error(e) => panic!("clean stream closed by {e:?}"),
+            // A close (local, end of file, idle) whose peer did not take the output in time.
+            Closed::GraceExpired { unsent } => assert!(*unsent > 0),
             other => panic!("a close this harness does not know: {other:?}"),
         }
     }
@@ -762,7 +779,7 @@ impl Harness {
             let dir = &self.dirs[to];
             assert_eq!(
                 stats.bytes_out,
-                dir.drained + conn.transmit().len() as u64,
+                dir.drained + dir.dropped + conn.transmit().len() as u64,
                 "bytes_out"
             );
             assert_eq!(stats.bytes_out, dir.frames.last().map_or(0, |f| f.end));

@@ -18,9 +18,6 @@ use super::pump::{self, End};
 use super::{BridgeConfig, BridgeStatsHandle};
 use crate::clock::Clock;
 
-/// How long the second direction may take to wind down once the first has ended.
-const GRACE: Duration = Duration::from_secs(2);
-
 enum Side {
     Up(End),
     Down(End),
@@ -41,13 +38,14 @@ pub(crate) async fn serve(
     let Some(ws) = handshake::accept(tcp, peer, config, stats).await else {
         return;
     };
+    let grace = config.core.get_close_grace();
     let target = match handshake::connect(&config.target, config.handshake_timeout).await {
         Ok(target) => target,
         Err(e) => {
             log::debug!("bridge: {peer}: target {} unreachable: {e}", config.target);
             counters.target_unreachable.fetch_add(1, Relaxed);
             ws.close_with(CloseCode::TryAgain);
-            let _ = ws.flush().or(timeout()).await;
+            let _ = ws.flush().or(timeout(grace)).await;
             return;
         }
     };
@@ -93,7 +91,7 @@ pub(crate) async fn serve(
                 (&mut down).await;
                 Ok(())
             }
-            .or(timeout())
+            .or(timeout(grace))
             .await;
         }
         Side::Down(End::Eof) => {
@@ -102,7 +100,7 @@ pub(crate) async fn serve(
                 (&mut up).await;
                 Ok(())
             }
-            .or(timeout())
+            .or(timeout(grace))
             .await;
         }
         Side::Up(End::Malformed(e)) => {
@@ -116,35 +114,35 @@ pub(crate) async fn serve(
                 (&mut down).await;
                 Ok(())
             }
-            .or(timeout())
+            .or(timeout(grace))
             .await;
             if ended.is_err() {
                 ws.close_with(CloseCode::Malformed);
-                let _ = ws.flush().or(timeout()).await;
+                let _ = ws.flush().or(timeout(grace)).await;
             }
         }
         Side::Down(End::Malformed(e)) => {
             counters.malformed_from_target.fetch_add(1, Relaxed);
             log::debug!("bridge: {peer}: target sent a malformed frame: {e}");
             ws.close_with(CloseCode::UpstreamError);
-            let _ = ws.flush().or(timeout()).await;
+            let _ = ws.flush().or(timeout(grace)).await;
         }
         Side::Idle => {
             counters.timed_out.fetch_add(1, Relaxed);
             log::debug!("bridge: {peer} dropped: idle");
             ws.close_with(CloseCode::Idle);
-            let _ = ws.flush().or(timeout()).await;
+            let _ = ws.flush().or(timeout(grace)).await;
         }
         Side::Up(End::TimedOut(e)) | Side::Down(End::TimedOut(e)) => {
             counters.timed_out.fetch_add(1, Relaxed);
             log::debug!("bridge: {peer} dropped: {e}");
             ws.close_with(CloseCode::FrameTimeout);
-            let _ = ws.flush().or(timeout()).await;
+            let _ = ws.flush().or(timeout(grace)).await;
         }
         Side::Up(End::Failed(e)) | Side::Down(End::Failed(e)) => {
             log::debug!("bridge: {peer}: {e}");
             ws.close_with(CloseCode::GoingAway);
-            let _ = ws.flush().or(timeout()).await;
+            let _ = ws.flush().or(timeout(grace)).await;
         }
     }
     log::debug!("bridge: {peer} gone");
@@ -165,7 +163,11 @@ async fn idle(clock: Clock, active: &Cell<Duration>, limit: Option<Duration>) ->
     }
 }
 
-async fn timeout() -> io::Result<()> {
-    Timer::after(GRACE).await;
+/// Ends after the core's grace for a step of a close ([`Config::close_grace`]): how long the
+/// second direction, or a close frame, may take once the first direction has ended.
+///
+/// [`Config::close_grace`]: jsocket_core::Config::close_grace
+async fn timeout(grace: Duration) -> io::Result<()> {
+    Timer::after(grace).await;
     Err(io::ErrorKind::TimedOut.into())
 }

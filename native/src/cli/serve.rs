@@ -70,7 +70,7 @@ pub struct ServeArgs {
     /// Seconds a stopping server waits for any client (to take its last replies, finish a
     /// download or a request); Ctrl-C stops the server within about twice this.
     #[arg(long, value_name = "SECS", value_parser = positive_seconds,
-        default_value_t = Secs(ServerConfig::default().get_shutdown_grace()))]
+        default_value_t = Secs(ServerConfig::default().shutdown_grace()))]
     shutdown_grace: Secs,
     /// What the server does with messages.
     #[arg(long, value_enum, default_value_t = HandlerArg::Echo)]
@@ -126,7 +126,11 @@ pub struct ServeArgs {
 
 /// Runs the server.
 pub fn run(args: ServeArgs) -> Outcome {
-    let connection = args.connection.config()?.strict_json(args.strict_json);
+    let connection = args
+        .connection
+        .config()?
+        .strict_json(args.strict_json)
+        .close_grace(args.shutdown_grace.0);
     let mut endpoint = EndpointConfig::default()
         .max_connections(args.max_connections)
         .control(!args.no_control)
@@ -144,7 +148,6 @@ pub fn run(args: ServeArgs) -> Outcome {
         .max_refusing(args.max_refusing)
         .http_timeout(args.http_timeout.0)
         .min_download_rate(args.min_download_rate)
-        .shutdown_grace(args.shutdown_grace.0)
         .threads(args.threads.map_or(0, usize::from))
         .early_replies(match args.early_replies {
             EarlyArg::Auto => EarlyReplies::Auto,

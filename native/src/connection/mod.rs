@@ -2,8 +2,8 @@
 //!
 //! This module holds the driver's loop; beside it, [`read`](mod@read) (reading, and when to read
 //! without waiting), [`feed`](mod@feed) (a read handed to the core), [`dispatch`] (events to the
-//! handler, replies queued), [`flush`](mod@flush) (writing) and [`shutdown`] (letting the socket
-//! go).
+//! handler, replies queued), [`flush`](mod@flush) (writing) and [`shutdown`] (ending this
+//! side's stream when the core says).
 //!
 //! Each turn of its loop:
 //! 1. queues pushed messages (only while the core wants input, so a client that does not read
@@ -34,6 +34,12 @@
 //! until the client has read enough; the client's further requests wait in the core's event
 //! queue (one read at most), then in the kernel's buffers, then in its own.
 //!
+//! Closing (the handler's request, the endpoint's, the server stopping, or the core's own close)
+//! follows the core's closing state: the messages already read are answered, the output is
+//! written within the core's grace period, this side's stream ends when the core says
+//! (`poll_half_close`), what the client still sends is read and dropped, and the socket goes
+//! once the core is drained (the client's end of stream, or the grace period over).
+//!
 //! The driver decides nothing of the protocol: limits, timeouts, errors and statistics are the
 //! core's. It reads the clock, moves bytes, and asks for a quick ACK when a read ends inside a
 //! frame (see [`Stream::quick_ack`]).
@@ -48,11 +54,9 @@ mod tests;
 
 use std::pin::pin;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use jsocket_core::websocket::CloseCode;
-use jsocket_core::Closed;
-use jsocket_core::ErrorKind;
+use jsocket_core::{Closed, ErrorKind};
 use smol::future::{self, FutureExt};
 use smol::Timer;
 
@@ -64,7 +68,6 @@ use crate::socket::Stream;
 use dispatch::{handle_events, Handled};
 use flush::{flush, Flushed};
 use read::{read, Got, Guess};
-use shutdown::End;
 
 /// What ended a wait.
 enum Wake {
@@ -83,8 +86,7 @@ pub(crate) async fn serve(shared: Rc<Shared>, slot: Rc<Slot>, stream: Stream, di
     let mut ctx = Context::new(slot.clone(), handle);
     log::debug!("connection {} from {}", slot.id, slot.peer);
     dispatch.on_connect(&mut ctx);
-    let end = drive(&shared, &slot, &stream, &dispatch, &mut ctx).await;
-    shutdown::let_go(&shared, &stream, end).await;
+    drive(&shared, &slot, &stream, &dispatch, &mut ctx).await;
     dispatch.on_disconnect(&mut ctx);
     log::debug!("connection {} from {} gone", slot.id, slot.peer);
 }
@@ -95,7 +97,7 @@ async fn drive(
     stream: &Stream,
     dispatch: &Dispatch,
     ctx: &mut Context,
-) -> End {
+) {
     let clock = shared.clock;
     let mut timer = Timer::never();
     // Kept across waits that end otherwise (a push): dropped, it would take its waker with it,
@@ -107,8 +109,8 @@ async fn drive(
     let mut armed: Option<Duration> = None;
     let mut read_more = false;
     let mut guess = Guess::default();
+    // The core's `Closed` event, once handed out.
     let mut closed: Option<Closed> = None;
-    let mut drain_deadline: Option<Instant> = None;
     // Messages read but not handled yet: the output was over its limit.
     let mut blocked = false;
     // Input taken since this connection last let the other tasks run.
@@ -123,19 +125,22 @@ async fn drive(
         }
         if slot.kicked() {
             // Let go by the endpoint (a slow reader): its slot is given back already.
-            return End::Peer;
+            return;
         }
         if closed.is_none() {
-            shared.take_pushes(slot);
+            let open = !slot.conn.borrow().is_closed();
+            if open {
+                shared.take_pushes(slot);
+            }
             blocked = false;
             match handle_events(shared, slot, dispatch, ctx).await {
                 Handled::All => {}
                 Handled::Blocked => blocked = true,
                 Handled::Closed(why) => closed = Some(why),
             }
-            // Closing waits for the messages already read: they are answered first.
+            // The messages already read are still answered: the core hands them out first.
             let asked = ctx.close_requested() || slot.close_asked() || shared.stopping.get();
-            if closed.is_none() && !blocked && asked {
+            if open && asked {
                 slot.conn.borrow_mut().close(clock.now());
                 continue;
             }
@@ -148,7 +153,7 @@ async fn drive(
             Err(e) => {
                 slot.conn.borrow_mut().record_failure(ErrorKind::BadWrite);
                 log::debug!("connection {} ({}): write failed: {e}", slot.id, slot.peer);
-                return End::Peer;
+                return;
             }
         }
         let pending = !slot.conn.borrow().transmit().is_empty()
@@ -158,45 +163,24 @@ async fn drive(
             // The client took enough: handle the rest of what was read.
             continue;
         }
-        // A client that ended its stream, or a server stopping, waits no longer than the grace
-        // period for its last replies to be taken, answered or not.
-        let finishing = blocked
-            && (shared.stopping.get() || slot.close_asked() || slot.conn.borrow().is_closed());
-        if closed.is_some() || finishing {
-            if let (Some(why), false) = (&closed, pending) {
-                return match why {
-                    Closed::Local => End::Local,
-                    Closed::Eof => End::Peer,
-                    other => End::Refused(CloseCode::for_closed(other)),
-                };
+        if let Some(why) = &closed {
+            let mut conn = slot.conn.borrow_mut();
+            // Everything written, ours too: end this side's stream when the core says.
+            if !pending && conn.poll_half_close() {
+                shutdown::half_close(shared, stream, why);
             }
-            // Replies still to send: wait for the client to take them, a while.
-            let deadline = *drain_deadline
-                .get_or_insert_with(|| Instant::now() + shared.config.shutdown_grace);
-            let timed_out = async { stream.writable().await.is_err() }
-                .or(async {
-                    Timer::at(deadline).await;
-                    true
-                })
-                .await;
-            if timed_out {
-                log::debug!(
-                    "connection {} ({}): closed with {} bytes unsent",
-                    slot.id,
-                    slot.peer,
-                    slot.conn.borrow().transmit().len()
-                );
-                return End::Peer;
+            if conn.is_drained() {
+                return;
             }
-            continue;
         }
 
-        let (deadline, wants_input) = {
+        let (deadline, wants_input, open) = {
             let conn = slot.conn.borrow();
-            (conn.poll_timeout(), conn.wants_input())
+            (conn.poll_timeout(), conn.wants_input(), !conn.is_closed())
         };
-        // Over a control rate: not read until its next request would be allowed.
-        let held = slot.held_until(clock);
+        // Over a control rate: not read until its next request would be allowed (a closed
+        // connection reads only to drop).
+        let held = slot.held_until(clock).filter(|_| open);
         let want_read = wants_input && held.is_none();
         let deadline = match (deadline, held) {
             (Some(at), Some(until)) => Some(at.min(until)),
@@ -215,7 +199,7 @@ async fn drive(
         // at every guess) keeps it from the timer too: a deadline already past is handled here.
         if deadline.is_some_and(|at| clock.now() >= at) {
             armed = None;
-            slot.conn.borrow_mut().handle_timeout(clock.now());
+            shutdown::timeout(slot, clock.now());
             continue;
         }
         if want_read && read_more {
@@ -258,13 +242,18 @@ async fn drive(
             }
         })
         .or(async {
-            Pushed {
-                shared,
-                slot,
-                take: wants_input,
+            // Pushes, and the requests to close, concern an open connection only.
+            if open {
+                Pushed {
+                    shared,
+                    slot,
+                    take: wants_input,
+                }
+                .await;
+                Wake::Pushed
+            } else {
+                future::pending().await
             }
-            .await;
-            Wake::Pushed
         })
         .or(async {
             (&mut timer).await;
@@ -279,7 +268,7 @@ async fn drive(
             Wake::Writable | Wake::Pushed => {}
             Wake::Timer => {
                 armed = None;
-                slot.conn.borrow_mut().handle_timeout(clock.now());
+                shutdown::timeout(slot, clock.now());
             }
         }
     }

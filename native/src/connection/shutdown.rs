@@ -1,73 +1,39 @@
-//! How a connection's socket is let go once the driver is done with it.
+//! The adapter's part of a close: ending this side's stream when the core says, and telling
+//! of output the core dropped when its grace period ran out. When to do either is the core's
+//! closing state; this only moves the bytes.
 
-use std::io;
-use std::time::Instant;
+use std::time::Duration;
 
 use jsocket_core::websocket::CloseCode;
-use smol::future::FutureExt;
-use smol::Timer;
+use jsocket_core::Closed;
 
-use crate::shard::Shared;
+use crate::shard::{Shared, Slot};
 use crate::socket::Stream;
 
-/// How a connection ended, which decides how its socket is let go.
-pub(super) enum End {
-    /// This side closed (shutdown or the handler's request): end our stream and give the
-    /// client a moment to read the last replies.
-    Local,
-    /// The peer ended its stream, or a write failed, or it was let go.
-    Peer,
-    /// The core closed it for a reason the peer should hear (idle, a protocol error): a
-    /// WebSocket peer is sent the binding's close code before the socket goes, not a bare
-    /// end of the TCP connection (which a browser reports as 1006).
-    Refused(CloseCode),
-}
-
-/// Lets the socket go as the connection's end asks: a close frame for a WebSocket peer, and a
-/// moment for the client to read the last replies when this side closed.
-pub(super) async fn let_go(shared: &Shared, stream: &Stream, end: End) {
-    match end {
-        End::Local => {
-            let code = if shared.stopping.get() {
-                CloseCode::GoingAway
-            } else {
-                CloseCode::Normal
-            };
-            stream.close_with(code);
-            linger(shared, stream).await;
-        }
-        End::Refused(code) => {
-            if stream.close_with(code) {
-                linger(shared, stream).await;
-            }
-        }
-        End::Peer => {}
-    }
-}
-
-/// After closing from this side: ends our stream, then reads and drops what the client still
-/// sends until it closes too (or the grace period ends), so that closing with unread input does
-/// not reset the connection and destroy replies the client has not read yet.
-async fn linger(shared: &Shared, stream: &Stream) {
+/// Ends this side's stream after the last output: a WebSocket peer is sent the binding's close
+/// code first (not a bare end of the TCP connection, which a browser reports as 1006). The
+/// driver then reads and drops what the client still sends until its end of stream, so that
+/// closing with unread input does not reset the connection and destroy the last replies.
+pub(super) fn half_close(shared: &Shared, stream: &Stream, why: &Closed) {
+    let code = match why {
+        Closed::Local if shared.stopping.get() => CloseCode::GoingAway,
+        other => CloseCode::for_closed(other),
+    };
+    stream.close_with(code);
     stream.shutdown_write();
-    let deadline = Instant::now() + shared.config.shutdown_grace;
-    loop {
-        let timed_out = async { stream.readable().await.is_err() }
-            .or(async {
-                Timer::at(deadline).await;
-                true
-            })
-            .await;
-        if timed_out {
-            return;
-        }
-        let mut buf = shared.read_buf.borrow_mut();
-        match stream.try_read(&mut buf) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return,
-        }
+}
+
+/// Reports the time to the core, noting output it dropped because the client did not take
+/// it within the grace period.
+pub(super) fn timeout(slot: &Slot, now: Duration) {
+    let mut conn = slot.conn.borrow_mut();
+    let unsent = conn.transmit().len();
+    conn.handle_timeout(now);
+    if unsent > 0 && conn.is_drained() {
+        log::debug!(
+            "connection {} ({}): closed with {unsent} bytes unsent",
+            slot.id,
+            slot.peer
+        );
     }
 }

@@ -109,7 +109,7 @@ async fn serve_web(
         // endpoint's, whichever comes first), and at shutdown after the grace period.
         respond::static_file(&tcp, web, &head, clock.instant(arrived))
             .or(Kicked(&slot))
-            .or(shared.stopped_for(shared.config.shutdown_grace))
+            .or(shared.stopped_for(shared.config.shutdown_grace()))
             .await;
         return;
     }
