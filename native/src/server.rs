@@ -56,7 +56,8 @@
 //! [`EndpointConfig::output_budget`](jsocket_core::endpoint::EndpointConfig::output_budget) however many members share them; a member takes at most
 //! [`EndpointConfig::member_messages`](jsocket_core::endpoint::EndpointConfig::member_messages) messages and `max_pending_output` bytes with its unsent output
 //! (an empty outbox of a drained connection takes one message of any size). A push that does
-//! not fit a member is dropped for it (`send` returns [`PushError::Full`](crate::PushError::Full)),
+//! not fit a member is dropped for it (`send` returns [`PushError::Refused`](crate::PushError::Refused) with the core's
+//! [`Full`](jsocket_core::endpoint::PushError::Full)),
 //! one that does not fit the budget drops the oldest waiting pushes first (the slowest
 //! readers'), and every drop is counted (`pushes_dropped`); a member that goes on losing pushes
 //! for [`EndpointConfig::slow_reader_timeout`](jsocket_core::endpoint::EndpointConfig::slow_reader_timeout) (30 s) is disconnected. A pushed payload of 16 KiB or more is written from the shared
@@ -67,7 +68,8 @@
 //! client once a whole frame of it has come (before its handler sees that first message, so a
 //! first message's broadcast reaches its sender too), a WebSocket client once its handshake is
 //! done; an HTTP visitor never. Until then pushes skip it ([`ServerHandle::send`] answers
-//! [`PushError::Unidentified`](crate::PushError::Unidentified)), so a page request or WebSocket
+//! [`PushError::Refused`](crate::PushError::Refused) with the core's
+//! [`NotMember`](jsocket_core::endpoint::PushError::NotMember)), so a page request or WebSocket
 //! handshake that comes late, while a room is busy, is answered as one.
 //!
 //! ## Admission

@@ -16,30 +16,21 @@ use crate::stats::ServerStats;
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushError {
-    /// No connection has this id (it may have closed).
-    NoSuchConnection(u64),
-    /// The connection's outbox is full (by message count or by bytes): its client does not read
-    /// fast enough. The message is dropped for that connection and counted.
-    Full(u64),
     /// The message could not be serialised.
     Serialize(String),
-    /// The connection has not said what it is yet (no whole jsocket frame received, no
-    /// WebSocket handshake finished), or never will (an HTTP download): it takes no pushed
-    /// messages, so that a late HTTP request is never answered with jsocket frames.
-    Unidentified(u64),
-    /// The server's output budget cannot hold the message even after dropping the oldest
-    /// waiting pushes (it is larger than the whole budget): dropped, and counted.
-    OverBudget,
+    /// The server did not take it, for the core's reason: no such connection (it may have
+    /// closed), a connection that takes no pushes (not identified yet, or an HTTP download, so
+    /// that a late HTTP request is never answered with jsocket frames), its outbox full (its
+    /// client does not read fast enough), or the output budget spent. The message is dropped for
+    /// that connection, and counted.
+    Refused(EndpointPush),
 }
 
 impl fmt::Display for PushError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PushError::NoSuchConnection(id) => write!(f, "no connection {id}"),
-            PushError::Full(id) => write!(f, "outbox of connection {id} is full"),
             PushError::Serialize(e) => write!(f, "message is not serialisable: {e}"),
-            PushError::Unidentified(id) => write!(f, "connection {id} has not said what it is"),
-            PushError::OverBudget => f.write_str("the server's output budget is spent"),
+            PushError::Refused(why) => why.fmt(f),
         }
     }
 }
@@ -75,13 +66,8 @@ fn serialise<T: Serialize + ?Sized>(message: &T) -> Result<Vec<u8>, PushError> {
 }
 
 impl From<EndpointPush> for PushError {
-    fn from(e: EndpointPush) -> Self {
-        match e {
-            EndpointPush::NoSuchConnection(id) => PushError::NoSuchConnection(id.get()),
-            EndpointPush::NotMember(id) => PushError::Unidentified(id.get()),
-            EndpointPush::Full(id) => PushError::Full(id.get()),
-            _ => PushError::OverBudget,
-        }
+    fn from(why: EndpointPush) -> Self {
+        PushError::Refused(why)
     }
 }
 

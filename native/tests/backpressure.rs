@@ -8,6 +8,7 @@ use std::io::Write;
 use std::net::TcpStream;
 
 use common::{client_entry, frame, start, start_single, wait_until, RawPeer};
+use jsocket::jsocket_core::endpoint::PushError as Refused;
 use jsocket::jsocket_core::{Config, Dialect, Event};
 use jsocket::{handler_fn, PushError, ServerConfig};
 use serde_json::{json, Value};
@@ -75,7 +76,7 @@ fn pusher() -> impl jsocket::Handler {
         if let Some(to) = msg.get("to").and_then(Value::as_u64) {
             let sent = match ctx.handle().send(to, &msg["msg"]) {
                 Ok(()) => json!("sent"),
-                Err(PushError::Full(id)) => json!({"full": id}),
+                Err(PushError::Refused(Refused::Full(id))) => json!({"full": id.get()}),
                 Err(e) => json!(e.to_string()),
             };
             return Some(json!({"sent": sent}));

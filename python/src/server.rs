@@ -14,6 +14,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use jsocket::jsocket_core::endpoint::PushError as Refused;
 use jsocket::{PushError, ServerConfig, ServerHandle, Stopper};
 use jsocket_core::endpoint::EndpointConfig;
 use pyo3::exceptions::PyRuntimeError;
@@ -211,8 +212,8 @@ async fn forward(commands: Receiver<Command>) {
             Action::Send(id, text) => {
                 out.taken(text.len());
                 match handle.send_json(id, &text) {
-                    Ok(()) | Err(PushError::NoSuchConnection(_)) => {}
-                    Err(PushError::Unidentified(_)) => {
+                    Ok(()) | Err(PushError::Refused(Refused::NoSuchConnection(_))) => {}
+                    Err(PushError::Refused(Refused::NotMember(_))) => {
                         log::debug!("connection {id} has not spoken yet: message dropped");
                     }
                     // Its client leaves too much unread: later sends fail.
