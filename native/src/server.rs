@@ -138,7 +138,7 @@ use crate::open_files;
 use crate::refusal;
 use crate::registry::{Admission, Shared};
 use crate::shard::{Fabric, Letter, Load};
-use crate::socket::{PeerAddr, Stream};
+use crate::socket::{Accepted, PeerAddr, Stream};
 
 /// Pending connections the kernel holds for us before `accept`.
 const BACKLOG: i32 = 1024;
@@ -361,7 +361,8 @@ impl Server {
     /// Runs the server ([`run`](Self::run)) on this thread and as many more as
     /// [`ServerConfig::threads`] asks, until shut down.
     pub fn run_blocking<H: Handler + Send + Sync>(self, handler: H) -> io::Result<()> {
-        smol::block_on(self.run(handler))
+        // Shard 0 waits in a poller of its own, as the other shards do.
+        crate::shard::block_on(self.run(handler))
     }
 
     /// Runs shard 0 on this task, with `first` and the listeners, and the other shards on
@@ -401,7 +402,7 @@ impl Server {
             let thread = std::thread::Builder::new()
                 .name(format!("jsocket-shard-{i}"))
                 .spawn(move || {
-                    smol::block_on(shard.run(make(), Vec::new()));
+                    crate::shard::block_on(shard.run(make(), Vec::new()));
                     drop(done);
                 });
             match thread {
@@ -539,14 +540,15 @@ async fn accept_loop(shard: Host, listener: Listener) {
     let shared = &shard.shared;
     loop {
         let accepted = match &listener {
+            // Not registered with a reactor here: the shard that serves it registers it.
             Listener::Tcp(l) | Listener::Web(l) => l
-                .accept()
+                .read_with(|l| l.accept())
                 .await
-                .map(|(s, addr)| (Stream::tcp(s), PeerAddr::Tcp(addr))),
+                .map(|(s, addr)| (Accepted::Tcp(s), PeerAddr::Tcp(addr))),
             #[cfg(unix)]
-            Listener::Unix(l) => l.accept().await.map(|(s, addr)| {
+            Listener::Unix(l) => l.read_with(|l| l.accept()).await.map(|(s, addr)| {
                 let path = addr.as_pathname().map(PathBuf::from);
-                (Stream::unix(s), PeerAddr::Unix(path))
+                (Accepted::Unix(s), PeerAddr::Unix(path))
             }),
         };
         let (stream, peer) = match accepted {
@@ -581,7 +583,7 @@ async fn inbox_loop(shard: Host, inbox: smol::channel::Receiver<Letter>) {
                     peer,
                     door,
                     load,
-                }) => shard.serve(*stream, peer, door, load),
+                }) => shard.serve(stream, peer, door, load),
                 Some(letter) => mail.push(letter),
                 None => break,
             }
@@ -608,8 +610,15 @@ impl Host {
     }
 
     /// Admits and serves a connection accepted for this shard, or refuses it.
-    fn serve(&self, stream: Stream, peer: PeerAddr, door: Door, load: Load) {
+    fn serve(&self, accepted: Accepted, peer: PeerAddr, door: Door, load: Load) {
         let shared = &self.shared;
+        let stream = match Stream::register(accepted) {
+            Ok(stream) => stream,
+            Err(e) => {
+                log::debug!("closed {peer}: not registered: {e}");
+                return;
+            }
+        };
         match shared.admit(&peer) {
             Admission::Serve(id) => {
                 let task = connection_task(shared, id, peer, stream, self.dispatch.clone(), door);

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use smol::Async;
 
 pub(crate) use crate::plain_stream::PlainStream;
+use crate::shard::{LocalStream, Reactor};
 
 /// Where a peer is connected from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,11 +32,23 @@ impl fmt::Display for PeerAddr {
     }
 }
 
+/// An accepted socket, not yet registered with any reactor: it can be handed to another shard.
+#[derive(Debug)]
+pub(crate) enum Accepted {
+    /// A TCP connection.
+    Tcp(TcpStream),
+    /// A Unix socket connection.
+    #[cfg(unix)]
+    Unix(UnixStream),
+}
+
 /// A connected stream the server serves, registered with the reactor.
 #[derive(Debug)]
 pub(crate) enum Stream {
     /// TCP or a Unix socket, as clients connect over too.
     Plain(PlainStream),
+    /// TCP or a Unix socket registered with its shard's own reactor.
+    Local(LocalStream),
     /// A WebSocket whose binary messages carry the byte stream (see `crate::ws`).
     Ws(Box<crate::ws::WsStream>),
 }
@@ -52,10 +65,51 @@ impl Stream {
         Stream::Plain(PlainStream::Unix(stream))
     }
 
+    /// An accepted socket, registered with this thread's shard reactor when it has one (the
+    /// shard runs in [`block_on`](crate::shard::block_on)), else with async-io's.
+    pub(crate) fn register(accepted: Accepted) -> io::Result<Self> {
+        if let Some(reactor) = Reactor::current() {
+            if let Accepted::Tcp(s) = &accepted {
+                crate::plain_stream::no_delay(s);
+            }
+            return LocalStream::new(reactor, accepted).map(Stream::Local);
+        }
+        Ok(match accepted {
+            Accepted::Tcp(s) => Stream::tcp(Async::new(s)?),
+            #[cfg(unix)]
+            Accepted::Unix(s) => Stream::unix(Async::new(s)?),
+        })
+    }
+
+    /// Whether it is a TCP socket that may carry HTTP (not yet a WebSocket).
+    pub(crate) fn is_plain_tcp(&self) -> bool {
+        match self {
+            Stream::Plain(PlainStream::Tcp(_)) => true,
+            Stream::Local(s) => s.is_tcp(),
+            _ => false,
+        }
+    }
+
+    /// Whether it is a plain socket (TCP or Unix), not a WebSocket.
+    pub(crate) fn is_plain(&self) -> bool {
+        !matches!(self, Stream::Ws(_))
+    }
+
+    /// The TCP socket registered with async-io, for the HTTP and WebSocket side; `None` for
+    /// any other stream.
+    pub(crate) fn into_async_tcp(self) -> Option<io::Result<Async<TcpStream>>> {
+        match self {
+            Stream::Plain(PlainStream::Tcp(s)) => Some(Ok(s)),
+            Stream::Local(s) => s.into_async_tcp(),
+            _ => None,
+        }
+    }
+
     /// Reads what is there without waiting (`WouldBlock` when nothing is).
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(s) => s.try_read(buf),
+            Stream::Local(s) => s.try_read(buf),
             Stream::Ws(s) => s.try_read(buf),
         }
     }
@@ -64,6 +118,7 @@ impl Stream {
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(s) => s.try_write(buf),
+            Stream::Local(s) => s.try_write(buf),
             Stream::Ws(s) => s.try_write(buf),
         }
     }
@@ -75,6 +130,9 @@ impl Stream {
             Stream::Plain(s) => {
                 s.try_write_vectored(&[io::IoSlice::new(first), io::IoSlice::new(second)])
             }
+            Stream::Local(s) => {
+                s.try_write_vectored(&[io::IoSlice::new(first), io::IoSlice::new(second)])
+            }
             Stream::Ws(s) if first.is_empty() => s.try_write(second),
             Stream::Ws(s) => s.try_write(first),
         }
@@ -84,6 +142,7 @@ impl Stream {
     pub(crate) async fn readable(&self) -> io::Result<()> {
         match self {
             Stream::Plain(s) => s.readable().await,
+            Stream::Local(s) => s.readable().await,
             Stream::Ws(s) => s.readable().await,
         }
     }
@@ -92,6 +151,7 @@ impl Stream {
     pub(crate) async fn writable(&self) -> io::Result<()> {
         match self {
             Stream::Plain(s) => s.writable().await,
+            Stream::Local(s) => s.writable().await,
             Stream::Ws(s) => s.writable().await,
         }
     }
@@ -101,7 +161,7 @@ impl Stream {
     pub(crate) fn has_buffered_output(&self) -> bool {
         match self {
             Stream::Ws(s) => s.has_buffered_output(),
-            Stream::Plain(_) => false,
+            Stream::Plain(_) | Stream::Local(_) => false,
         }
     }
 
@@ -110,7 +170,7 @@ impl Stream {
     pub(crate) fn flush_buffered(&self) -> io::Result<()> {
         match self {
             Stream::Ws(s) => s.flush_buffered(),
-            Stream::Plain(_) => Ok(()),
+            Stream::Plain(_) | Stream::Local(_) => Ok(()),
         }
     }
 
@@ -119,6 +179,11 @@ impl Stream {
     pub(crate) fn quick_ack(&self) {
         match self {
             Stream::Plain(s) => s.quick_ack(),
+            Stream::Local(s) => {
+                if let Some(tcp) = s.tcp() {
+                    crate::plain_stream::quick_ack_tcp(tcp);
+                }
+            }
             Stream::Ws(s) => crate::plain_stream::quick_ack_tcp(s.socket().get_ref()),
         }
     }
@@ -129,7 +194,7 @@ impl Stream {
     pub(crate) fn holds_partial(&self) -> Option<bool> {
         match self {
             Stream::Ws(s) => Some(s.holds_partial()),
-            Stream::Plain(_) => None,
+            Stream::Plain(_) | Stream::Local(_) => None,
         }
     }
 
@@ -141,7 +206,7 @@ impl Stream {
                 s.close_with(code);
                 true
             }
-            Stream::Plain(_) => false,
+            Stream::Plain(_) | Stream::Local(_) => false,
         }
     }
 
@@ -149,6 +214,7 @@ impl Stream {
     pub(crate) fn shutdown_write(&self) {
         match self {
             Stream::Plain(s) => s.shutdown_write(),
+            Stream::Local(s) => s.shutdown_write(),
             // The WebSocket closing handshake; the socket closes once the peer answers.
             Stream::Ws(s) => s.shutdown_write(),
         }

@@ -15,6 +15,12 @@
 
 mod bus;
 mod ledger;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod local_stream;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod no_reactor;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod reactor;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,17 +29,23 @@ use jsocket_core::endpoint::{ConnId, Frame, OutputBudget, Summary, SHARD_SHIFT};
 
 pub(crate) use bus::Bus;
 pub(crate) use ledger::SharedLedger;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) use local_stream::LocalStream;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) use no_reactor::{block_on, LocalStream, Reactor};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) use reactor::{block_on, Reactor};
 
 use crate::config::ServerConfig;
 use crate::http::Door;
-use crate::socket::{PeerAddr, Stream};
+use crate::socket::{Accepted, PeerAddr};
 
 /// What one shard sends another.
 pub(crate) enum Letter {
-    /// A connection accepted on shard 0, for this shard to admit and serve.
+    /// A connection accepted on shard 0, for this shard to register, admit and serve.
     Arrival {
         /// The socket.
-        stream: Box<Stream>,
+        stream: Accepted,
         /// Its peer.
         peer: PeerAddr,
         /// The port it came in on.
@@ -173,10 +185,10 @@ impl Fabric {
 
     /// Hands a connection to the shard of its `load`; false when that shard has stopped (the
     /// server is stopping): the connection is closed.
-    pub(crate) fn hand(&self, stream: Stream, peer: PeerAddr, door: Door, load: Load) -> bool {
+    pub(crate) fn hand(&self, stream: Accepted, peer: PeerAddr, door: Door, load: Load) -> bool {
         let shard = load.shard;
         let letter = Letter::Arrival {
-            stream: Box::new(stream),
+            stream,
             peer,
             door,
             load,
