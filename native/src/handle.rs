@@ -9,7 +9,7 @@ use serde::Serialize;
 use jsocket_core::endpoint::PushError as EndpointPush;
 use jsocket_core::JsonText;
 
-use crate::registry::Shared;
+use crate::shard::Shared;
 use crate::stats::ServerStats;
 
 /// Why a pushed message was not queued.

@@ -11,7 +11,7 @@ use jsocket_core::{JsonText, LocalError, RemoteError, Stats};
 use serde_json::Value;
 
 use crate::handle::ServerHandle;
-use crate::registry::Slot;
+use crate::shard::Slot;
 use crate::socket::PeerAddr;
 
 /// A boxed future that need not be `Send` (each shard of a server runs on one thread).

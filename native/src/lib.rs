@@ -61,7 +61,6 @@ mod http;
 mod open_files;
 mod plain_stream;
 mod refusal;
-mod registry;
 pub mod server;
 mod shard;
 mod socket;

@@ -12,7 +12,7 @@ use smol::Timer;
 
 use crate::counted::Counted;
 use crate::http::{status_response, Door};
-use crate::registry::Shared;
+use crate::shard::Shared;
 use crate::socket::Stream;
 
 /// The longest a refused connection is kept: to read its first bytes, answer, and see it close.

@@ -136,7 +136,7 @@ use crate::handler::{AsyncHandler, Dispatch, Everywhere, Handler};
 use crate::http::{self, Door};
 use crate::open_files;
 use crate::refusal;
-use crate::registry::{Admission, Shared};
+use crate::shard::{Admission, Shared};
 use crate::shard::{Fabric, Letter, Load};
 use crate::socket::{Accepted, PeerAddr, Stream};
 
@@ -704,7 +704,7 @@ mod tests {
     use crate::handler::Dispatch;
     use crate::handlers::Echo;
     use crate::http::Door;
-    use crate::registry::{Admission, Shared};
+    use crate::shard::{Admission, Shared};
     use crate::socket::{PeerAddr, Stream};
 
     /// A connection's task dropped half-way (as when its executor goes) gives back its place

@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 
 use smol::future;
 
-use crate::registry::Slot;
+use crate::shard::Slot;
 
 /// Members woken before the line lets the other tasks run: a few hundred microseconds of
 /// writes.
@@ -87,12 +87,12 @@ mod tests {
 
     use super::BATCH;
     use crate::config::ServerConfig;
-    use crate::registry::{Kicked, Shared};
+    use crate::shard::{Kicked, Shared};
     use crate::socket::PeerAddr;
 
     /// Resolves the second time it is polled (once woken), having left its waker with `slot`'s
     /// task on the first.
-    async fn woken(slot: &crate::registry::Slot) {
+    async fn woken(slot: &crate::shard::Slot) {
         let mut first = true;
         future::poll_fn(|cx| {
             if std::mem::take(&mut first) {

@@ -17,7 +17,7 @@ use crate::connection;
 use crate::handler::Dispatch;
 use jsocket_core::endpoint::Protocol;
 
-use crate::registry::{Kicked, Pushed, Shared, Slot};
+use crate::shard::{Kicked, Pushed, Shared, Slot};
 use crate::socket::Stream;
 use crate::ws;
 
@@ -262,7 +262,7 @@ mod tests {
     use crate::config::ServerConfig;
     use crate::handler::Dispatch;
     use crate::handlers::Echo;
-    use crate::registry::Shared;
+    use crate::shard::Shared;
     use crate::socket::{PeerAddr, Stream};
 
     /// Every connection's task holds this future, a jsocket client's too: the HTTP and

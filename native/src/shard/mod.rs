@@ -1,5 +1,5 @@
 //! Shards: one thread per core, each with its own executor and its own
-//! [`Shared`](crate::registry::Shared) (endpoint, connections, read buffer), owning its
+//! [`Shared`] (endpoint, connections, read buffer), owning its
 //! connections outright; nothing on the path of one message is locked or shared.
 //!
 //! What is server-wide crosses shards through a [`Fabric`], touched at admission, departure and
@@ -21,6 +21,7 @@ mod local_stream;
 mod no_reactor;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod reactor;
+mod state;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -35,6 +36,7 @@ pub(crate) use local_stream::LocalStream;
 pub(crate) use no_reactor::{block_on, LocalStream, Reactor};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) use reactor::{block_on, Reactor};
+pub(crate) use state::{Admission, Answer, Kicked, Pushed, Shared, Slot};
 
 use crate::config::ServerConfig;
 use crate::http::Door;

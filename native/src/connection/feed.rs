@@ -1,0 +1,93 @@
+//! Handing a read to the core, with a synchronous handler answering as the messages decode.
+
+use std::time::Duration;
+
+use crate::handler::{Context, Dispatch};
+use crate::shard::{Shared, Slot};
+use crate::socket::Stream;
+
+use super::dispatch::{call_sync, deliver, next_event, settle, Handled, Out, Step};
+use super::flush::flush;
+
+/// Bytes handed to the core at a time when a synchronous handler answers them straight away.
+/// Parsing a whole read before answering any of it keeps every parsed message alive at once:
+/// the allocator's per-thread cache (a few blocks per size) overflows and the messages leave
+/// the CPU cache. A few messages at a time are parsed, answered and freed while hot.
+const FEED_CHUNK: usize = 512;
+
+/// Output bytes at which replies first go out early within a read (see [`feed`]).
+const EARLY_FLUSH: usize = 512;
+
+/// The smallest read whose replies go out early: handling the rest of it must take longer than
+/// the client's wake-up (tens of µs, some 50 small messages) for the two to overlap; below that
+/// an early write is only one more system call.
+const EARLY_READ: usize = 4096;
+
+/// Hands what one read brought to the core. With a synchronous handler the messages are
+/// answered as they are decoded, a few at a time ([`FEED_CHUNK`]); whatever is left when the
+/// output passes its limit or the connection closes is queued in the core as a whole, and
+/// handled by [`handle_events`](super::dispatch::handle_events) as before.
+pub(super) fn feed(
+    shared: &Shared,
+    slot: &Slot,
+    stream: &Stream,
+    dispatch: &Dispatch,
+    ctx: &mut Context,
+    now: Duration,
+    input: &[u8],
+) {
+    let Dispatch::Sync(handler) = dispatch else {
+        slot.conn.borrow_mut().handle_input(now, input);
+        return;
+    };
+    let mut rest = input;
+    // Replies written before the rest of a large read is handled, while a core is free for
+    // the client to work on them (see `cpu_gauge`): first at EARLY_FLUSH bytes, then each time
+    // the output doubles, so a read costs a few writes more at most.
+    let mut early = if input.len() >= EARLY_READ && shared.early_replies(now) {
+        EARLY_FLUSH
+    } else {
+        usize::MAX
+    };
+    while !rest.is_empty() {
+        // No short tail: a last piece under a chunk goes with the one before it.
+        let take = if rest.len() >= 2 * FEED_CHUNK {
+            FEED_CHUNK
+        } else {
+            rest.len()
+        };
+        let (piece, later) = rest.split_at(take);
+        rest = later;
+        slot.conn.borrow_mut().handle_input(now, piece);
+        let mut answered = false;
+        // A closed connection's events (its `Closed` last) are left to `handle_events`.
+        while !slot.conn.borrow().is_closed() {
+            let event = match next_event(slot) {
+                Ok(event) => event,
+                Err(Handled::All) => break,
+                Err(_) => {
+                    slot.conn.borrow_mut().handle_input(now, rest);
+                    return;
+                }
+            };
+            answered = true;
+            let reply = match settle(shared, slot, ctx, event) {
+                Step::Call(msg) => call_sync(slot, handler.as_ref(), msg, ctx).map(Out::Reply),
+                Step::Reply(reply) => reply,
+                // Not reached: the `Closed` event comes only once the connection is closed.
+                Step::Closed(_) => None,
+            };
+            deliver(slot, ctx, now, reply);
+        }
+        if !rest.is_empty() && slot.conn.borrow().transmit().len() >= early {
+            // A failed write fails again in the driver's flush, which handles it.
+            let _ = flush(slot, stream, usize::MAX);
+            early = early.saturating_mul(2);
+        }
+        if !answered || slot.conn.borrow().is_closed() {
+            // Inside a large frame, or closed: the rest in one piece, without chopping.
+            slot.conn.borrow_mut().handle_input(now, rest);
+            return;
+        }
+    }
+}

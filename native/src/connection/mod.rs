@@ -1,0 +1,286 @@
+//! The per-connection driver: the hot path between one socket and its core `Connection`.
+//!
+//! This module holds the driver's loop; beside it, [`read`](mod@read) (reading, and when to read
+//! without waiting), [`feed`](mod@feed) (a read handed to the core), [`dispatch`] (events to the
+//! handler, replies queued), [`flush`](mod@flush) (writing) and [`shutdown`] (letting the socket
+//! go).
+//!
+//! Each turn of its loop:
+//! 1. queues pushed messages (only while the core wants input, so a client that does not read
+//!    cannot make the server buffer without bound);
+//! 2. drains the core's events: each message goes to the handler (or, for the control message,
+//!    to the server itself) and its reply is queued on the core's output buffer, so the replies
+//!    to one read are coalesced; once the unsent output passes the core's `max_pending_output`
+//!    it stops, and takes the rest when the client has read enough;
+//! 3. writes what is pending in one `write`, up to a read buffer's worth (more waits for the
+//!    next turn, after the other tasks), and reports what the socket took;
+//! 4. waits for whichever comes first: the socket readable (only while the core wants input),
+//!    writable (only while output is pending), a pushed message or shutdown, or the core's next
+//!    deadline; then reads once into the server's shared buffer and hands the bytes to the core.
+//!    With a synchronous handler the bytes go in a few messages at a time, each answered at
+//!    once, while it is hot in the cache; the replies go out in one write per read (or, for a
+//!    large read while a CPU is free, a few: see [`EarlyReplies`](crate::EarlyReplies)).
+//!    Before waiting, a connection whose last such guess found bytes lets the other tasks run
+//!    and reads once without waiting: while the server is busy with other clients, its next
+//!    request is often there by then, and the reactor is not woken for it (see [`Guess`]).
+//!
+//! Fairness: once a connection has taken a read buffer's worth of input
+//! ([`ServerConfig::read_buffer`](crate::ServerConfig::read_buffer)) since it last yielded, it
+//! yields to the executor before its next turn, so that a client that keeps its socket full
+//! delays the others by one read's work at most.
+//!
+//! Backpressure: while the unsent output is over the core's `max_pending_output`, the driver
+//! stops handling the client's messages already read, reading more, and taking pushes for it,
+//! until the client has read enough; the client's further requests wait in the core's event
+//! queue (one read at most), then in the kernel's buffers, then in its own.
+//!
+//! The driver decides nothing of the protocol: limits, timeouts, errors and statistics are the
+//! core's. It reads the clock, moves bytes, and asks for a quick ACK when a read ends inside a
+//! frame (see [`Stream::quick_ack`]).
+
+mod dispatch;
+mod feed;
+mod flush;
+mod read;
+mod shutdown;
+#[cfg(test)]
+mod tests;
+
+use std::pin::pin;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use jsocket_core::websocket::CloseCode;
+use jsocket_core::Closed;
+use jsocket_core::ErrorKind;
+use smol::future::{self, FutureExt};
+use smol::Timer;
+
+use crate::handle::ServerHandle;
+use crate::handler::{Context, Dispatch};
+use crate::shard::{Pushed, Shared, Slot};
+use crate::socket::Stream;
+
+use dispatch::{handle_events, Handled};
+use flush::{flush, Flushed};
+use read::{read, Got, Guess};
+use shutdown::End;
+
+/// What ended a wait.
+enum Wake {
+    Readable,
+    Writable,
+    Pushed,
+    Timer,
+}
+
+/// Serves one connection until it ends (its registration's guard, held by the caller, then
+/// unregisters it).
+pub(crate) async fn serve(shared: Rc<Shared>, slot: Rc<Slot>, stream: Stream, dispatch: Dispatch) {
+    let handle = ServerHandle {
+        shared: shared.clone(),
+    };
+    let mut ctx = Context::new(slot.clone(), handle);
+    log::debug!("connection {} from {}", slot.id, slot.peer);
+    dispatch.on_connect(&mut ctx);
+    let end = drive(&shared, &slot, &stream, &dispatch, &mut ctx).await;
+    shutdown::let_go(&shared, &stream, end).await;
+    dispatch.on_disconnect(&mut ctx);
+    log::debug!("connection {} from {} gone", slot.id, slot.peer);
+}
+
+async fn drive(
+    shared: &Shared,
+    slot: &Slot,
+    stream: &Stream,
+    dispatch: &Dispatch,
+    ctx: &mut Context,
+) -> End {
+    let clock = shared.clock;
+    let mut timer = Timer::never();
+    // Kept across waits that end otherwise (a push): dropped, it would take its waker with it,
+    // and the next wait would register the socket with the reactor again (a system call per
+    // push, for a member that only listens). Renewed after a read made without it that found
+    // bytes: registered before, it would be woken for those bytes, for nothing; a read that
+    // found none leaves it registered, as it still holds.
+    let mut readable = pin!(stream.readable());
+    let mut armed: Option<Duration> = None;
+    let mut read_more = false;
+    let mut guess = Guess::default();
+    let mut closed: Option<Closed> = None;
+    let mut drain_deadline: Option<Instant> = None;
+    // Messages read but not handled yet: the output was over its limit.
+    let mut blocked = false;
+    // Input taken since this connection last let the other tasks run.
+    let mut turn_start = 0u64;
+    loop {
+        // Fairness: a turn takes at most one read's worth of input (and the messages in it);
+        // a client that keeps the socket full then waits for the others to have theirs.
+        let read_in = slot.conn.borrow().stats().bytes_in;
+        if read_in.saturating_sub(turn_start) >= shared.config.read_buffer as u64 {
+            future::yield_now().await;
+            turn_start = read_in;
+        }
+        if slot.kicked() {
+            // Let go by the endpoint (a slow reader): its slot is given back already.
+            return End::Peer;
+        }
+        if closed.is_none() {
+            shared.take_pushes(slot);
+            blocked = false;
+            match handle_events(shared, slot, dispatch, ctx).await {
+                Handled::All => {}
+                Handled::Blocked => blocked = true,
+                Handled::Closed(why) => closed = Some(why),
+            }
+            // Closing waits for the messages already read: they are answered first.
+            let asked = ctx.close_requested() || slot.close_asked() || shared.stopping.get();
+            if closed.is_none() && !blocked && asked {
+                slot.conn.borrow_mut().close(clock.now());
+                continue;
+            }
+        }
+        match flush(slot, stream, shared.config.read_buffer) {
+            // Fairness for output too: a turn writes at most a read buffer's worth, so that
+            // pushing a large frame into many sockets is spread over as many turns.
+            Ok(Flushed::Capped) => future::yield_now().await,
+            Ok(Flushed::AsFarAsItGoes) => {}
+            Err(e) => {
+                slot.conn.borrow_mut().record_failure(ErrorKind::BadWrite);
+                log::debug!("connection {} ({}): write failed: {e}", slot.id, slot.peer);
+                return End::Peer;
+            }
+        }
+        let pending = !slot.conn.borrow().transmit().is_empty()
+            || stream.has_buffered_output()
+            || slot.by_ref.borrow().is_some();
+        if blocked && !slot.conn.borrow().is_paused() {
+            // The client took enough: handle the rest of what was read.
+            continue;
+        }
+        // A client that ended its stream, or a server stopping, waits no longer than the grace
+        // period for its last replies to be taken, answered or not.
+        let finishing = blocked
+            && (shared.stopping.get() || slot.close_asked() || slot.conn.borrow().is_closed());
+        if closed.is_some() || finishing {
+            if let (Some(why), false) = (&closed, pending) {
+                return match why {
+                    Closed::Local => End::Local,
+                    Closed::Eof => End::Peer,
+                    other => End::Refused(CloseCode::for_closed(other)),
+                };
+            }
+            // Replies still to send: wait for the client to take them, a while.
+            let deadline = *drain_deadline
+                .get_or_insert_with(|| Instant::now() + shared.config.shutdown_grace);
+            let timed_out = async { stream.writable().await.is_err() }
+                .or(async {
+                    Timer::at(deadline).await;
+                    true
+                })
+                .await;
+            if timed_out {
+                log::debug!(
+                    "connection {} ({}): closed with {} bytes unsent",
+                    slot.id,
+                    slot.peer,
+                    slot.conn.borrow().transmit().len()
+                );
+                return End::Peer;
+            }
+            continue;
+        }
+
+        let (deadline, wants_input) = {
+            let conn = slot.conn.borrow();
+            (conn.poll_timeout(), conn.wants_input())
+        };
+        // Over a control rate: not read until its next request would be allowed.
+        let held = slot.held_until(clock);
+        let want_read = wants_input && held.is_none();
+        let deadline = match (deadline, held) {
+            (Some(at), Some(until)) => Some(at.min(until)),
+            (at, until) => at.or(until),
+        };
+        // Re-arm only for an earlier deadline: the idle deadline moves with every message, and
+        // re-arming a timer costs the reactor a wake-up. A timer that fires early just reports
+        // the time to the core (which closes only past a real deadline) and is armed again.
+        if let Some(at) = deadline {
+            if armed.is_none_or(|a| at < a) {
+                timer.set_at(clock.instant(at));
+                armed = Some(at);
+            }
+        }
+        // A peer that keeps the driver from waiting (a full buffer at every read, or bytes there
+        // at every guess) keeps it from the timer too: a deadline already past is handled here.
+        if deadline.is_some_and(|at| clock.now() >= at) {
+            armed = None;
+            slot.conn.borrow_mut().handle_timeout(clock.now());
+            continue;
+        }
+        if want_read && read_more {
+            let got = read(shared, slot, stream, dispatch, ctx);
+            if got != Got::Nothing {
+                readable.set(stream.readable());
+            }
+            read_more = got == Got::Full;
+            continue;
+        }
+        // While the server is busy with other clients, this one's next request has often come
+        // by the time they are served: a read then saves waking through the reactor. (A lone
+        // client's never has.)
+        if want_read && !pending && shared.slots.borrow().len() > 1 && guess.try_now() {
+            future::yield_now().await;
+            let got = read(shared, slot, stream, dispatch, ctx);
+            if got != Got::Nothing {
+                readable.set(stream.readable());
+            }
+            guess.record(got != Got::Nothing);
+            if got != Got::Nothing {
+                read_more = got == Got::Full;
+                continue;
+            }
+        }
+        let wake = async {
+            if want_read {
+                let _ = readable.as_mut().await;
+                Wake::Readable
+            } else {
+                future::pending().await
+            }
+        }
+        .or(async {
+            if pending {
+                let _ = stream.writable().await;
+                Wake::Writable
+            } else {
+                future::pending().await
+            }
+        })
+        .or(async {
+            Pushed {
+                shared,
+                slot,
+                take: wants_input,
+            }
+            .await;
+            Wake::Pushed
+        })
+        .or(async {
+            (&mut timer).await;
+            Wake::Timer
+        })
+        .await;
+        match wake {
+            Wake::Readable => {
+                readable.set(stream.readable());
+                read_more = read(shared, slot, stream, dispatch, ctx) == Got::Full;
+            }
+            Wake::Writable | Wake::Pushed => {}
+            Wake::Timer => {
+                armed = None;
+                slot.conn.borrow_mut().handle_timeout(clock.now());
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The driver against real sockets.
+
+use std::net::{TcpListener, TcpStream};
+use std::rc::Rc;
+
+use smol::Async;
+
+use crate::config::ServerConfig;
+use crate::handler::Dispatch;
+use crate::handlers::Echo;
+use crate::shard::Shared;
+use crate::socket::{PeerAddr, Stream};
+
+/// A client whose socket is kept full does not keep the thread: after one read's worth of
+/// input the driver lets the other tasks run before it reads on.
+#[test]
+fn a_client_that_keeps_its_socket_full_yields_after_each_read() -> std::io::Result<()> {
+    use std::cell::Cell;
+    use std::io::{Read, Write};
+
+    use jsocket_core::Dialect;
+    use serde_json::json;
+    use smol::LocalExecutor;
+
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let mut wire = Vec::new();
+    let request = json!({"pad": "p".repeat(1000)});
+    while wire.len() < 8 * 64 * 1024 {
+        jsocket_core::encode(&request, Dialect::V2, &mut wire).map_err(std::io::Error::other)?;
+    }
+    let total = wire.len() as u64;
+    let mut client = TcpStream::connect(addr)?;
+    let mut replies = client.try_clone()?;
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        while matches!(replies.read(&mut buf), Ok(n) if n > 0) {}
+    });
+    let writer = std::thread::spawn(move || {
+        client.write_all(&wire)?;
+        client.shutdown(std::net::Shutdown::Write)
+    });
+    let (stream, peer) = listener.accept()?;
+    // As much as the socket buffers hold is there before the driver first runs.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (stop, _stopped) = smol::channel::bounded(1);
+    let shared = Rc::new(Shared::new(ServerConfig::default(), stop));
+    let slot = shared.register_new(PeerAddr::Tcp(peer));
+    let stream = Stream::tcp(Async::new(stream)?);
+    let ex = LocalExecutor::new();
+    let driver = ex.spawn(super::serve(
+        shared.clone(),
+        slot.clone(),
+        stream,
+        Dispatch::Sync(Rc::new(Echo)),
+    ));
+    // Another task: how far the driver had read when this one first ran after it began.
+    let seen = Rc::new(Cell::new(0u64));
+    let other = ex.spawn({
+        let (slot, seen) = (slot.clone(), seen.clone());
+        async move {
+            while slot.conn.borrow().stats().bytes_in == 0 {
+                smol::future::yield_now().await;
+            }
+            seen.set(slot.conn.borrow().stats().bytes_in);
+        }
+    });
+    smol::block_on(ex.run(async {
+        other.await;
+        driver.await;
+    }));
+    let written = writer
+        .join()
+        .map_err(|_| std::io::Error::other("writer panicked"))?;
+    written?;
+    let _ = reader.join();
+    let read_buffer = ServerConfig::default().read_buffer as u64;
+    assert!(
+        seen.get() <= 2 * read_buffer,
+        "the driver took {} of {total} bytes before the others ran",
+        seen.get()
+    );
+    Ok(())
+}
+
+/// Requests sent in one write are answered a few at a time: every reply still comes, whole
+/// and in order, large messages among small ones.
+#[test]
+fn a_pipelined_batch_is_answered_whole_and_in_order() -> std::io::Result<()> {
+    use std::io::{Read, Write};
+
+    use jsocket_core::{Decoder, DecoderConfig, Dialect};
+    use serde_json::{json, Value};
+
+    let requests: Vec<Value> = (0..600)
+        .map(|i| match i % 97 {
+            5 => json!({"i": i, "pad": "y".repeat(3000)}),
+            _ => json!({"i": i, "s": "x".repeat(i % 40)}),
+        })
+        .collect();
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let wire = requests.iter().try_fold(Vec::new(), |mut out, r| {
+        jsocket_core::encode(r, Dialect::V2, &mut out).map(|()| out)
+    });
+    let wire = wire.map_err(std::io::Error::other)?;
+    let client = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
+        let mut stream = TcpStream::connect(addr)?;
+        stream.write_all(&wire)?;
+        stream.shutdown(std::net::Shutdown::Write)?;
+        let mut replies = Vec::new();
+        stream.read_to_end(&mut replies)?;
+        Ok(replies)
+    });
+    let (stream, peer) = listener.accept()?;
+    let (stop, _stopped) = smol::channel::bounded(1);
+    let shared = Rc::new(Shared::new(ServerConfig::default(), stop));
+    let slot = shared.register_new(PeerAddr::Tcp(peer));
+    let stream = Stream::tcp(Async::new(stream)?);
+    smol::block_on(super::serve(
+        shared,
+        slot,
+        stream,
+        Dispatch::Sync(Rc::new(Echo)),
+    ));
+    let bytes = client
+        .join()
+        .map_err(|_| std::io::Error::other("the client thread panicked"))??;
+    let mut decoder = Decoder::new(DecoderConfig::default());
+    let mut input = &bytes[..];
+    let mut replies = Vec::new();
+    while let Some(payload) = decoder.decode(&mut input).map_err(std::io::Error::other)? {
+        replies.push(serde_json::from_str::<Value>(payload.as_str())?);
+    }
+    assert!(input.is_empty());
+    assert_eq!(replies.len(), requests.len());
+    assert!(replies == requests, "replies differ from the requests");
+    Ok(())
+}
