@@ -296,3 +296,111 @@ pub(crate) fn block_on<T>(future: impl Future<Output = T>) -> T {
     CURRENT.with(|current| *current.borrow_mut() = previous);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+
+    use super::{block_on, Reactor};
+    use crate::shard::LocalStream;
+    use crate::socket::Accepted;
+
+    /// A connected pair: ours registered with the reactor of this thread, and the peer's
+    /// blocking end.
+    fn pair() -> std::io::Result<(LocalStream, TcpStream)> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let peer = TcpStream::connect(listener.local_addr()?)?;
+        let (ours, _) = listener.accept()?;
+        let reactor = Reactor::current().ok_or(std::io::ErrorKind::NotFound)?;
+        Ok((LocalStream::new(reactor, Accepted::Tcp(ours))?, peer))
+    }
+
+    /// Reads until `want` bytes came, waiting in the reactor whenever the socket is empty.
+    async fn read_all(stream: &LocalStream, want: usize) -> std::io::Result<Vec<u8>> {
+        let mut got = Vec::new();
+        let mut buf = [0; 64];
+        while got.len() < want {
+            match stream.try_read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => stream.readable().await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(got)
+    }
+
+    /// Bytes that come while nobody waits, and bytes that come during a wait, are both seen:
+    /// registered once, edge-triggered, the socket is reported again after each read that
+    /// emptied it.
+    #[test]
+    fn a_registered_socket_is_read_again_and_again() -> std::io::Result<()> {
+        block_on(async {
+            let (ours, mut peer) = pair()?;
+            // Already there before the first wait.
+            peer.write_all(b"early")?;
+            assert_eq!(read_all(&ours, 5).await?, b"early");
+            for round in 0..50u8 {
+                // Sent from another thread while this one waits in the reactor.
+                let mut writer = peer.try_clone()?;
+                let sent = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(1));
+                    writer.write_all(&[round; 3])
+                });
+                assert_eq!(read_all(&ours, 3).await?, [round; 3]);
+                sent.join()
+                    .map_err(|_| std::io::Error::other("writer panicked"))??;
+            }
+            ours.try_write(b"back")?;
+            let mut back = [0; 4];
+            peer.read_exact(&mut back)?;
+            assert_eq!(&back, b"back");
+            Ok(())
+        })
+    }
+
+    /// A socket whose buffer filled is reported writable once the peer has read.
+    #[test]
+    fn a_full_socket_is_reported_writable_after_the_peer_reads() -> std::io::Result<()> {
+        block_on(async {
+            let (ours, mut peer) = pair()?;
+            let chunk = vec![7u8; 64 * 1024];
+            let mut sent = 0;
+            loop {
+                match ours.try_write(&chunk) {
+                    Ok(n) => sent += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            let reader = std::thread::spawn(move || {
+                let mut buf = vec![0; sent];
+                peer.read_exact(&mut buf).map(|()| sent)
+            });
+            ours.writable().await?;
+            assert!(ours.try_write(&chunk)? > 0);
+            let read = reader
+                .join()
+                .map_err(|_| std::io::Error::other("reader panicked"))??;
+            assert_eq!(read, sent);
+            Ok(())
+        })
+    }
+
+    /// A task woken from another thread while the shard waits in its reactor runs (the waker
+    /// interrupts the wait).
+    #[test]
+    fn a_wake_from_another_thread_ends_the_wait() {
+        let (tx, rx) = smol::channel::bounded(1);
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            tx.send_blocking(42)
+        });
+        assert_eq!(block_on(rx.recv()).ok(), Some(42));
+        assert!(sender.join().is_ok_and(|sent| sent.is_ok()));
+        // The reactor is the thread's only while `block_on` runs.
+        assert!(Reactor::current().is_none());
+    }
+}
