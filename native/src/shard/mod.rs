@@ -1,6 +1,6 @@
-//! Shards: one thread per core, each with its own executor and its own
-//! [`Shared`] (endpoint, connections, read buffer), owning its
-//! connections outright; nothing on the path of one message is locked or shared.
+//! Shards: one thread per core, each with its own executor, its own reactor ([`block_on`], on
+//! Linux) and its own [`Shared`] (endpoint, connections, read buffer), owning its connections
+//! outright; nothing on the path of one message is locked, shared, or handed to another thread.
 //!
 //! What is server-wide crosses shards through a [`Fabric`], touched at admission, departure and
 //! push only: the [`SharedLedger`] (connection and per-address limits), the output budget (the
@@ -11,7 +11,8 @@
 //! accepted socket to the least-loaded shard, rather than a listener per shard with
 //! `SO_REUSEPORT`: the kernel's hash spreads a few connections unevenly (8 clients on 2
 //! shards often land 5 and 3, or worse), Unix sockets have no such option, and a hand-off
-//! costs one message per connection, never per message.
+//! costs one message per connection, never per message. The accepted socket travels
+//! unregistered ([`Accepted`]) and is registered by the shard that serves it.
 
 mod bus;
 mod ledger;
