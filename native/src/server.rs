@@ -320,6 +320,10 @@ impl Server {
     /// better with one instance per shard ([`run_with`](Self::run_with)); one that is not
     /// `Send` (it holds an `Rc`, or the [`ServerHandle`] it got in [`Handler::on_start`]) runs
     /// on this thread alone with [`run_local`](Self::run_local).
+    ///
+    /// The shards on threads of their own wait for their sockets in a poller each (on Linux);
+    /// the one on this thread waits in the caller's executor, through smol's reactor. The
+    /// blocking forms ([`run_blocking`](Self::run_blocking)) give it a poller too.
     pub async fn run<H: Handler + Send + Sync>(self, handler: H) -> io::Result<()> {
         let handler = Arc::new(handler);
         let first = Dispatch::Sync(Rc::new(Everywhere(handler.clone())));
@@ -340,6 +344,16 @@ impl Server {
         let first = Dispatch::Sync(Rc::new(make()));
         let make = move || Dispatch::Sync(Rc::new(make()));
         self.run_shards(first, Some(Arc::new(make))).await
+    }
+
+    /// Runs the server as [`run_with`](Self::run_with) does, on this thread and as many more
+    /// as [`ServerConfig::threads`] asks, until shut down.
+    pub fn run_with_blocking<H, F>(self, make: F) -> io::Result<()>
+    where
+        H: Handler,
+        F: Fn() -> H + Send + Sync + 'static,
+    {
+        crate::shard::block_on(self.run_with(make))
     }
 
     /// As [`run`](Self::run) with a handler that need not be `Send`, served on this thread
