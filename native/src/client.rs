@@ -13,7 +13,7 @@ use smol::Timer;
 use crate::client_config::ClientConfig;
 use crate::clock::Clock;
 use crate::error::{Error, Op};
-use crate::socket::{PeerAddr, Stream};
+use crate::socket::{PeerAddr, Transport};
 use crate::target::{Target, TargetError};
 
 /// A jsocket client: messages out with [`send`](Self::send), in with [`recv`](Self::recv), or
@@ -48,7 +48,7 @@ use crate::target::{Target, TargetError};
 /// ```
 #[derive(Debug)]
 pub struct Client {
-    stream: Stream,
+    stream: Transport,
     conn: Connection<RawPayload>,
     clock: Clock,
     buf: Box<[u8]>,
@@ -79,7 +79,7 @@ impl Client {
         Ok(Client::new(stream, peer, config))
     }
 
-    fn new(stream: Stream, peer: PeerAddr, config: ClientConfig) -> Client {
+    fn new(stream: Transport, peer: PeerAddr, config: ClientConfig) -> Client {
         let clock = Clock::new();
         Client {
             stream,

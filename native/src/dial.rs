@@ -10,22 +10,25 @@ use smol::future::FutureExt;
 use smol::{Async, Timer};
 
 use crate::client_config::ClientConfig;
-use crate::socket::{PeerAddr, Stream};
+use crate::socket::{PeerAddr, Transport};
 use crate::target::Target;
 use crate::ws::WsStream;
 
 /// Connects to `target` once: a stream to speak jsocket over, and the server's address.
-pub(crate) async fn open(target: &Target, config: &ClientConfig) -> io::Result<(Stream, PeerAddr)> {
+pub(crate) async fn open(
+    target: &Target,
+    config: &ClientConfig,
+) -> io::Result<(Transport, PeerAddr)> {
     match target {
         Target::Tcp { host, port } => {
             let (tcp, addr) = connect_tcp(host, *port, config.connect_timeout).await?;
-            Ok((Stream::tcp(tcp), PeerAddr::Tcp(addr)))
+            Ok((Transport::tcp(tcp), PeerAddr::Tcp(addr)))
         }
         #[cfg(unix)]
         Target::Unix(path) => {
             let connect = Async::<std::os::unix::net::UnixStream>::connect(path);
             let unix = within(config.connect_timeout, target, connect).await?;
-            Ok((Stream::unix(unix), PeerAddr::Unix(Some(path.clone()))))
+            Ok((Transport::unix(unix), PeerAddr::Unix(Some(path.clone()))))
         }
         #[cfg(not(unix))]
         Target::Unix(_) => Err(io::Error::new(
@@ -34,7 +37,7 @@ pub(crate) async fn open(target: &Target, config: &ClientConfig) -> io::Result<(
         )),
         Target::WebSocket { .. } => {
             let (ws, addr) = open_ws(target, config).await?;
-            Ok((Stream::Ws(Box::new(ws)), PeerAddr::Tcp(addr)))
+            Ok((Transport::Ws(Box::new(ws)), PeerAddr::Tcp(addr)))
         }
     }
 }

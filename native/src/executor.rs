@@ -16,8 +16,9 @@ use smol::LocalExecutor;
 /// Task time after which the executor lets the reactor report ready sockets.
 pub(crate) const REACT_EVERY: Duration = Duration::from_micros(50);
 
-/// Runs `ex`'s tasks until `until` completes, on the caller's `block_on` (whose reactor looks
-/// at the sockets whenever this yields).
+/// Runs `ex`'s tasks until `until` completes, on the caller's `block_on` (the shard's own,
+/// [`crate::shard::block_on`], or smol's), whose reactor looks at the sockets whenever this
+/// yields.
 pub(crate) async fn run_until<T>(ex: &LocalExecutor<'_>, until: impl Future<Output = T>) -> T {
     let run = async {
         loop {

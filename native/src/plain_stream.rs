@@ -19,9 +19,7 @@ pub(crate) enum PlainStream {
 impl PlainStream {
     /// A TCP stream, with Nagle's algorithm turned off (each message goes out at once).
     pub(crate) fn tcp(stream: Async<TcpStream>) -> Self {
-        if let Err(e) = stream.get_ref().set_nodelay(true) {
-            log::debug!("TCP_NODELAY not set: {e}");
-        }
+        no_delay(stream.get_ref());
         PlainStream::Tcp(stream)
     }
 
@@ -89,6 +87,13 @@ impl PlainStream {
             #[cfg(unix)]
             PlainStream::Unix(s) => s.get_ref().shutdown(Shutdown::Write),
         };
+    }
+}
+
+/// Turns Nagle's algorithm off on `socket` (each message goes out at once).
+pub(crate) fn no_delay(socket: &TcpStream) {
+    if let Err(e) = socket.set_nodelay(true) {
+        log::debug!("TCP_NODELAY not set: {e}");
     }
 }
 

@@ -13,7 +13,7 @@ use smol::Timer;
 use crate::counted::Counted;
 use crate::http::{status_response, Door};
 use crate::shard::Shared;
-use crate::socket::{PlainStream, Stream};
+use crate::socket::Stream;
 
 /// The longest a refused connection is kept: to read its first bytes, answer, and see it close.
 pub(crate) const REFUSAL_TIME: Duration = Duration::from_secs(1);
@@ -60,8 +60,7 @@ async fn answer(shared: &Shared, stream: &Stream, door: Door, why: Refusal) -> i
             Err(e) => return Err(e),
         }
     }
-    let http = matches!(stream, Stream::Plain(PlainStream::Tcp(_)))
-        && (door == Door::Web || shared.config.web.on_main_port);
+    let http = stream.is_plain_tcp() && (door == Door::Web || shared.config.web.on_main_port);
     let mut out = Vec::new();
     match sniff(&first[..have], max, false) {
         Sniffed::Http if http => {

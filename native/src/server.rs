@@ -140,7 +140,7 @@ use crate::refusal;
 use crate::server_handle::{ServerHandle, Stopper};
 use crate::shard::{Admission, Shared};
 use crate::shard::{Fabric, Letter, Load};
-use crate::socket::{PeerAddr, Stream};
+use crate::socket::{Accepted, PeerAddr, Stream};
 
 /// Pending connections the kernel holds for us before `accept`: as many as the system allows
 /// (every kernel caps the backlog at its own limit: `net.core.somaxconn` on Linux, 4,096 by
@@ -325,6 +325,10 @@ impl Server {
     /// better with one instance per shard ([`run_with`](Self::run_with)); one that is not
     /// `Send` (it holds an `Rc`, or the [`ServerHandle`] it got in [`Handler::on_start`]) runs
     /// on this thread alone with [`run_local`](Self::run_local).
+    ///
+    /// The shards on threads of their own wait for their sockets in a poller each (on Linux);
+    /// the one on this thread waits in the caller's executor, through smol's reactor. The
+    /// blocking forms ([`run_blocking`](Self::run_blocking)) give it a poller too.
     pub async fn run<H: Handler + Send + Sync>(self, handler: H) -> io::Result<()> {
         let handler = Arc::new(handler);
         let first = Dispatch::Sync(Rc::new(Everywhere(handler.clone())));
@@ -347,6 +351,16 @@ impl Server {
         self.run_shards(first, Some(Arc::new(make))).await
     }
 
+    /// Runs the server as [`run_with`](Self::run_with) does, on this thread and as many more
+    /// as [`ServerConfig::threads`] asks, until shut down.
+    pub fn run_with_blocking<H, F>(self, make: F) -> io::Result<()>
+    where
+        H: Handler,
+        F: Fn() -> H + Send + Sync + 'static,
+    {
+        crate::shard::block_on(self.run_with(make))
+    }
+
     /// As [`run`](Self::run) with a handler that need not be `Send`, served on this thread
     /// alone: the configuration must ask for one thread ([`ServerConfig::threads`]), else this
     /// fails with [`io::ErrorKind::InvalidInput`].
@@ -366,7 +380,8 @@ impl Server {
     /// Runs the server ([`run`](Self::run)) on this thread and as many more as
     /// [`ServerConfig::threads`] asks, until shut down.
     pub fn run_blocking<H: Handler + Send + Sync>(self, handler: H) -> io::Result<()> {
-        smol::block_on(self.run(handler))
+        // Shard 0 waits in a poller of its own, as the other shards do.
+        crate::shard::block_on(self.run(handler))
     }
 
     /// Runs shard 0 on this task, with `first` and the listeners, and the other shards on
@@ -406,7 +421,7 @@ impl Server {
             let thread = std::thread::Builder::new()
                 .name(format!("jsocket-shard-{i}"))
                 .spawn(move || {
-                    smol::block_on(shard.run(make(), Vec::new()));
+                    crate::shard::block_on(shard.run(make(), Vec::new()));
                     drop(done);
                 });
             match thread {
@@ -548,14 +563,15 @@ async fn accept_loop(shard: Host, listener: Listener) {
     let shared = &shard.shared;
     loop {
         let accepted = match &listener {
+            // Not registered with a reactor here: the shard that serves it registers it.
             Listener::Tcp(l) | Listener::Web(l) => l
-                .accept()
+                .read_with(|l| l.accept())
                 .await
-                .map(|(s, addr)| (Stream::tcp(s), PeerAddr::Tcp(addr))),
+                .map(|(s, addr)| (Accepted::Tcp(s), PeerAddr::Tcp(addr))),
             #[cfg(unix)]
-            Listener::Unix(l) => l.accept().await.map(|(s, addr)| {
+            Listener::Unix(l) => l.read_with(|l| l.accept()).await.map(|(s, addr)| {
                 let path = addr.as_pathname().map(PathBuf::from);
-                (Stream::unix(s), PeerAddr::Unix(path))
+                (Accepted::Unix(s), PeerAddr::Unix(path))
             }),
         };
         let (stream, peer) = match accepted {
@@ -590,7 +606,7 @@ async fn inbox_loop(shard: Host, inbox: smol::channel::Receiver<Letter>) {
                     peer,
                     door,
                     load,
-                }) => shard.serve(*stream, peer, door, load),
+                }) => shard.serve(stream, peer, door, load),
                 Some(letter) => mail.push(letter),
                 None => break,
             }
@@ -617,8 +633,15 @@ impl Host {
     }
 
     /// Admits and serves a connection accepted for this shard, or refuses it.
-    fn serve(&self, stream: Stream, peer: PeerAddr, door: Door, load: Load) {
+    fn serve(&self, accepted: Accepted, peer: PeerAddr, door: Door, load: Load) {
         let shared = &self.shared;
+        let stream = match Stream::register(accepted) {
+            Ok(stream) => stream,
+            Err(e) => {
+                log::debug!("closed {peer}: not registered: {e}");
+                return;
+            }
+        };
         match shared.admit(&peer) {
             Admission::Serve(id) => {
                 let task = connection_task(shared, id, peer, stream, self.dispatch.clone(), door);

@@ -1,5 +1,7 @@
-//! Sockets: a peer's address, and the streams servers and clients speak over (a
-//! [`PlainStream`], TCP or Unix, or a WebSocket), with their non-blocking reads and writes.
+//! Sockets: a peer's address, and the streams servers and clients speak over, with their
+//! non-blocking reads and writes: a [`Transport`] (TCP or Unix on async-io's reactor, or a
+//! WebSocket) for clients and for what a shard's own reactor does not hold, and a server's
+//! [`Stream`], which is a transport or a socket of its shard's own reactor.
 
 use std::fmt;
 use std::io;
@@ -11,6 +13,7 @@ use std::path::PathBuf;
 use smol::Async;
 
 pub(crate) use crate::plain_stream::PlainStream;
+use crate::shard::{LocalStream, Reactor};
 
 /// Where a peer is connected from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,40 +34,62 @@ impl fmt::Display for PeerAddr {
     }
 }
 
-/// A connected stream a server serves or a client speaks over, registered with the reactor.
+/// An accepted socket, not yet registered with any reactor: it can be handed to another shard.
 #[derive(Debug)]
-pub(crate) enum Stream {
+pub(crate) enum Accepted {
+    /// A TCP connection.
+    Tcp(TcpStream),
+    /// A Unix socket connection.
+    #[cfg(unix)]
+    Unix(UnixStream),
+}
+
+/// A connected stream on async-io's reactor, which a client speaks over (it is `Send`, so a
+/// client may move between threads) and a server serves when its shard has no reactor of its
+/// own for it (WebSocket, HTTP, a shard run inside another executor).
+#[derive(Debug)]
+pub(crate) enum Transport {
     /// TCP or a Unix socket.
     Plain(PlainStream),
     /// A WebSocket whose binary messages carry the byte stream (see `crate::ws`).
     Ws(Box<crate::ws::WsStream>),
 }
 
-impl Stream {
+/// What a server's connection is served over: a socket registered with its shard's own reactor
+/// (read and answered on the shard's thread), or a [`Transport`].
+#[derive(Debug)]
+pub(crate) enum Stream {
+    /// TCP or a Unix socket registered with its shard's own reactor.
+    Local(LocalStream),
+    /// Anything on async-io's reactor.
+    Shared(Transport),
+}
+
+impl Transport {
     /// A TCP stream, with Nagle's algorithm turned off (each reply batch goes out at once).
     pub(crate) fn tcp(stream: Async<TcpStream>) -> Self {
-        Stream::Plain(PlainStream::tcp(stream))
+        Transport::Plain(PlainStream::tcp(stream))
     }
 
     /// A Unix socket stream.
     #[cfg(unix)]
     pub(crate) fn unix(stream: Async<UnixStream>) -> Self {
-        Stream::Plain(PlainStream::Unix(stream))
+        Transport::Plain(PlainStream::Unix(stream))
     }
 
     /// Reads what is there without waiting (`WouldBlock` when nothing is).
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Stream::Plain(s) => s.try_read(buf),
-            Stream::Ws(s) => s.try_read(buf),
+            Transport::Plain(s) => s.try_read(buf),
+            Transport::Ws(s) => s.try_read(buf),
         }
     }
 
     /// Writes what the socket takes without waiting (`WouldBlock` when it takes nothing).
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Stream::Plain(s) => s.try_write(buf),
-            Stream::Ws(s) => s.try_write(buf),
+            Transport::Plain(s) => s.try_write(buf),
+            Transport::Ws(s) => s.try_write(buf),
         }
     }
 
@@ -72,27 +97,27 @@ impl Stream {
     /// system call on a plain socket; a WebSocket takes them as its messages.
     pub(crate) fn try_write_pair(&self, first: &[u8], second: &[u8]) -> io::Result<usize> {
         match self {
-            Stream::Plain(s) => {
+            Transport::Plain(s) => {
                 s.try_write_vectored(&[io::IoSlice::new(first), io::IoSlice::new(second)])
             }
-            Stream::Ws(s) if first.is_empty() => s.try_write(second),
-            Stream::Ws(s) => s.try_write(first),
+            Transport::Ws(s) if first.is_empty() => s.try_write(second),
+            Transport::Ws(s) => s.try_write(first),
         }
     }
 
     /// Waits until a read may succeed.
     pub(crate) async fn readable(&self) -> io::Result<()> {
         match self {
-            Stream::Plain(s) => s.readable().await,
-            Stream::Ws(s) => s.readable().await,
+            Transport::Plain(s) => s.readable().await,
+            Transport::Ws(s) => s.readable().await,
         }
     }
 
     /// Waits until a write may succeed.
     pub(crate) async fn writable(&self) -> io::Result<()> {
         match self {
-            Stream::Plain(s) => s.writable().await,
-            Stream::Ws(s) => s.writable().await,
+            Transport::Plain(s) => s.writable().await,
+            Transport::Ws(s) => s.writable().await,
         }
     }
 
@@ -100,8 +125,8 @@ impl Stream {
     /// WebSocket's last message): the writer must wait for the socket and flush them.
     pub(crate) fn has_buffered_output(&self) -> bool {
         match self {
-            Stream::Ws(s) => s.has_buffered_output(),
-            Stream::Plain(_) => false,
+            Transport::Ws(s) => s.has_buffered_output(),
+            Transport::Plain(_) => false,
         }
     }
 
@@ -109,8 +134,8 @@ impl Stream {
     /// socket takes it (not an error when it takes nothing).
     pub(crate) fn flush_buffered(&self) -> io::Result<()> {
         match self {
-            Stream::Ws(s) => s.flush_buffered(),
-            Stream::Plain(_) => Ok(()),
+            Transport::Ws(s) => s.flush_buffered(),
+            Transport::Plain(_) => Ok(()),
         }
     }
 
@@ -118,8 +143,8 @@ impl Stream {
     /// WebSocket, on the TCP socket beneath it.
     pub(crate) fn quick_ack(&self) {
         match self {
-            Stream::Plain(s) => s.quick_ack(),
-            Stream::Ws(s) => crate::plain_stream::quick_ack_tcp(s.socket().get_ref()),
+            Transport::Plain(s) => s.quick_ack(),
+            Transport::Ws(s) => crate::plain_stream::quick_ack_tcp(s.socket().get_ref()),
         }
     }
 
@@ -128,8 +153,8 @@ impl Stream {
     /// bytes all reach the core.
     pub(crate) fn holds_partial(&self) -> Option<bool> {
         match self {
-            Stream::Ws(s) => Some(s.holds_partial()),
-            Stream::Plain(_) => None,
+            Transport::Ws(s) => Some(s.holds_partial()),
+            Transport::Plain(_) => None,
         }
     }
 
@@ -137,20 +162,165 @@ impl Stream {
     /// returns true; a plain stream has no close frame (false).
     pub(crate) fn close_with(&self, code: jsocket_core::websocket::CloseCode) -> bool {
         match self {
-            Stream::Ws(s) => {
+            Transport::Ws(s) => {
                 s.close_with(code);
                 true
             }
-            Stream::Plain(_) => false,
+            Transport::Plain(_) => false,
         }
     }
 
     /// Ends our side of the stream (the peer reads end of file after what was written).
     pub(crate) fn shutdown_write(&self) {
         match self {
-            Stream::Plain(s) => s.shutdown_write(),
+            Transport::Plain(s) => s.shutdown_write(),
             // The WebSocket closing handshake; the socket closes once the peer answers.
-            Stream::Ws(s) => s.shutdown_write(),
+            Transport::Ws(s) => s.shutdown_write(),
+        }
+    }
+}
+
+impl From<Transport> for Stream {
+    fn from(transport: Transport) -> Self {
+        Stream::Shared(transport)
+    }
+}
+
+impl Stream {
+    /// A TCP stream on async-io's reactor (see [`Transport::tcp`]), for the driver's tests.
+    #[cfg(test)]
+    pub(crate) fn tcp(stream: Async<TcpStream>) -> Self {
+        Stream::Shared(Transport::tcp(stream))
+    }
+
+    /// An accepted socket, registered with this thread's shard reactor when it has one (the
+    /// shard runs in [`block_on`](crate::shard::block_on)), else with async-io's.
+    pub(crate) fn register(accepted: Accepted) -> io::Result<Self> {
+        if let Some(reactor) = Reactor::current() {
+            if let Accepted::Tcp(s) = &accepted {
+                crate::plain_stream::no_delay(s);
+            }
+            return LocalStream::new(reactor, accepted).map(Stream::Local);
+        }
+        Ok(Stream::Shared(match accepted {
+            Accepted::Tcp(s) => Transport::tcp(Async::new(s)?),
+            #[cfg(unix)]
+            Accepted::Unix(s) => Transport::unix(Async::new(s)?),
+        }))
+    }
+
+    /// Whether it is a TCP socket that may carry HTTP (not yet a WebSocket).
+    pub(crate) fn is_plain_tcp(&self) -> bool {
+        match self {
+            Stream::Shared(Transport::Plain(PlainStream::Tcp(_))) => true,
+            Stream::Local(s) => s.is_tcp(),
+            _ => false,
+        }
+    }
+
+    /// Whether it is a plain socket (TCP or Unix), not a WebSocket.
+    pub(crate) fn is_plain(&self) -> bool {
+        !matches!(self, Stream::Shared(Transport::Ws(_)))
+    }
+
+    /// The TCP socket registered with async-io, for the HTTP and WebSocket side; `None` for
+    /// any other stream.
+    pub(crate) fn into_async_tcp(self) -> Option<io::Result<Async<TcpStream>>> {
+        match self {
+            Stream::Shared(Transport::Plain(PlainStream::Tcp(s))) => Some(Ok(s)),
+            Stream::Local(s) => s.into_async_tcp(),
+            _ => None,
+        }
+    }
+
+    /// Reads what is there without waiting (`WouldBlock` when nothing is).
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Local(s) => s.try_read(buf),
+            Stream::Shared(t) => t.try_read(buf),
+        }
+    }
+
+    /// Writes what the socket takes without waiting (`WouldBlock` when it takes nothing).
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Local(s) => s.try_write(buf),
+            Stream::Shared(t) => t.try_write(buf),
+        }
+    }
+
+    /// As [`Transport::try_write_pair`].
+    pub(crate) fn try_write_pair(&self, first: &[u8], second: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Local(s) => {
+                s.try_write_vectored(&[io::IoSlice::new(first), io::IoSlice::new(second)])
+            }
+            Stream::Shared(t) => t.try_write_pair(first, second),
+        }
+    }
+
+    /// Waits until a read may succeed.
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        match self {
+            Stream::Local(s) => s.readable().await,
+            Stream::Shared(t) => t.readable().await,
+        }
+    }
+
+    /// Waits until a write may succeed.
+    pub(crate) async fn writable(&self) -> io::Result<()> {
+        match self {
+            Stream::Local(s) => s.writable().await,
+            Stream::Shared(t) => t.writable().await,
+        }
+    }
+
+    /// As [`Transport::has_buffered_output`] (never for a socket of the shard's reactor).
+    pub(crate) fn has_buffered_output(&self) -> bool {
+        matches!(self, Stream::Shared(t) if t.has_buffered_output())
+    }
+
+    /// As [`Transport::flush_buffered`].
+    pub(crate) fn flush_buffered(&self) -> io::Result<()> {
+        match self {
+            Stream::Local(_) => Ok(()),
+            Stream::Shared(t) => t.flush_buffered(),
+        }
+    }
+
+    /// As [`Transport::quick_ack`].
+    pub(crate) fn quick_ack(&self) {
+        match self {
+            Stream::Local(s) => {
+                if let Some(tcp) = s.tcp() {
+                    crate::plain_stream::quick_ack_tcp(tcp);
+                }
+            }
+            Stream::Shared(t) => t.quick_ack(),
+        }
+    }
+
+    /// As [`Transport::holds_partial`].
+    pub(crate) fn holds_partial(&self) -> Option<bool> {
+        match self {
+            Stream::Local(_) => None,
+            Stream::Shared(t) => t.holds_partial(),
+        }
+    }
+
+    /// As [`Transport::close_with`].
+    pub(crate) fn close_with(&self, code: jsocket_core::websocket::CloseCode) -> bool {
+        match self {
+            Stream::Local(_) => false,
+            Stream::Shared(t) => t.close_with(code),
+        }
+    }
+
+    /// Ends our side of the stream (the peer reads end of file after what was written).
+    pub(crate) fn shutdown_write(&self) {
+        match self {
+            Stream::Local(s) => s.shutdown_write(),
+            Stream::Shared(t) => t.shutdown_write(),
         }
     }
 }

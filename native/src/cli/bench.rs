@@ -602,9 +602,8 @@ mod tests {
         let server = Server::bind(config.tcp("127.0.0.1:0".parse().expect("addr"))).expect("bind");
         let addr = server.local_addr().expect("a TCP address");
         let stopper = server.stopper();
-        let running = std::thread::spawn(move || {
-            smol::block_on(server.run_with(jsocket::builtin::Chat::new))
-        });
+        let running =
+            std::thread::spawn(move || server.run_with_blocking(jsocket::builtin::Chat::new));
         let plan = room::RoomPlan {
             addr,
             first: 6,

@@ -204,7 +204,7 @@ pub fn run(args: ServeArgs) -> Outcome {
     match args.handler {
         HandlerArg::Echo => server.run_blocking(Echo)?,
         // A room per shard: each keeps the names of its own connections.
-        HandlerArg::Chat => smol::block_on(server.run_with(Chat::new))?,
+        HandlerArg::Chat => server.run_with_blocking(Chat::new)?,
     }
     log::info!("stopped");
     Ok(())

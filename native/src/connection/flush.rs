@@ -56,7 +56,7 @@ pub(super) fn flush(slot: &Slot, stream: &Stream, cap: usize) -> io::Result<Flus
                         *by_ref = None;
                     }
                 }
-                if n < len && matches!(stream, Stream::Plain(_)) {
+                if n < len && stream.is_plain() {
                     // A short write means the socket buffer is full: wait to be writable
                     // rather than spend a call on `WouldBlock`.
                     return Ok(Flushed::AsFarAsItGoes);

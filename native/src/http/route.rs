@@ -2,7 +2,7 @@
 //! request, and an HTTP request is either a WebSocket handshake (then a jsocket client too) or
 //! a request for a static file.
 
-use std::io::{self, Read};
+use std::io;
 use std::net::TcpStream;
 use std::rc::Rc;
 use std::time::Duration;
@@ -18,7 +18,7 @@ use crate::handler::Dispatch;
 use jsocket_core::endpoint::Protocol;
 
 use crate::shard::{Kicked, Pushed, Shared, Slot};
-use crate::socket::{PlainStream, Stream};
+use crate::socket::{Stream, Transport};
 use crate::ws;
 
 /// What a listener serves.
@@ -42,19 +42,18 @@ pub(crate) async fn serve(
     dispatch: Dispatch,
     door: Door,
 ) {
-    let tcp = match stream {
-        Stream::Plain(PlainStream::Tcp(tcp))
-            if door == Door::Web || shared.config.web.on_main_port =>
-        {
-            tcp
-        }
-        other => return connection::serve(shared, slot, other, dispatch).await,
-    };
+    if !(stream.is_plain_tcp() && (door == Door::Web || shared.config.web.on_main_port)) {
+        return connection::serve(shared, slot, stream, dispatch).await;
+    }
     // A web-only port has no jsocket client to wait for: an HTTP client's head timeout.
     let head_timeout = shared.config.web.head_timeout;
     let limit = (door == Door::Web).then(|| shared.clock.now() + head_timeout);
-    let (first_bytes, first) = sniff_http(&shared, &slot, &tcp, limit).await;
+    let (first_bytes, first) = sniff_http(&shared, &slot, &stream, limit).await;
     if first_bytes == First::Http {
+        // The HTTP side waits through async-io.
+        let Some(Ok(tcp)) = stream.into_async_tcp() else {
+            return;
+        };
         return Box::pin(serve_web(shared, slot, tcp, first, dispatch)).await;
     }
     if door == Door::Web || first_bytes == First::Stalled {
@@ -64,7 +63,7 @@ pub(crate) async fn serve(
         // Stamped with the time they came, so that the core's frame timeout counts from then.
         slot.conn.borrow_mut().handle_input(arrived, &bytes);
     }
-    connection::serve(shared, slot, Stream::Plain(PlainStream::Tcp(tcp)), dispatch).await
+    connection::serve(shared, slot, stream, dispatch).await
 }
 
 /// The HTTP side of a connection whose first bytes began a request: a WebSocket handshake
@@ -140,7 +139,13 @@ async fn serve_web(
             log::debug!("connection {} from {} is a WebSocket", slot.id, slot.peer);
             // Its protocol is known: from now on it takes broadcasts.
             shared.identified(&slot, Protocol::WebSocket);
-            connection::serve(shared, slot, Stream::Ws(Box::new(ws)), dispatch).await
+            connection::serve(
+                shared,
+                slot,
+                Stream::Shared(Transport::Ws(Box::new(ws))),
+                dispatch,
+            )
+            .await
         }
         Err(refused) => {
             // A refused origin is logged by the policy, once per origin.
@@ -168,7 +173,7 @@ async fn serve_web(
 async fn sniff_http(
     shared: &Shared,
     slot: &Slot,
-    tcp: &Async<TcpStream>,
+    stream: &Stream,
     limit: Option<Duration>,
 ) -> (First, Option<(Duration, Vec<u8>)>) {
     let clock = shared.clock;
@@ -194,7 +199,7 @@ async fn sniff_http(
             }
             break;
         }
-        let readable = async { tcp.readable().await.is_ok() }
+        let readable = async { stream.readable().await.is_ok() }
             .or(async {
                 Pushed {
                     shared,
@@ -222,7 +227,7 @@ async fn sniff_http(
         // Read as the driver would, so that a first frame that came whole is taken whole by
         // the core (no buffer gathers it); the copy lives only until the bytes are handed on.
         let mut buf = shared.read_buf.borrow_mut();
-        match tcp.get_ref().read(&mut buf) {
+        match stream.try_read(&mut buf) {
             Ok(0) => break,
             Ok(n) => first
                 .get_or_insert_with(|| (clock.now(), Vec::new()))

@@ -1,6 +1,6 @@
-//! Shards: one thread per core, each with its own executor and its own
-//! [`Shared`] (endpoint, connections, read buffer), owning its
-//! connections outright; nothing on the path of one message is locked or shared.
+//! Shards: one thread per core, each with its own executor, its own reactor ([`block_on`], on
+//! Linux) and its own [`Shared`] (endpoint, connections, read buffer), owning its connections
+//! outright; nothing on the path of one message is locked, shared, or handed to another thread.
 //!
 //! What is server-wide crosses shards through a [`Fabric`], touched at admission, departure and
 //! push only: the [`SharedLedger`] (connection and per-address limits), the output budget (the
@@ -11,10 +11,17 @@
 //! accepted socket to the least-loaded shard, rather than a listener per shard with
 //! `SO_REUSEPORT`: the kernel's hash spreads a few connections unevenly (8 clients on 2
 //! shards often land 5 and 3, or worse), Unix sockets have no such option, and a hand-off
-//! costs one message per connection, never per message.
+//! costs one message per connection, never per message. The accepted socket travels
+//! unregistered ([`Accepted`]) and is registered by the shard that serves it.
 
 mod bus;
 mod ledger;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod local_stream;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod no_reactor;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod reactor;
 mod state;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -24,18 +31,24 @@ use jsocket_core::endpoint::{ConnId, Frame, OutputBudget, Summary, SHARD_SHIFT};
 
 pub(crate) use bus::Bus;
 pub(crate) use ledger::SharedLedger;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) use local_stream::LocalStream;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) use no_reactor::{block_on, LocalStream, Reactor};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) use reactor::{block_on, Reactor};
 pub(crate) use state::{Admission, Answer, Kicked, Pushed, Shared, Slot};
 
 use crate::config::ServerConfig;
 use crate::http::Door;
-use crate::socket::{PeerAddr, Stream};
+use crate::socket::{Accepted, PeerAddr};
 
 /// What one shard sends another.
 pub(crate) enum Letter {
-    /// A connection accepted on shard 0, for this shard to admit and serve.
+    /// A connection accepted on shard 0, for this shard to register, admit and serve.
     Arrival {
         /// The socket.
-        stream: Box<Stream>,
+        stream: Accepted,
         /// Its peer.
         peer: PeerAddr,
         /// The port it came in on.
@@ -175,10 +188,10 @@ impl Fabric {
 
     /// Hands a connection to the shard of its `load`; false when that shard has stopped (the
     /// server is stopping): the connection is closed.
-    pub(crate) fn hand(&self, stream: Stream, peer: PeerAddr, door: Door, load: Load) -> bool {
+    pub(crate) fn hand(&self, stream: Accepted, peer: PeerAddr, door: Door, load: Load) -> bool {
         let shard = load.shard;
         let letter = Letter::Arrival {
-            stream: Box::new(stream),
+            stream,
             peer,
             door,
             load,
