@@ -12,7 +12,7 @@ use smol::{Async, Timer};
 use crate::client_config::ClientConfig;
 use crate::socket::{PeerAddr, Transport};
 use crate::target::Target;
-use crate::ws::WsStream;
+use crate::ws::BinaryStream;
 
 /// Connects to `target` once: a stream to speak jsocket over, and the server's address.
 pub(crate) async fn open(
@@ -49,7 +49,7 @@ pub(crate) async fn open(
 pub(crate) async fn open_ws(
     target: &Target,
     config: &ClientConfig,
-) -> io::Result<(WsStream, SocketAddr)> {
+) -> io::Result<(BinaryStream, SocketAddr)> {
     let Target::WebSocket { host, port, .. } = target else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

@@ -13,7 +13,7 @@ use smol::Timer;
 use crate::counted::Counted;
 use crate::http::{status_response, Door};
 use crate::shard::Shared;
-use crate::socket::Stream;
+use crate::socket::ServerStream;
 
 /// The longest a refused connection is kept: to read its first bytes, answer, and see it close.
 pub(crate) const REFUSAL_TIME: Duration = Duration::from_secs(1);
@@ -29,7 +29,7 @@ const RETRY_AFTER_SECS: u32 = 5;
 /// being refused until the end.
 pub(crate) async fn refuse(
     shared: &Shared,
-    stream: Stream,
+    stream: ServerStream,
     door: Door,
     why: Refusal,
     _refusing: Counted,
@@ -45,7 +45,12 @@ pub(crate) async fn refuse(
         .await;
 }
 
-async fn answer(shared: &Shared, stream: &Stream, door: Door, why: Refusal) -> io::Result<()> {
+async fn answer(
+    shared: &Shared,
+    stream: &ServerStream,
+    door: Door,
+    why: Refusal,
+) -> io::Result<()> {
     let max = shared.config.connection.get_max_message_size();
     // Four bytes tell what a client is; a v1 length needs the fifth too (see `sniff`).
     let mut first = [0u8; 5];
@@ -88,7 +93,7 @@ async fn answer(shared: &Shared, stream: &Stream, door: Door, why: Refusal) -> i
     }
 }
 
-async fn write_all(stream: &Stream, mut bytes: &[u8]) -> io::Result<()> {
+async fn write_all(stream: &ServerStream, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         match stream.try_write(bytes) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

@@ -140,7 +140,7 @@ use crate::refusal;
 use crate::server_handle::{ServerHandle, Stopper};
 use crate::shard::{Admission, Shared};
 use crate::shard::{Fabric, Letter, Load};
-use crate::socket::{Accepted, PeerAddr, Stream};
+use crate::socket::{Accepted, PeerAddr, ServerStream};
 
 /// Pending connections the kernel holds for us before `accept`: as many as the system allows
 /// (every kernel caps the backlog at its own limit: `net.core.somaxconn` on Linux, 4,096 by
@@ -635,7 +635,7 @@ impl Host {
     /// Admits and serves a connection accepted for this shard, or refuses it.
     fn serve(&self, accepted: Accepted, peer: PeerAddr, door: Door, load: Load) {
         let shared = &self.shared;
-        let stream = match Stream::register(accepted) {
+        let stream = match ServerStream::register(accepted) {
             Ok(stream) => stream,
             Err(e) => {
                 log::debug!("closed {peer}: not registered: {e}");
@@ -674,7 +674,7 @@ fn connection_task(
     shared: &Rc<Shared>,
     id: ConnId,
     peer: PeerAddr,
-    stream: Stream,
+    stream: ServerStream,
     dispatch: Dispatch,
     door: Door,
 ) -> impl std::future::Future<Output = ()> + 'static {
@@ -728,7 +728,7 @@ mod tests {
     use crate::handler::Dispatch;
     use crate::http::Door;
     use crate::shard::{Admission, Shared};
-    use crate::socket::{PeerAddr, Stream};
+    use crate::socket::{PeerAddr, ServerStream};
 
     /// A connection's task dropped half-way (as when its executor goes) gives back its place
     /// toward the limit and its slot: counts are guards, not paired calls.
@@ -746,7 +746,7 @@ mod tests {
             panic!("the first connection is not admitted");
         };
         let dispatch = Dispatch::Sync(Rc::new(Echo));
-        let stream = Stream::tcp(Async::new(stream)?);
+        let stream = ServerStream::tcp(Async::new(stream)?);
         let task = connection_task(&shared, id, peer.clone(), stream, dispatch, Door::Any);
         let ex = LocalExecutor::new();
         let task = ex.spawn(task);

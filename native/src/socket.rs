@@ -1,7 +1,7 @@
 //! Sockets: a peer's address, and the streams servers and clients speak over, with their
 //! non-blocking reads and writes: a [`Transport`] (TCP or Unix on async-io's reactor, or a
 //! WebSocket) for clients and for what a shard's own reactor does not hold, and a server's
-//! [`Stream`], which is a transport or a socket of its shard's own reactor.
+//! [`ServerStream`], which is a transport or a socket of its shard's own reactor.
 
 use std::fmt;
 use std::io;
@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 use smol::Async;
 
-pub(crate) use crate::plain_stream::PlainStream;
-use crate::shard::{LocalStream, Reactor};
+use crate::shard::{Reactor, ShardSocket};
+pub(crate) use crate::stream_socket::StreamSocket;
 
 /// Where a peer is connected from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,17 +50,17 @@ pub(crate) enum Accepted {
 #[derive(Debug)]
 pub(crate) enum Transport {
     /// TCP or a Unix socket.
-    Plain(PlainStream),
+    Plain(StreamSocket),
     /// A WebSocket whose binary messages carry the byte stream (see `crate::ws`).
-    Ws(Box<crate::ws::WsStream>),
+    Ws(Box<crate::ws::BinaryStream>),
 }
 
 /// What a server's connection is served over: a socket registered with its shard's own reactor
 /// (read and answered on the shard's thread), or a [`Transport`].
 #[derive(Debug)]
-pub(crate) enum Stream {
+pub(crate) enum ServerStream {
     /// TCP or a Unix socket registered with its shard's own reactor.
-    Local(LocalStream),
+    Local(ShardSocket),
     /// Anything on async-io's reactor.
     Shared(Transport),
 }
@@ -68,13 +68,13 @@ pub(crate) enum Stream {
 impl Transport {
     /// A TCP stream, with Nagle's algorithm turned off (each reply batch goes out at once).
     pub(crate) fn tcp(stream: Async<TcpStream>) -> Self {
-        Transport::Plain(PlainStream::tcp(stream))
+        Transport::Plain(StreamSocket::tcp(stream))
     }
 
     /// A Unix socket stream.
     #[cfg(unix)]
     pub(crate) fn unix(stream: Async<UnixStream>) -> Self {
-        Transport::Plain(PlainStream::Unix(stream))
+        Transport::Plain(StreamSocket::Unix(stream))
     }
 
     /// Reads what is there without waiting (`WouldBlock` when nothing is).
@@ -139,12 +139,12 @@ impl Transport {
         }
     }
 
-    /// Asks the kernel to acknowledge at once (see [`PlainStream::quick_ack`]); for a
+    /// Asks the kernel to acknowledge at once (see [`StreamSocket::quick_ack`]); for a
     /// WebSocket, on the TCP socket beneath it.
     pub(crate) fn quick_ack(&self) {
         match self {
             Transport::Plain(s) => s.quick_ack(),
-            Transport::Ws(s) => crate::plain_stream::quick_ack_tcp(s.socket().get_ref()),
+            Transport::Ws(s) => crate::stream_socket::quick_ack_tcp(s.socket().get_ref()),
         }
     }
 
@@ -180,17 +180,17 @@ impl Transport {
     }
 }
 
-impl From<Transport> for Stream {
+impl From<Transport> for ServerStream {
     fn from(transport: Transport) -> Self {
-        Stream::Shared(transport)
+        ServerStream::Shared(transport)
     }
 }
 
-impl Stream {
+impl ServerStream {
     /// A TCP stream on async-io's reactor (see [`Transport::tcp`]), for the driver's tests.
     #[cfg(test)]
     pub(crate) fn tcp(stream: Async<TcpStream>) -> Self {
-        Stream::Shared(Transport::tcp(stream))
+        ServerStream::Shared(Transport::tcp(stream))
     }
 
     /// An accepted socket, registered with this thread's shard reactor when it has one (the
@@ -198,11 +198,11 @@ impl Stream {
     pub(crate) fn register(accepted: Accepted) -> io::Result<Self> {
         if let Some(reactor) = Reactor::current() {
             if let Accepted::Tcp(s) = &accepted {
-                crate::plain_stream::no_delay(s);
+                crate::stream_socket::no_delay(s);
             }
-            return LocalStream::new(reactor, accepted).map(Stream::Local);
+            return ShardSocket::new(reactor, accepted).map(ServerStream::Local);
         }
-        Ok(Stream::Shared(match accepted {
+        Ok(ServerStream::Shared(match accepted {
             Accepted::Tcp(s) => Transport::tcp(Async::new(s)?),
             #[cfg(unix)]
             Accepted::Unix(s) => Transport::unix(Async::new(s)?),
@@ -212,23 +212,23 @@ impl Stream {
     /// Whether it is a TCP socket that may carry HTTP (not yet a WebSocket).
     pub(crate) fn is_plain_tcp(&self) -> bool {
         match self {
-            Stream::Shared(Transport::Plain(PlainStream::Tcp(_))) => true,
-            Stream::Local(s) => s.is_tcp(),
+            ServerStream::Shared(Transport::Plain(StreamSocket::Tcp(_))) => true,
+            ServerStream::Local(s) => s.is_tcp(),
             _ => false,
         }
     }
 
     /// Whether it is a plain socket (TCP or Unix), not a WebSocket.
     pub(crate) fn is_plain(&self) -> bool {
-        !matches!(self, Stream::Shared(Transport::Ws(_)))
+        !matches!(self, ServerStream::Shared(Transport::Ws(_)))
     }
 
     /// The TCP socket registered with async-io, for the HTTP and WebSocket side; `None` for
     /// any other stream.
     pub(crate) fn into_async_tcp(self) -> Option<io::Result<Async<TcpStream>>> {
         match self {
-            Stream::Shared(Transport::Plain(PlainStream::Tcp(s))) => Some(Ok(s)),
-            Stream::Local(s) => s.into_async_tcp(),
+            ServerStream::Shared(Transport::Plain(StreamSocket::Tcp(s))) => Some(Ok(s)),
+            ServerStream::Local(s) => s.into_async_tcp(),
             _ => None,
         }
     }
@@ -236,91 +236,91 @@ impl Stream {
     /// Reads what is there without waiting (`WouldBlock` when nothing is).
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Stream::Local(s) => s.try_read(buf),
-            Stream::Shared(t) => t.try_read(buf),
+            ServerStream::Local(s) => s.try_read(buf),
+            ServerStream::Shared(t) => t.try_read(buf),
         }
     }
 
     /// Writes what the socket takes without waiting (`WouldBlock` when it takes nothing).
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Stream::Local(s) => s.try_write(buf),
-            Stream::Shared(t) => t.try_write(buf),
+            ServerStream::Local(s) => s.try_write(buf),
+            ServerStream::Shared(t) => t.try_write(buf),
         }
     }
 
     /// As [`Transport::try_write_pair`].
     pub(crate) fn try_write_pair(&self, first: &[u8], second: &[u8]) -> io::Result<usize> {
         match self {
-            Stream::Local(s) => {
+            ServerStream::Local(s) => {
                 s.try_write_vectored(&[io::IoSlice::new(first), io::IoSlice::new(second)])
             }
-            Stream::Shared(t) => t.try_write_pair(first, second),
+            ServerStream::Shared(t) => t.try_write_pair(first, second),
         }
     }
 
     /// Waits until a read may succeed.
     pub(crate) async fn readable(&self) -> io::Result<()> {
         match self {
-            Stream::Local(s) => s.readable().await,
-            Stream::Shared(t) => t.readable().await,
+            ServerStream::Local(s) => s.readable().await,
+            ServerStream::Shared(t) => t.readable().await,
         }
     }
 
     /// Waits until a write may succeed.
     pub(crate) async fn writable(&self) -> io::Result<()> {
         match self {
-            Stream::Local(s) => s.writable().await,
-            Stream::Shared(t) => t.writable().await,
+            ServerStream::Local(s) => s.writable().await,
+            ServerStream::Shared(t) => t.writable().await,
         }
     }
 
     /// As [`Transport::has_buffered_output`] (never for a socket of the shard's reactor).
     pub(crate) fn has_buffered_output(&self) -> bool {
-        matches!(self, Stream::Shared(t) if t.has_buffered_output())
+        matches!(self, ServerStream::Shared(t) if t.has_buffered_output())
     }
 
     /// As [`Transport::flush_buffered`].
     pub(crate) fn flush_buffered(&self) -> io::Result<()> {
         match self {
-            Stream::Local(_) => Ok(()),
-            Stream::Shared(t) => t.flush_buffered(),
+            ServerStream::Local(_) => Ok(()),
+            ServerStream::Shared(t) => t.flush_buffered(),
         }
     }
 
     /// As [`Transport::quick_ack`].
     pub(crate) fn quick_ack(&self) {
         match self {
-            Stream::Local(s) => {
+            ServerStream::Local(s) => {
                 if let Some(tcp) = s.tcp() {
-                    crate::plain_stream::quick_ack_tcp(tcp);
+                    crate::stream_socket::quick_ack_tcp(tcp);
                 }
             }
-            Stream::Shared(t) => t.quick_ack(),
+            ServerStream::Shared(t) => t.quick_ack(),
         }
     }
 
     /// As [`Transport::holds_partial`].
     pub(crate) fn holds_partial(&self) -> Option<bool> {
         match self {
-            Stream::Local(_) => None,
-            Stream::Shared(t) => t.holds_partial(),
+            ServerStream::Local(_) => None,
+            ServerStream::Shared(t) => t.holds_partial(),
         }
     }
 
     /// As [`Transport::close_with`].
     pub(crate) fn close_with(&self, code: jsocket_core::websocket::CloseCode) -> bool {
         match self {
-            Stream::Local(_) => false,
-            Stream::Shared(t) => t.close_with(code),
+            ServerStream::Local(_) => false,
+            ServerStream::Shared(t) => t.close_with(code),
         }
     }
 
     /// Ends our side of the stream (the peer reads end of file after what was written).
     pub(crate) fn shutdown_write(&self) {
         match self {
-            Stream::Local(s) => s.shutdown_write(),
-            Stream::Shared(t) => t.shutdown_write(),
+            ServerStream::Local(s) => s.shutdown_write(),
+            ServerStream::Shared(t) => t.shutdown_write(),
         }
     }
 }

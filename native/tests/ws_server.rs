@@ -585,7 +585,7 @@ fn a_frame_sent_with_the_handshake_is_not_lost() {
 #[test]
 fn the_socket_like_client_speaks_jsocket_over_websocket() {
     let server = start(ServerConfig::default(), || Echo);
-    let ws = smol::block_on(jsocket::ws::WsSocket::connect(&format!(
+    let ws = smol::block_on(jsocket::ws::RawClient::connect(&format!(
         "ws://{}/",
         server.addr
     )))

@@ -12,7 +12,7 @@ use smol::{Async, Timer};
 
 use super::{BridgeConfig, BridgeStatsHandle};
 use crate::http::{read_head, status, HeadError};
-use crate::ws::{self, Refused, WsStream};
+use crate::ws::{self, BinaryStream, Refused};
 
 /// Reads the client's request and accepts its WebSocket, within the handshake timeout. A
 /// request refused is answered with its status where one is due, and counted.
@@ -21,7 +21,7 @@ pub(super) async fn accept(
     peer: SocketAddr,
     config: &BridgeConfig,
     stats: &BridgeStatsHandle,
-) -> Option<WsStream> {
+) -> Option<BinaryStream> {
     let counters = &stats.0;
     let head = async { read_head(&tcp, Vec::new()).await }
         .or(async {

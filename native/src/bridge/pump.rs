@@ -19,7 +19,7 @@ use smol::{Async, Timer};
 use super::filter::{filter, Check};
 use super::{BridgeConfig, BridgeStatsHandle};
 use crate::clock::Clock;
-use crate::ws::WsStream;
+use crate::ws::BinaryStream;
 
 /// How a pump ended.
 pub(super) enum End {
@@ -46,7 +46,7 @@ impl End {
 
 /// Client to target.
 pub(super) async fn up(
-    ws: Rc<WsStream>,
+    ws: Rc<BinaryStream>,
     target: Rc<Async<TcpStream>>,
     config: Arc<BridgeConfig>,
     stats: BridgeStatsHandle,
@@ -100,7 +100,7 @@ pub(super) async fn up(
 /// target that writes header and payload apart (Python jsocket) would otherwise cost the client
 /// a WebSocket message, and a wake-up, for a header it cannot use alone.
 pub(super) async fn down(
-    ws: Rc<WsStream>,
+    ws: Rc<BinaryStream>,
     target: Rc<Async<TcpStream>>,
     config: Arc<BridgeConfig>,
     stats: BridgeStatsHandle,
@@ -229,7 +229,7 @@ async fn deadline<T>(clock: Clock, at: Option<Duration>) -> Option<T> {
 /// first piece is acknowledged, and a delayed ACK would stall it ~40 ms. Linux only; the flag
 /// does not stick, so it is set after each read that ends inside a frame.
 fn quick_ack(target: &Async<TcpStream>) {
-    crate::plain_stream::quick_ack_tcp(target.get_ref());
+    crate::stream_socket::quick_ack_tcp(target.get_ref());
 }
 
 fn finish(check: Option<&mut Check>, now: Duration) -> End {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::handler::{Context, Dispatch};
 use crate::shard::{Shared, Slot};
-use crate::socket::Stream;
+use crate::socket::ServerStream;
 
 use super::dispatch::{call_sync, deliver, next_event, settle, Handled, Out, Step};
 use super::flush::flush;
@@ -30,7 +30,7 @@ const EARLY_READ: usize = 4096;
 pub(super) fn feed(
     shared: &Shared,
     slot: &Slot,
-    stream: &Stream,
+    stream: &ServerStream,
     dispatch: &Dispatch,
     ctx: &mut Context,
     now: Duration,

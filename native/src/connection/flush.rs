@@ -3,7 +3,7 @@
 use std::io;
 
 use crate::shard::Slot;
-use crate::socket::Stream;
+use crate::socket::ServerStream;
 
 /// Writes what is pending until the socket takes no more: the connection's output, with a
 /// pushed frame written by reference (header and shared payload) in its place among it.
@@ -18,7 +18,7 @@ pub(super) enum Flushed {
 
 /// Writes pending output, at most `cap` bytes (and always a whole header of a frame written by
 /// reference, with what of its payload fits).
-pub(super) fn flush(slot: &Slot, stream: &Stream, cap: usize) -> io::Result<Flushed> {
+pub(super) fn flush(slot: &Slot, stream: &ServerStream, cap: usize) -> io::Result<Flushed> {
     // A WebSocket's last message first: it was taken from the core already.
     stream.flush_buffered()?;
     let mut conn = slot.conn.borrow_mut();

@@ -42,7 +42,7 @@
 //!
 //! The driver decides nothing of the protocol: limits, timeouts, errors and statistics are the
 //! core's. It reads the clock, moves bytes, and asks for a quick ACK when a read ends inside a
-//! frame (see [`Stream::quick_ack`]).
+//! frame (see [`ServerStream::quick_ack`]).
 
 mod dispatch;
 mod feed;
@@ -63,7 +63,7 @@ use smol::Timer;
 use crate::handler::{Context, Dispatch};
 use crate::server_handle::ServerHandle;
 use crate::shard::{Pushed, Shared, Slot};
-use crate::socket::Stream;
+use crate::socket::ServerStream;
 
 use dispatch::{handle_events, Handled};
 use flush::{flush, Flushed};
@@ -79,7 +79,12 @@ enum Wake {
 
 /// Serves one connection until it ends (its registration's guard, held by the caller, then
 /// unregisters it).
-pub(crate) async fn serve(shared: Rc<Shared>, slot: Rc<Slot>, stream: Stream, dispatch: Dispatch) {
+pub(crate) async fn serve(
+    shared: Rc<Shared>,
+    slot: Rc<Slot>,
+    stream: ServerStream,
+    dispatch: Dispatch,
+) {
     let handle = ServerHandle {
         shared: shared.clone(),
     };
@@ -94,7 +99,7 @@ pub(crate) async fn serve(shared: Rc<Shared>, slot: Rc<Slot>, stream: Stream, di
 async fn drive(
     shared: &Shared,
     slot: &Slot,
-    stream: &Stream,
+    stream: &ServerStream,
     dispatch: &Dispatch,
     ctx: &mut Context,
 ) {

@@ -4,7 +4,7 @@ use std::io;
 
 use crate::handler::{Context, Dispatch};
 use crate::shard::{Shared, Slot};
-use crate::socket::Stream;
+use crate::socket::ServerStream;
 
 use super::feed::feed;
 
@@ -51,7 +51,7 @@ impl Guess {
 pub(super) fn read(
     shared: &Shared,
     slot: &Slot,
-    stream: &Stream,
+    stream: &ServerStream,
     dispatch: &Dispatch,
     ctx: &mut Context,
 ) -> Got {
@@ -89,7 +89,7 @@ pub(super) fn read(
 }
 
 /// A WebSocket may hold part of a message the core has not seen yet: its frame clock must run.
-fn held_back(slot: &Slot, stream: &Stream, now: std::time::Duration) {
+fn held_back(slot: &Slot, stream: &ServerStream, now: std::time::Duration) {
     if let Some(held) = stream.holds_partial() {
         slot.conn.borrow_mut().handle_partial(now, held);
     }

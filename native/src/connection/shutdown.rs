@@ -8,13 +8,13 @@ use jsocket_core::websocket::CloseCode;
 use jsocket_core::Closed;
 
 use crate::shard::{Shared, Slot};
-use crate::socket::Stream;
+use crate::socket::ServerStream;
 
 /// Ends this side's stream after the last output: a WebSocket peer is sent the binding's close
 /// code first (not a bare end of the TCP connection, which a browser reports as 1006). The
 /// driver then reads and drops what the client still sends until its end of stream, so that
 /// closing with unread input does not reset the connection and destroy the last replies.
-pub(super) fn half_close(shared: &Shared, stream: &Stream, why: &Closed) {
+pub(super) fn half_close(shared: &Shared, stream: &ServerStream, why: &Closed) {
     let code = match why {
         Closed::Local if shared.stopping.get() => CloseCode::GoingAway,
         other => CloseCode::for_closed(other),

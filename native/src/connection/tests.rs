@@ -9,7 +9,7 @@ use crate::builtin::Echo;
 use crate::config::ServerConfig;
 use crate::handler::Dispatch;
 use crate::shard::Shared;
-use crate::socket::{PeerAddr, Stream};
+use crate::socket::{PeerAddr, ServerStream};
 
 /// A client whose socket is kept full does not keep the thread: after one read's worth of
 /// input the driver lets the other tasks run before it reads on.
@@ -46,7 +46,7 @@ fn a_client_that_keeps_its_socket_full_yields_after_each_read() -> std::io::Resu
     let (stop, _stopped) = smol::channel::bounded(1);
     let shared = Rc::new(Shared::new(ServerConfig::default(), stop));
     let slot = shared.register_new(PeerAddr::Tcp(peer));
-    let stream = Stream::tcp(Async::new(stream)?);
+    let stream = ServerStream::tcp(Async::new(stream)?);
     let ex = LocalExecutor::new();
     let driver = ex.spawn(super::serve(
         shared.clone(),
@@ -116,7 +116,7 @@ fn a_pipelined_batch_is_answered_whole_and_in_order() -> std::io::Result<()> {
     let (stop, _stopped) = smol::channel::bounded(1);
     let shared = Rc::new(Shared::new(ServerConfig::default(), stop));
     let slot = shared.register_new(PeerAddr::Tcp(peer));
-    let stream = Stream::tcp(Async::new(stream)?);
+    let stream = ServerStream::tcp(Async::new(stream)?);
     smol::block_on(super::serve(
         shared,
         slot,

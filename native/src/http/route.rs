@@ -18,7 +18,7 @@ use crate::handler::Dispatch;
 use jsocket_core::endpoint::Protocol;
 
 use crate::shard::{Kicked, Pushed, Shared, Slot};
-use crate::socket::{Stream, Transport};
+use crate::socket::{ServerStream, Transport};
 use crate::ws;
 
 /// What a listener serves.
@@ -38,7 +38,7 @@ pub(crate) enum Door {
 pub(crate) async fn serve(
     shared: Rc<Shared>,
     slot: Rc<Slot>,
-    stream: Stream,
+    stream: ServerStream,
     dispatch: Dispatch,
     door: Door,
 ) {
@@ -142,7 +142,7 @@ async fn serve_web(
             connection::serve(
                 shared,
                 slot,
-                Stream::Shared(Transport::Ws(Box::new(ws))),
+                ServerStream::Shared(Transport::Ws(Box::new(ws))),
                 dispatch,
             )
             .await
@@ -173,7 +173,7 @@ async fn serve_web(
 async fn sniff_http(
     shared: &Shared,
     slot: &Slot,
-    stream: &Stream,
+    stream: &ServerStream,
     limit: Option<Duration>,
 ) -> (First, Option<(Duration, Vec<u8>)>) {
     let clock = shared.clock;
@@ -269,7 +269,7 @@ mod tests {
     use crate::config::ServerConfig;
     use crate::handler::Dispatch;
     use crate::shard::Shared;
-    use crate::socket::{PeerAddr, Stream};
+    use crate::socket::{PeerAddr, ServerStream};
 
     /// Every connection's task holds this future, a jsocket client's too: the HTTP and
     /// WebSocket branch must not size it (10,000 idle connections should cost well under 4 KiB
@@ -282,7 +282,7 @@ mod tests {
         let (stop, _stopped) = smol::channel::bounded(1);
         let shared = Rc::new(Shared::new(ServerConfig::default(), stop));
         let slot = shared.register_new(peer);
-        let stream = Stream::tcp(Async::new(stream)?);
+        let stream = ServerStream::tcp(Async::new(stream)?);
         let dispatch = Dispatch::Sync(Rc::new(Echo));
         let task = super::serve(shared, slot, stream, dispatch, Door::Any);
         let size = std::mem::size_of_val(&task);

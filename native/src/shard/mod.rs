@@ -16,12 +16,12 @@
 
 mod bus;
 mod ledger;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-mod local_stream;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 mod no_reactor;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod reactor;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod shard_socket;
 mod state;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -31,12 +31,12 @@ use jsocket_core::endpoint::{ConnId, Frame, OutputBudget, Summary, SHARD_SHIFT};
 
 pub(crate) use bus::Bus;
 pub(crate) use ledger::SharedLedger;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) use local_stream::LocalStream;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) use no_reactor::{block_on, LocalStream, Reactor};
+pub(crate) use no_reactor::{block_on, Reactor, ShardSocket};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) use reactor::{block_on, Reactor};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) use shard_socket::ShardSocket;
 pub(crate) use state::{Admission, Answer, Kicked, Pushed, Shared, Slot};
 
 use crate::config::ServerConfig;

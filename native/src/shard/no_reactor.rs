@@ -23,10 +23,10 @@ impl Reactor {
 
 /// Never made here (there is no [`Reactor`] to register with).
 #[derive(Debug)]
-pub(crate) enum LocalStream {}
+pub(crate) enum ShardSocket {}
 
 #[allow(clippy::unused_async)]
-impl LocalStream {
+impl ShardSocket {
     pub(crate) fn new(reactor: Rc<Reactor>, _: Accepted) -> io::Result<Self> {
         match *reactor {}
     }

@@ -5,7 +5,7 @@
 //! a socket of one shard was often reported by the other's thread, which then woke the owner
 //! across threads (a futex wake and a context switch per read). Here each shard's thread waits
 //! in a poller of its own ([`block_on`]), where its plain TCP and Unix connections are
-//! registered ([`LocalStream`](super::local_stream::LocalStream)) once, edge-triggered for
+//! registered ([`ShardSocket`](super::shard_socket::ShardSocket)) once, edge-triggered for
 //! reading and writing: no `epoll_ctl` per wait, and no wake-up from another thread on the path
 //! of a message. What still goes through async-io (timers, channels, listeners, WebSockets)
 //! wakes the shard through its waker, which interrupts the poller only when the shard sleeps.
@@ -304,21 +304,21 @@ mod tests {
     use std::time::Duration;
 
     use super::{block_on, Reactor};
-    use crate::shard::LocalStream;
+    use crate::shard::ShardSocket;
     use crate::socket::Accepted;
 
     /// A connected pair: ours registered with the reactor of this thread, and the peer's
     /// blocking end.
-    fn pair() -> std::io::Result<(LocalStream, TcpStream)> {
+    fn pair() -> std::io::Result<(ShardSocket, TcpStream)> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let peer = TcpStream::connect(listener.local_addr()?)?;
         let (ours, _) = listener.accept()?;
         let reactor = Reactor::current().ok_or(std::io::ErrorKind::NotFound)?;
-        Ok((LocalStream::new(reactor, Accepted::Tcp(ours))?, peer))
+        Ok((ShardSocket::new(reactor, Accepted::Tcp(ours))?, peer))
     }
 
     /// Reads until `want` bytes came, waiting in the reactor whenever the socket is empty.
-    async fn read_all(stream: &LocalStream, want: usize) -> std::io::Result<Vec<u8>> {
+    async fn read_all(stream: &ShardSocket, want: usize) -> std::io::Result<Vec<u8>> {
         let mut got = Vec::new();
         let mut buf = [0; 64];
         while got.len() < want {

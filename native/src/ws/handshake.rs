@@ -12,8 +12,8 @@ use tungstenite::handshake::HandshakeError;
 use tungstenite::http::StatusCode;
 use tungstenite::protocol::WebSocketConfig;
 
+use super::binary_stream::{BinaryStream, TungsteniteIo, MAX_OUT_MESSAGE};
 use super::origin::OriginPolicy;
-use super::stream::{SockIo, WsStream, MAX_OUT_MESSAGE};
 
 /// Why a handshake did not make a WebSocket.
 #[derive(Debug)]
@@ -62,7 +62,7 @@ pub(crate) async fn accept(
     policy: &OriginPolicy,
     config: WebSocketConfig,
     on_refused_origin: &dyn Fn(&str),
-) -> Result<WsStream, Refused> {
+) -> Result<BinaryStream, Refused> {
     let refused_origin: RefCell<Option<String>> = RefCell::new(None);
     let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         let header = |name: &str| {
@@ -81,14 +81,14 @@ pub(crate) async fn accept(
         *err.status_mut() = StatusCode::FORBIDDEN;
         Err(err)
     };
-    let io = SockIo::new(sock.clone(), head);
+    let io = TungsteniteIo::new(sock.clone(), head);
     let mut round = tungstenite::accept_hdr_with_config(io, callback, Some(config));
     loop {
         match round {
             Ok(mut ws) => {
                 // What the client sent after its request is the start of the WebSocket stream.
-                *ws.get_mut() = SockIo::new(sock.clone(), extra).track_frames();
-                return Ok(WsStream::new(sock, ws));
+                *ws.get_mut() = TungsteniteIo::new(sock.clone(), extra).track_frames();
+                return Ok(BinaryStream::new(sock, ws));
             }
             // The request is all in the replayed head, so only writing the answer can wait.
             Err(HandshakeError::Interrupted(mid)) => {

@@ -12,7 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use jsocket::ws::WsSocket;
+use jsocket::ws::RawClient;
 use smol::future::FutureExt;
 use smol::{Async, Timer};
 
@@ -63,7 +63,7 @@ impl Transport {
                 "Unix sockets are not available on this system",
             )),
             Transport::Ws(url) => {
-                let ws = smol::block_on(WsSocket::connect(url))?;
+                let ws = smol::block_on(RawClient::connect(url))?;
                 Ok(Socket::Ws(Box::new(WsConn {
                     ws,
                     read_timeout: None,
@@ -96,10 +96,10 @@ pub enum Socket {
 }
 
 /// A WebSocket for the blocking engine: its calls wait on the reactor as a blocking socket's
-/// would (the smol engine uses the [`WsSocket`] directly).
+/// would (the smol engine uses the [`RawClient`] directly).
 #[derive(Debug)]
 pub struct WsConn {
-    ws: WsSocket,
+    ws: RawClient,
     read_timeout: Option<Duration>,
 }
 
@@ -191,7 +191,7 @@ pub enum Conn {
     /// TCP or a Unix socket.
     Stream(Async<Socket>),
     /// A WebSocket, which is registered already.
-    Ws(Box<WsSocket>),
+    Ws(Box<RawClient>),
 }
 
 impl Conn {

@@ -1,5 +1,5 @@
-//! [`PlainStream`]: a TCP or Unix socket, a client's and a server's alike. The `Stream` around
-//! it adds WebSockets.
+//! [`StreamSocket`]: a TCP or Unix socket on async-io's reactor, a client's and a server's
+//! alike. The `Transport` around it adds WebSockets.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -10,34 +10,34 @@ use smol::Async;
 
 /// A connected TCP or Unix socket registered with the reactor.
 #[derive(Debug)]
-pub(crate) enum PlainStream {
+pub(crate) enum StreamSocket {
     Tcp(Async<TcpStream>),
     #[cfg(unix)]
     Unix(Async<UnixStream>),
 }
 
-impl PlainStream {
+impl StreamSocket {
     /// A TCP stream, with Nagle's algorithm turned off (each message goes out at once).
     pub(crate) fn tcp(stream: Async<TcpStream>) -> Self {
         no_delay(stream.get_ref());
-        PlainStream::Tcp(stream)
+        StreamSocket::Tcp(stream)
     }
 
     /// Reads what is there without waiting (`WouldBlock` when nothing is).
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            PlainStream::Tcp(s) => s.get_ref().read(buf),
+            StreamSocket::Tcp(s) => s.get_ref().read(buf),
             #[cfg(unix)]
-            PlainStream::Unix(s) => s.get_ref().read(buf),
+            StreamSocket::Unix(s) => s.get_ref().read(buf),
         }
     }
 
     /// Writes what the socket takes without waiting (`WouldBlock` when it takes nothing).
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            PlainStream::Tcp(s) => s.get_ref().write(buf),
+            StreamSocket::Tcp(s) => s.get_ref().write(buf),
             #[cfg(unix)]
-            PlainStream::Unix(s) => s.get_ref().write(buf),
+            StreamSocket::Unix(s) => s.get_ref().write(buf),
         }
     }
 
@@ -45,27 +45,27 @@ impl PlainStream {
     /// pieces that lie apart (a header here, a shared payload there).
     pub(crate) fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
-            PlainStream::Tcp(s) => s.get_ref().write_vectored(bufs),
+            StreamSocket::Tcp(s) => s.get_ref().write_vectored(bufs),
             #[cfg(unix)]
-            PlainStream::Unix(s) => s.get_ref().write_vectored(bufs),
+            StreamSocket::Unix(s) => s.get_ref().write_vectored(bufs),
         }
     }
 
     /// Waits until a read may succeed.
     pub(crate) async fn readable(&self) -> io::Result<()> {
         match self {
-            PlainStream::Tcp(s) => s.readable().await,
+            StreamSocket::Tcp(s) => s.readable().await,
             #[cfg(unix)]
-            PlainStream::Unix(s) => s.readable().await,
+            StreamSocket::Unix(s) => s.readable().await,
         }
     }
 
     /// Waits until a write may succeed.
     pub(crate) async fn writable(&self) -> io::Result<()> {
         match self {
-            PlainStream::Tcp(s) => s.writable().await,
+            StreamSocket::Tcp(s) => s.writable().await,
             #[cfg(unix)]
-            PlainStream::Unix(s) => s.writable().await,
+            StreamSocket::Unix(s) => s.writable().await,
         }
     }
 
@@ -75,7 +75,7 @@ impl PlainStream {
     /// ~40 ms. The flag does not stick, so it is set again after each read that ends inside a
     /// frame.
     pub(crate) fn quick_ack(&self) {
-        if let PlainStream::Tcp(s) = self {
+        if let StreamSocket::Tcp(s) = self {
             quick_ack_tcp(s.get_ref());
         }
     }
@@ -83,9 +83,9 @@ impl PlainStream {
     /// Ends our side of the stream (the peer reads end of file after what was written).
     pub(crate) fn shutdown_write(&self) {
         let _ = match self {
-            PlainStream::Tcp(s) => s.get_ref().shutdown(Shutdown::Write),
+            StreamSocket::Tcp(s) => s.get_ref().shutdown(Shutdown::Write),
             #[cfg(unix)]
-            PlainStream::Unix(s) => s.get_ref().shutdown(Shutdown::Write),
+            StreamSocket::Unix(s) => s.get_ref().shutdown(Shutdown::Write),
         };
     }
 }
@@ -97,7 +97,7 @@ pub(crate) fn no_delay(socket: &TcpStream) {
     }
 }
 
-/// Sets `TCP_QUICKACK` on `socket` (see [`PlainStream::quick_ack`]); nothing where the OS has no
+/// Sets `TCP_QUICKACK` on `socket` (see [`StreamSocket::quick_ack`]); nothing where the OS has no
 /// such option.
 pub(crate) fn quick_ack_tcp(socket: &TcpStream) {
     #[cfg(any(target_os = "linux", target_os = "android"))]

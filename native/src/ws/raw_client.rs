@@ -1,10 +1,10 @@
-//! [`WsSocket`]: a client WebSocket with the non-blocking calls of a socket, for readiness-driven
+//! [`RawClient`]: a client WebSocket with the non-blocking calls of a socket, for readiness-driven
 //! code (a load generator's event loop, say) that drives its own jsocket state machine. To send
 //! and receive messages, the [`Client`](crate::Client) speaks over WebSocket too.
 
 use std::io;
 
-use super::stream::WsStream;
+use super::binary_stream::BinaryStream;
 use crate::target::Target;
 
 /// A client WebSocket whose binary messages carry a jsocket byte stream, used like a
@@ -18,10 +18,10 @@ use crate::target::Target;
 /// call [`flush_buffered`](Self::flush_buffered). It can be moved to another thread.
 ///
 /// ```no_run
-/// use jsocket::ws::WsSocket;
+/// use jsocket::ws::RawClient;
 ///
 /// smol::block_on(async {
-///     let ws = WsSocket::connect("ws://127.0.0.1:5489/").await?;
+///     let ws = RawClient::connect("ws://127.0.0.1:5489/").await?;
 ///     let mut frame = Vec::new();
 ///     jsocket_core::encode(&serde_json::json!({"ping": 1}), jsocket_core::Dialect::V2, &mut frame)?;
 ///     ws.write_all(&frame).await?;
@@ -33,19 +33,19 @@ use crate::target::Target;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-pub struct WsSocket(WsStream);
+pub struct RawClient(BinaryStream);
 
-impl WsSocket {
+impl RawClient {
     /// Opens a WebSocket to `url` (`ws://host:port/path`) over TCP with `TCP_NODELAY`, with the
     /// defaults of [`ClientConfig`](crate::ClientConfig): the core's 10 MiB message limit, and
     /// 5 s for the connection and the handshake. A URL that is not a
     /// [`Target::WebSocket`](crate::Target::WebSocket) is an `InvalidInput` error.
-    pub async fn connect(url: &str) -> io::Result<WsSocket> {
+    pub async fn connect(url: &str) -> io::Result<RawClient> {
         let target: Target = url
             .parse()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let (ws, _) = crate::dial::open_ws(&target, &crate::ClientConfig::default()).await?;
-        Ok(WsSocket(ws))
+        Ok(RawClient(ws))
     }
 
     /// Reads received payload bytes without waiting: `WouldBlock` when none have come, `Ok(0)`
@@ -99,7 +99,7 @@ impl WsSocket {
 /// The TCP socket underneath, for socket options (reading or writing it directly would break
 /// the WebSocket stream).
 #[cfg(unix)]
-impl std::os::fd::AsFd for WsSocket {
+impl std::os::fd::AsFd for RawClient {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.0.socket().as_fd()
     }
@@ -108,7 +108,7 @@ impl std::os::fd::AsFd for WsSocket {
 /// The TCP socket underneath, for socket options (reading or writing it directly would break
 /// the WebSocket stream).
 #[cfg(windows)]
-impl std::os::windows::io::AsSocket for WsSocket {
+impl std::os::windows::io::AsSocket for RawClient {
     fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
         self.0.socket().as_socket()
     }

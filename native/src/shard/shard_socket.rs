@@ -1,4 +1,4 @@
-//! [`LocalStream`]: a plain TCP or Unix connection registered with its shard's own
+//! [`ShardSocket`]: a plain TCP or Unix connection registered with its shard's own
 //! [`Reactor`].
 
 use std::io::{self, Read, Write};
@@ -11,22 +11,22 @@ use super::reactor::{Reactor, Source};
 use crate::socket::Accepted;
 
 /// A connected socket registered with its shard's reactor (see [`Reactor`]).
-pub(crate) struct LocalStream {
+pub(crate) struct ShardSocket {
     io: Accepted,
     source: Rc<Source>,
     reactor: Rc<Reactor>,
 }
 
-impl std::fmt::Debug for LocalStream {
+impl std::fmt::Debug for ShardSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalStream")
+        f.debug_struct("ShardSocket")
             .field("io", &self.io)
             .field("key", &self.source.key)
             .finish()
     }
 }
 
-impl LocalStream {
+impl ShardSocket {
     /// Registers `io` with `reactor`, in non-blocking mode.
     pub(crate) fn new(reactor: Rc<Reactor>, io: Accepted) -> io::Result<Self> {
         let source = match &io {
@@ -40,7 +40,7 @@ impl LocalStream {
                 reactor.insert(s)?
             }
         };
-        Ok(LocalStream {
+        Ok(ShardSocket {
             io,
             source,
             reactor,
@@ -129,7 +129,7 @@ impl LocalStream {
     }
 }
 
-impl Drop for LocalStream {
+impl Drop for ShardSocket {
     fn drop(&mut self) {
         // Before the socket closes (the fields drop after this).
         match &self.io {

@@ -1,4 +1,4 @@
-//! [`WsStream`]: a WebSocket connection seen as a plain byte stream, with the same non-blocking
+//! [`BinaryStream`]: a WebSocket connection seen as a plain byte stream, with the same non-blocking
 //! `try_read` / `try_write` / readiness calls as a TCP socket, so the per-connection driver runs
 //! on it unchanged.
 //!
@@ -24,9 +24,9 @@ use super::partial::FrameEdges;
 /// the bytes tungstenite holds for a slow peer stay bounded.
 pub(crate) const MAX_OUT_MESSAGE: usize = 128 * 1024;
 
-/// The socket under a [`WsStream`] as tungstenite reads and writes it: bytes already read off
+/// The socket under a [`BinaryStream`] as tungstenite reads and writes it: bytes already read off
 /// the socket (by the server's sniffing) are replayed first.
-pub(crate) struct SockIo {
+pub(crate) struct TungsteniteIo {
     pub(crate) sock: Arc<Async<TcpStream>>,
     pub(crate) replay: Vec<u8>,
     pub(crate) pos: usize,
@@ -41,9 +41,9 @@ pub(crate) struct SockIo {
     edges: Option<FrameEdges>,
 }
 
-impl SockIo {
+impl TungsteniteIo {
     pub(crate) fn new(sock: Arc<Async<TcpStream>>, replay: Vec<u8>) -> Self {
-        SockIo {
+        TungsteniteIo {
             sock,
             replay,
             pos: 0,
@@ -54,7 +54,7 @@ impl SockIo {
     }
 
     /// Follows the WebSocket frames read from here on (the bytes after the handshake), so that
-    /// [`WsStream::holds_partial`] can tell when a message is half received.
+    /// [`BinaryStream::holds_partial`] can tell when a message is half received.
     pub(crate) fn track_frames(mut self) -> Self {
         self.edges = Some(FrameEdges::default());
         self
@@ -81,7 +81,7 @@ impl SockIo {
     }
 }
 
-impl Read for SockIo {
+impl Read for TungsteniteIo {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.pos < self.replay.len() {
             let n = (self.replay.len() - self.pos).min(buf.len());
@@ -111,7 +111,7 @@ impl Read for SockIo {
     }
 }
 
-impl Write for SockIo {
+impl Write for TungsteniteIo {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let result = self.sock.get_ref().write(buf);
         self.note(result, false)
@@ -123,9 +123,9 @@ impl Write for SockIo {
 }
 
 /// A server- or client-side WebSocket over a non-blocking TCP socket, read and written as bytes.
-pub(crate) struct WsStream {
+pub(crate) struct BinaryStream {
     sock: Arc<Async<TcpStream>>,
-    ws: RefCell<WebSocket<SockIo>>,
+    ws: RefCell<WebSocket<TungsteniteIo>>,
     /// What is left of the last message received, handed out by the next reads.
     leftover: RefCell<Bytes>,
     /// tungstenite holds bytes the socket has not taken yet.
@@ -139,9 +139,9 @@ pub(crate) struct WsStream {
     maybe_buffered: Cell<bool>,
 }
 
-impl fmt::Debug for WsStream {
+impl fmt::Debug for BinaryStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WsStream")
+        f.debug_struct("BinaryStream")
             .field("sock", &self.sock)
             .field("leftover", &self.leftover.borrow().len())
             .field("unflushed", &self.unflushed.get())
@@ -150,10 +150,10 @@ impl fmt::Debug for WsStream {
     }
 }
 
-impl WsStream {
+impl BinaryStream {
     /// Wraps a WebSocket whose handshake is done.
-    pub(crate) fn new(sock: Arc<Async<TcpStream>>, ws: WebSocket<SockIo>) -> Self {
-        WsStream {
+    pub(crate) fn new(sock: Arc<Async<TcpStream>>, ws: WebSocket<TungsteniteIo>) -> Self {
+        BinaryStream {
             sock,
             ws: RefCell::new(ws),
             leftover: RefCell::new(Bytes::new()),
