@@ -527,8 +527,9 @@ class Link {
     this.#sink(SINK_CLOSED, { reason: 'error', error });
   }
 
-  // Once the session has closed: sends what remains, closes the WebSocket, stops the timer and
-  // tells the sink, adding the WebSocket's own close code and reason when it closed first.
+  // Once the session has closed: sends what remains and, when the session says so, closes the
+  // WebSocket (the browser then waits for the peer's end); stops the timer and tells the sink,
+  // adding the WebSocket's own close code and reason when it closed first.
   #finishIfClosed(event) {
     if (this.#finished) return;
     const closed = this.#session.takeClosed();
@@ -538,7 +539,7 @@ class Link {
     try {
       if (out.length > 0) this.#ws.send(out);
       // The code and reason of the core's WebSocket binding, as the native server sends them.
-      this.#ws.close(closed.sendCode, closed.sendReason);
+      if (this.#session.pollHalfClose()) this.#ws.close(closed.sendCode, closed.sendReason);
     } catch {
       // The WebSocket is already closing or closed: nothing more to do with it.
     }

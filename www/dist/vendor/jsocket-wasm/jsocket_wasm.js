@@ -157,8 +157,9 @@ if (Symbol.dispose) Reconnect.prototype[Symbol.dispose] = Reconnect.prototype.fr
  * One jsocket connection without IO. Times are `performance.now()` milliseconds.
  *
  * After each `handle*` call, read the laid-out payloads (see the `batch` module), then
- * [`take_closed`](Self::take_closed), then send [`take_transmit`](Self::take_transmit) and
- * schedule [`poll_timeout`](Self::poll_timeout): the core's driving rule.
+ * [`take_closed`](Self::take_closed), then send [`take_transmit`](Self::take_transmit), end
+ * this side's stream if [`poll_half_close`](Self::poll_half_close) says so, and schedule
+ * [`poll_timeout`](Self::poll_timeout): the core's driving rule.
  */
 export class Session {
     __destroy_into_raw() {
@@ -180,7 +181,8 @@ export class Session {
         return ret >>> 0;
     }
     /**
-     * Closes from this side at `now_ms`; queued output remains to be sent.
+     * Closes from this side at `now_ms`; queued output remains to be sent, then
+     * [`poll_half_close`](Self::poll_half_close) says to close the transport.
      * @param {number} now_ms
      */
     close(now_ms) {
@@ -226,6 +228,14 @@ export class Session {
         return ret !== 0;
     }
     /**
+     * True once the close has gone through (or its grace period ran out): nothing more to do.
+     * @returns {boolean}
+     */
+    isDrained() {
+        const ret = wasm.session_isDrained(this.__wbg_ptr);
+        return ret !== 0;
+    }
+    /**
      * Address of the last call's item table.
      * @returns {number}
      */
@@ -257,6 +267,16 @@ export class Session {
         this.__wbg_ptr = ret[0];
         SessionFinalization.register(this, this.__wbg_ptr, this);
         return this;
+    }
+    /**
+     * Whether to end this side's stream now (once): closed, and everything taken with
+     * `takeTransmit`. Close the WebSocket with the `sendCode` and `sendReason` that
+     * `takeClosed` gave.
+     * @returns {boolean}
+     */
+    pollHalfClose() {
+        const ret = wasm.session_pollHalfClose(this.__wbg_ptr);
+        return ret !== 0;
     }
     /**
      * When to call `handleTimeout` next, in milliseconds, if ever.
