@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jsocket_core::websocket::CloseCode;
+use jsocket_core::Closed;
 use smol::future::FutureExt;
 use smol::{Async, LocalExecutor, Timer};
 
@@ -107,8 +108,9 @@ pub(crate) async fn serve(
             counters.malformed_from_client.fetch_add(1, Relaxed);
             log::debug!("bridge: {peer} dropped: malformed frame: {e}");
             // The frames before the bad one did reach the target: let its replies come back,
-            // then close the client with "invalid data".
-            close_code.set(CloseCode::Malformed);
+            // then close the client with the binding's code for its error.
+            let code = CloseCode::for_error(&e);
+            close_code.set(code);
             let _ = target.get_ref().shutdown(Shutdown::Write);
             let ended = async {
                 (&mut down).await;
@@ -117,7 +119,7 @@ pub(crate) async fn serve(
             .or(timeout(grace))
             .await;
             if ended.is_err() {
-                ws.close_with(CloseCode::Malformed);
+                ws.close_with(code);
                 let _ = ws.flush().or(timeout(grace)).await;
             }
         }
@@ -130,13 +132,13 @@ pub(crate) async fn serve(
         Side::Idle => {
             counters.timed_out.fetch_add(1, Relaxed);
             log::debug!("bridge: {peer} dropped: idle");
-            ws.close_with(CloseCode::Idle);
+            ws.close_with(CloseCode::for_closed(&Closed::Idle));
             let _ = ws.flush().or(timeout(grace)).await;
         }
         Side::Up(End::TimedOut(e)) | Side::Down(End::TimedOut(e)) => {
             counters.timed_out.fetch_add(1, Relaxed);
             log::debug!("bridge: {peer} dropped: {e}");
-            ws.close_with(CloseCode::FrameTimeout);
+            ws.close_with(CloseCode::for_error(&e));
             let _ = ws.flush().or(timeout(grace)).await;
         }
         Side::Up(End::Failed(e)) | Side::Down(End::Failed(e)) => {
