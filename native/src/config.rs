@@ -10,6 +10,10 @@ use jsocket_core::{Config, ConfigError};
 /// jsocket's default port, as Python's `JsonServer` and `JsonClient` use it.
 pub const DEFAULT_PORT: u16 = 5489;
 
+/// Most connections over the limit told at once that the server is full, unless
+/// [`ServerConfig::max_refusing`] says otherwise.
+pub const DEFAULT_MAX_REFUSING: usize = 64;
+
 /// The address a server listens on when none is given: `127.0.0.1:5489`, as jsocket.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(
     std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
@@ -85,7 +89,7 @@ impl Default for ServerConfig {
             listen: Vec::new(),
             connection: Config::default(),
             endpoint: EndpointConfig::default(),
-            max_refusing: 64,
+            max_refusing: DEFAULT_MAX_REFUSING,
             read_buffer: 64 * 1024,
             early_replies: EarlyReplies::Auto,
             threads: 1,
@@ -129,7 +133,7 @@ impl ServerConfig {
 
     /// Most connections over the endpoint's `max_connections` ([`endpoint`](Self::endpoint))
     /// told at once that the
-    /// server is full (default 64): an HTTP request (a WebSocket handshake too) is answered
+    /// server is full (default [`DEFAULT_MAX_REFUSING`], 64): an HTTP request (a WebSocket handshake too) is answered
     /// `503 Service Unavailable` with `Retry-After`, a jsocket client gets
     /// `{"$jsocket": "error", "error": "..."}` in the dialect of its first frame; each within
     /// a second, then closed. Beyond this many, or without a first request within that second,
@@ -217,10 +221,5 @@ impl ServerConfig {
     /// twice this.
     pub fn shutdown_grace(&self) -> Duration {
         self.connection.get_close_grace()
-    }
-
-    /// Most connections over the limit told so at once.
-    pub fn get_max_refusing(&self) -> usize {
-        self.max_refusing
     }
 }

@@ -74,7 +74,9 @@ pub mod ws;
 pub use blocking::BlockingClient;
 pub use client::Client;
 pub use client_config::ClientConfig;
-pub use config::{EarlyReplies, Listen, ServerConfig, DEFAULT_ADDR, DEFAULT_PORT};
+pub use config::{
+    EarlyReplies, Listen, ServerConfig, DEFAULT_ADDR, DEFAULT_MAX_REFUSING, DEFAULT_PORT,
+};
 pub use error::{Error, Op};
 pub use handler::{handler_fn, AsyncHandler, Context, FnHandler, Handler, LocalBoxFuture, Reply};
 pub use http::WebConfig;

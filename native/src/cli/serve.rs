@@ -55,7 +55,7 @@ pub struct ServeArgs {
     max_connections: usize,
     /// Most connections over --max-connections told so at once (each for a second at most);
     /// beyond that they are closed without a word.
-    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().get_max_refusing())]
+    #[arg(long, value_name = "N", default_value_t = jsocket::DEFAULT_MAX_REFUSING)]
     max_refusing: usize,
     /// Seconds an HTTP client has, from its first byte, for its request head and WebSocket
     /// handshake; also the slack of a static download's deadline.
