@@ -14,6 +14,11 @@ pub const DEFAULT_PORT: u16 = 5489;
 /// [`ServerConfig::max_refusing`] says otherwise.
 pub const DEFAULT_MAX_REFUSING: usize = 64;
 
+/// How long a shard looks for events before it sleeps, unless [`ServerConfig::busy_poll`] says
+/// otherwise: about the gap between the bursts of a pipelining client, far under the time a
+/// sleeping thread takes to be woken and get a CPU on a busy machine.
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
+
 /// The address a server listens on when none is given: `127.0.0.1:5489`, as jsocket.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(
     std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
@@ -75,6 +80,7 @@ pub struct ServerConfig {
     pub(crate) read_buffer: usize,
     pub(crate) early_replies: EarlyReplies,
     pub(crate) threads: usize,
+    pub(crate) busy_poll: Duration,
     /// WebSocket and HTTP: builder methods in `http`.
     pub(crate) web: crate::http::WebConfig,
 }
@@ -83,7 +89,7 @@ impl Default for ServerConfig {
     /// Listens on [`DEFAULT_ADDR`] unless told otherwise; the core's default [`Config`] and
     /// [`EndpointConfig`]; 64 connections over the limit told so at a time;
     /// the core's grace for each step of a close; a 64 KiB read buffer shared by
-    /// all connections; [`EarlyReplies::Auto`].
+    /// all connections; [`EarlyReplies::Auto`]; [`DEFAULT_BUSY_POLL`].
     fn default() -> Self {
         ServerConfig {
             listen: Vec::new(),
@@ -93,6 +99,7 @@ impl Default for ServerConfig {
             read_buffer: 64 * 1024,
             early_replies: EarlyReplies::Auto,
             threads: 1,
+            busy_poll: DEFAULT_BUSY_POLL,
             web: crate::http::WebConfig::default(),
         }
     }
@@ -162,6 +169,18 @@ impl ServerConfig {
         self
     }
 
+    /// How long a shard with nothing left to do keeps looking for new events, giving its CPU
+    /// to any other thread that wants it in between, before it sleeps in its poller (default
+    /// [`DEFAULT_BUSY_POLL`]; zero sleeps at once). A shard that sleeps must be woken and then
+    /// wait its turn for a CPU, which between the bursts of a busy client costs more than the
+    /// look; an idle shard looks once per burst and sleeps. Used by the shards' own pollers
+    /// (Linux).
+    #[must_use]
+    pub fn busy_poll(mut self, time: Duration) -> Self {
+        self.busy_poll = time;
+        self
+    }
+
     /// Whether the replies to a read of many messages (4 KiB and more) start going out before
     /// the whole read is handled: first once 512 bytes of them are ready, then each time they
     /// double. Default [`EarlyReplies::Auto`].
@@ -212,6 +231,11 @@ impl ServerConfig {
             n => n,
         }
         .min(usize::from(u16::MAX))
+    }
+
+    /// How long a shard looks for events before it sleeps: [`busy_poll`](Self::busy_poll).
+    pub fn busy_poll_time(&self) -> Duration {
+        self.busy_poll
     }
 
     /// How long a stopping server waits for a client, and each step of a connection's close

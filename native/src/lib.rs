@@ -75,7 +75,8 @@ pub use blocking::BlockingClient;
 pub use client::Client;
 pub use client_config::ClientConfig;
 pub use config::{
-    EarlyReplies, Listen, ServerConfig, DEFAULT_ADDR, DEFAULT_MAX_REFUSING, DEFAULT_PORT,
+    EarlyReplies, Listen, ServerConfig, DEFAULT_ADDR, DEFAULT_BUSY_POLL, DEFAULT_MAX_REFUSING,
+    DEFAULT_PORT,
 };
 pub use error::{Error, Op};
 pub use handler::{handler_fn, AsyncHandler, Context, FnHandler, Handler, LocalBoxFuture, Reply};

@@ -358,7 +358,7 @@ impl Server {
         H: Handler,
         F: Fn() -> H + Send + Sync + 'static,
     {
-        crate::shard::block_on(self.run_with(make))
+        crate::shard::block_on(self.config.busy_poll, self.run_with(make))
     }
 
     /// As [`run`](Self::run) with a handler that need not be `Send`, served on this thread
@@ -381,7 +381,7 @@ impl Server {
     /// [`ServerConfig::threads`] asks, until shut down.
     pub fn run_blocking<H: Handler + Send + Sync>(self, handler: H) -> io::Result<()> {
         // Shard 0 waits in a poller of its own, as the other shards do.
-        crate::shard::block_on(self.run(handler))
+        crate::shard::block_on(self.config.busy_poll, self.run(handler))
     }
 
     /// Runs shard 0 on this task, with `first` and the listeners, and the other shards on
@@ -418,10 +418,11 @@ impl Server {
                 stop_rx: stop_rx.clone(),
             };
             let done = done_tx.clone();
+            let busy_poll = config.busy_poll;
             let thread = std::thread::Builder::new()
                 .name(format!("jsocket-shard-{i}"))
                 .spawn(move || {
-                    crate::shard::block_on(shard.run(make(), Vec::new()));
+                    crate::shard::block_on(busy_poll, shard.run(make(), Vec::new()));
                     drop(done);
                 });
             match thread {

@@ -2,10 +2,11 @@
 
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use jsocket::builtin::{Chat, Echo};
-use jsocket::{EarlyReplies, Listen, Server, ServerConfig, DEFAULT_PORT};
+use jsocket::{EarlyReplies, Listen, Server, ServerConfig, DEFAULT_BUSY_POLL, DEFAULT_PORT};
 use jsocket_core::endpoint::{ControlPolicy, EndpointConfig, Rate};
 
 use super::args::{
@@ -120,8 +121,18 @@ pub struct ServeArgs {
     /// available core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+    /// Microseconds a shard with nothing left to do keeps looking for events, giving its CPU
+    /// to others in between, before it sleeps (0: sleeps at once).
+    #[arg(long, value_name = "MICROS", value_parser = clap::value_parser!(u16).range(0..=10_000),
+        default_value_t = busy_poll_micros())]
+    busy_poll: u16,
     #[command(flatten)]
     web: super::web::WebArgs,
+}
+
+/// The library's default look before sleeping, in the flag's unit.
+fn busy_poll_micros() -> u16 {
+    u16::try_from(DEFAULT_BUSY_POLL.as_micros()).unwrap_or(u16::MAX)
 }
 
 /// Runs the server.
@@ -149,6 +160,7 @@ pub fn run(args: ServeArgs) -> Outcome {
         .http_timeout(args.http_timeout.0)
         .min_download_rate(args.min_download_rate)
         .threads(args.threads.map_or(0, usize::from))
+        .busy_poll(Duration::from_micros(args.busy_poll.into()))
         .early_replies(match args.early_replies {
             EarlyArg::Auto => EarlyReplies::Auto,
             EarlyArg::Always => EarlyReplies::Always,

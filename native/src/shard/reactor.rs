@@ -19,6 +19,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::event::{eventfd, EventfdFlags, Timespec};
@@ -142,21 +143,24 @@ impl Reactor {
         }
     }
 
-    /// Waits for events: not at all when `now`, else until there is one.
-    fn wait(&self, now: bool) -> io::Result<()> {
+    /// Waits for events: not at all when `now`, else until there is one, looking for `busy`
+    /// first (yielding the CPU between looks) before it sleeps.
+    fn wait(&self, now: bool, busy: Duration) -> io::Result<()> {
         let mut events = self.events.borrow_mut();
         events.clear();
         let zero = Timespec {
             tv_sec: 0,
             tv_nsec: 0,
         };
+        let until = (!now && !busy.is_zero()).then(|| Instant::now() + busy);
         loop {
-            let timeout = now.then_some(&zero);
+            let looking = now || until.is_some_and(|until| Instant::now() < until);
             match epoll::wait(
                 &self.epoll,
                 rustix::buffer::spare_capacity(&mut events),
-                timeout,
+                looking.then_some(&zero),
             ) {
+                Ok(0) if looking && !now => std::thread::yield_now(),
                 Ok(_) => return Ok(()),
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
@@ -261,7 +265,7 @@ impl Wake for Signal {
 /// future's tasks register wait in. The future runs whenever it is woken; in between, the thread
 /// waits in the reactor (without blocking when the future woke itself: it yielded to let the
 /// reactor report what is ready).
-pub(crate) fn block_on<T>(future: impl Future<Output = T>) -> T {
+pub(crate) fn block_on<T>(busy_poll: Duration, future: impl Future<Output = T>) -> T {
     let reactor = match Reactor::new() {
         Ok(reactor) => Rc::new(reactor),
         Err(e) => {
@@ -286,7 +290,7 @@ pub(crate) fn block_on<T>(future: impl Future<Output = T>) -> T {
         signal.sleeping.store(true, Ordering::SeqCst);
         // Woken while it ran (or since): the reactor is only looked at.
         let now = signal.woken.load(Ordering::SeqCst);
-        let waited = reactor.wait(now);
+        let waited = reactor.wait(now, busy_poll);
         signal.sleeping.store(false, Ordering::SeqCst);
         match waited {
             Ok(()) => reactor.dispatch(),
@@ -306,6 +310,10 @@ mod tests {
     use super::{block_on, Reactor};
     use crate::shard::ShardSocket;
     use crate::socket::Accepted;
+
+    /// Each test runs with a shard that sleeps at once and with one that looks for 50 ms
+    /// first, longer than the tests' peers take, so that what they do comes during the look.
+    const BUSY: [Duration; 2] = [Duration::ZERO, Duration::from_millis(50)];
 
     /// A connected pair: ours registered with the reactor of this thread, and the peer's
     /// blocking end.
@@ -337,55 +345,59 @@ mod tests {
     /// emptied it.
     #[test]
     fn a_registered_socket_is_read_again_and_again() -> std::io::Result<()> {
-        block_on(async {
-            let (ours, mut peer) = pair()?;
-            // Already there before the first wait.
-            peer.write_all(b"early")?;
-            assert_eq!(read_all(&ours, 5).await?, b"early");
-            for round in 0..50u8 {
-                // Sent from another thread while this one waits in the reactor.
-                let mut writer = peer.try_clone()?;
-                let sent = std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_millis(1));
-                    writer.write_all(&[round; 3])
-                });
-                assert_eq!(read_all(&ours, 3).await?, [round; 3]);
-                sent.join()
-                    .map_err(|_| std::io::Error::other("writer panicked"))??;
-            }
-            ours.try_write(b"back")?;
-            let mut back = [0; 4];
-            peer.read_exact(&mut back)?;
-            assert_eq!(&back, b"back");
-            Ok(())
+        BUSY.into_iter().try_for_each(|busy| {
+            block_on(busy, async {
+                let (ours, mut peer) = pair()?;
+                // Already there before the first wait.
+                peer.write_all(b"early")?;
+                assert_eq!(read_all(&ours, 5).await?, b"early");
+                for round in 0..50u8 {
+                    // Sent from another thread while this one waits in the reactor.
+                    let mut writer = peer.try_clone()?;
+                    let sent = std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(1));
+                        writer.write_all(&[round; 3])
+                    });
+                    assert_eq!(read_all(&ours, 3).await?, [round; 3]);
+                    sent.join()
+                        .map_err(|_| std::io::Error::other("writer panicked"))??;
+                }
+                ours.try_write(b"back")?;
+                let mut back = [0; 4];
+                peer.read_exact(&mut back)?;
+                assert_eq!(&back, b"back");
+                Ok(())
+            })
         })
     }
 
     /// A socket whose buffer filled is reported writable once the peer has read.
     #[test]
     fn a_full_socket_is_reported_writable_after_the_peer_reads() -> std::io::Result<()> {
-        block_on(async {
-            let (ours, mut peer) = pair()?;
-            let chunk = vec![7u8; 64 * 1024];
-            let mut sent = 0;
-            loop {
-                match ours.try_write(&chunk) {
-                    Ok(n) => sent += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(e),
+        BUSY.into_iter().try_for_each(|busy| {
+            block_on(busy, async {
+                let (ours, mut peer) = pair()?;
+                let chunk = vec![7u8; 64 * 1024];
+                let mut sent = 0;
+                loop {
+                    match ours.try_write(&chunk) {
+                        Ok(n) => sent += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(e),
+                    }
                 }
-            }
-            let reader = std::thread::spawn(move || {
-                let mut buf = vec![0; sent];
-                peer.read_exact(&mut buf).map(|()| sent)
-            });
-            ours.writable().await?;
-            assert!(ours.try_write(&chunk)? > 0);
-            let read = reader
-                .join()
-                .map_err(|_| std::io::Error::other("reader panicked"))??;
-            assert_eq!(read, sent);
-            Ok(())
+                let reader = std::thread::spawn(move || {
+                    let mut buf = vec![0; sent];
+                    peer.read_exact(&mut buf).map(|()| sent)
+                });
+                ours.writable().await?;
+                assert!(ours.try_write(&chunk)? > 0);
+                let read = reader
+                    .join()
+                    .map_err(|_| std::io::Error::other("reader panicked"))??;
+                assert_eq!(read, sent);
+                Ok(())
+            })
         })
     }
 
@@ -393,14 +405,16 @@ mod tests {
     /// interrupts the wait).
     #[test]
     fn a_wake_from_another_thread_ends_the_wait() {
-        let (tx, rx) = smol::channel::bounded(1);
-        let sender = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            tx.send_blocking(42)
-        });
-        assert_eq!(block_on(rx.recv()).ok(), Some(42));
-        assert!(sender.join().is_ok_and(|sent| sent.is_ok()));
-        // The reactor is the thread's only while `block_on` runs.
-        assert!(Reactor::current().is_none());
+        for busy in BUSY {
+            let (tx, rx) = smol::channel::bounded(1);
+            let sender = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                tx.send_blocking(42)
+            });
+            assert_eq!(block_on(busy, rx.recv()).ok(), Some(42));
+            assert!(sender.join().is_ok_and(|sent| sent.is_ok()));
+            // The reactor is the thread's only while `block_on` runs.
+            assert!(Reactor::current().is_none());
+        }
     }
 }
