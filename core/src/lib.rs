@@ -106,6 +106,7 @@ extern crate alloc;
 extern crate std;
 
 mod backoff;
+mod client_profile;
 mod config;
 mod connection;
 pub mod control;
@@ -123,6 +124,7 @@ mod stats;
 pub mod websocket;
 
 pub use backoff::{Backoff, Retries};
+pub use client_profile::ClientProfile;
 pub use config::Config;
 pub use connection::{Closed, Connection, Event};
 pub use decoder::{Decoder, DecoderConfig, Payload, DEFAULT_RETAIN_CAPACITY};
