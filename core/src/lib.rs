@@ -20,6 +20,8 @@
 //!   control-plane rights and rate limits, statistics snapshots and event summaries — equally
 //!   without IO, beside the connections (as quinn-proto's `Endpoint`), and ready for a server
 //!   sharded by thread.
+//! - [`ClientProfile`]: what a client starts from — a program's (native, Python) or a page's
+//!   (the browser package) — with the [`Backoff`] between its attempts to connect.
 //! - [`websocket`]: the WebSocket binding every adapter follows — binary messages carry the
 //!   stream, text is refused, and one table of close codes.
 //!
