@@ -1,6 +1,20 @@
 # Helpers sourced by the benchmark scripts (bench/run.sh, bench/bridge.sh, bench/room.sh,
-# bench/shards.sh), from the repository root: the servers they start, the Python jsocket 2.0.3
-# they compare with, free ports.
+# bench/shards.sh), from the repository root: their help, the servers they start, the Python
+# jsocket 2.0.3 they compare with, free ports, the load average to quote beside the figures.
+
+# With -h or --help as the first argument: prints the calling script's header (the comment
+# lines after its first line) and exits.
+help_on() {
+    case "${1:-}" in
+        -h | --help)
+            awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"
+            exit 0
+            ;;
+    esac
+}
+
+# The load average over 1, 5 and 15 minutes, to quote beside the figures.
+load_average() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # Background processes to stop on exit: add each PID with `PIDS+=($!)`.
 PIDS=()
@@ -33,6 +47,21 @@ build_servers() {
         --target-dir "$ROOT/bench/tokio-echo/target"
     NATIVE="${CARGO_TARGET_DIR:-$ROOT/target}/release/native"
     TOKIO="$ROOT/bench/tokio-echo/target/release/tokio-echo"
+}
+
+# The comparison of bench/room.sh and bench/shards.sh: builds the servers (build_servers) and
+# sets SERVERS to t1, t2 (native --threads 1 and 2) and tokio, then the arguments (the runs of
+# the BEFORE binary: b1, b2) when BEFORE is set; NICE (default -5) for the servers and the
+# client, and OUT (default: a temporary directory), created.
+comparison() {
+    NICE="${NICE:--5}"
+    OUT="${OUT:-$(mktemp -d)}"
+    mkdir -p "$OUT"
+    build_servers
+    SERVERS=(t1 t2 tokio)
+    if [ -n "${BEFORE:-}" ]; then
+        SERVERS+=("$@")
+    fi
 }
 
 free_port() {

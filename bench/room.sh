@@ -16,26 +16,15 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$PWD"
-if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
-    exit 0
-fi
+source bench/common.sh
+help_on "$@"
 LIMIT=$(ulimit -Hn)
 STEP="${STEP:-2000}"
 MAX="${MAX:-$(((LIMIT - 1000) / STEP * STEP))}"
 ROUNDS="${ROUNDS:-20}"
 REPEAT="${REPEAT:-2}"
-NICE="${NICE:--5}"
-OUT="${OUT:-$(mktemp -d)}"
-mkdir -p "$OUT"
-source bench/common.sh
+comparison b1 b2
 
-build_servers
-
-SERVERS=(t1 t2 tokio)
-if [ -n "${BEFORE:-}" ]; then
-    SERVERS+=(b1 b2)
-fi
 start() { # server port -> starts it, sets SERVER_PID
     local args=(serve --handler chat --port "$2" --max-connections $((MAX + 100)))
     case "$1" in
@@ -49,7 +38,7 @@ start() { # server port -> starts it, sets SERVER_PID
     PIDS+=("$SERVER_PID")
 }
 
-echo "    $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); rooms of $STEP to $MAX; results in $OUT"
+echo "    $(nproc) cores, load average $(load_average); rooms of $STEP to $MAX; results in $OUT"
 for n in $(seq "$REPEAT"); do
     for s in "${SERVERS[@]}"; do
         port=$(free_port)
@@ -70,7 +59,7 @@ for n in $(seq "$REPEAT"); do
         kill -KILL "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
         wait "$client" || echo "    $s: $(tail -1 "$OUT/$s.$n.err")" >&2
-        echo "    done: $s, run $n (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+        echo "    done: $s, run $n (load average $(load_average))"
     done
 done
 

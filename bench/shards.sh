@@ -14,24 +14,13 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$PWD"
+source bench/common.sh
+help_on "$@"
 DURATION="${DURATION:-5}"
 WARMUP="${WARMUP:-1}"
 ROUNDS="${ROUNDS:-3}"
-NICE="${NICE:--5}"
-if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
-    exit 0
-fi
-OUT="${OUT:-$(mktemp -d)}"
-mkdir -p "$OUT"
-source bench/common.sh
+comparison b1
 
-build_servers
-
-SERVERS=(t1 t2 tokio)
-if [ -n "${BEFORE:-}" ]; then
-    SERVERS+=(b1)
-fi
 declare -A PORT PID
 for s in "${SERVERS[@]}"; do
     PORT[$s]=$(free_port)
@@ -51,7 +40,7 @@ PIDS+=("${PID[@]}")
 for s in "${SERVERS[@]}"; do
     wait_port "${PORT[$s]}"
 done
-echo "    $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); ${DURATION} s per run; results in $OUT"
+echo "    $(nproc) cores, load average $(load_average); ${DURATION} s per run; results in $OUT"
 
 # CPU ticks (user + system) of a process so far.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -27,6 +27,9 @@ const DEFAULT_CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// the only way to turn a timeout off. A delay of zero ([`release_delay`](Self::release_delay))
 /// means "at once".
 ///
+/// Each setting is read back with a `get_` method (`get_frame_timeout`), as
+/// `std::process::Command::get_program` is: the method of the plain name builds.
+///
 /// ```
 /// use std::time::Duration;
 /// use jsocket_core::{Config, Dialect, DialectMode};

@@ -20,6 +20,8 @@
 //!   control-plane rights and rate limits, statistics snapshots and event summaries — equally
 //!   without IO, beside the connections (as quinn-proto's `Endpoint`), and ready for a server
 //!   sharded by thread.
+//! - [`ClientProfile`]: what a client starts from — a program's (native, Python) or a page's
+//!   (the browser package) — with the [`Backoff`] between its attempts to connect.
 //! - [`websocket`]: the WebSocket binding every adapter follows — binary messages carry the
 //!   stream, text is refused, and one table of close codes.
 //!
@@ -106,6 +108,7 @@ extern crate alloc;
 extern crate std;
 
 mod backoff;
+mod client_profile;
 mod config;
 mod connection;
 pub mod control;
@@ -123,6 +126,7 @@ mod stats;
 pub mod websocket;
 
 pub use backoff::{Backoff, Retries};
+pub use client_profile::ClientProfile;
 pub use config::Config;
 pub use connection::{Closed, Connection, Event};
 pub use decoder::{Decoder, DecoderConfig, Payload, DEFAULT_RETAIN_CAPACITY};

@@ -83,7 +83,7 @@ impl Client {
         let clock = Clock::new();
         Client {
             stream,
-            conn: Connection::new(config.connection.clone(), clock.now()),
+            conn: Connection::new(config.profile.connection.clone(), clock.now()),
             clock,
             buf: vec![0; READ_BUFFER].into_boxed_slice(),
             config,
@@ -316,8 +316,8 @@ where
 {
     config.validate()?;
     let start = Instant::now();
-    let mut retries = config.backoff.schedule(seed());
-    let of = match config.backoff.get_max_retries() {
+    let mut retries = config.profile.backoff.schedule(seed());
+    let of = match config.profile.backoff.get_max_retries() {
         Some(retries) => format!("/{}", u64::from(retries) + 1),
         None => String::new(),
     };

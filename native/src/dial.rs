@@ -21,13 +21,13 @@ pub(crate) async fn open(
 ) -> io::Result<(Transport, PeerAddr)> {
     match target {
         Target::Tcp { host, port } => {
-            let (tcp, addr) = connect_tcp(host, *port, config.connect_timeout).await?;
+            let (tcp, addr) = connect_tcp(host, *port, config.profile.connect_timeout).await?;
             Ok((Transport::tcp(tcp), PeerAddr::Tcp(addr)))
         }
         #[cfg(unix)]
         Target::Unix(path) => {
             let connect = Async::<std::os::unix::net::UnixStream>::connect(path);
-            let unix = within(config.connect_timeout, target, connect).await?;
+            let unix = within(config.profile.connect_timeout, target, connect).await?;
             Ok((Transport::unix(unix), PeerAddr::Unix(Some(path.clone()))))
         }
         #[cfg(not(unix))]
@@ -59,8 +59,8 @@ pub(crate) async fn open_ws(
     let request = target
         .ws_request()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let limit = config.connect_timeout;
-    let max = config.connection.get_max_message_size();
+    let limit = config.profile.connect_timeout;
+    let max = config.profile.connection.get_max_message_size();
     let opening = async {
         let (tcp, addr) = connect_tcp(host, *port, limit).await?;
         tcp.get_ref().set_nodelay(true)?;

@@ -13,7 +13,7 @@ use smol::Timer;
 use crate::counted::Counted;
 use crate::http::{status_response, Door};
 use crate::shard::Shared;
-use crate::socket::ServerStream;
+use crate::socket::{self, ServerStream};
 
 /// The longest a refused connection is kept: to read its first bytes, answer, and see it close.
 pub(crate) const REFUSAL_TIME: Duration = Duration::from_secs(1);
@@ -77,7 +77,7 @@ async fn answer(
         }
         _ => return Ok(()),
     }
-    write_all(stream, &out).await?;
+    socket::write_all(&out, |b| stream.try_write(b), || stream.writable()).await?;
     // Read what the client still sends until it closes, so that closing with its request
     // unread does not reset the connection and destroy the answer.
     stream.shutdown_write();
@@ -91,17 +91,4 @@ async fn answer(
             Err(e) => return Err(e),
         }
     }
-}
-
-async fn write_all(stream: &ServerStream, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        match stream.try_write(bytes) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.writable().await?,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }

@@ -324,3 +324,25 @@ impl ServerStream {
         }
     }
 }
+
+/// Writes all of `bytes` with a socket's `try_write`, waiting on its `writable` whenever it is
+/// full: the one loop every non-blocking stream here writes a whole buffer with.
+pub(crate) async fn write_all<F>(
+    mut bytes: &[u8],
+    try_write: impl Fn(&[u8]) -> io::Result<usize>,
+    writable: impl Fn() -> F,
+) -> io::Result<()>
+where
+    F: std::future::Future<Output = io::Result<()>>,
+{
+    while !bytes.is_empty() {
+        match try_write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => writable().await?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

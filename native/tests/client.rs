@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use common::{frame, start, wait_until};
 use jsocket::builtin::Echo;
-use jsocket::jsocket_core::{Backoff, Dialect, Encoder, Json, JsonText, RemoteError};
+use jsocket::jsocket_core::{
+    Backoff, ClientProfile, Dialect, Encoder, Json, JsonText, RemoteError,
+};
 use jsocket::{
     BlockingClient, Client, ClientConfig, Error, PeerAddr, ServerConfig, Target, TargetError,
 };
@@ -23,6 +25,23 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+#[test]
+fn defaults_are_the_cores_client_profile() {
+    let config = ClientConfig::default();
+    assert_eq!(config.profile(), &ClientProfile::program());
+    // What that profile holds for a program: reads limited by the caller, jsocket's 10 attempts.
+    assert_eq!(config.connection_config().get_frame_timeout(), None);
+    assert_eq!(config.profile().backoff.get_max_retries(), Some(9));
+    assert_eq!(
+        config.profile().connect_timeout,
+        Some(Duration::from_secs(5))
+    );
+    // The builder changes what it names and nothing else.
+    let config = config.connect_timeout(None);
+    assert_eq!(config.profile().connect_timeout, None);
+    assert_eq!(config.profile().backoff, ClientProfile::program().backoff);
 }
 
 #[test]

@@ -3,6 +3,10 @@
 from typing import Any, Callable, Final, Optional, Protocol, Tuple, Union
 
 DEFAULT_MAX_MESSAGE_SIZE: Final[int]
+DEFAULT_FRAME_TIMEOUT: Final[Optional[float]]
+"""The core's frame timeout in seconds: the default ``frame_timeout`` of ``Connection`` and ``Server``."""
+CLIENT_ATTEMPTS: Final[int]
+"""A client's attempts to connect, from the core's client profile for a program."""
 
 class FramingError(RuntimeError):
     """A message failed framing or integrity checks; ``kind`` names the failure."""
@@ -64,7 +68,7 @@ class Connection:
         max_message_size: int = ...,
         dialect: str = "auto",
         send_dialect: str = "v2",
-        frame_timeout: Optional[float] = 30.0,
+        frame_timeout: Optional[float] = ...,
         idle_timeout: Optional[float] = None,
         strict_json: bool = False,
         now: float = 0.0,
@@ -95,6 +99,8 @@ class Connection:
     def dialect(self) -> Optional[str]: ...
     @property
     def send_dialect(self) -> str: ...
+    @property
+    def frame_timeout(self) -> Optional[float]: ...
     def stats(self) -> dict[str, Any]:
         """Messages and bytes each way, failures by kind, dialect."""
 
@@ -129,7 +135,7 @@ class Server:
         self,
         fileno: int,
         max_message_size: int = ...,
-        frame_timeout: Optional[float] = 30.0,
+        frame_timeout: Optional[float] = ...,
         idle_timeout: Optional[float] = None,
         dialect: str = "auto",
         one_at_a_time: bool = False,
@@ -141,6 +147,8 @@ class Server:
         """Stops the server from any thread."""
     @property
     def address(self) -> Tuple[str, int]: ...
+    @property
+    def frame_timeout(self) -> Optional[float]: ...
 
 class Stream:
     """The IO of ``JsonSocket`` on a Python socket, done in Rust with the GIL released: one

@@ -367,10 +367,12 @@ class JsonServer(JsonSocket):
 class JsonClient(JsonSocket):
     """Client socket for exchanging JSON messages with a server (jsocket 2.0.3's contract).
 
-    ``connect()`` tries up to 10 times, 3 s apart, as jsocket does; ``retry_delay`` (an
-    addition) changes the pause.
+    ``connect()`` tries up to ``attempts`` times (10, as jsocket: the Rust core's client
+    profile for a program), 3 s apart, as jsocket does; ``attempts`` and ``retry_delay`` (both
+    additions) change them.
     """
 
+    attempts: int = _core.CLIENT_ATTEMPTS
     retry_delay = 3.0
 
     def __init__(
@@ -399,8 +401,9 @@ class JsonClient(JsonSocket):
         sock.settimeout(timeout)
 
     def connect(self) -> bool:
-        """Connect to the server, up to 10 attempts; True once connected, False if all failed."""
-        for attempt in range(1, 11):
+        """Connect to the server, up to ``attempts`` tries; True once connected, False if all
+        failed."""
+        for attempt in range(1, self.attempts + 1):
             sock = getattr(self, "socket", None)
             fresh = sock is None
             if not fresh:
@@ -416,7 +419,7 @@ class JsonClient(JsonSocket):
             except OSError as msg:
                 logger.error("SockThread Error: %s", msg)
                 self._recreate_socket()
-                if attempt < 10:
+                if attempt < self.attempts:
                     time.sleep(self.retry_delay)
                 continue
             logger.info("...Socket Connected")

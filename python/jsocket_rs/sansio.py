@@ -18,6 +18,7 @@ The driving rule: after every input (``receive_data``, ``handle_timeout``, ``sen
 """
 
 from ._core import (
+    DEFAULT_FRAME_TIMEOUT,
     NEED_DATA,
     Closed,
     Connection,
@@ -30,6 +31,7 @@ from ._core import (
 )
 
 __all__ = [
+    "DEFAULT_FRAME_TIMEOUT",
     "NEED_DATA",
     "Closed",
     "Connection",

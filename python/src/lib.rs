@@ -29,6 +29,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "DEFAULT_MAX_MESSAGE_SIZE",
         jsocket_core::DEFAULT_MAX_MESSAGE_SIZE,
     )?;
+    m.add("DEFAULT_FRAME_TIMEOUT", sansio::default_frame_timeout())?;
+    // A client's attempts to connect: the core's client profile for a program.
+    let retries = jsocket_core::ClientProfile::program()
+        .backoff
+        .get_max_retries()
+        .unwrap_or(0);
+    m.add("CLIENT_ATTEMPTS", retries.saturating_add(1))?;
     m.add("NEED_DATA", sansio::need_data(py)?)?;
     m.add_function(wrap_pyfunction!(sansio::encode, m)?)?;
     m.add_function(wrap_pyfunction!(sansio::encode_payload, m)?)?;

@@ -40,6 +40,13 @@ pub(crate) fn seconds(now: f64) -> PyResult<Duration> {
         .map_err(|_| PyValueError::new_err(format!("time must be finite and >= 0, got {now}")))
 }
 
+/// The core's frame timeout in seconds (30), the default of every `frame_timeout` argument.
+pub(crate) fn default_frame_timeout() -> Option<f64> {
+    Config::default()
+        .get_frame_timeout()
+        .map(|t| t.as_secs_f64())
+}
+
 /// An optional timeout in seconds.
 pub(crate) fn timeout(value: Option<f64>) -> PyResult<Option<Duration>> {
     value.map(seconds).transpose()
@@ -247,13 +254,14 @@ pub(crate) fn config(
 impl Connection {
     /// A connection opened at `now`. `dialect` is what the peer may speak (`"auto"`: detected
     /// from its first frame, replies then going out in kind); `send_dialect` is used before
-    /// that. `frame_timeout` cuts off a peer that stalls inside a frame, `idle_timeout` one
-    /// that sends nothing (seconds, `None` for never). With `strict_json` a payload that is not
-    /// JSON closes the connection, as jsocket does; without, it costs only that message.
+    /// that. `frame_timeout` cuts off a peer that stalls inside a frame (default: the core's,
+    /// `DEFAULT_FRAME_TIMEOUT`), `idle_timeout` one that sends nothing (seconds, `None` for
+    /// never). With `strict_json` a payload that is not JSON closes the connection, as jsocket
+    /// does; without, it costs only that message.
     #[new]
     #[pyo3(signature = (
         max_message_size=DEFAULT_MAX_MESSAGE_SIZE, dialect="auto", send_dialect="v2",
-        frame_timeout=Some(30.0), idle_timeout=None, strict_json=false, now=0.0,
+        frame_timeout=default_frame_timeout(), idle_timeout=None, strict_json=false, now=0.0,
     ))]
     fn new(
         max_message_size: u32,
@@ -360,6 +368,15 @@ impl Connection {
     #[getter]
     fn partial_frame_len(&self) -> usize {
         self.inner.partial_frame_len()
+    }
+
+    /// The frame timeout in force, in seconds (`None`: none).
+    #[getter]
+    fn frame_timeout(&self) -> Option<f64> {
+        self.inner
+            .config()
+            .get_frame_timeout()
+            .map(|t| t.as_secs_f64())
     }
 
     /// The peer's dialect once known, else `None`.

@@ -55,6 +55,7 @@ pub(crate) struct Server {
     max_message_size: u32,
     max_queued: usize,
     one_at_a_time: bool,
+    frame_timeout: Option<Duration>,
 }
 
 #[pymethods]
@@ -62,11 +63,13 @@ impl Server {
     /// Serves the bound socket `fileno` (a Python socket's `fileno()`; the socket is shared, not
     /// taken: close it as usual once served). `one_at_a_time` serves clients one after the
     /// other, as jsocket's `ThreadedServer`; otherwise all at once. `max_connections` caps the
-    /// clients served at once (None: the core's limit).
+    /// clients served at once (None: the core's limit). `frame_timeout` is in seconds (default:
+    /// the core's, `DEFAULT_FRAME_TIMEOUT`; `None`: none).
     #[new]
     #[pyo3(signature = (
-        fileno, max_message_size=jsocket_core::DEFAULT_MAX_MESSAGE_SIZE, frame_timeout=Some(30.0),
-        idle_timeout=None, dialect="auto", one_at_a_time=false, max_connections=None,
+        fileno, max_message_size=jsocket_core::DEFAULT_MAX_MESSAGE_SIZE,
+        frame_timeout=sansio::default_frame_timeout(), idle_timeout=None, dialect="auto",
+        one_at_a_time=false, max_connections=None,
     ))]
     fn new(
         fileno: i32,
@@ -86,6 +89,7 @@ impl Server {
             true,
         )?;
         let max_queued = connection.get_max_pending_output() + max_message_size as usize;
+        let frame_timeout = connection.get_frame_timeout();
         // jsocket only: a Python server does not answer HTTP or WebSocket on its port.
         // None: the core's limit.
         let mut endpoint = EndpointConfig::default();
@@ -113,6 +117,7 @@ impl Server {
             max_message_size,
             max_queued,
             one_at_a_time,
+            frame_timeout,
         })
     }
 
@@ -174,6 +179,12 @@ impl Server {
     #[getter]
     fn address(&self) -> (String, u16) {
         (self.addr.ip().to_string(), self.addr.port())
+    }
+
+    /// The frame timeout each connection is held to, in seconds (`None`: none).
+    #[getter]
+    fn frame_timeout(&self) -> Option<f64> {
+        self.frame_timeout.map(|t| t.as_secs_f64())
     }
 }
 

@@ -15,7 +15,8 @@ use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
 
 use jsocket_core::{
-    Closed as CoreClosed, Connection as CoreConnection, Dialect, ErrorKind, Event, RawPayload,
+    ClientProfile, Closed as CoreClosed, Connection as CoreConnection, Dialect, ErrorKind, Event,
+    RawPayload,
 };
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -215,14 +216,26 @@ fn payload_len(dialect: Dialect, header: &[u8]) -> usize {
 #[pymethods]
 impl Stream {
     /// A stream opened at `now` (seconds on the caller's monotonic clock), strict as jsocket
-    /// (a payload that is not JSON closes it), with no frame timeout (the socket's own timeout
-    /// plays that part).
+    /// (a payload that is not JSON closes it), with the frame timeout of the core's client
+    /// profile for a program: none, the socket's own timeout plays that part (for a
+    /// `JsonServer`'s one connection too, read the same way).
     #[new]
     #[pyo3(signature = (max_message_size, dialect="v2", send_dialect="v2", now=0.0))]
     fn new(max_message_size: u32, dialect: &str, send_dialect: &str, now: f64) -> PyResult<Self> {
-        let config = sansio::config(max_message_size, dialect, send_dialect, None, None, true)?
-            // Each send writes all it queues before returning: nothing is held between calls.
-            .max_pending_output(usize::MAX);
+        let frame_timeout = ClientProfile::program()
+            .connection
+            .get_frame_timeout()
+            .map(|t| t.as_secs_f64());
+        let config = sansio::config(
+            max_message_size,
+            dialect,
+            send_dialect,
+            frame_timeout,
+            None,
+            true,
+        )?
+        // Each send writes all it queues before returning: nothing is held between calls.
+        .max_pending_output(usize::MAX);
         let start = sansio::seconds(now)?;
         Ok(Stream {
             inner: CoreConnection::new(config, start),

@@ -42,6 +42,22 @@ class _Peer:
         assert self.error is None, self.error
 
 
+def test_connect_tries_as_often_as_the_cores_client_profile_says(caplog):
+    from jsocket_rs import _core
+
+    assert _core.CLIENT_ATTEMPTS == 10  # jsocket's client tries 10 times
+    assert jsocket.JsonClient.attempts == _core.CLIENT_ATTEMPTS
+    with socket.create_server((HOST, 0)) as sock:
+        port = sock.getsockname()[1]  # let go below: nothing listens there
+    client = jsocket.JsonClient(address=HOST, port=port)
+    client.retry_delay = 0
+    with caplog.at_level("DEBUG", logger="jsocket_rs"):
+        assert client.connect() is False
+    tries = [r for r in caplog.records if r.getMessage().startswith("connect attempt")]
+    assert len(tries) == _core.CLIENT_ATTEMPTS
+    client.close()
+
+
 def test_a_read_takes_one_message_so_select_tells_that_another_waits():
     sent = threading.Event()
 

@@ -1,9 +1,11 @@
 """The sans-IO layer on its own: events, errors that say who was wrong, time as an argument."""
 
+import socket
+
 import pytest
 
 import jsocket_rs as jsocket
-from conftest import v2_frame
+from conftest import HOST, v2_frame
 
 
 def drain(conn):
@@ -109,6 +111,23 @@ def test_frame_timeout_runs_on_the_callers_clock():
     conn.handle_timeout(106.0)
     (closed,) = drain(conn)
     assert closed.error.kind == "frame_timeout"
+
+
+def test_a_frame_timeout_left_out_is_the_cores_and_none_turns_it_off():
+    from jsocket_rs import _core
+
+    default = jsocket.sansio.DEFAULT_FRAME_TIMEOUT
+    assert default == 30.0  # the core's Config::default()
+    conn = jsocket.Connection(now=100.0)
+    assert conn.frame_timeout == default
+    conn.receive_data(v2_frame(b"{}")[:3], 101.0)
+    assert conn.next_timeout() == pytest.approx(101.0 + default)
+    assert jsocket.Connection(frame_timeout=None).frame_timeout is None
+    assert jsocket.Connection(frame_timeout=5.0).frame_timeout == 5.0
+    # The server's engine takes the same default.
+    with socket.create_server((HOST, 0)) as sock:
+        assert _core.Server(sock.fileno()).frame_timeout == default
+        assert _core.Server(sock.fileno(), frame_timeout=None).frame_timeout is None
 
 
 def test_idle_timeout_and_eof():

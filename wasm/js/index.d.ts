@@ -117,6 +117,20 @@ export interface ReconnectOptions {
   maxAttempts?: number;
 }
 
+/**
+ * The options {@link JsonSocket.connect} uses for those left out, in the shape of its options:
+ * the Rust core's client profile for a page (`ClientProfile::page`), read from the core.
+ * `reconnectOptions` is the schedule `reconnect: true` stands for. Needs {@link init} first.
+ */
+export function defaults(): {
+  dialect: Dialect | 'auto';
+  maxMessageSize: number;
+  timeouts: { idle: number | null; frame: number | null };
+  strictJson: boolean;
+  reconnect: boolean;
+  reconnectOptions: Required<ReconnectOptions>;
+};
+
 /** Options of {@link JsonSocket.connect}; the core enforces them as the native server does. */
 export interface ConnectOptions {
   /** The dialect to speak, or `auto` (the default): the peer's, once it has spoken (v2 before). */
@@ -134,7 +148,10 @@ export interface ConnectOptions {
   };
   /** Close on a payload that is not JSON, as Python jsocket does (default false: skip it). */
   strictJson?: boolean;
-  /** Reconnect when the connection drops (default false). */
+  /**
+   * Reconnect when the connection drops (default false: a page asks for it, as the core's client
+   * profile for a page says).
+   */
   reconnect?: boolean | ReconnectOptions;
   /** Where to load the `.wasm` from (see {@link init}). */
   wasm?: WasmSource;

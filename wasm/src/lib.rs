@@ -13,6 +13,7 @@
 //! exported:
 //! - [`Session`]: the core [`Connection`](jsocket_core::Connection), sans IO, for JavaScript.
 //! - [`RawDecoder`] and [`encode_raw`]: the pure codec.
+//! - [`client_defaults`]: the core's client profile for a page, as `JsonSocket`'s options.
 //!
 //! ## The path to JavaScript values
 //! The core checks each frame's header, CRC and UTF-8; JavaScript turns the payload text into a
@@ -58,11 +59,13 @@ mod clock;
 mod codec;
 mod error;
 mod options;
+mod profile;
 mod reconnect;
 mod session;
 mod stats;
 
 pub use codec::{encode_raw, RawDecoder};
 pub use error::js_error;
+pub use profile::client_defaults;
 pub use reconnect::Reconnect;
 pub use session::{LaidOut, Session};

@@ -1,9 +1,10 @@
 //! Options from JavaScript, turned into the core's configuration and checked by the core
 //! ([`Config::validate`]): zero is refused there, `null` is the only way to turn a limit off.
 
+use alloc::string::String;
 use core::str::FromStr;
 use core::time::Duration;
-use jsocket_core::{Config, ConfigError, Dialect, DialectMode, Setting};
+use jsocket_core::{ClientProfile, Config, ConfigError, Dialect, DialectMode, Setting};
 use wasm_bindgen::JsValue;
 
 use crate::error;
@@ -55,18 +56,21 @@ pub fn max_message_size(bytes: Option<u32>) -> Result<u32, JsValue> {
 }
 
 /// The connection configuration from its JavaScript options; what is `undefined` keeps the
-/// core's default, so that the browser and native sides agree.
+/// core's default for a page ([`ClientProfile::page`]), so that the browser and native sides
+/// agree.
 pub fn config(
-    dialect: &str,
+    dialect: Option<String>,
     max_message_size: Option<u32>,
     idle_timeout_ms: &JsValue,
     frame_timeout_ms: &JsValue,
-    strict_json: bool,
+    strict_json: Option<bool>,
 ) -> Result<Config, JsValue> {
-    let defaults = Config::default();
-    let config = defaults
-        .clone()
-        .dialect(dialect_mode(dialect)?)
+    let defaults = ClientProfile::page().connection;
+    let mut config = defaults.clone();
+    if let Some(name) = dialect {
+        config = config.dialect(dialect_mode(&name)?);
+    }
+    let config = config
         .max_message_size(max_message_size.unwrap_or(defaults.get_max_message_size()))
         .idle_timeout(timeout(
             "timeouts.idle",
@@ -78,7 +82,7 @@ pub fn config(
             frame_timeout_ms,
             defaults.get_frame_timeout(),
         )?)
-        .strict_json(strict_json);
+        .strict_json(strict_json.unwrap_or(defaults.get_strict_json()));
     config.validate().map_err(|e| config_error(&e))?;
     Ok(config)
 }

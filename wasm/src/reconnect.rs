@@ -1,7 +1,7 @@
 //! The core's retry schedule ([`Backoff`]) for the package's reconnection: the browser and the
 //! native client wait alike between attempts.
 
-use jsocket_core::{Backoff, Retries};
+use jsocket_core::{ClientProfile, Retries};
 use wasm_bindgen::prelude::*;
 
 use crate::clock::{from_ms, to_ms};
@@ -15,7 +15,8 @@ pub struct Reconnect {
 
 #[wasm_bindgen]
 impl Reconnect {
-    /// The schedule from the `reconnect` options; each `undefined` keeps the core's default.
+    /// The schedule from the `reconnect` options; each `undefined` keeps the core's default for
+    /// a page ([`ClientProfile::page`]).
     /// `maxAttempts` is reconnections before giving up (`Infinity`: never). `seed` draws the
     /// jitter. Throws an `Error` of kind `options` for a bad option.
     #[wasm_bindgen(constructor)]
@@ -26,7 +27,7 @@ impl Reconnect {
         max_attempts: JsValue,
         seed: f64,
     ) -> Result<Reconnect, JsValue> {
-        let mut backoff = Backoff::default();
+        let mut backoff = ClientProfile::page().backoff;
         if let Some(ms) = number("reconnect.initialDelay", &initial_delay_ms)? {
             backoff = backoff.first_delay(from_ms(ms));
         }

@@ -2,6 +2,7 @@
 //! over a browser `WebSocket` (moving bytes and reading the clock in JavaScript), and a page
 //! with its own transport can run one directly.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
@@ -29,15 +30,15 @@ pub struct Session {
 #[wasm_bindgen]
 impl Session {
     /// A connection opened at `now_ms`. `dialect` is `"auto"` or a dialect name; timeouts are in
-    /// milliseconds, `null` for none; `undefined` keeps the core's default (as for the size
-    /// limit). Throws an `Error` of kind `options` for a bad option.
+    /// milliseconds, `null` for none; any option `undefined` keeps the core's default for a
+    /// page (`clientDefaults()`). Throws an `Error` of kind `options` for a bad option.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        dialect: &str,
+        dialect: Option<String>,
         max_message_size: Option<u32>,
         idle_timeout_ms: JsValue,
         frame_timeout_ms: JsValue,
-        strict_json: bool,
+        strict_json: Option<bool>,
         now_ms: f64,
     ) -> Result<Session, JsValue> {
         let config = options::config(

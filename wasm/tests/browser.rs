@@ -5,7 +5,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use jsocket_wasm::batch::Batcher;
-use jsocket_wasm::{encode_raw, RawDecoder, Session};
+use jsocket_wasm::{client_defaults, encode_raw, RawDecoder, Session};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
@@ -181,11 +181,11 @@ fn a_session_answers_in_the_peer_dialect_and_keeps_stats() {
     let (_, tsv) = VECTORS[1];
     let cases = cases(tsv);
     let mut session = Session::new(
-        "auto",
+        Some("auto".into()),
         Some(1 << 20),
         JsValue::NULL,
         JsValue::from_f64(1000.0),
-        false,
+        Some(false),
         0.0,
     )
     .expect("options");
@@ -232,11 +232,11 @@ fn a_session_answers_in_the_peer_dialect_and_keeps_stats() {
 /// A session in v2 with the core's defaults, opened at 0 ms.
 fn v2_session() -> Session {
     Session::new(
-        "v2",
+        Some("v2".into()),
         None,
         JsValue::UNDEFINED,
         JsValue::UNDEFINED,
-        false,
+        None,
         0.0,
     )
     .expect("valid options")
@@ -282,20 +282,22 @@ fn a_session_closed_by_the_peer_does_not_close_the_websocket_again() {
 #[wasm_bindgen_test]
 fn a_session_reports_invalid_json_and_closes_on_it_when_strict() {
     let frame = |p: &str| [&(p.len() as u32).to_be_bytes()[..], p.as_bytes()].concat();
-    let mut lenient = Session::new(
-        "v1",
-        Some(1 << 20),
-        JsValue::NULL,
-        JsValue::NULL,
-        false,
-        0.0,
-    )
-    .expect("options");
+    let v1 = |strict: bool| {
+        Session::new(
+            Some("v1".into()),
+            Some(1 << 20),
+            JsValue::NULL,
+            JsValue::NULL,
+            Some(strict),
+            0.0,
+        )
+        .expect("options")
+    };
+    let mut lenient = v1(false);
     lenient.handle_input(1.0, &frame("{bad"));
     lenient.report_invalid(2.0, "bad");
     assert!(!lenient.is_closed());
-    let mut strict = Session::new("v1", Some(1 << 20), JsValue::NULL, JsValue::NULL, true, 0.0)
-        .expect("options");
+    let mut strict = v1(true);
     strict.handle_input(1.0, &frame("{bad"));
     strict.report_invalid(2.0, "bad");
     assert!(strict.is_closed());
@@ -306,8 +308,10 @@ fn a_session_reports_invalid_json_and_closes_on_it_when_strict() {
 
 #[wasm_bindgen_test]
 fn unset_options_keep_the_core_defaults_and_null_means_none() {
-    let defaults = jsocket_core::Config::default();
-    let session = |idle: JsValue, frame: JsValue| Session::new("v2", None, idle, frame, false, 0.0);
+    let defaults = jsocket_core::ClientProfile::page().connection;
+    let session = |idle: JsValue, frame: JsValue| {
+        Session::new(Some("v2".into()), None, idle, frame, None, 0.0)
+    };
     let half_frame = b"JSN1\0\0\0\x05";
     let deadline = |mut s: Session| {
         s.handle_input(0.0, half_frame);
@@ -327,7 +331,14 @@ fn unset_options_keep_the_core_defaults_and_null_means_none() {
         let err = session(bad, JsValue::UNDEFINED).err().expect("refused");
         assert_eq!(kind(&err), "options");
     }
-    let err = Session::new("v2", Some(0), JsValue::NULL, JsValue::NULL, false, 0.0);
+    let err = Session::new(
+        Some("v2".into()),
+        Some(0),
+        JsValue::NULL,
+        JsValue::NULL,
+        None,
+        0.0,
+    );
     assert_eq!(kind(&err.err().expect("refused")), "options");
     // Zero is refused by the core's check, as the command line and the native server refuse
     // it, in words that name the option and the way to turn it off.
@@ -341,4 +352,65 @@ fn unset_options_keep_the_core_defaults_and_null_means_none() {
         .expect("a message");
     assert!(message.starts_with("timeouts.idle is zero"), "{message}");
     assert!(message.contains("null"), "{message}");
+}
+
+#[wasm_bindgen_test]
+fn the_package_defaults_are_the_cores_profile_for_a_page() {
+    let profile = jsocket_core::ClientProfile::page();
+    let defaults = client_defaults();
+    let get = |o: &JsValue, k: &str| js_sys::Reflect::get(o, &k.into()).expect("field");
+    let ms = |d: core::time::Duration| d.as_secs_f64() * 1000.0;
+    assert_eq!(
+        get(&defaults, "dialect").as_string().as_deref(),
+        Some("auto")
+    );
+    assert_eq!(
+        get(&defaults, "maxMessageSize").as_f64(),
+        Some(f64::from(profile.connection.get_max_message_size()))
+    );
+    let timeouts = get(&defaults, "timeouts");
+    assert!(profile.connection.get_idle_timeout().is_none());
+    assert!(get(&timeouts, "idle").is_null());
+    assert_eq!(
+        get(&timeouts, "frame").as_f64(),
+        profile.connection.get_frame_timeout().map(ms)
+    );
+    assert_eq!(
+        get(&defaults, "strictJson").as_bool(),
+        Some(profile.connection.get_strict_json())
+    );
+    assert_eq!(
+        get(&defaults, "reconnect").as_bool(),
+        Some(profile.reconnect)
+    );
+    let schedule = get(&defaults, "reconnectOptions");
+    assert_eq!(
+        get(&schedule, "initialDelay").as_f64(),
+        Some(ms(profile.backoff.get_first_delay()))
+    );
+    assert_eq!(
+        get(&schedule, "maxDelay").as_f64(),
+        Some(ms(profile.backoff.get_max_delay()))
+    );
+    assert_eq!(
+        get(&schedule, "factor").as_f64(),
+        Some(profile.backoff.get_factor())
+    );
+    assert!(profile.backoff.get_max_retries().is_none());
+    assert_eq!(get(&schedule, "maxAttempts").as_f64(), Some(f64::INFINITY));
+    // A session with every option left out runs on the profile's frame timeout.
+    let mut session = Session::new(
+        None,
+        None,
+        JsValue::UNDEFINED,
+        JsValue::UNDEFINED,
+        None,
+        0.0,
+    )
+    .expect("the defaults are valid");
+    session.handle_input(0.0, b"JSN1\0\0\0\x05");
+    assert_eq!(
+        session.poll_timeout(),
+        profile.connection.get_frame_timeout().map(ms)
+    );
 }

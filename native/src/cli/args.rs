@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use jsocket::{BlockingClient, ClientConfig, DEFAULT_PORT};
-use jsocket_core::{Backoff, Config, ConfigError, Dialect, DialectMode};
+use jsocket_core::{Config, ConfigError, Dialect, DialectMode};
 
 /// A dialect, or detection from the peer's first frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -210,9 +210,11 @@ pub struct Target {
 impl Target {
     /// Connects as the arguments say.
     pub fn connect(&self) -> Result<BlockingClient, jsocket::Error> {
-        let mut config = ClientConfig::default()
-            .backoff(Backoff::default().max_retries(Some(self.attempts.saturating_sub(1))))
-            .read_timeout(self.timeout.0);
+        let config = ClientConfig::default();
+        // The client profile's waits, for the attempts asked.
+        let backoff =
+            (config.profile().backoff.clone()).max_retries(Some(self.attempts.saturating_sub(1)));
+        let mut config = config.backoff(backoff).read_timeout(self.timeout.0);
         if let Some(d) = self.dialect.dialect() {
             let connection = config
                 .connection_config()

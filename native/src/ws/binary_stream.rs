@@ -375,16 +375,8 @@ impl BinaryStream {
     }
 
     /// Writes all of `buf` and waits until the socket has taken it.
-    pub(crate) async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.try_write(buf) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => buf = &buf[n..],
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable().await?,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+    pub(crate) async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        crate::socket::write_all(buf, |b| self.try_write(b), || self.writable()).await?;
         self.flush().await
     }
 

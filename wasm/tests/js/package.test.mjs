@@ -330,6 +330,24 @@ test('connect failures reject with kind connect; bad options with kind options',
   await assert.rejects(JsonSocket.connect('ws://kiosk.test/', { maxMessageSize: 0 }), { kind: 'options' });
 });
 
+test('options left out are the core profile for a page: a frame timeout, reconnection when asked', async () => {
+  assert.deepEqual(jsocket.defaults(), {
+    dialect: 'auto',
+    maxMessageSize: jsocket.DEFAULT_MAX_MESSAGE_SIZE,
+    timeouts: { idle: null, frame: 30000 },
+    strictJson: false,
+    reconnect: false,
+    reconnectOptions: { initialDelay: 250, maxDelay: 10000, factor: 2, maxAttempts: Infinity },
+  });
+  // A socket with no options does not come back after a drop.
+  const socket = await JsonSocket.connect('ws://kiosk.test/');
+  const closed = new Promise((r) => (socket.onclose = r));
+  server().drop(1006);
+  const info = await closed;
+  assert.equal(info.reason, 'eof');
+  assert.equal(info.willReconnect, false);
+});
+
 test('reconnects with backoff after the peer drops, then works again', async () => {
   const socket = await JsonSocket.connect('ws://kiosk.test/', {
     reconnect: { initialDelay: 5, maxDelay: 20 },
