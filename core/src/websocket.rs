@@ -13,8 +13,16 @@
 //! (4000–4999), the only codes a browser may send besides 1000, so that a browser and a server
 //! close for the same reason with the same code.
 
+use core::time::Duration;
+
 use crate::connection::Closed;
 use crate::error::RemoteError;
+
+/// How long a client has, from its first byte, to finish its HTTP request head and opening
+/// handshake, unless the adapter is told otherwise: the server's WebSocket and HTTP door and
+/// the bridge take the same default. Long enough for a page on a slow network, short enough
+/// that a peer that opens and says nothing cannot keep a place for long.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a jsocket connection over WebSocket was closed, as its close frame says.
 #[non_exhaustive]

@@ -1,9 +1,8 @@
 //! Telling a connection over the server's limit that the server is full, at a bounded cost:
 //! at most [`ServerConfig::max_refusing`](crate::ServerConfig::max_refusing) at once, each for at
-//! most [`REFUSAL_TIME`] (and not past shutdown).
+//! most the core's [`Refusal::ANSWER_TIME`] (and not past shutdown).
 
 use std::io;
-use std::time::Duration;
 
 use jsocket_core::endpoint::Refusal;
 use jsocket_core::{encode, sniff, Sniffed};
@@ -15,17 +14,11 @@ use crate::http::{status_response, Door};
 use crate::shard::Shared;
 use crate::socket::{self, ServerStream};
 
-/// The longest a refused connection is kept: to read its first bytes, answer, and see it close.
-pub(crate) const REFUSAL_TIME: Duration = Duration::from_secs(1);
-
-/// Seconds an HTTP client is asked to wait before trying again.
-const RETRY_AFTER_SECS: u32 = 5;
-
 /// Answers a connection the endpoint refused, by what its first bytes say it is: HTTP (a
 /// WebSocket handshake too) gets the refusal's status (`503 Service Unavailable` when the
 /// server is full, `429 Too Many Requests` when the address is) with `Retry-After`, a jsocket
 /// client the refusal's `{"$jsocket": "error", "error": "..."}` in its dialect; anything else,
-/// or nothing within [`REFUSAL_TIME`], is just closed. `_refusing` holds its place among those
+/// or nothing within [`Refusal::ANSWER_TIME`], is just closed. `_refusing` holds its place among those
 /// being refused until the end.
 pub(crate) async fn refuse(
     shared: &Shared,
@@ -39,7 +32,7 @@ pub(crate) async fn refuse(
     };
     answer
         .or(async {
-            Timer::after(REFUSAL_TIME).await;
+            Timer::after(Refusal::ANSWER_TIME).await;
         })
         .or(shared.stopped())
         .await;
@@ -69,7 +62,7 @@ async fn answer(
     let mut out = Vec::new();
     match sniff(&first[..have], max, false) {
         Sniffed::Http if http => {
-            let retry = format!("Retry-After: {RETRY_AFTER_SECS}\r\n");
+            let retry = format!("Retry-After: {}\r\n", Refusal::RETRY_AFTER.as_secs());
             out.extend_from_slice(status_response(why.http_status(), &retry).as_bytes());
         }
         Sniffed::Jsocket(dialect) if door == Door::Any => {

@@ -4,6 +4,7 @@
 use alloc::collections::BTreeMap;
 use core::fmt;
 use core::net::IpAddr;
+use core::time::Duration;
 
 use serde_json::Value;
 
@@ -123,6 +124,13 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The longest an adapter keeps a refused connection: to read its first bytes (which say
+    /// how to answer), answer, and see it close. Refusals come in floods, so this is short.
+    pub const ANSWER_TIME: Duration = Duration::from_secs(1);
+
+    /// How long an HTTP client is asked to wait before trying again (`Retry-After`).
+    pub const RETRY_AFTER: Duration = Duration::from_secs(5);
+
     /// The HTTP status to answer with: 503 when the server is full, 429 when the address is.
     #[must_use]
     pub fn http_status(&self) -> u16 {

@@ -71,7 +71,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
 impl BridgeConfig {
     /// Listens on `listen` and forwards to `target` (`host:port`, resolved for each client).
     /// Defaults: frames not checked, pages from the same host only, 1,000 clients, a 64 KiB
-    /// buffer per direction, 10 s for the handshake, a log summary every 10 s, and the core's defaults
+    /// buffer per direction, the core's [`HANDSHAKE_TIMEOUT`](jsocket_core::websocket::HANDSHAKE_TIMEOUT) (10 s) for the handshake, a log summary every 10 s, and the core's defaults
     /// ([`Config::default`]) for the message size limit and the timeouts (no idle timeout,
     /// 30 s to finish a frame).
     pub fn new(listen: SocketAddr, target: impl Into<String>) -> Self {
@@ -83,7 +83,7 @@ impl BridgeConfig {
             origins: OriginPolicy::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             buffer: 64 * 1024,
-            handshake_timeout: Duration::from_secs(10),
+            handshake_timeout: jsocket_core::websocket::HANDSHAKE_TIMEOUT,
             summary_interval: Duration::from_secs(10),
         }
     }

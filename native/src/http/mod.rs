@@ -37,14 +37,14 @@ pub struct WebConfig {
 
 impl Default for WebConfig {
     /// WebSocket and HTTP on the server's TCP ports, no static files, pages from the same host
-    /// only, 10 s for a request head, downloads at 16 KiB/s at least.
+    /// only, the core's [`HANDSHAKE_TIMEOUT`](jsocket_core::websocket::HANDSHAKE_TIMEOUT) (10 s) for a request head, downloads at 16 KiB/s at least.
     fn default() -> Self {
         WebConfig {
             root: None,
             on_main_port: true,
             listen: Vec::new(),
             origins: OriginPolicy::default(),
-            head_timeout: Duration::from_secs(10),
+            head_timeout: jsocket_core::websocket::HANDSHAKE_TIMEOUT,
             min_download_rate: 16 * 1024,
         }
     }
