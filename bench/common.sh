@@ -1,6 +1,14 @@
 # Helpers sourced by the benchmark scripts (bench/run.sh, bench/bridge.sh, bench/room.sh,
-# bench/shards.sh), from the repository root: the servers they start, the Python jsocket 2.0.3
-# they compare with, free ports.
+# bench/shards.sh, bench/departures.sh), from the repository root: the servers they start, the
+# Python jsocket 2.0.3 they compare with, free ports.
+
+# With -h or --help as its first argument, a script prints its header comment and exits.
+usage_if_asked() { # "$@"
+    if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+        sed -n '2,/^[^#]/p' "$0" | sed -n 's/^# \{0,1\}//p'
+        exit 0
+    fi
+}
 
 # Background processes to stop on exit: add each PID with `PIDS+=($!)`.
 PIDS=()
