@@ -1,6 +1,7 @@
 # Helpers sourced by the benchmark scripts (bench/run.sh, bench/bridge.sh, bench/room.sh,
-# bench/shards.sh), from the repository root: their help, the servers they start, the Python
-# jsocket 2.0.3 they compare with, free ports, the load average to quote beside the figures.
+# bench/shards.sh, bench/departures.sh), from the repository root: their help, the servers
+# they start, the Python jsocket 2.0.3 they compare with, free ports, the load average to quote
+# beside the figures.
 
 # With -h or --help as the first argument: prints the calling script's header (the comment
 # lines after its first line) and exits.

@@ -98,6 +98,14 @@ pub trait Handler: 'static {
 
     /// Called when a client is gone (its statistics are still readable in `ctx`).
     fn on_disconnect(&self, _ctx: &mut Context) {}
+
+    /// Called after clients are gone, once for all those whose
+    /// [`on_disconnect`](Self::on_disconnect) came on this shard since the last call: soon after
+    /// a lone departure (once the tasks ready with it have run), and at most every 50 ms while
+    /// departures keep coming. A handler that tells the others of departures gathers them in
+    /// `on_disconnect` and tells them here, in one message: told one by one, a room that
+    /// leaves at once would cost the square of its size.
+    fn on_departures(&self, _handle: &ServerHandle) {}
 }
 
 /// A server's behaviour when a reply must wait on something (a database, a timer, another
@@ -152,6 +160,10 @@ pub trait AsyncHandler: 'static {
 
     /// Called when a client is gone.
     fn on_disconnect(&self, _ctx: &mut Context) {}
+
+    /// Called after clients are gone, once for all that went together (see
+    /// [`Handler::on_departures`]).
+    fn on_departures(&self, _handle: &ServerHandle) {}
 }
 
 /// A [`Handler`] made of a closure, from [`handler_fn`].
@@ -266,6 +278,10 @@ macro_rules! shared_hooks {
         fn on_disconnect(&self, ctx: &mut Context) {
             self.0.on_disconnect(ctx);
         }
+
+        fn on_departures(&self, handle: &ServerHandle) {
+            self.0.on_departures(handle);
+        }
     };
 }
 
@@ -326,10 +342,21 @@ impl Dispatch {
         }
     }
 
+    /// The handler's `on_disconnect`; its `on_departures` follows (see [`Departures`]).
+    ///
+    /// [`Departures`]: crate::departures::Departures
     pub(crate) fn on_disconnect(&self, ctx: &mut Context) {
         match self {
             Dispatch::Sync(h) => h.on_disconnect(ctx),
             Dispatch::Async(h) => h.on_disconnect(ctx),
+        }
+        ctx.handle.shared.departures.note();
+    }
+
+    pub(crate) fn on_departures(&self, handle: &ServerHandle) {
+        match self {
+            Dispatch::Sync(h) => h.on_departures(handle),
+            Dispatch::Async(h) => h.on_departures(handle),
         }
     }
 }

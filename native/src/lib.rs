@@ -54,6 +54,7 @@ mod config;
 mod connection;
 mod counted;
 mod cpu_gauge;
+mod departures;
 mod dial;
 mod error;
 mod executor;

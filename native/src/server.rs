@@ -507,6 +507,15 @@ impl Shard {
             let shared = shared.clone();
             async move { shared.wake_line.run().await }
         });
+        let departures = ex.spawn({
+            let (shared, dispatch) = (shared.clone(), dispatch.clone());
+            async move {
+                let handle = ServerHandle {
+                    shared: shared.clone(),
+                };
+                shared.departures.run(&dispatch, &handle).await;
+            }
+        });
         let publisher = sharded.then(|| {
             let shared = shared.clone();
             // What the other shards' `ServerHandle::stats` add: at most an interval old, and
@@ -543,6 +552,7 @@ impl Shard {
         crate::executor::run_until(&ex, supervisor).await;
         drop(timers);
         drop(wakes);
+        drop(departures);
         drop(publisher);
     }
 }

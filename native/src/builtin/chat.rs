@@ -7,6 +7,7 @@ use jsocket_core::JsonText;
 use serde_json::{json, Value};
 
 use crate::handler::{Context, Handler, Reply};
+use crate::server_handle::ServerHandle;
 
 /// A chat room: every message from a client is broadcast to every connected client (the sender
 /// too), tagged with the sender's connection id and name. Nothing is replied directly.
@@ -15,18 +16,27 @@ use crate::handler::{Context, Handler, Reply};
 /// |---|---|
 /// | `{"join": "ada"}` | `{"from": 3, "name": "ada", "joined": true}` (names the sender) |
 /// | any other message `m` | `{"from": 3, "name": "ada", "message": m}` (`name` is `null` before a join) |
-/// | (disconnects) | `{"from": 3, "name": "ada", "left": true}` |
+/// | (disconnects) | `{"left": [{"from": 3, "name": "ada"}, {"from": 5, "name": null}]}` |
 ///
-/// When the server shuts down everyone leaves at once: those departures are not announced
-/// (each to everyone still there, which would cost the square of the room's size).
+/// Departures are told together ([`Handler::on_departures`]): a lone one soon after it happens,
+/// in a list of one; those that come close together (a room that leaves at once) in one notice
+/// from each shard every 50 ms at most, naming up to [`MAX_LEFT_PER_NOTICE`] each. Told one by
+/// one, to everyone still there, they would cost the square of the room's size. When the server
+/// shuts down everyone leaves at once: those departures are not told at all.
 /// `m` is relayed as the client wrote it, byte for byte.
 #[derive(Debug, Default)]
 pub struct Chat {
     names: RefCell<HashMap<u64, String>>,
+    /// Departures not told yet: `{"from": id, "name": name}` each.
+    left: RefCell<Vec<Value>>,
 }
 
 /// The longest name kept for a client, in characters; longer ones are cut.
 pub const MAX_NAME_CHARS: usize = 64;
+
+/// The most departures one notice names (a few hundred KiB at most, under a member's output
+/// limit); more go in further notices.
+pub const MAX_LEFT_PER_NOTICE: usize = 1024;
 
 impl Chat {
     /// An empty room.
@@ -41,8 +51,8 @@ impl Chat {
             .map_or(Value::Null, |n| json!(n))
     }
 
-    fn broadcast(ctx: &Context, message: &Value) {
-        if let Err(e) = ctx.handle().broadcast(message) {
+    fn broadcast(handle: &ServerHandle, message: &Value) {
+        if let Err(e) = handle.broadcast(message) {
             log::warn!("chat: broadcast failed: {e}");
         }
     }
@@ -95,7 +105,7 @@ impl Handler for Chat {
             }
             None => json!({"from": id, "name": self.name(id), "message": msg}),
         };
-        Chat::broadcast(ctx, &out);
+        Chat::broadcast(ctx.handle(), &out);
         None
     }
 
@@ -103,9 +113,20 @@ impl Handler for Chat {
         let id = ctx.id();
         let name = self.name(id);
         self.names.borrow_mut().remove(&id);
-        if ctx.handle().is_stopping() {
+        if !ctx.handle().is_stopping() {
+            self.left
+                .borrow_mut()
+                .push(json!({"from": id, "name": name}));
+        }
+    }
+
+    fn on_departures(&self, handle: &ServerHandle) {
+        let left = std::mem::take(&mut *self.left.borrow_mut());
+        if handle.is_stopping() {
             return;
         }
-        Chat::broadcast(ctx, &json!({"from": id, "name": name, "left": true}));
+        for some in left.chunks(MAX_LEFT_PER_NOTICE) {
+            Chat::broadcast(handle, &json!({ "left": some }));
+        }
     }
 }

@@ -3,5 +3,5 @@
 mod chat;
 mod echo;
 
-pub use chat::{Chat, MAX_NAME_CHARS};
+pub use chat::{Chat, MAX_LEFT_PER_NOTICE, MAX_NAME_CHARS};
 pub use echo::Echo;

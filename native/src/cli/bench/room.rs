@@ -12,8 +12,9 @@
 //! with anything, so that joining does not broadcast.
 //!
 //! The newcomers of each size join in one burst (every connect at once), as a crowd arriving
-//! does: each size reports the slowest join and, on Linux, how many connections the kernel's
-//! listen queue turned away meanwhile (`ListenOverflows`, system-wide).
+//! does: each size reports the 99th percentile and the slowest join and, on Linux, how many
+//! connections the kernel's listen queue turned away meanwhile (`ListenOverflows`,
+//! system-wide).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -69,6 +70,9 @@ pub struct Step {
     pub server_rss_mib: Option<f64>,
     /// The client's own CPU, in cores, during the rounds.
     pub client_cores: f64,
+    /// The 99th percentile of the time a newcomer of this size took to connect and get its
+    /// first answer, ms.
+    pub p99_join_ms: f64,
     /// The longest a newcomer of this size took to connect and get its first answer, ms.
     pub slowest_join_ms: f64,
     /// Connections the kernel's listen queues turned away while this size joined (Linux's
@@ -148,7 +152,7 @@ pub fn run(plan: &RoomPlan, mut report: impl FnMut(&Step)) -> Result<(), String>
             break Ok(());
         }
         let overflows_before = listen_overflows();
-        let (newcomers, slowest_join) = join_burst(plan.addr, &hello, size - members)
+        let (newcomers, mut joins) = join_burst(plan.addr, &hello, size - members)
             .map_err(|e| format!("joining {} members: {e}", size - members))?;
         let listen_overflows = listen_overflows()
             .zip(overflows_before)
@@ -164,7 +168,10 @@ pub fn run(plan: &RoomPlan, mut report: impl FnMut(&Step)) -> Result<(), String>
         // The newcomers' readers are running before the first round.
         std::thread::sleep(Duration::from_millis(200));
         let mut step = measure(plan, &board, &mut senders, &encoder, members, &mut tag)?;
-        step.slowest_join_ms = slowest_join.as_secs_f64() * 1e3;
+        joins.sort_unstable();
+        let join_ms = |q: f64| percentile(&joins, q).as_secs_f64() * 1e3;
+        step.p99_join_ms = join_ms(0.99);
+        step.slowest_join_ms = join_ms(1.0);
         step.listen_overflows = listen_overflows;
         report(&step);
         if step.timed_out > 0 {
@@ -181,23 +188,23 @@ pub fn run(plan: &RoomPlan, mut report: impl FnMut(&Step)) -> Result<(), String>
 }
 
 /// Connects `count` members at once, each sending `hello` and waiting for the answer; returns
-/// them (blocking sockets again) with the longest that one took.
+/// them (blocking sockets again) with the time each took.
 fn join_burst(
     addr: SocketAddr,
     hello: &[u8],
     count: usize,
-) -> io::Result<(Vec<TcpStream>, Duration)> {
+) -> io::Result<(Vec<TcpStream>, Vec<Duration>)> {
     let ex = smol::LocalExecutor::new();
     smol::block_on(ex.run(async {
         let joins: Vec<_> = (0..count).map(|_| ex.spawn(join(addr, hello))).collect();
         let mut members = Vec::with_capacity(count);
-        let mut slowest = Duration::ZERO;
+        let mut took = Vec::with_capacity(count);
         for join in joins {
-            let (stream, took) = join.await?;
-            slowest = slowest.max(took);
+            let (stream, time) = join.await?;
+            took.push(time);
             members.push(stream);
         }
-        Ok((members, slowest))
+        Ok((members, took))
     }))
 }
 
@@ -314,10 +321,7 @@ fn measure(
         _ => 0.0,
     };
     trips.sort();
-    let ms = |q: f64| {
-        let i = ((trips.len() as f64 * q).ceil() as usize).clamp(1, trips.len().max(1)) - 1;
-        trips.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
-    };
+    let ms = |q: f64| percentile(&trips, q).as_secs_f64() * 1e3;
     let deliveries = (plan.rounds * plan.broadcasters * members) as f64;
     Ok(Step {
         members,
@@ -330,9 +334,16 @@ fn measure(
         cpu_per_delivery_us: server_cpu_s.map(|s| s * 1e6 / deliveries),
         server_rss_mib: plan.server_pid.and_then(server_rss),
         client_cores,
+        p99_join_ms: 0.0,
         slowest_join_ms: 0.0,
         listen_overflows: None,
     })
+}
+
+/// The `q` quantile of `sorted` (nearest rank), zero when it is empty.
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len().max(1)) - 1;
+    sorted.get(i).copied().unwrap_or_default()
 }
 
 /// Reads the members handed to this thread until the hands are dropped (and then until the

@@ -37,6 +37,7 @@ use smol::Timer;
 use crate::clock::Clock;
 use crate::config::{EarlyReplies, ServerConfig};
 use crate::cpu_gauge::CpuGauge;
+use crate::departures::Departures;
 use crate::shard::{Fabric, SharedLedger};
 use crate::wake_line::WakeLine;
 
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) slots: RefCell<BTreeMap<u64, Rc<Slot>>>,
     /// Members with pushes to take, woken a batch at a time ([`WakeLine::run`]).
     pub(crate) wake_line: WakeLine,
+    /// Connections gone since the handler was last told.
+    pub(crate) departures: Departures,
     /// One read buffer for all connections: a read and the core's `handle_input` happen with no
     /// await between them, so no connection needs a buffer of its own while it waits.
     pub(crate) read_buf: RefCell<Box<[u8]>>,
@@ -119,6 +122,7 @@ impl Shared {
             pressure,
             slots: RefCell::new(BTreeMap::new()),
             wake_line: WakeLine::default(),
+            departures: Departures::default(),
             read_buf: RefCell::new(read_buf),
             stopping: Cell::new(false),
             stop,
