@@ -644,14 +644,10 @@ impl Host {
         };
         match shared.admit(&peer) {
             Admission::Serve(id) => {
-                let task = connection_task(shared, id, peer, stream, self.dispatch.clone(), door);
-                let alive = self.alive.clone();
-                self.ex
-                    .spawn(async move {
-                        task.await;
-                        drop((alive, load));
-                    })
-                    .detach();
+                let held = (self.alive.clone(), load);
+                let dispatch = self.dispatch.clone();
+                let task = connection_task(shared, id, peer, stream, dispatch, door, held);
+                self.ex.spawn(task).detach();
             }
             Admission::Refuse(refusing, why) => {
                 log::debug!("refused {peer}: {why}");
@@ -669,21 +665,27 @@ impl Host {
 }
 
 /// The task that serves one admitted connection. It holds the connection's slot in the
-/// endpoint, given back however the task ends, cancelled included.
-fn connection_task(
+/// endpoint, given back however the task ends, cancelled included, and `held` (what counts
+/// the server's live connections) as long.
+///
+/// The connection's future is made in the task's body, not captured by it: a future that an
+/// `async` block captures and awaits is stored twice in the block's state, and every idle
+/// connection would hold both copies.
+fn connection_task<H: 'static>(
     shared: &Rc<Shared>,
     id: ConnId,
     peer: PeerAddr,
     stream: ServerStream,
     dispatch: Dispatch,
     door: Door,
+    held: H,
 ) -> impl std::future::Future<Output = ()> + 'static {
     let (slot, registered) = shared.enter(id, peer);
-    // The first bytes tell jsocket, WebSocket and HTTP apart (see `crate::http`).
-    let task = http::serve(shared.clone(), slot, stream, dispatch, door);
+    let shared = shared.clone();
     async move {
-        task.await;
-        drop(registered);
+        // The first bytes tell jsocket, WebSocket and HTTP apart (see `crate::http`).
+        http::serve(shared, slot, stream, dispatch, door).await;
+        drop((registered, held));
     }
 }
 
@@ -747,7 +749,7 @@ mod tests {
         };
         let dispatch = Dispatch::Sync(Rc::new(Echo));
         let stream = ServerStream::tcp(Async::new(stream)?);
-        let task = connection_task(&shared, id, peer.clone(), stream, dispatch, Door::Any);
+        let task = connection_task(&shared, id, peer.clone(), stream, dispatch, Door::Any, ());
         let ex = LocalExecutor::new();
         let task = ex.spawn(task);
         // The client speaks and has its answer: a member, whose slot no newcomer can take.
