@@ -506,6 +506,10 @@ impl Shard {
             let shared = shared.clone();
             async move { shared.wake_line.run().await }
         });
+        let sweeper = ex.spawn({
+            let shared = shared.clone();
+            async move { shared.sweep_quiet().await }
+        });
         let publisher = sharded.then(|| {
             let shared = shared.clone();
             // What the other shards' `ServerHandle::stats` add: at most an interval old, and
@@ -542,6 +546,7 @@ impl Shard {
         crate::executor::run_until(&ex, supervisor).await;
         drop(timers);
         drop(wakes);
+        drop(sweeper);
         drop(publisher);
     }
 }
