@@ -725,9 +725,10 @@ fn bind_unix(path: &std::path::Path) -> io::Result<UnixListener> {
 mod tests {
     use std::net::{TcpListener, TcpStream};
     use std::rc::Rc;
+    use std::time::Duration;
 
     use smol::io::{AsyncReadExt, AsyncWriteExt};
-    use smol::{Async, LocalExecutor};
+    use smol::{Async, LocalExecutor, Timer};
 
     use super::connection_task;
     use crate::builtin::Echo;
@@ -737,16 +738,21 @@ mod tests {
     use crate::shard::{Admission, Shared};
     use crate::socket::{PeerAddr, ServerStream};
 
-    /// A connection's task dropped half-way (as when its executor goes) gives back its place
-    /// toward the limit and its slot: counts are guards, not paired calls.
-    #[test]
-    fn a_cancelled_connection_gives_back_its_place_and_its_slot() -> std::io::Result<()> {
+    /// One connection of a client, admitted by a shard of `config` and served (an echo) on
+    /// `ex`.
+    struct Served {
+        client: Async<TcpStream>,
+        shared: Rc<Shared>,
+        peer: PeerAddr,
+        task: smol::Task<()>,
+        _stopped: smol::channel::Receiver<()>,
+    }
+
+    fn served(config: ServerConfig, ex: &LocalExecutor<'static>) -> std::io::Result<Served> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let client = Async::new(TcpStream::connect(listener.local_addr()?)?)?;
         let (stream, peer) = listener.accept()?;
         let (stop, _stopped) = smol::channel::bounded(1);
-        let config = ServerConfig::default()
-            .endpoint(jsocket_core::endpoint::EndpointConfig::default().max_connections(1));
         let shared = Rc::new(Shared::new(config, stop));
         let peer = PeerAddr::Tcp(peer);
         let Admission::Serve(id) = shared.admit(&peer) else {
@@ -755,8 +761,29 @@ mod tests {
         let dispatch = Dispatch::Sync(Rc::new(Echo));
         let stream = ServerStream::tcp(Async::new(stream)?);
         let task = connection_task(&shared, id, peer.clone(), stream, dispatch, Door::Any, ());
+        Ok(Served {
+            client,
+            task: ex.spawn(task),
+            shared,
+            peer,
+            _stopped,
+        })
+    }
+
+    /// A connection's task dropped half-way (as when its executor goes) gives back its place
+    /// toward the limit and its slot: counts are guards, not paired calls.
+    #[test]
+    fn a_cancelled_connection_gives_back_its_place_and_its_slot() -> std::io::Result<()> {
+        let config = ServerConfig::default()
+            .endpoint(jsocket_core::endpoint::EndpointConfig::default().max_connections(1));
         let ex = LocalExecutor::new();
-        let task = ex.spawn(task);
+        let Served {
+            client,
+            shared,
+            peer,
+            task,
+            _stopped,
+        } = served(config, &ex)?;
         // The client speaks and has its answer: a member, whose slot no newcomer can take.
         let mut frame = Vec::new();
         jsocket_core::encode(&1, jsocket_core::Dialect::V2, &mut frame)
@@ -783,6 +810,50 @@ mod tests {
             matches!(shared.admit(&peer), Admission::Serve(_)),
             "the place is free again"
         );
+        Ok(())
+    }
+
+    /// A connection quiet for the release delay gives up its buffers to its shard's sweep,
+    /// even the output buffer kept within the retained capacity, and is served as before.
+    #[test]
+    fn the_sweep_frees_the_buffers_of_a_quiet_connection() -> std::io::Result<()> {
+        let delay = Duration::from_millis(400);
+        let config = ServerConfig::default()
+            .connection(jsocket_core::Config::default().release_delay(delay));
+        let ex = LocalExecutor::new();
+        let Served {
+            client,
+            shared,
+            task: _task,
+            _stopped,
+            ..
+        } = served(config, &ex)?;
+        let _sweep = ex.spawn({
+            let shared = shared.clone();
+            async move { shared.sweep_quiet().await }
+        });
+        let held = || -> usize {
+            let slots = shared.slots.borrow();
+            slots
+                .values()
+                .map(|s| s.conn.borrow().buffer_capacity())
+                .sum()
+        };
+        let mut frame = Vec::new();
+        jsocket_core::encode(&"quiet", jsocket_core::Dialect::V2, &mut frame)
+            .map_err(std::io::Error::other)?;
+        for round in 0..2 {
+            let mut reply = vec![0; frame.len()];
+            smol::block_on(ex.run(async {
+                (&client).write_all(&frame).await?;
+                (&client).read_exact(&mut reply).await
+            }))?;
+            assert_eq!(reply, frame, "round {round}");
+            assert!(held() > 0, "the output buffer is kept while busy");
+            // Quiet past the delay: a sweep (one every delay) has come since.
+            smol::block_on(ex.run(Timer::after(delay * 3)));
+            assert_eq!(held(), 0, "round {round}: no buffer left");
+        }
         Ok(())
     }
 }
