@@ -109,7 +109,7 @@
 //! once it has been drained and quiet for the core's
 //! [`Config::release_delay`](jsocket_core::Config::release_delay) (1 s), whatever they hold past
 //! the retained capacity (2 KiB) is freed, and each shard's sweep, once per release delay, frees
-//! the rest. An idle connection costs about 2.8 KB of the server's memory (see BENCHMARKS.md).
+//! the rest. An idle connection costs about 2.7 KB of the server's memory (see BENCHMARKS.md).
 //!
 //! ## Shutdown
 //! [`Stopper::stop`] (or [`ServerHandle::shutdown`]) stops accepting; each connection handles
