@@ -461,6 +461,18 @@ impl<T: FromPayload> Connection<T> {
         }
     }
 
+    /// Frees the buffers, those within the retained capacity too, if the connection has been
+    /// quiet for the [`release_delay`](Config::release_delay) at `now`; as
+    /// [`release_buffers`](Self::release_buffers), only what is drained. No deadline of
+    /// [`poll_timeout`](Self::poll_timeout) asks for this: an adapter calls it for all its
+    /// connections now and then (a sweep every release delay), so that an idle connection
+    /// holds no buffer and a busy one no timer for it.
+    pub fn release_buffers_if_quiet(&mut self, now: Duration) {
+        if now >= self.last_activity + self.config.release_delay {
+            self.release_buffers();
+        }
+    }
+
     /// Whether this side's stream is to end now, once: the output is all written after a
     /// close, and the peer's end is awaited (see [`is_drained`](Self::is_drained)). The adapter
     /// ends its stream (a TCP `shutdown` for writing, a WebSocket close frame with the

@@ -860,6 +860,44 @@ fn grown_buffers_are_kept_while_busy_and_released_once_quiet() {
     assert!(!conn.is_closed());
 }
 
+/// A quiet connection that its adapter sweeps holds no buffer, not even one within the retained
+/// capacity (which asks for no deadline); one not quiet long enough, or with a frame half
+/// received, keeps what it holds.
+#[test]
+fn a_sweep_releases_every_buffer_of_a_quiet_connection() {
+    let delay = ms(500);
+    let mut conn = server(Config::default().release_delay(delay));
+    echo_large(&mut conn, ms(10), &json!({"small": 1}));
+    let held = conn.buffer_capacity();
+    assert!(
+        held > 0 && held <= DEFAULT_RETAIN_CAPACITY,
+        "the echo's output buffer is kept: {held}"
+    );
+    assert_eq!(conn.poll_timeout(), None, "no timer for a retained buffer");
+    conn.release_buffers_if_quiet(ms(10) + delay - ms(1));
+    assert_eq!(conn.buffer_capacity(), held, "not quiet long enough");
+    conn.release_buffers_if_quiet(ms(10) + delay);
+    assert_eq!(conn.buffer_capacity(), 0, "quiet: nothing kept");
+    // The connection goes on as before.
+    echo_large(&mut conn, secs(5), &json!("again"));
+    assert!(!conn.is_closed());
+
+    // Half a frame: kept however quiet (the frame timeout is what ends that).
+    let message = json!({"blob": "z".repeat(4096)});
+    let wire = frame(Dialect::V2, &message);
+    let mut conn = server(Config::default().release_delay(delay).frame_timeout(None));
+    conn.handle_input(secs(1), &wire[..wire.len() / 2]);
+    let partial = conn.buffer_capacity();
+    assert!(partial > 0, "half a frame is gathered");
+    conn.release_buffers_if_quiet(secs(60));
+    assert_eq!(conn.buffer_capacity(), partial, "half a frame is kept");
+    conn.handle_input(secs(61), &wire[wire.len() / 2..]);
+    match drain(&mut conn).as_slice() {
+        [Event::Message(msg)] => assert_eq!(msg, &message),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Buffers are released only once drained: never output still to send, nor a frame half
 /// received; and an output drained after the delay has passed is released at once.
 #[test]

@@ -108,8 +108,8 @@
 //! [`EndpointConfig`](jsocket_core::endpoint::EndpointConfig). A connection's buffers grow with the messages it carries and are kept while it is busy;
 //! once it has been drained and quiet for the core's
 //! [`Config::release_delay`](jsocket_core::Config::release_delay) (1 s), whatever they hold past
-//! the retained capacity (2 KiB) is freed. An idle connection costs about 3.3 KB of the
-//! server's memory (see BENCHMARKS.md).
+//! the retained capacity (2 KiB) is freed, and each shard's sweep, once per release delay, frees
+//! the rest. An idle connection costs about 2.7 KB of the server's memory (see BENCHMARKS.md).
 //!
 //! ## Shutdown
 //! [`Stopper::stop`] (or [`ServerHandle::shutdown`]) stops accepting; each connection handles
@@ -516,6 +516,10 @@ impl Shard {
                 shared.departures.run(&dispatch, &handle).await;
             }
         });
+        let sweeper = ex.spawn({
+            let shared = shared.clone();
+            async move { shared.sweep_quiet().await }
+        });
         let publisher = sharded.then(|| {
             let shared = shared.clone();
             // What the other shards' `ServerHandle::stats` add: at most an interval old, and
@@ -553,6 +557,7 @@ impl Shard {
         drop(timers);
         drop(wakes);
         drop(departures);
+        drop(sweeper);
         drop(publisher);
     }
 }
@@ -655,14 +660,10 @@ impl Host {
         };
         match shared.admit(&peer) {
             Admission::Serve(id) => {
-                let task = connection_task(shared, id, peer, stream, self.dispatch.clone(), door);
-                let alive = self.alive.clone();
-                self.ex
-                    .spawn(async move {
-                        task.await;
-                        drop((alive, load));
-                    })
-                    .detach();
+                let held = (self.alive.clone(), load);
+                let dispatch = self.dispatch.clone();
+                let task = connection_task(shared, id, peer, stream, dispatch, door, held);
+                self.ex.spawn(task).detach();
             }
             Admission::Refuse(refusing, why) => {
                 log::debug!("refused {peer}: {why}");
@@ -680,21 +681,27 @@ impl Host {
 }
 
 /// The task that serves one admitted connection. It holds the connection's slot in the
-/// endpoint, given back however the task ends, cancelled included.
-fn connection_task(
+/// endpoint, given back however the task ends, cancelled included, and `held` (what counts
+/// the server's live connections) as long.
+///
+/// The connection's future is made in the task's body, not captured by it: a future that an
+/// `async` block captures and awaits is stored twice in the block's state, and every idle
+/// connection would hold both copies.
+fn connection_task<H: 'static>(
     shared: &Rc<Shared>,
     id: ConnId,
     peer: PeerAddr,
     stream: ServerStream,
     dispatch: Dispatch,
     door: Door,
+    held: H,
 ) -> impl std::future::Future<Output = ()> + 'static {
     let (slot, registered) = shared.enter(id, peer);
-    // The first bytes tell jsocket, WebSocket and HTTP apart (see `crate::http`).
-    let task = http::serve(shared.clone(), slot, stream, dispatch, door);
+    let shared = shared.clone();
     async move {
-        task.await;
-        drop(registered);
+        // The first bytes tell jsocket, WebSocket and HTTP apart (see `crate::http`).
+        http::serve(shared, slot, stream, dispatch, door).await;
+        drop((registered, held));
     }
 }
 
@@ -729,9 +736,10 @@ fn bind_unix(path: &std::path::Path) -> io::Result<UnixListener> {
 mod tests {
     use std::net::{TcpListener, TcpStream};
     use std::rc::Rc;
+    use std::time::Duration;
 
     use smol::io::{AsyncReadExt, AsyncWriteExt};
-    use smol::{Async, LocalExecutor};
+    use smol::{Async, LocalExecutor, Timer};
 
     use super::connection_task;
     use crate::builtin::Echo;
@@ -741,16 +749,21 @@ mod tests {
     use crate::shard::{Admission, Shared};
     use crate::socket::{PeerAddr, ServerStream};
 
-    /// A connection's task dropped half-way (as when its executor goes) gives back its place
-    /// toward the limit and its slot: counts are guards, not paired calls.
-    #[test]
-    fn a_cancelled_connection_gives_back_its_place_and_its_slot() -> std::io::Result<()> {
+    /// One connection of a client, admitted by a shard of `config` and served (an echo) on
+    /// `ex`.
+    struct Served {
+        client: Async<TcpStream>,
+        shared: Rc<Shared>,
+        peer: PeerAddr,
+        task: smol::Task<()>,
+        _stopped: smol::channel::Receiver<()>,
+    }
+
+    fn served(config: ServerConfig, ex: &LocalExecutor<'static>) -> std::io::Result<Served> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let client = Async::new(TcpStream::connect(listener.local_addr()?)?)?;
         let (stream, peer) = listener.accept()?;
         let (stop, _stopped) = smol::channel::bounded(1);
-        let config = ServerConfig::default()
-            .endpoint(jsocket_core::endpoint::EndpointConfig::default().max_connections(1));
         let shared = Rc::new(Shared::new(config, stop));
         let peer = PeerAddr::Tcp(peer);
         let Admission::Serve(id) = shared.admit(&peer) else {
@@ -758,9 +771,30 @@ mod tests {
         };
         let dispatch = Dispatch::Sync(Rc::new(Echo));
         let stream = ServerStream::tcp(Async::new(stream)?);
-        let task = connection_task(&shared, id, peer.clone(), stream, dispatch, Door::Any);
+        let task = connection_task(&shared, id, peer.clone(), stream, dispatch, Door::Any, ());
+        Ok(Served {
+            client,
+            task: ex.spawn(task),
+            shared,
+            peer,
+            _stopped,
+        })
+    }
+
+    /// A connection's task dropped half-way (as when its executor goes) gives back its place
+    /// toward the limit and its slot: counts are guards, not paired calls.
+    #[test]
+    fn a_cancelled_connection_gives_back_its_place_and_its_slot() -> std::io::Result<()> {
+        let config = ServerConfig::default()
+            .endpoint(jsocket_core::endpoint::EndpointConfig::default().max_connections(1));
         let ex = LocalExecutor::new();
-        let task = ex.spawn(task);
+        let Served {
+            client,
+            shared,
+            peer,
+            task,
+            _stopped,
+        } = served(config, &ex)?;
         // The client speaks and has its answer: a member, whose slot no newcomer can take.
         let mut frame = Vec::new();
         jsocket_core::encode(&1, jsocket_core::Dialect::V2, &mut frame)
@@ -787,6 +821,50 @@ mod tests {
             matches!(shared.admit(&peer), Admission::Serve(_)),
             "the place is free again"
         );
+        Ok(())
+    }
+
+    /// A connection quiet for the release delay gives up its buffers to its shard's sweep,
+    /// even the output buffer kept within the retained capacity, and is served as before.
+    #[test]
+    fn the_sweep_frees_the_buffers_of_a_quiet_connection() -> std::io::Result<()> {
+        let delay = Duration::from_millis(400);
+        let config = ServerConfig::default()
+            .connection(jsocket_core::Config::default().release_delay(delay));
+        let ex = LocalExecutor::new();
+        let Served {
+            client,
+            shared,
+            task: _task,
+            _stopped,
+            ..
+        } = served(config, &ex)?;
+        let _sweep = ex.spawn({
+            let shared = shared.clone();
+            async move { shared.sweep_quiet().await }
+        });
+        let held = || -> usize {
+            let slots = shared.slots.borrow();
+            slots
+                .values()
+                .map(|s| s.conn.borrow().buffer_capacity())
+                .sum()
+        };
+        let mut frame = Vec::new();
+        jsocket_core::encode(&"quiet", jsocket_core::Dialect::V2, &mut frame)
+            .map_err(std::io::Error::other)?;
+        for round in 0..2 {
+            let mut reply = vec![0; frame.len()];
+            smol::block_on(ex.run(async {
+                (&client).write_all(&frame).await?;
+                (&client).read_exact(&mut reply).await
+            }))?;
+            assert_eq!(reply, frame, "round {round}");
+            assert!(held() > 0, "the output buffer is kept while busy");
+            // Quiet past the delay: a sweep (one every delay) has come since.
+            smol::block_on(ex.run(Timer::after(delay * 3)));
+            assert_eq!(held(), 0, "round {round}: no buffer left");
+        }
         Ok(())
     }
 }

@@ -214,6 +214,8 @@ enum Op {
     AdvanceSecs(u8),
     HandleTimeout(Side),
     HandleDeadline(Side),
+    /// An adapter's sweep: the buffers of a connection quiet for the release delay are freed.
+    Sweep(Side),
     Eof(Side),
     Close(Side),
     Poll(Side),
@@ -821,6 +823,7 @@ fuzz_target!(|input: Input| {
             Op::AdvanceSecs(s) => h.now += Duration::from_secs(u64::from(*s)),
             Op::HandleTimeout(side) => h.handle_timeout(*side, false),
             Op::HandleDeadline(side) => h.handle_timeout(*side, true),
+            Op::Sweep(side) => h.conns[side.index()].release_buffers_if_quiet(h.now),
             Op::Eof(side) => h.eof(*side),
             Op::Close(side) => h.close(*side),
             Op::Poll(side) => h.poll(*side),

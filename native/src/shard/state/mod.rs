@@ -212,4 +212,27 @@ impl Shared {
             self.drain(now);
         }
     }
+
+    /// Every release delay (or second, with none), frees the buffers of the connections quiet
+    /// for that long, those kept within the retained capacity too: an idle connection then
+    /// holds none, and no connection needs a timer of its own for it (see
+    /// [`Connection::release_buffers_if_quiet`](jsocket_core::Connection::release_buffers_if_quiet)).
+    pub(crate) async fn sweep_quiet(&self) {
+        let delay = self.config.connection.get_release_delay();
+        let every = if delay.is_zero() {
+            Duration::from_secs(1)
+        } else {
+            delay
+        };
+        loop {
+            Timer::after(every).await;
+            let now = self.clock.now();
+            for slot in self.slots.borrow().values() {
+                // Its task borrows it only between awaits: free here, else skipped.
+                if let Ok(mut conn) = slot.conn.try_borrow_mut() {
+                    conn.release_buffers_if_quiet(now);
+                }
+            }
+        }
+    }
 }

@@ -72,12 +72,12 @@ impl Shared {
             let sent = if frame.len() >= BY_REFERENCE {
                 let mut header = Vec::new();
                 conn.send_header(now, &frame, &mut header).map(|()| {
-                    *by_ref = Some(ByRef {
+                    *by_ref = Some(Box::new(ByRef {
                         before: unsent,
                         header,
                         frame,
                         written: 0,
-                    });
+                    }));
                 })
             } else {
                 conn.send_raw(now, &frame)

@@ -43,8 +43,9 @@ pub(crate) struct Slot {
     /// [`held_until`](jsocket_core::endpoint::Endpoint::held_until), kept here: looked at
     /// every turn).
     pub(super) held_until: Cell<Option<Duration>>,
-    /// A large pushed frame being written by reference, at most one at a time.
-    pub(crate) by_ref: RefCell<Option<ByRef>>,
+    /// A large pushed frame being written by reference, at most one at a time (boxed: rare,
+    /// and every idle connection would carry its room).
+    pub(crate) by_ref: RefCell<Option<Box<ByRef>>>,
     /// The connection task's waker while it waits.
     pub(super) waker: Cell<Option<Waker>>,
 }
