@@ -1,7 +1,7 @@
 // jsocket for browsers: length-prefixed JSON messages over a WebSocket, checked by the Rust core
 // compiled to WebAssembly. Types and documentation: index.d.ts.
 
-import initWasm, { RawDecoder, Reconnect, Session, encodeRaw, textRefusal } from './jsocket_wasm.js';
+import initWasm, { RawDecoder, Reconnect, Session, clientDefaults, encodeRaw, textRefusal } from './jsocket_wasm.js';
 
 /**
  * jsocket's default limit on a message, 10 MiB: what applies when no `maxMessageSize` is given
@@ -328,15 +328,25 @@ export class Decoder {
   }
 }
 
+/**
+ * What `JsonSocket.connect` does with each option left out, shaped as its options: the Rust
+ * core's client profile for a page, read from the core (after `init()`).
+ */
+export function defaults() {
+  ready();
+  return clientDefaults();
+}
+
 function normalise(options) {
+  // What is left out (`undefined`) the Rust core decides: its client profile for a page (see
+  // `defaults()`).
   const {
-    dialect = 'auto',
+    dialect,
     maxMessageSize,
     timeouts = {},
-    strictJson = false,
-    reconnect = false,
+    strictJson,
+    reconnect = clientDefaults().reconnect,
   } = options;
-  // `undefined` leaves the Rust core's default in place (no idle timeout, 30 s for a frame).
   const { idle, frame } = timeouts;
   // The schedule is the Rust core's (as the native client's): `undefined` keeps its defaults,
   // and it checks the rest. The seed spreads the waits of pages dropped together.

@@ -117,7 +117,8 @@ export class Reconnect {
         wasm.__wbg_reconnect_free(ptr, 0);
     }
     /**
-     * The schedule from the `reconnect` options; each `undefined` keeps the core's default.
+     * The schedule from the `reconnect` options; each `undefined` keeps the core's default for
+     * a page ([`ClientProfile::page`]).
      * `maxAttempts` is reconnections before giving up (`Infinity`: never). `seed` draws the
      * jitter. Throws an `Error` of kind `options` for a bad option.
      * @param {any} initial_delay_ms
@@ -245,22 +246,21 @@ export class Session {
     }
     /**
      * A connection opened at `now_ms`. `dialect` is `"auto"` or a dialect name; timeouts are in
-     * milliseconds, `null` for none; `undefined` keeps the core's default (as for the size
-     * limit). Throws an `Error` of kind `options` for a bad option.
-     * @param {string} dialect
+     * milliseconds, `null` for none; any option `undefined` keeps the core's default for a
+     * page (`clientDefaults()`). Throws an `Error` of kind `options` for a bad option.
+     * @param {string | null | undefined} dialect
      * @param {number | null | undefined} max_message_size
      * @param {any} idle_timeout_ms
      * @param {any} frame_timeout_ms
-     * @param {boolean} strict_json
+     * @param {boolean | null | undefined} strict_json
      * @param {number} now_ms
      */
     constructor(dialect, max_message_size, idle_timeout_ms, frame_timeout_ms, strict_json, now_ms) {
         const val2 = +(isLikeNone(max_message_size) ? Number.MAX_SAFE_INTEGER : (max_message_size) >>> 0);
-        const val3 = +strict_json;
-        const val4 = +now_ms;
-        const ptr0 = passStringToWasm0(dialect, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
-        const len0 = WASM_VECTOR_LEN;
-        const ret = wasm.session_new(ptr0, len0, val2, idle_timeout_ms, frame_timeout_ms, val3, val4);
+        const val3 = +now_ms;
+        var ptr0 = isLikeNone(dialect) ? 0 : passStringToWasm0(dialect, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        var len0 = WASM_VECTOR_LEN;
+        const ret = wasm.session_new(ptr0, len0, val2, idle_timeout_ms, frame_timeout_ms, isLikeNone(strict_json) ? 0xFFFFFF : strict_json ? 1 : 0, val3);
         if (ret[2]) {
             throw takeFromExternrefTable0(ret[1]);
         }
@@ -349,6 +349,18 @@ export class Session {
     }
 }
 if (Symbol.dispose) Session.prototype[Symbol.dispose] = Session.prototype.free;
+
+/**
+ * The defaults of `JsonSocket.connect`, shaped as its options: `{dialect, maxMessageSize,
+ * timeouts: {idle, frame}, strictJson, reconnect}` (milliseconds, `null` for none), with
+ * `reconnectOptions` (`{initialDelay, maxDelay, factor, maxAttempts}`), the schedule that
+ * `reconnect: true` stands for.
+ * @returns {any}
+ */
+export function clientDefaults() {
+    const ret = wasm.clientDefaults();
+    return ret;
+}
 
 /**
  * Frames an already serialised JSON payload (UTF-8 bytes, `JSON.stringify` output) in
