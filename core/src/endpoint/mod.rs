@@ -76,6 +76,7 @@ mod admission;
 mod budget;
 mod config;
 mod control_plane;
+mod fronts;
 mod outbox;
 mod rate;
 mod rights;
@@ -96,6 +97,7 @@ pub use rights::{constant_time_eq, Access, ControlPolicy, Exposure};
 pub use summary::{Snapshot, Summary, Tally, Traffic};
 
 use budget::Entry;
+use fronts::Fronts;
 use rate::Bucket;
 
 /// What a connection turned out to speak.
@@ -279,7 +281,7 @@ pub struct Endpoint<L: Ledger = LocalLedger> {
     /// Members losing pushes, by when they began to.
     behind: BTreeSet<(Duration, ConnId)>,
     /// The first entry of each non-empty outbox: the oldest first are the slowest readers'.
-    fronts: BTreeSet<(u64, ConnId)>,
+    fronts: Fronts,
     members: usize,
     ready: VecDeque<ConnId>,
     events: VecDeque<Event>,
@@ -340,7 +342,7 @@ impl<L: Ledger> Endpoint<L> {
             waiting: BTreeSet::new(),
             downloads: BTreeSet::new(),
             behind: BTreeSet::new(),
-            fronts: BTreeSet::new(),
+            fronts: Fronts::default(),
             members: 0,
             ready: VecDeque::new(),
             events: VecDeque::new(),
@@ -555,11 +557,6 @@ impl<L: Ledger> Endpoint<L> {
             {
                 return Err("an outbox is out of order");
             }
-            if let Some(front) = slot.outbox.front() {
-                if !self.fronts.contains(&(front.seq, id)) {
-                    return Err("an outbox's front is not indexed");
-                }
-            }
             let indexed = |set: &BTreeSet<(Duration, ConnId)>| set.contains(&(slot.since, id));
             let ok = match slot.state {
                 State::Waiting => indexed(&self.waiting) && slot.outbox.is_empty(),
@@ -580,6 +577,9 @@ impl<L: Ledger> Endpoint<L> {
                 return Err("a member behind is not indexed");
             }
         }
+        let fronts = self.slots.iter();
+        let fronts = fronts.filter_map(|(&id, s)| Some((s.outbox.front()?.seq, id)));
+        self.fronts.check(fronts)?;
         let count = |f: fn(&Slot) -> bool| self.slots.values().filter(|s| f(s)).count();
         let exact = [
             (

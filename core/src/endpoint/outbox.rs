@@ -5,9 +5,8 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::time::Duration;
 
-use alloc::collections::BTreeSet;
-
 use super::budget::Entry;
+use super::fronts::Fronts;
 use super::{ConnId, Endpoint, EndpointConfig, Frame, Ledger, Slot, State, FRAME_OVERHEAD};
 
 /// Why a push did not reach a connection.
@@ -130,15 +129,30 @@ impl<L: Ledger> Endpoint<L> {
             }
             return None;
         };
-        self.fronts.remove(&(entry.seq, id));
-        if let Some(next) = slot.outbox.front() {
-            self.fronts.insert((next.seq, id));
-        } else {
+        slot.outbox_bytes = slot.outbox_bytes.saturating_sub(entry.frame.len());
+        let next = slot.outbox.front().map(|next| next.seq);
+        if next.is_none() {
             shrink(&mut slot.outbox);
         }
-        slot.outbox_bytes = slot.outbox_bytes.saturating_sub(entry.frame.len());
+        self.move_front(entry.seq, next, id);
         self.pushes_delivered += 1;
         Some(entry.frame.clone())
+    }
+
+    /// Moves `id`'s indexed outbox front from entry `from` to `to` (none: the outbox is empty).
+    pub(super) fn move_front(&mut self, from: u64, to: Option<u64>, id: ConnId) {
+        self.fronts.remove(from);
+        if let Some(to) = to {
+            self.fronts.insert(to, id);
+        }
+        self.tidy_fronts();
+    }
+
+    /// Sweeps the fronts' stale ids if they have grown too many.
+    fn tidy_fronts(&mut self) {
+        let slots = &self.slots;
+        self.fronts
+            .tidy(|id| Some(slots.get(&id)?.outbox.front()?.seq));
     }
 
     pub(super) fn enqueue(
@@ -179,24 +193,21 @@ impl<L: Ledger> Endpoint<L> {
     /// Drops the oldest entry waiting in any outbox, if it is older than `before`: the slowest
     /// reader's. Returns whether one was dropped.
     pub(super) fn drop_oldest(&mut self, now: Duration, before: u64) -> bool {
-        let Some(&(seq, id)) = self.fronts.first() else {
+        let slots = &self.slots;
+        let front_of = |id| Some(slots.get(&id)?.outbox.front()?.seq);
+        let Some((_, id)) = self.fronts.pop_oldest(before, front_of) else {
             return false;
         };
-        if seq >= before {
-            return false;
-        }
-        self.fronts.remove(&(seq, id));
         if let Some(slot) = self.slots.get_mut(&id) {
             if let Some(entry) = slot.outbox.pop_front() {
                 slot.outbox_bytes = slot.outbox_bytes.saturating_sub(entry.frame.len());
             }
             match slot.outbox.front() {
-                Some(next) => {
-                    self.fronts.insert((next.seq, id));
-                }
+                Some(next) => self.fronts.insert(next.seq, id),
                 None => shrink(&mut slot.outbox),
             }
         }
+        self.tidy_fronts();
         self.missed(now, id);
         true
     }
@@ -230,14 +241,14 @@ fn fits(slot: &Slot, frame: &Frame, config: &EndpointConfig) -> bool {
 
 /// Appends `entry` to `slot`'s outbox, indexing its front and making it ready if it was empty.
 fn queue(
-    fronts: &mut BTreeSet<(u64, ConnId)>,
+    fronts: &mut Fronts,
     ready: &mut VecDeque<ConnId>,
     id: ConnId,
     slot: &mut Slot,
     entry: Entry,
 ) {
     if slot.outbox.is_empty() {
-        fronts.insert((entry.seq, id));
+        fronts.insert(entry.seq, id);
         if !slot.ready {
             slot.ready = true;
             ready.push_back(id);

@@ -136,9 +136,7 @@ impl<L: Ledger> Endpoint<L> {
             }
             State::Member(_) => self.members -= 1,
         }
-        if let Some(front) = slot.outbox.front() {
-            self.fronts.remove(&(front.seq, id));
-        }
+        let front = slot.outbox.front().map(|front| front.seq);
         if let Some(since) = slot.behind_since.take() {
             self.behind.remove(&(since, id));
         }
@@ -146,5 +144,8 @@ impl<L: Ledger> Endpoint<L> {
         slot.outbox_bytes = 0;
         slot.state = State::Evicted;
         self.ledger.release(&slot.peer);
+        if let Some(front) = front {
+            self.move_front(front, None, id);
+        }
     }
 }
