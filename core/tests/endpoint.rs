@@ -368,6 +368,39 @@ fn a_broadcast_is_held_once_and_given_back_when_the_last_receiver_takes_it() {
 }
 
 #[test]
+fn a_broadcast_short_of_budget_for_its_last_entry_reaches_all_the_others() {
+    let t = secs(0);
+    let payload = 1000;
+    // Room for the frame and the entries of all members but one.
+    let members = 150;
+    let limit = payload + FRAME_OVERHEAD + (members - 1) * ENTRY_COST;
+    let mut ep = Endpoint::new(EndpointConfig::default().output_budget(limit), t);
+    let room: Vec<ConnId> = (0..members as u32)
+        .map(|n| member(&mut ep, t, host(n)))
+        .collect();
+    let f = frame(&mut ep, t, &"x".repeat(payload));
+    let delivery = ep.broadcast(t, &f);
+    assert_eq!(
+        delivery,
+        Delivery {
+            queued: members - 1,
+            dropped: 1
+        }
+    );
+    assert_eq!(
+        ep.budget().used(),
+        limit,
+        "every entry paid for is in an outbox"
+    );
+    assert_eq!(ep.totals().pushes_dropped, 1);
+    assert_consistent(&ep);
+    drop(f);
+    let taken: usize = room.iter().map(|&id| take_all(&mut ep, t, id).len()).sum();
+    assert_eq!(taken, members - 1);
+    assert_eq!(ep.budget().used(), 0);
+}
+
+#[test]
 fn the_budget_is_never_exceeded_and_the_slowest_readers_lose_first() {
     let t = secs(0);
     // Room for about four 1000-byte payloads with their entries.

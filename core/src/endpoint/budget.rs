@@ -165,6 +165,59 @@ impl Entry {
     }
 }
 
+/// Entries of one frame for many outboxes (a broadcast), their cost taken from the budget a
+/// few dozen at a time rather than one by one: the budget is shared by every shard, and each
+/// take is a contended atomic update. What is left unused goes back when it is dropped.
+pub(crate) struct Entries<'a> {
+    seq: u64,
+    frame: &'a Frame,
+    /// Entries still expected, paid for or not.
+    left: usize,
+    /// Entries paid for and not yet made.
+    paid: usize,
+}
+
+/// How many entries [`Entries`] pays for at once: few enough that what it holds unused for a
+/// moment is small next to any budget.
+const ENTRIES_AT_ONCE: usize = 64;
+
+impl<'a> Entries<'a> {
+    /// Entries of `frame` for about `count` outboxes.
+    pub(crate) fn new(seq: u64, frame: &'a Frame, count: usize) -> Entries<'a> {
+        Entries {
+            seq,
+            frame,
+            left: count,
+            paid: 0,
+        }
+    }
+
+    /// The next entry, if it is paid for or the budget has room for it.
+    pub(crate) fn next(&mut self) -> Option<Entry> {
+        self.left = self.left.saturating_sub(1);
+        if self.paid == 0 {
+            let batch = (self.left + 1).min(ENTRIES_AT_ONCE);
+            if batch < 2 || !self.frame.budget().take(batch * ENTRY_COST) {
+                return Entry::new(self.seq, self.frame);
+            }
+            self.paid = batch;
+        }
+        self.paid -= 1;
+        Some(Entry {
+            seq: self.seq,
+            frame: self.frame.clone(),
+        })
+    }
+}
+
+impl Drop for Entries<'_> {
+    fn drop(&mut self) {
+        if self.paid > 0 {
+            self.frame.budget().give_back(self.paid * ENTRY_COST);
+        }
+    }
+}
+
 impl Drop for Entry {
     fn drop(&mut self) {
         self.frame.budget().give_back(ENTRY_COST);

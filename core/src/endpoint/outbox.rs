@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::time::Duration;
 
-use super::budget::Entry;
+use super::budget::{Entries, Entry};
 use super::fronts::Fronts;
 use super::{ConnId, Endpoint, EndpointConfig, Frame, Ledger, Slot, State, FRAME_OVERHEAD};
 
@@ -84,12 +84,13 @@ impl<L: Ledger> Endpoint<L> {
         // One pass for the members that take it as it is; the others (over their own limit, or
         // the budget short) go through `enqueue`, which drops and counts.
         let mut others = Vec::new();
+        let mut entries = Entries::new(seq, frame, self.members);
         for (&id, slot) in &mut self.slots {
             if !matches!(slot.state, State::Member(_)) {
                 continue;
             }
             let entry = fits(slot, frame, &self.config)
-                .then(|| Entry::new(seq, frame))
+                .then(|| entries.next())
                 .flatten();
             match entry {
                 Some(entry) => {
@@ -99,6 +100,7 @@ impl<L: Ledger> Endpoint<L> {
                 None => others.push(id),
             }
         }
+        drop(entries);
         self.pushes_queued += delivery.queued as u64;
         for id in others {
             match self.enqueue(now, id, frame, seq) {
