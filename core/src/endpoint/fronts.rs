@@ -5,7 +5,9 @@
 //! a few groups, each a list of ids. Moving a front is an append and a count in a small map,
 //! not a remove and an insert in an ordered set as large as the room. An id whose front has
 //! moved on stays in its old group's list (stale) until the group empties, which frees the
-//! list whole, or until the stale ids outgrow the live ones, which sweeps them.
+//! list whole, or until the lists outgrow a few ids per member, which sweeps them. (Sweeping
+//! whenever stale ids outnumber live fronts would sweep in every room with a few broadcasts
+//! under way: while a few members still hold the first, the others' ids wait in every group.)
 
 use alloc::collections::btree_map::Entry as MapEntry;
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -13,12 +15,13 @@ use alloc::vec::Vec;
 
 use super::ConnId;
 
-/// Stale ids the index tolerates beyond [`STALE_FACTOR`] times the live fronts before it
-/// sweeps: a small room never sweeps.
-const STALE_SLACK: usize = 1024;
+/// Ids the index holds beyond [`IDS_PER_MEMBER`] a member before it sweeps: a small room
+/// never sweeps.
+const IDS_SLACK: usize = 1024;
 
-/// How many times the live fronts the index may hold in ids before it sweeps.
-const STALE_FACTOR: usize = 4;
+/// Ids the index may hold per member before it sweeps: one per broadcast under way, for as
+/// many broadcasts as are usually under way at once.
+const IDS_PER_MEMBER: usize = 8;
 
 /// The ids whose outbox starts with one entry number.
 #[derive(Default)]
@@ -100,10 +103,10 @@ impl Fronts {
         }
     }
 
-    /// Sweeps the stale ids once they outgrow the live fronts by [`STALE_FACTOR`], so that the
-    /// index stays within a constant of the outboxes.
-    pub(super) fn tidy(&mut self, front_of: impl Fn(ConnId) -> Option<u64>) {
-        if self.held <= self.bound() {
+    /// Sweeps the stale ids once the index holds more than [`IDS_PER_MEMBER`] per member of
+    /// the `members`, so that its memory stays within a few words a member.
+    pub(super) fn tidy(&mut self, members: usize, front_of: impl Fn(ConnId) -> Option<u64>) {
+        if self.held <= bound(members) {
             return;
         }
         for (&seq, group) in &mut self.groups {
@@ -112,15 +115,10 @@ impl Fronts {
         self.held = self.groups.values().map(|g| g.ids.len()).sum();
     }
 
-    fn bound(&self) -> usize {
-        self.live
-            .saturating_mul(STALE_FACTOR)
-            .saturating_add(STALE_SLACK)
-    }
-
-    /// Checks the index against the outboxes' fronts `(front, id)`.
+    /// Checks the index against the outboxes' fronts `(front, id)` of `members` members.
     pub(super) fn check(
         &self,
+        members: usize,
         fronts: impl Iterator<Item = (u64, ConnId)>,
     ) -> Result<(), &'static str> {
         let held: BTreeSet<(u64, ConnId)> = self
@@ -143,9 +141,16 @@ impl Fronts {
         if ids != self.held || self.groups.values().map(|g| g.live).sum::<usize>() != self.live {
             return Err("the fronts' totals differ from their groups'");
         }
-        if self.held > self.bound() {
+        if self.held > bound(members) {
             return Err("the fronts hold too many stale ids");
         }
         Ok(())
     }
+}
+
+/// The ids the index may hold for `members` members before it sweeps.
+fn bound(members: usize) -> usize {
+    members
+        .saturating_mul(IDS_PER_MEMBER)
+        .saturating_add(IDS_SLACK)
 }

@@ -579,7 +579,7 @@ impl<L: Ledger> Endpoint<L> {
         }
         let fronts = self.slots.iter();
         let fronts = fronts.filter_map(|(&id, s)| Some((s.outbox.front()?.seq, id)));
-        self.fronts.check(fronts)?;
+        self.fronts.check(self.members, fronts)?;
         let count = |f: fn(&Slot) -> bool| self.slots.values().filter(|s| f(s)).count();
         let exact = [
             (

@@ -108,6 +108,7 @@ impl<L: Ledger> Endpoint<L> {
                 Err(_) => delivery.dropped += 1,
             }
         }
+        self.tidy_fronts();
         delivery
     }
 
@@ -151,10 +152,10 @@ impl<L: Ledger> Endpoint<L> {
     }
 
     /// Sweeps the fronts' stale ids if they have grown too many.
-    fn tidy_fronts(&mut self) {
+    pub(super) fn tidy_fronts(&mut self) {
         let slots = &self.slots;
         self.fronts
-            .tidy(|id| Some(slots.get(&id)?.outbox.front()?.seq));
+            .tidy(self.members, |id| Some(slots.get(&id)?.outbox.front()?.seq));
     }
 
     pub(super) fn enqueue(
@@ -189,6 +190,7 @@ impl<L: Ledger> Endpoint<L> {
         };
         queue(&mut self.fronts, &mut self.ready, to, slot, entry);
         self.pushes_queued += 1;
+        self.tidy_fronts();
         Ok(())
     }
 

@@ -145,7 +145,9 @@ impl<L: Ledger> Endpoint<L> {
         slot.state = State::Evicted;
         self.ledger.release(&slot.peer);
         if let Some(front) = front {
-            self.move_front(front, None, id);
+            self.fronts.remove(front);
         }
+        // One member fewer: the fronts may hold fewer ids.
+        self.tidy_fronts();
     }
 }
