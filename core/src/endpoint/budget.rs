@@ -149,10 +149,13 @@ impl fmt::Debug for Frame {
     }
 }
 
-/// A frame waiting in one outbox: holds [`ENTRY_COST`] of the frame's budget until dropped.
+/// A frame waiting in one outbox: holds [`ENTRY_COST`] of the frame's budget until dropped or
+/// taken out.
 pub(crate) struct Entry {
     pub(crate) seq: u64,
-    pub(crate) frame: Frame,
+    /// Always there until [`into_frame`](Entry::into_frame) takes it, so that taking the frame
+    /// out moves it rather than counting one more holder and one fewer.
+    frame: Option<Frame>,
 }
 
 impl Entry {
@@ -160,8 +163,20 @@ impl Entry {
     pub(crate) fn new(seq: u64, frame: &Frame) -> Option<Entry> {
         frame.budget().take(ENTRY_COST).then(|| Entry {
             seq,
-            frame: frame.clone(),
+            frame: Some(frame.clone()),
         })
+    }
+
+    /// The payload's length.
+    pub(crate) fn len(&self) -> usize {
+        self.frame.as_ref().map_or(0, |f| f.len())
+    }
+
+    /// The frame, its entry's cost given back.
+    pub(crate) fn into_frame(mut self) -> Option<Frame> {
+        let frame = self.frame.take()?;
+        frame.budget().give_back(ENTRY_COST);
+        Some(frame)
     }
 }
 
@@ -205,7 +220,7 @@ impl<'a> Entries<'a> {
         self.paid -= 1;
         Some(Entry {
             seq: self.seq,
-            frame: self.frame.clone(),
+            frame: Some(self.frame.clone()),
         })
     }
 }
@@ -220,6 +235,8 @@ impl Drop for Entries<'_> {
 
 impl Drop for Entry {
     fn drop(&mut self) {
-        self.frame.budget().give_back(ENTRY_COST);
+        if let Some(frame) = &self.frame {
+            frame.budget().give_back(ENTRY_COST);
+        }
     }
 }

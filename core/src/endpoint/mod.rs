@@ -542,7 +542,7 @@ impl<L: Ledger> Endpoint<L> {
     pub fn check_consistency(&self) -> Result<(), &'static str> {
         let mut members = 0;
         for (&id, slot) in &self.slots {
-            let bytes: usize = slot.outbox.iter().map(|e| e.frame.len()).sum();
+            let bytes: usize = slot.outbox.iter().map(|e| e.len()).sum();
             if bytes != slot.outbox_bytes {
                 return Err("outbox bytes differ from the entries'");
             }

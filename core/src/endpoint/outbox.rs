@@ -132,14 +132,14 @@ impl<L: Ledger> Endpoint<L> {
             }
             return None;
         };
-        slot.outbox_bytes = slot.outbox_bytes.saturating_sub(entry.frame.len());
+        slot.outbox_bytes = slot.outbox_bytes.saturating_sub(entry.len());
         let next = slot.outbox.front().map(|next| next.seq);
         if next.is_none() {
             shrink(&mut slot.outbox);
         }
         self.move_front(entry.seq, next, id);
         self.pushes_delivered += 1;
-        Some(entry.frame.clone())
+        entry.into_frame()
     }
 
     /// Moves `id`'s indexed outbox front from entry `from` to `to` (none: the outbox is empty).
@@ -204,7 +204,7 @@ impl<L: Ledger> Endpoint<L> {
         };
         if let Some(slot) = self.slots.get_mut(&id) {
             if let Some(entry) = slot.outbox.pop_front() {
-                slot.outbox_bytes = slot.outbox_bytes.saturating_sub(entry.frame.len());
+                slot.outbox_bytes = slot.outbox_bytes.saturating_sub(entry.len());
             }
             match slot.outbox.front() {
                 Some(next) => self.fronts.insert(next.seq, id),
@@ -258,7 +258,7 @@ fn queue(
             ready.push_back(id);
         }
     }
-    slot.outbox_bytes += entry.frame.len();
+    slot.outbox_bytes += entry.len();
     slot.outbox.push_back(entry);
 }
 
