@@ -10,9 +10,10 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::decoder::Decoder;
 use crate::dialect::{Dialect, DialectMode};
+use crate::endpoint::Frame;
 use crate::error::{ErrorKind, LocalError, RemoteError};
 use crate::frame::Encoder;
-use crate::payload::FromPayload;
+use crate::payload::{FromPayload, JsonText};
 use crate::stats::Stats;
 
 /// Something that happened on a connection, returned by [`Connection::poll_event`].
@@ -205,7 +206,7 @@ impl<T: FromPayload> Connection<T> {
         let mut completed = false;
         loop {
             let result = match self.decoder.decode(&mut input) {
-                Ok(Some(payload)) => Ok((payload.as_str(), payload.scanned())),
+                Ok(Some(payload)) => Ok(payload),
                 Ok(None) => break,
                 Err(e) if e.is_fatal() => {
                     self.fail(e);
@@ -217,14 +218,13 @@ impl<T: FromPayload> Connection<T> {
             completed = true;
             self.stats.messages_in += 1;
             self.stats.last_in = Some(now);
-            let message = result.and_then(|(text, scanned)| {
+            let message = result.and_then(|payload| {
                 #[cfg(feature = "client-identity")]
-                self.stats
-                    .note_identity(text, scanned.and_then(|s| s.members.as_deref()));
-                match scanned {
-                    Some(scanned) => T::from_scanned(text, scanned),
-                    None => T::from_payload(text),
-                }
+                self.stats.note_identity(
+                    payload.as_str(),
+                    payload.scanned().and_then(|s| s.members.as_deref()),
+                );
+                T::from_decoded(&payload)
             });
             match message {
                 Ok(message) => self.events.push_back(Event::Message(message)),
@@ -341,6 +341,33 @@ impl<T: FromPayload> Connection<T> {
         self.queue(now, |encoder, out| encoder.encode_raw(payload, out))
     }
 
+    /// Queues a JSON text at `now` as one frame, byte for byte as [`send_raw`](Self::send_raw)
+    /// does. A text received in a v2 frame (an echo) reuses the CRC its frame carried.
+    pub fn send_json(&mut self, now: Duration, text: &JsonText) -> Result<(), LocalError> {
+        self.queue(now, |encoder, out| {
+            encoder.encode_raw_with(text.as_bytes(), text.crc(), out)
+        })
+    }
+
+    /// Queues a pushed [`Frame`] at `now`, as [`send_raw`](Self::send_raw) does, with the CRC
+    /// the frame computes once for all its receivers.
+    pub fn send_frame(&mut self, now: Duration, frame: &Frame) -> Result<(), LocalError> {
+        let crc = self.carries_crc().then(|| frame.crc());
+        self.queue(now, |encoder, out| encoder.encode_raw_with(frame, crc, out))
+    }
+
+    /// [`send_header`](Self::send_header) for a pushed [`Frame`], with the CRC the frame
+    /// computes once for all its receivers.
+    pub fn send_frame_header(
+        &mut self,
+        now: Duration,
+        frame: &Frame,
+        header: &mut Vec<u8>,
+    ) -> Result<(), LocalError> {
+        let crc = self.carries_crc().then(|| frame.crc());
+        self.header_with(now, frame, crc, header)
+    }
+
     /// Sends a payload by reference: appends its frame's header, in the peer's dialect, to
     /// `header` and counts the frame as sent, queueing nothing. The adapter writes the header
     /// and then the payload from where it is (a frame shared by many receivers), after what
@@ -351,6 +378,17 @@ impl<T: FromPayload> Connection<T> {
         payload: &[u8],
         header: &mut Vec<u8>,
     ) -> Result<(), LocalError> {
+        self.header_with(now, payload, None, header)
+    }
+
+    /// [`send_header`](Self::send_header) with the payload's CRC when known.
+    fn header_with(
+        &mut self,
+        now: Duration,
+        payload: &[u8],
+        known_crc: Option<u32>,
+        header: &mut Vec<u8>,
+    ) -> Result<(), LocalError> {
         self.now = now;
         if !self.takes_sends() {
             return Err(LocalError::Closed);
@@ -358,7 +396,7 @@ impl<T: FromPayload> Connection<T> {
         let before = header.len();
         Encoder::new(self.send_dialect())
             .max_message_size(self.config.get_max_message_size())
-            .encode_header(payload, header)?;
+            .encode_header_with(payload, known_crc, header)?;
         self.stats.messages_out += 1;
         self.stats.bytes_out += (header.len() - before + payload.len()) as u64;
         self.stats.last_out = Some(self.now);
@@ -601,6 +639,11 @@ impl<T: FromPayload> Connection<T> {
         self.stats.last_out = Some(self.now);
         self.last_activity = self.now;
         Ok(())
+    }
+
+    /// Whether the frames this side sends carry a CRC (v2).
+    fn carries_crc(&self) -> bool {
+        self.send_dialect() == Dialect::V2
     }
 
     /// Whether the frame just received is the first of a stream whose v1 byte order was

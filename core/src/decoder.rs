@@ -99,6 +99,8 @@ pub struct Payload<'a> {
     text: &'a str,
     /// The JSON check of a payload gathered across chunks, made as its bytes arrived.
     scanned: Option<&'a Scanned>,
+    /// The CRC-32 of `text`'s bytes, as its v2 header gave it and the decoder checked it.
+    crc: Option<u32>,
 }
 
 impl<'a> Payload<'a> {
@@ -123,6 +125,11 @@ impl<'a> Payload<'a> {
     /// What the JSON check made as the payload arrived found, if the decoder made one.
     pub(crate) const fn scanned(&self) -> Option<&'a Scanned> {
         self.scanned
+    }
+
+    /// The CRC-32 of the payload's bytes, when its frame carried one (v2) and it matched.
+    pub const fn crc(&self) -> Option<u32> {
+        self.crc
     }
 
     /// Parses the payload as a [`serde_json::Value`], with this crate's own visitor
@@ -353,6 +360,7 @@ impl Decoder {
         Ok(Some(Payload {
             text,
             scanned: None,
+            crc: header.crc,
         }))
     }
 
@@ -432,6 +440,7 @@ impl Decoder {
         Ok(Some(Payload {
             text,
             scanned: self.scanned.as_ref(),
+            crc: header.crc,
         }))
     }
 

@@ -154,12 +154,23 @@ impl Encoder {
                 reason: e.to_string(),
             });
         }
-        self.seal(start, out)
+        self.seal(start, None, out)
     }
 
     /// Appends an already serialised JSON payload as one frame. The payload is sent as it is: it
     /// is the caller's promise that it is one UTF-8 JSON value (`JSON.stringify` output, say).
     pub fn encode_raw(&self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), LocalError> {
+        self.encode_raw_with(payload, None, out)
+    }
+
+    /// [`encode_raw`](Self::encode_raw) with the payload's CRC-32, when known (kept with the
+    /// payload since it was computed over these very bytes), so that it is not computed again.
+    pub(crate) fn encode_raw_with(
+        &self,
+        payload: &[u8],
+        known_crc: Option<u32>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), LocalError> {
         if u32::try_from(payload.len()).map_or(true, |len| len > self.max_message_size) {
             return Err(LocalError::Oversize {
                 len: payload.len(),
@@ -171,13 +182,24 @@ impl Encoder {
         out.reserve(header_len + payload.len());
         out.resize(start + header_len, 0);
         out.extend_from_slice(payload);
-        self.seal(start, out)
+        self.seal(start, known_crc, out)
     }
 
     /// Appends to `out` only the header of the frame that carries `payload` (its length and, in
     /// v2, its checksum): the payload itself follows on the wire, written from wherever it is,
     /// so that one payload shared by many receivers is never copied per receiver.
     pub fn encode_header(&self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), LocalError> {
+        self.encode_header_with(payload, None, out)
+    }
+
+    /// [`encode_header`](Self::encode_header) with the payload's CRC-32 when known (see
+    /// [`encode_raw_with`](Self::encode_raw_with)).
+    pub(crate) fn encode_header_with(
+        &self,
+        payload: &[u8],
+        known_crc: Option<u32>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), LocalError> {
         let len = match u32::try_from(payload.len()) {
             Ok(len) if len <= self.max_message_size => len,
             _ => {
@@ -187,10 +209,7 @@ impl Encoder {
                 })
             }
         };
-        let crc = match self.dialect {
-            Dialect::V2 => Some(crate::crc::hash(payload)),
-            Dialect::V1 | Dialect::V1Le => None,
-        };
+        let crc = self.crc(payload, known_crc);
         let start = out.len();
         out.resize(start + self.dialect.header_len(), 0);
         Header { len, crc }.write(self.dialect, &mut out[start..]);
@@ -198,7 +217,12 @@ impl Encoder {
     }
 
     /// Fills in the header of the frame that starts at `start` and runs to the end of `out`.
-    fn seal(&self, start: usize, out: &mut Vec<u8>) -> Result<(), LocalError> {
+    fn seal(
+        &self,
+        start: usize,
+        known_crc: Option<u32>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), LocalError> {
         let header_len = self.dialect.header_len();
         let payload_len = out.len() - start - header_len;
         let len = match u32::try_from(payload_len) {
@@ -212,12 +236,17 @@ impl Encoder {
             }
         };
         let (head, payload) = out[start..].split_at_mut(header_len);
-        let crc = match self.dialect {
-            Dialect::V2 => Some(crate::crc::hash(payload)),
-            Dialect::V1 | Dialect::V1Le => None,
-        };
+        let crc = self.crc(payload, known_crc);
         Header { len, crc }.write(self.dialect, head);
         Ok(())
+    }
+
+    /// The CRC-32 this dialect's header carries for `payload`: the known one, or computed.
+    fn crc(&self, payload: &[u8], known_crc: Option<u32>) -> Option<u32> {
+        match self.dialect {
+            Dialect::V2 => Some(known_crc.unwrap_or_else(|| crate::crc::hash(payload))),
+            Dialect::V1 | Dialect::V1Le => None,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use core::ops::Deref;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::decoder::Payload;
 use crate::error::RemoteError;
 use crate::json;
 use crate::scan::{Member, Scanned};
@@ -43,6 +44,22 @@ pub trait FromPayload: Sized {
     fn from_scanned(payload: &str, scanned: &Scanned) -> Result<Self, RemoteError> {
         let _ = scanned;
         Self::from_payload(payload)
+    }
+
+    /// Builds the message from what the decoder handed out: by default
+    /// [`from_scanned`](Self::from_scanned) when the decoder checked the JSON as it arrived,
+    /// [`from_payload`](Self::from_payload) otherwise. [`JsonText`] also keeps the payload's
+    /// checked CRC, so that sending the same bytes back computes none.
+    fn from_decoded(payload: &Payload<'_>) -> Result<Self, RemoteError> {
+        checked_as(payload)
+    }
+}
+
+/// [`FromPayload::from_decoded`]'s default: the scan's verdict when there is one.
+fn checked_as<T: FromPayload>(payload: &Payload<'_>) -> Result<T, RemoteError> {
+    match payload.scanned() {
+        Some(scanned) => T::from_scanned(payload.as_str(), scanned),
+        None => T::from_payload(payload.as_str()),
     }
 }
 
@@ -133,6 +150,9 @@ pub struct JsonText {
     text: String,
     /// Where the members of a top-level object lie, when the decoder's scan noted them.
     members: Option<Vec<Member>>,
+    /// The CRC-32 of `text`, when the decoder checked it (a v2 frame): only ever set from a
+    /// [`Payload`], whose text this is, and `text` never changes.
+    crc: Option<u32>,
 }
 
 impl PartialEq for JsonText {
@@ -156,12 +176,18 @@ impl JsonText {
         Ok(JsonText {
             text,
             members: None,
+            crc: None,
         })
     }
 
     /// Where the members of a top-level object lie, if known without a parse.
     pub(crate) fn members(&self) -> Option<&[Member]> {
         self.members.as_deref()
+    }
+
+    /// The CRC-32 of the text, if it arrived in a v2 frame that carried it.
+    pub(crate) fn crc(&self) -> Option<u32> {
+        self.crc
     }
 
     /// The text as received.
@@ -214,6 +240,7 @@ impl FromPayload for JsonText {
         Ok(JsonText {
             text: String::from(payload),
             members: None,
+            crc: None,
         })
     }
 
@@ -229,6 +256,60 @@ impl FromPayload for JsonText {
         Ok(JsonText {
             text: String::from(payload),
             members,
+            crc: None,
         })
+    }
+
+    fn from_decoded(payload: &Payload<'_>) -> Result<Self, RemoteError> {
+        let text: JsonText = checked_as(payload)?;
+        Ok(JsonText {
+            crc: payload.crc(),
+            ..text
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FromPayload, JsonText};
+    use crate::{Decoder, DecoderConfig, Dialect, DialectMode, Encoder};
+    use alloc::vec::Vec;
+
+    /// The texts `wire` holds, fed to a decoder of `dialect` in pieces of `piece` bytes.
+    fn texts(dialect: Dialect, wire: &[u8], piece: usize) -> Vec<JsonText> {
+        let config = DecoderConfig::default().dialect(DialectMode::Fixed(dialect));
+        let mut decoder = Decoder::new(config);
+        decoder.scan_json(true);
+        let mut got = Vec::new();
+        for mut chunk in wire.chunks(piece) {
+            while let Ok(Some(payload)) = decoder.decode(&mut chunk) {
+                got.extend(JsonText::from_decoded(&payload).ok());
+            }
+        }
+        got
+    }
+
+    /// The CRC kept is the one the v2 frame carried and the decoder checked, whole or
+    /// gathered; v1 frames and texts made here have none.
+    #[test]
+    fn a_text_keeps_the_crc_of_its_v2_frame_and_no_other() {
+        let payloads: [&[u8]; 2] = [br#"{"client": "k", "n": 1}"#, b"[1, 2]"];
+        for dialect in [Dialect::V2, Dialect::V1, Dialect::V1Le] {
+            let mut wire = Vec::new();
+            for p in payloads {
+                assert!(Encoder::new(dialect).encode_raw(p, &mut wire).is_ok());
+            }
+            for piece in [1, 5, wire.len()] {
+                let got = texts(dialect, &wire, piece);
+                assert_eq!(got.len(), 2);
+                for (text, p) in got.iter().zip(payloads) {
+                    assert_eq!(text.as_bytes(), p);
+                    let expected = (dialect == Dialect::V2).then(|| crate::crc::hash(p));
+                    assert_eq!(text.crc(), expected, "{dialect:?}, pieces of {piece}");
+                }
+            }
+        }
+        assert_eq!(JsonText::from_payload("[1]").map(|t| t.crc()), Ok(None));
+        assert_eq!(JsonText::new("[1]".into()).map(|t| t.crc()), Ok(None));
     }
 }

@@ -106,7 +106,7 @@ impl Client {
         if let Some(why) = &self.closed {
             return Err(closed_error(why));
         }
-        self.conn.send_raw(self.clock.now(), message.as_bytes())?;
+        self.conn.send_json(self.clock.now(), message)?;
         self.flush().await
     }
 

@@ -239,7 +239,7 @@ impl Context {
     /// message: it takes no outbox room and may go to a client that has not said what it is.
     pub fn send_json(&mut self, message: &JsonText) -> Result<(), LocalError> {
         match self.slot.conn.try_borrow_mut() {
-            Ok(mut conn) => conn.send_raw(self.handle.shared.clock.now(), message.as_bytes()),
+            Ok(mut conn) => conn.send_json(self.handle.shared.clock.now(), message),
             // Not reached: the connection is never borrowed across a handler call.
             Err(_) => Err(LocalError::Closed),
         }

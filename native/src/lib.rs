@@ -66,6 +66,7 @@ pub mod server;
 mod server_handle;
 mod shard;
 mod socket;
+mod socket_send;
 mod stats;
 mod stream_socket;
 mod target;

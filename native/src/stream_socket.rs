@@ -1,12 +1,14 @@
 //! [`StreamSocket`]: a TCP or Unix socket on async-io's reactor, a client's and a server's
 //! alike. The `Transport` around it adds WebSockets.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
 
 use smol::Async;
+
+use crate::socket_send;
 
 /// A connected TCP or Unix socket registered with the reactor.
 #[derive(Debug)]
@@ -35,9 +37,9 @@ impl StreamSocket {
     /// Writes what the socket takes without waiting (`WouldBlock` when it takes nothing).
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            StreamSocket::Tcp(s) => s.get_ref().write(buf),
+            StreamSocket::Tcp(s) => socket_send::send(s.get_ref(), buf),
             #[cfg(unix)]
-            StreamSocket::Unix(s) => s.get_ref().write(buf),
+            StreamSocket::Unix(s) => socket_send::send(s.get_ref(), buf),
         }
     }
 
@@ -45,9 +47,9 @@ impl StreamSocket {
     /// pieces that lie apart (a header here, a shared payload there).
     pub(crate) fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
-            StreamSocket::Tcp(s) => s.get_ref().write_vectored(bufs),
+            StreamSocket::Tcp(s) => socket_send::send_vectored(s.get_ref(), bufs),
             #[cfg(unix)]
-            StreamSocket::Unix(s) => s.get_ref().write_vectored(bufs),
+            StreamSocket::Unix(s) => socket_send::send_vectored(s.get_ref(), bufs),
         }
     }
 

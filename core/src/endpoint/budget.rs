@@ -9,7 +9,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Deref;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// What a frame costs the budget beyond its payload's capacity: the shared allocation's header
 /// (reference counts, the budget handle, the vector's fields), rounded up.
@@ -63,6 +63,7 @@ impl OutputBudget {
             payload,
             cost,
             budget: self.clone(),
+            crc: AtomicU64::new(0),
         })))
     }
 
@@ -97,7 +98,12 @@ struct Held {
     payload: Vec<u8>,
     cost: usize,
     budget: OutputBudget,
+    /// The payload's CRC-32 in the low half once computed, flagged by [`CRC_KNOWN`]; 0 before.
+    crc: AtomicU64,
 }
+
+/// The flag of a computed CRC in [`Held::crc`].
+const CRC_KNOWN: u64 = 1 << 32;
 
 impl Drop for Held {
     fn drop(&mut self) {
@@ -117,6 +123,22 @@ impl Frame {
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
         &self.0.payload
+    }
+
+    /// The payload's CRC-32 (what a v2 header carries), computed once for all receivers on
+    /// the first call. The payload never changes, so it stays right.
+    #[must_use]
+    pub fn crc(&self) -> u32 {
+        let known = self.0.crc.load(Ordering::Relaxed);
+        if known & CRC_KNOWN != 0 {
+            return known as u32;
+        }
+        let crc = crate::crc::hash(&self.0.payload);
+        // Racing shards store the same value.
+        self.0
+            .crc
+            .store(CRC_KNOWN | u64::from(crc), Ordering::Relaxed);
+        crc
     }
 
     /// What the frame holds of its budget.

@@ -113,7 +113,7 @@ impl Check {
             match event {
                 Event::Message(payload) => {
                     // A payload the decoder accepted is within the limit, so this cannot fail.
-                    let _ = self.conn.send_raw(now, payload.as_bytes());
+                    let _ = self.conn.send_json(now, &payload);
                 }
                 Event::Rejected(e) | Event::Closed(Closed::Error(e)) => {
                     result = Err(e);

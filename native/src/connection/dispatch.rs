@@ -118,7 +118,7 @@ pub(super) fn deliver(slot: &Slot, ctx: &Context, now: Duration, reply: Option<O
     if let Some(reply) = reply {
         let mut conn = slot.conn.borrow_mut();
         let sent = match &reply {
-            Out::Reply(Reply::Json(text)) => conn.send_raw(now, text.as_bytes()),
+            Out::Reply(Reply::Json(text)) => conn.send_json(now, text),
             Out::Reply(Reply::Value(value)) => conn.send(now, value),
             Out::Raw(payload) => conn.send_raw(now, payload),
         };

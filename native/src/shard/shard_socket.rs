@@ -1,7 +1,7 @@
 //! [`ShardSocket`]: a plain TCP or Unix connection registered with its shard's own
 //! [`Reactor`].
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::rc::Rc;
 
@@ -9,6 +9,7 @@ use smol::{future, Async};
 
 use super::reactor::{Reactor, Source};
 use crate::socket::Accepted;
+use crate::socket_send;
 
 /// A connected socket registered with its shard's reactor (see [`Reactor`]).
 pub(crate) struct ShardSocket {
@@ -80,24 +81,34 @@ impl ShardSocket {
 
     /// Writes what the socket takes without waiting (`WouldBlock` when it takes nothing).
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.try_write_vectored(&[io::IoSlice::new(buf)])
+        let written = match &self.io {
+            Accepted::Tcp(s) => socket_send::send(s, buf),
+            #[cfg(unix)]
+            Accepted::Unix(s) => socket_send::send(s, buf),
+        };
+        self.note_written(buf.len(), &written);
+        written
     }
 
     /// Writes what the socket takes of `bufs`, in order, without waiting.
     pub(crate) fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         let len: usize = bufs.iter().map(|b| b.len()).sum();
         let written = match &self.io {
-            Accepted::Tcp(s) => (&*s).write_vectored(bufs),
+            Accepted::Tcp(s) => socket_send::send_vectored(s, bufs),
             #[cfg(unix)]
-            Accepted::Unix(s) => (&*s).write_vectored(bufs),
+            Accepted::Unix(s) => socket_send::send_vectored(s, bufs),
         };
-        // Less than offered means the socket is full now.
-        match &written {
-            Ok(n) if *n < len => self.source.not_writable(),
+        self.note_written(len, &written);
+        written
+    }
+
+    /// Less than offered means the socket is full now.
+    fn note_written(&self, offered: usize, written: &io::Result<usize>) {
+        match written {
+            Ok(n) if *n < offered => self.source.not_writable(),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.source.not_writable(),
             _ => {}
         }
-        written
     }
 
     /// Waits until a read may succeed.

@@ -71,7 +71,7 @@ impl Shared {
             };
             let sent = if frame.len() >= BY_REFERENCE {
                 let mut header = Vec::new();
-                conn.send_header(now, &frame, &mut header).map(|()| {
+                conn.send_frame_header(now, &frame, &mut header).map(|()| {
                     *by_ref = Some(Box::new(ByRef {
                         before: unsent,
                         header,
@@ -80,7 +80,7 @@ impl Shared {
                     }));
                 })
             } else {
-                conn.send_raw(now, &frame)
+                conn.send_frame(now, &frame)
             };
             if let Err(e) = sent {
                 log::debug!("connection {}: pushed message dropped: {e}", slot.id);
