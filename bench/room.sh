@@ -100,7 +100,8 @@ for s in servers:
         cells.append(", ".join(f"{g:,}" for g in got))
     print(f"| {names[s]} | {cells[0]} | {cells[1]} |")
 print()
-print("p95 round trip in ms, per run; server CPU µs per delivery and resident MiB (median of runs)")
+print("p95 round trip in ms, per run; server CPU µs per delivery, resident MiB, and the client's CPU")
+print("µs per delivery (median of runs)")
 print()
 print("| members | " + " | ".join(names[s] for s in servers) + " |")
 print("|---|" + "---|" * len(servers))
@@ -115,6 +116,7 @@ for members in sizes:
         p95 = "/".join(f"{r['p95_ms']:.0f}" for r in runs)
         cpu = statistics.median(r["cpu_per_delivery_us"] or 0 for r in runs)
         rss = statistics.median(r["server_rss_mib"] or 0 for r in runs)
-        cells.append(f"{p95}; {cpu:.2f} µs, {rss:.0f} MiB")
+        client = statistics.median(r.get("client_cpu_per_delivery_us", 0) for r in runs)
+        cells.append(f"{p95}; {cpu:.2f} µs, {rss:.0f} MiB; client {client:.2f} µs")
     print(f"| {members:,} | " + " | ".join(cells) + " |")
 PY

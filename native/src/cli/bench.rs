@@ -200,8 +200,8 @@ fn run_room(args: &BenchArgs, first: usize) -> Outcome {
             let or = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.2}{unit}"));
             format!(
                 "{} members: p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms ({} broadcasts, {} timed \
-                 out); server {} CPU, {} per delivery, {} resident; client {:.2} cores; \
-                 joins p99 {:.0} ms, slowest {:.0} ms, listen overflows {}",
+                 out); server {} CPU, {} per delivery, {} resident; client {:.2} cores, {:.2} µs per \
+                 delivery; joins p99 {:.0} ms, slowest {:.0} ms, listen overflows {}",
                 step.members,
                 step.p50_ms,
                 step.p95_ms,
@@ -212,6 +212,7 @@ fn run_room(args: &BenchArgs, first: usize) -> Outcome {
                 or(step.cpu_per_delivery_us, " µs"),
                 or(step.server_rss_mib, " MiB"),
                 step.client_cores,
+                step.client_cpu_per_delivery_us,
                 step.p99_join_ms,
                 step.slowest_join_ms,
                 step.listen_overflows.map_or("-".into(), |n| n.to_string()),

@@ -19,10 +19,11 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use jsocket_core::{Decoder, DecoderConfig, Dialect, DialectMode, Encoder};
+use polling::{Event, Events, PollMode, Poller};
 use serde::Serialize;
 use smol::Async;
 
@@ -70,6 +71,9 @@ pub struct Step {
     pub server_rss_mib: Option<f64>,
     /// The client's own CPU, in cores, during the rounds.
     pub client_cores: f64,
+    /// The client's CPU per delivery, microseconds: on one machine, what the server's
+    /// deliveries cost the client that receives them is taken from the server's cores.
+    pub client_cpu_per_delivery_us: f64,
     /// The 99th percentile of the time a newcomer of this size took to connect and get its
     /// first answer, ms.
     pub p99_join_ms: f64,
@@ -133,10 +137,9 @@ pub fn run(plan: &RoomPlan, mut report: impl FnMut(&Step)) -> Result<(), String>
     let mut hands = Vec::new();
     let mut readers = Vec::new();
     for _ in 0..plan.threads {
-        let (tx, rx) = smol::channel::unbounded::<TcpStream>();
-        let board = board.clone();
-        readers.push(std::thread::spawn(move || read_members(rx, &board)));
-        hands.push(tx);
+        let (hand, reader) = Hand::start(board.clone()).map_err(|e| e.to_string())?;
+        hands.push(hand);
+        readers.push(reader);
     }
     let encoder = Encoder::new(Dialect::V2);
     let mut hello = Vec::new();
@@ -162,7 +165,7 @@ pub fn run(plan: &RoomPlan, mut report: impl FnMut(&Step)) -> Result<(), String>
                 senders.push(stream.try_clone().map_err(|e| e.to_string())?);
             }
             stream.set_nonblocking(true).map_err(|e| e.to_string())?;
-            let _ = hands[members % hands.len()].try_send(stream);
+            hands[members % hands.len()].give(stream);
             members += 1;
         }
         // The newcomers' readers are running before the first round.
@@ -316,8 +319,8 @@ fn measure(
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
-    let client_cores = match (client_before, super::process_cpu()) {
-        (Some(a), Some(b)) => b.saturating_sub(a).as_secs_f64() / elapsed.as_secs_f64(),
+    let client_cpu_s = match (client_before, super::process_cpu()) {
+        (Some(a), Some(b)) => b.saturating_sub(a).as_secs_f64(),
         _ => 0.0,
     };
     trips.sort();
@@ -333,7 +336,8 @@ fn measure(
         server_cpu_s,
         cpu_per_delivery_us: server_cpu_s.map(|s| s * 1e6 / deliveries),
         server_rss_mib: plan.server_pid.and_then(server_rss),
-        client_cores,
+        client_cores: client_cpu_s / elapsed.as_secs_f64(),
+        client_cpu_per_delivery_us: client_cpu_s * 1e6 / deliveries,
         p99_join_ms: 0.0,
         slowest_join_ms: 0.0,
         listen_overflows: None,
@@ -346,47 +350,119 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted.get(i).copied().unwrap_or_default()
 }
 
-/// Reads the members handed to this thread until the hands are dropped (and then until the
-/// server closes them).
-fn read_members(members: smol::channel::Receiver<TcpStream>, board: &Board) {
-    let ex = smol::LocalExecutor::new();
-    let buf = std::rc::Rc::new(std::cell::RefCell::new(vec![0u8; 64 * 1024]));
-    smol::block_on(ex.run(async {
-        let mut tasks = Vec::new();
-        while let Ok(stream) = members.recv().await {
-            let Ok(stream) = Async::new(stream) else {
-                continue;
-            };
-            tasks.push(ex.spawn(read_member(stream, buf.clone(), board)));
-        }
-        // The room is over: its members are closed.
-        drop(tasks);
-    }));
+/// Where the room's newcomers are handed to a reader thread.
+struct Hand {
+    members: Option<mpsc::Sender<TcpStream>>,
+    poller: Arc<Poller>,
 }
 
-/// Reads one member's messages and counts the broadcasts it receives.
-async fn read_member(
-    stream: Async<TcpStream>,
-    buf: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
-    board: &Board,
-) {
-    let mut decoder =
-        Decoder::new(DecoderConfig::default().dialect(DialectMode::Fixed(Dialect::V2)));
+impl Hand {
+    /// Starts a reader thread; returns its hand and the thread.
+    fn start(board: Arc<Board>) -> io::Result<(Hand, std::thread::JoinHandle<()>)> {
+        let poller = Arc::new(Poller::new()?);
+        let (members, handed) = mpsc::channel();
+        let reader = {
+            let poller = poller.clone();
+            std::thread::spawn(move || read_members(&handed, &poller, &board))
+        };
+        let members = Some(members);
+        Ok((Hand { members, poller }, reader))
+    }
+
+    fn give(&self, stream: TcpStream) {
+        if self
+            .members
+            .as_ref()
+            .is_some_and(|m| m.send(stream).is_ok())
+        {
+            let _ = self.poller.notify();
+        }
+    }
+}
+
+impl Drop for Hand {
+    fn drop(&mut self) {
+        // Closed before the reader is woken, so that it finds the room over.
+        drop(self.members.take());
+        let _ = self.poller.notify();
+    }
+}
+
+/// A member as its reader holds it.
+struct Member {
+    stream: TcpStream,
+    decoder: Decoder,
+}
+
+/// Reads the members handed to this thread until the hand is dropped. Each socket is
+/// registered once, level-triggered where the system has it: a reader that re-armed a one-shot
+/// registration per wait (as an async runtime does) spent a system call per member per round,
+/// and the load client's CPU is taken from the server it measures.
+fn read_members(handed: &mpsc::Receiver<TcpStream>, poller: &Poller, board: &Board) {
+    let level = poller.supports_level();
+    let mode = if level {
+        PollMode::Level
+    } else {
+        PollMode::Oneshot
+    };
+    let mut members: Vec<Option<Member>> = Vec::new();
+    let mut events = Events::new();
+    let mut buf = vec![0u8; 64 * 1024];
     loop {
-        if stream.readable().await.is_err() {
+        loop {
+            match handed.try_recv() {
+                Ok(stream) => {
+                    let key = members.len();
+                    // SAFETY: the socket is deleted from the poller before it is dropped (below,
+                    // and when the room is over).
+                    if unsafe { poller.add_with_mode(&stream, Event::readable(key), mode) }.is_ok()
+                    {
+                        let decoder = Decoder::new(
+                            DecoderConfig::default().dialect(DialectMode::Fixed(Dialect::V2)),
+                        );
+                        members.push(Some(Member { stream, decoder }));
+                    }
+                }
+                Err(mpsc::TryRecvError::Empty) => break,
+                // The room is over: its members are closed.
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    for member in members.iter().flatten() {
+                        let _ = poller.delete(&member.stream);
+                    }
+                    return;
+                }
+            }
+        }
+        events.clear();
+        if poller.wait(&mut events, None).is_err() {
             return;
         }
-        let mut buf = buf.borrow_mut();
-        let n = match stream.get_ref().read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(_) => return,
-        };
-        let mut input = &buf[..n];
-        while let Ok(Some(payload)) = decoder.decode(&mut input) {
-            if let Some(tag) = tag_of(payload.as_str().as_bytes()) {
-                board.received(tag);
+        for event in events.iter() {
+            let Some(place) = members.get_mut(event.key) else {
+                continue;
+            };
+            let Some(member) = place else { continue };
+            let open = match (&member.stream).read(&mut buf) {
+                Ok(0) => false,
+                Ok(n) => {
+                    let mut input = &buf[..n];
+                    while let Ok(Some(payload)) = member.decoder.decode(&mut input) {
+                        if let Some(tag) = tag_of(payload.as_str().as_bytes()) {
+                            board.received(tag);
+                        }
+                    }
+                    true
+                }
+                Err(e) => matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ),
+            };
+            if !open {
+                let _ = poller.delete(&member.stream);
+                *place = None;
+            } else if !level {
+                let _ = poller.modify(&member.stream, Event::readable(event.key));
             }
         }
     }
