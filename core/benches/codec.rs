@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use jsocket_core::{Config, Connection, Decoder, DecoderConfig, Dialect, Encoder, Event};
+use jsocket_core::{Config, Connection, Decoder, DecoderConfig, Dialect, Encoder, Event, JsonText};
 use serde_json::{json, Value};
 
 /// One message of a kiosk's traffic: about 100 bytes of JSON.
@@ -119,11 +119,54 @@ fn encode(c: &mut Criterion) {
     }
 }
 
+/// An echo server's work in the core for one read of many small frames: each message decoded
+/// and checked as a [`JsonText`], sent back byte for byte, the output taken. Bare serde_json's
+/// part of the same (a syntax check of each payload) is beside it.
+fn relay(c: &mut Criterion) {
+    const FRAMES: usize = 512;
+    let payload = br#"{"data":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#;
+    let mut read = Vec::new();
+    for _ in 0..FRAMES {
+        jsocket_core::encode(
+            &serde_json::from_slice::<Value>(payload).expect("valid"),
+            Dialect::V2,
+            &mut read,
+        )
+        .expect("fits");
+    }
+    let mut group = c.benchmark_group("relay/512 small frames a read");
+    group.throughput(Throughput::Elements(FRAMES as u64));
+    group.bench_function("serde_json::from_slice::<IgnoredAny> each", |b| {
+        b.iter(|| {
+            for _ in 0..FRAMES {
+                serde_json::from_slice::<serde::de::IgnoredAny>(black_box(&payload[..]))
+                    .expect("valid");
+            }
+        })
+    });
+    let mut conn: Connection<JsonText> = Connection::new(Config::default(), Duration::ZERO);
+    group.bench_function("connection: decode, check, send back", |b| {
+        b.iter(|| {
+            conn.handle_input(Duration::ZERO, black_box(&read));
+            while let Some(event) = conn.poll_event() {
+                match event {
+                    Event::Message(text) => conn.send_json(Duration::ZERO, &text).expect("open"),
+                    other => panic!("expected a message, got {other:?}"),
+                }
+            }
+            let n = conn.transmit().len();
+            assert_eq!(n, read.len(), "every frame echoed");
+            conn.handle_written(n);
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = decode, encode
+    targets = decode, encode, relay
 }
 criterion_main!(benches);

@@ -23,6 +23,7 @@ pub(crate) struct Header {
 impl Header {
     /// Parses a complete header (`bytes.len() == dialect.header_len()`) and checks it against the
     /// limit, so that no payload is ever buffered for an oversize frame.
+    #[inline]
     pub(crate) fn parse(dialect: Dialect, bytes: &[u8], max: u32) -> Result<Header, RemoteError> {
         let word = |at: usize| -> [u8; 4] {
             let mut w = [0; 4];
@@ -72,6 +73,7 @@ impl Header {
 }
 
 /// Checks a received payload against its header's CRC (v2): a mismatch is a framing error.
+#[inline]
 pub(crate) fn check_crc(header: Header, payload: &[u8]) -> Result<(), RemoteError> {
     if let Some(expected) = header.crc {
         let actual = crate::crc::hash(payload);
@@ -84,6 +86,7 @@ pub(crate) fn check_crc(header: Header, payload: &[u8]) -> Result<(), RemoteErro
 
 /// Checks that the first payload byte of a v1 or v1-le frame can begin JSON (v2 frames have
 /// magic and CRC to tell them from noise).
+#[inline]
 pub(crate) fn check_start(dialect: Dialect, payload: &[u8]) -> Result<(), RemoteError> {
     match (dialect, payload.first()) {
         (Dialect::V1 | Dialect::V1Le, Some(&found)) if !crate::json::can_begin(found) => {
@@ -94,6 +97,7 @@ pub(crate) fn check_start(dialect: Dialect, payload: &[u8]) -> Result<(), Remote
 }
 
 /// A payload as text: invalid UTF-8 costs this payload only (the frame is intact).
+#[inline]
 pub(crate) fn utf8(payload: &[u8]) -> Result<&str, RemoteError> {
     core::str::from_utf8(payload).map_err(|e| RemoteError::InvalidUtf8 {
         valid_up_to: e.valid_up_to(),
