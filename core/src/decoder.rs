@@ -267,8 +267,11 @@ impl Decoder {
             }
         }
         if self.buf.is_empty() {
-            if let Some(payload) = self.decode_whole(input)? {
-                return Ok(Some(payload));
+            // Returned as it is, not unwrapped and rewrapped: the result is then written once,
+            // in place, rather than stored and reloaded (a stall on the reload).
+            let whole = self.decode_whole(input);
+            if !matches!(whole, Ok(None)) {
+                return whole;
             }
         }
         self.decode_buffered(input)
@@ -328,6 +331,7 @@ impl Decoder {
 
     /// The fast path: a frame that lies whole in `input` is checked and handed out in place.
     /// Returns `Ok(None)`, consuming nothing, when `input` does not hold a whole frame.
+    #[inline(always)]
     fn decode_whole<'i>(
         &mut self,
         input: &mut &'i [u8],
