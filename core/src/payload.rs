@@ -1,7 +1,7 @@
 //! What a [`Connection`](crate::Connection) turns each validated payload into.
 
+use alloc::boxed::Box;
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Deref;
 
@@ -148,8 +148,9 @@ impl FromPayload for RawPayload {
 #[derive(Clone)]
 pub struct JsonText {
     text: String,
-    /// Where the members of a top-level object lie, when the decoder's scan noted them.
-    members: Option<Vec<Member>>,
+    /// Where the members of a top-level object lie, when the decoder's scan noted them (boxed,
+    /// not a `Vec`: a smaller message to move through the event queue).
+    members: Option<Box<[Member]>>,
     /// The CRC-32 of `text`, when the decoder checked it (a v2 frame): only ever set from a
     /// [`Payload`], whose text this is, and `text` never changes.
     crc: Option<u32>,
@@ -268,7 +269,7 @@ impl JsonText {
             json::check(payload)?;
         }
         let members = match scanned.and_then(|s| s.members.as_ref()) {
-            Some(members) if payload.len() >= KEEP_MEMBERS_FROM => Some(members.clone()),
+            Some(members) if payload.len() >= KEEP_MEMBERS_FROM => Some(members.as_slice().into()),
             _ => None,
         };
         Ok(JsonText {
