@@ -250,7 +250,25 @@ impl Decoder {
     /// for the next call), and an error for a malformed frame. Call it until it returns `Ok(None)`
     /// or a [fatal](RemoteError::is_fatal) error (a payload that is not UTF-8 is not one: its
     /// frame is used up, and the next call goes on after it).
+    #[inline(always)]
     pub fn decode<'o, 'i: 'o>(
+        &'o mut self,
+        input: &mut &'i [u8],
+    ) -> Result<Option<Payload<'o>>, RemoteError> {
+        // A frame that lies whole in `input` is handed out inline, so that the caller keeps
+        // the payload in registers; everything else goes out of line.
+        if self.error.is_none() && !self.handed_out && self.buf.is_empty() {
+            let whole = self.decode_whole(input);
+            if !matches!(whole, Ok(None)) {
+                return whole;
+            }
+        }
+        self.decode_rest(input)
+    }
+
+    /// [`decode`](Self::decode) past its fast path.
+    #[inline(never)]
+    fn decode_rest<'o, 'i: 'o>(
         &'o mut self,
         input: &mut &'i [u8],
     ) -> Result<Option<Payload<'o>>, RemoteError> {
@@ -267,8 +285,11 @@ impl Decoder {
             }
         }
         if self.buf.is_empty() {
-            if let Some(payload) = self.decode_whole(input)? {
-                return Ok(Some(payload));
+            // Returned as it is, not unwrapped and rewrapped: the result is then written once,
+            // in place, rather than stored and reloaded (a stall on the reload).
+            let whole = self.decode_whole(input);
+            if !matches!(whole, Ok(None)) {
+                return whole;
             }
         }
         self.decode_buffered(input)
@@ -328,6 +349,7 @@ impl Decoder {
 
     /// The fast path: a frame that lies whole in `input` is checked and handed out in place.
     /// Returns `Ok(None)`, consuming nothing, when `input` does not hold a whole frame.
+    #[inline(always)]
     fn decode_whole<'i>(
         &mut self,
         input: &mut &'i [u8],

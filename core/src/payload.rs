@@ -1,7 +1,7 @@
 //! What a [`Connection`](crate::Connection) turns each validated payload into.
 
+use alloc::boxed::Box;
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Deref;
 
@@ -148,8 +148,9 @@ impl FromPayload for RawPayload {
 #[derive(Clone)]
 pub struct JsonText {
     text: String,
-    /// Where the members of a top-level object lie, when the decoder's scan noted them.
-    members: Option<Vec<Member>>,
+    /// Where the members of a top-level object lie, when the decoder's scan noted them (boxed,
+    /// not a `Vec`: a smaller message to move through the event queue).
+    members: Option<Box<[Member]>>,
     /// The CRC-32 of `text`, when the decoder checked it (a v2 frame): only ever set from a
     /// [`Payload`], whose text this is, and `text` never changes.
     crc: Option<u32>,
@@ -245,26 +246,36 @@ impl FromPayload for JsonText {
     }
 
     fn from_scanned(payload: &str, scanned: &Scanned) -> Result<Self, RemoteError> {
-        if !scanned.valid {
-            // The rare path: serde_json's own check gives the error its exact words.
+        JsonText::checked(payload, Some(scanned), None)
+    }
+
+    #[inline]
+    fn from_decoded(payload: &Payload<'_>) -> Result<Self, RemoteError> {
+        JsonText::checked(payload.as_str(), payload.scanned(), payload.crc())
+    }
+}
+
+impl JsonText {
+    /// Checks `payload`, unless the decoder's scan found it valid, and keeps it, built in
+    /// one piece rather than built and then moved to add the CRC.
+    #[inline(always)]
+    fn checked(
+        payload: &str,
+        scanned: Option<&Scanned>,
+        crc: Option<u32>,
+    ) -> Result<Self, RemoteError> {
+        if !scanned.is_some_and(|s| s.valid) {
+            // Without a scan, or on the rare invalid one, whose error serde_json words exactly.
             json::check(payload)?;
         }
-        let members = match &scanned.members {
-            Some(members) if payload.len() >= KEEP_MEMBERS_FROM => Some(members.clone()),
+        let members = match scanned.and_then(|s| s.members.as_ref()) {
+            Some(members) if payload.len() >= KEEP_MEMBERS_FROM => Some(members.as_slice().into()),
             _ => None,
         };
         Ok(JsonText {
             text: String::from(payload),
             members,
-            crc: None,
-        })
-    }
-
-    fn from_decoded(payload: &Payload<'_>) -> Result<Self, RemoteError> {
-        let text: JsonText = checked_as(payload)?;
-        Ok(JsonText {
-            crc: payload.crc(),
-            ..text
+            crc,
         })
     }
 }
