@@ -6,7 +6,7 @@ use crate::handler::{Context, Dispatch};
 use crate::shard::{Shared, Slot};
 use crate::socket::ServerStream;
 
-use super::dispatch::{call_sync, deliver, next_event, settle, Handled, Out, Step};
+use super::dispatch::{call_sync, deliver, settle, Out, Step};
 use super::flush::flush;
 
 /// Bytes handed to the core at a time when a synchronous handler answers them straight away.
@@ -62,13 +62,15 @@ pub(super) fn feed(
         let mut answered = false;
         // A closed connection's events (its `Closed` last) are left to `handle_events`.
         while !slot.conn.borrow().is_closed() {
-            let event = match next_event(slot) {
-                Ok(event) => event,
-                Err(Handled::All) => break,
-                Err(_) => {
+            // Polled here, not through `next_event`: its `Result` held the event in memory and
+            // read it back at once, a stall on every message.
+            let polled = slot.conn.borrow_mut().poll_event();
+            let Some(event) = polled else {
+                if slot.conn.borrow().is_paused() {
                     slot.conn.borrow_mut().handle_input(now, rest);
                     return;
                 }
+                break;
             };
             answered = true;
             let reply = match settle(shared, slot, ctx, event) {
