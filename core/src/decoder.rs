@@ -262,6 +262,8 @@ impl Decoder {
             if !matches!(whole, Ok(None)) {
                 return whole;
             }
+            // Not whole: gathered, without trying the fast path a second time.
+            return self.decode_buffered(input);
         }
         self.decode_rest(input)
     }
@@ -387,6 +389,7 @@ impl Decoder {
     }
 
     /// The slow path: gathers a frame split across chunks in `buf`.
+    #[inline(never)]
     fn decode_buffered<'o>(
         &'o mut self,
         input: &mut &[u8],

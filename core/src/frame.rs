@@ -175,12 +175,7 @@ impl Encoder {
         known_crc: Option<u32>,
         out: &mut Vec<u8>,
     ) -> Result<(), LocalError> {
-        if u32::try_from(payload.len()).map_or(true, |len| len > self.max_message_size) {
-            return Err(LocalError::Oversize {
-                len: payload.len(),
-                max: self.max_message_size,
-            });
-        }
+        self.frame_len(payload.len())?;
         let start = out.len();
         let header_len = self.dialect.header_len();
         out.reserve(header_len + payload.len());
@@ -204,15 +199,7 @@ impl Encoder {
         known_crc: Option<u32>,
         out: &mut Vec<u8>,
     ) -> Result<(), LocalError> {
-        let len = match u32::try_from(payload.len()) {
-            Ok(len) if len <= self.max_message_size => len,
-            _ => {
-                return Err(LocalError::Oversize {
-                    len: payload.len(),
-                    max: self.max_message_size,
-                })
-            }
-        };
+        let len = self.frame_len(payload.len())?;
         let crc = self.crc(payload, known_crc);
         let start = out.len();
         out.resize(start + self.dialect.header_len(), 0);
@@ -229,20 +216,28 @@ impl Encoder {
     ) -> Result<(), LocalError> {
         let header_len = self.dialect.header_len();
         let payload_len = out.len() - start - header_len;
-        let len = match u32::try_from(payload_len) {
-            Ok(len) if len <= self.max_message_size => len,
-            _ => {
+        let len = match self.frame_len(payload_len) {
+            Ok(len) => len,
+            Err(e) => {
                 out.truncate(start);
-                return Err(LocalError::Oversize {
-                    len: payload_len,
-                    max: self.max_message_size,
-                });
+                return Err(e);
             }
         };
         let (head, payload) = out[start..].split_at_mut(header_len);
         let crc = self.crc(payload, known_crc);
         Header { len, crc }.write(self.dialect, head);
         Ok(())
+    }
+
+    /// A payload length as its header carries it, if within the limit.
+    fn frame_len(&self, len: usize) -> Result<u32, LocalError> {
+        match u32::try_from(len) {
+            Ok(n) if n <= self.max_message_size => Ok(n),
+            _ => Err(LocalError::Oversize {
+                len,
+                max: self.max_message_size,
+            }),
+        }
     }
 
     /// The CRC-32 this dialect's header carries for `payload`: the known one, or computed.
