@@ -64,6 +64,7 @@ scenario() {
 }
 
 scenario "pipelined, 8 conns, depth 16, 64 B" --mode pipelined -c 8 --depth 16 --size 64
+scenario "pipelined, 8 conns, depth 1000, 64 B" --mode pipelined -c 8 --depth 1000 --size 64
 scenario "pipelined, 1 conn, depth 64, 64 B" --mode pipelined -c 1 --depth 64 --size 64
 scenario "reqrep, 8 conns, 64 B" --mode reqrep -c 8 --size 64
 scenario "reqrep, 1 conn, 64 B" --mode reqrep -c 1 --size 64
