@@ -159,7 +159,49 @@ fn relay(c: &mut Criterion) {
             conn.handle_written(n);
         })
     });
+    // A server that answers a read a few messages at a time: in pieces of bytes, which cut
+    // frames (gathered then), or of whole frames.
+    group.bench_function("connection: the same, 512 bytes a call", |b| {
+        b.iter(|| {
+            echo_in_parts(&mut conn, &read, |conn, rest| {
+                let (piece, later) = rest.split_at(rest.len().min(512));
+                conn.handle_input(Duration::ZERO, black_box(piece));
+                later
+            })
+        })
+    });
+    group.bench_function("connection: the same, 8 frames a call", |b| {
+        b.iter(|| {
+            echo_in_parts(&mut conn, &read, |conn, rest| {
+                let taken = conn.handle_input_partial(Duration::ZERO, black_box(rest), 8);
+                &rest[taken..]
+            })
+        })
+    });
     group.finish();
+}
+
+/// Echoes `read` handed to `conn` by `feed` (which returns what it left), answering the
+/// messages of each part before the next.
+fn echo_in_parts<'r>(
+    conn: &mut Connection<JsonText>,
+    read: &'r [u8],
+    mut feed: impl FnMut(&mut Connection<JsonText>, &'r [u8]) -> &'r [u8],
+) -> usize {
+    let mut rest = read;
+    while !rest.is_empty() {
+        rest = feed(conn, rest);
+        while let Some(event) = conn.poll_event() {
+            match event {
+                Event::Message(text) => conn.send_json(Duration::ZERO, &text).expect("open"),
+                other => panic!("expected a message, got {other:?}"),
+            }
+        }
+    }
+    let n = conn.transmit().len();
+    assert_eq!(n, read.len(), "every frame echoed");
+    conn.handle_written(n);
+    n
 }
 
 criterion_group! {

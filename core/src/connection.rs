@@ -196,15 +196,59 @@ impl<T: FromPayload> Connection<T> {
     /// Takes bytes received from the peer at `now`. Ignored once the connection is closed
     /// (read only to be dropped while it drains).
     pub fn handle_input(&mut self, now: Duration, bytes: &[u8]) {
+        self.handle_input_partial(now, bytes, usize::MAX);
+    }
+
+    /// Takes bytes received from the peer at `now` as [`handle_input`](Self::handle_input)
+    /// does, but stops after the frame that completes the `max_frames`th event, and returns how
+    /// many bytes of `bytes` it took; hand the rest in a later call. Between those calls the
+    /// events of the frames taken can be polled and answered while their bytes are fresh,
+    /// rather than all of a large read being decoded first. Every byte is taken once: a frame
+    /// that `bytes` ends inside of is taken whole (and gathered, as by `handle_input`), a frame
+    /// is never cut by the limit, and the events, limits and statistics are those of one
+    /// `handle_input` of all the bytes. Takes all of `bytes` (and drops them) once the
+    /// connection is closed, and none when `max_frames` is 0.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jsocket_core::{Config, Connection, Dialect, Event, JsonText};
+    ///
+    /// let now = Duration::ZERO;
+    /// let mut read = Vec::new();
+    /// for n in 0..5 {
+    ///     jsocket_core::encode(&n, Dialect::V2, &mut read)?;
+    /// }
+    /// let mut server: Connection<JsonText> = Connection::new(Config::default(), now);
+    /// let mut rest = &read[..read.len() - 3]; // the read ends inside the last frame
+    /// while !rest.is_empty() {
+    ///     let taken = server.handle_input_partial(now, rest, 2);
+    ///     rest = &rest[taken..];
+    ///     while let Some(Event::Message(text)) = server.poll_event() {
+    ///         server.send_json(now, &text)?; // answered two at a time
+    ///     }
+    /// }
+    /// assert_eq!(server.stats().messages_out, 4);
+    /// assert_eq!(server.partial_frame_len(), 10, "what came of the fifth frame is gathered");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn handle_input_partial(
+        &mut self,
+        now: Duration,
+        bytes: &[u8],
+        max_frames: usize,
+    ) -> usize {
         self.now = now;
-        if self.state != State::Open || bytes.is_empty() {
-            return;
+        if self.state != State::Open {
+            return bytes.len();
+        }
+        if bytes.is_empty() || max_frames == 0 {
+            return 0;
         }
         self.last_activity = now;
-        self.stats.bytes_in += bytes.len() as u64;
         let mut input = bytes;
         let mut completed = false;
-        loop {
+        let mut frames = 0;
+        while frames < max_frames {
             let result = match self.decoder.decode(&mut input) {
                 Ok(Some(payload)) => Ok(payload),
                 Ok(None) => break,
@@ -216,6 +260,7 @@ impl<T: FromPayload> Connection<T> {
                 Err(e) => Err(e),
             };
             completed = true;
+            frames += 1;
             self.stats.messages_in += 1;
             self.stats.last_in = Some(now);
             let message = result.and_then(|payload| {
@@ -248,6 +293,14 @@ impl<T: FromPayload> Connection<T> {
             (_, Some(started)) if !completed => Some(started),
             _ => Some(now),
         };
+        // A close drops what is left, as `handle_input` does.
+        let taken = if self.state == State::Open {
+            bytes.len() - input.len()
+        } else {
+            bytes.len()
+        };
+        self.stats.bytes_in += taken as u64;
+        taken
     }
 
     /// Reports at `now` whether the transport holds part of a message it has not handed over

@@ -1032,3 +1032,186 @@ fn a_header_sent_by_reference_matches_a_queued_frame() {
         assert_eq!(by_ref.stats().bytes_out, queued.stats().bytes_out);
     }
 }
+
+/// What a connection shows after input: its events, statistics and partial frame.
+fn outcome(conn: &mut Connection<Value>) -> (Vec<Event<Value>>, jsocket_core::Stats, usize) {
+    let events = drain(conn);
+    (events, conn.stats().clone(), conn.partial_frame_len())
+}
+
+/// Frames of each kind a read may hold: whole messages, one that is not JSON (rejected, the
+/// stream goes on), and 300 bytes of one message so that reads end inside it.
+fn mixed_stream() -> Vec<u8> {
+    let mut wire = Vec::new();
+    for n in 0..4 {
+        wire.extend(frame(Dialect::V2, &json!({ "n": n })));
+    }
+    wire.extend(raw(Dialect::V2, b"{not json"));
+    wire.extend(frame(Dialect::V2, &json!({ "long": "x".repeat(300) })));
+    wire.extend(frame(Dialect::V2, &json!([1, 2.50, "three"])));
+    wire
+}
+
+/// Hands each read to `conn` in calls of at most `max` frames, checking what each call took.
+fn feed_partial(conn: &mut Connection<Value>, now: Duration, read: &[u8], max: usize) {
+    let mut rest = read;
+    while !rest.is_empty() {
+        let before = conn.stats().messages_in;
+        let taken = conn.handle_input_partial(now, rest, max);
+        assert!(
+            taken > 0 && taken <= rest.len(),
+            "took {taken} of {}",
+            rest.len()
+        );
+        let frames = conn.stats().messages_in - before;
+        assert!(
+            frames <= max as u64,
+            "{frames} frames in a call of at most {max}"
+        );
+        if taken < rest.len() {
+            assert_eq!(frames, max as u64, "stopped early only at the limit");
+            assert_eq!(conn.partial_frame_len(), 0, "stopped between frames");
+        }
+        rest = &rest[taken..];
+    }
+}
+
+#[test]
+fn partial_input_gives_what_whole_input_gives_at_every_split_and_limit() {
+    let wire = mixed_stream();
+    let mut whole = server(Config::default());
+    whole.handle_input(ms(1), &wire);
+    let expected = outcome(&mut whole);
+    assert_eq!(expected.0.len(), 7, "six messages and one rejected");
+    for split in 0..=wire.len() {
+        let (first, second) = wire.split_at(split);
+        for max in [1, 2, 3, 7, 8, usize::MAX] {
+            let mut conn = server(Config::default());
+            feed_partial(&mut conn, ms(1), first, max);
+            feed_partial(&mut conn, ms(1), second, max);
+            assert_eq!(
+                outcome(&mut conn),
+                expected,
+                "split at {split}, {max} at a time"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_read_ending_inside_a_frame_is_gathered_and_its_clock_runs() {
+    let wire = mixed_stream();
+    let cut = wire.len() - 5;
+    let mut conn = server(Config::default().frame_timeout(Some(secs(1))));
+    feed_partial(&mut conn, ms(10), &wire[..cut], 2);
+    assert_eq!(drain(&mut conn).len(), 6);
+    let held = conn.partial_frame_len();
+    assert!(held > 0, "the last frame's start is held");
+    assert_eq!(
+        conn.poll_timeout(),
+        Some(ms(10) + secs(1)),
+        "the frame timeout runs"
+    );
+    assert_eq!(conn.handle_input_partial(ms(20), &wire[cut..], 2), 5);
+    assert_eq!(conn.partial_frame_len(), 0);
+    assert_eq!(
+        drain(&mut conn),
+        [Event::Message(json!([1, 2.50, "three"]))]
+    );
+    assert_eq!(
+        conn.stats().bytes_in,
+        wire.len() as u64,
+        "no byte lost or counted twice"
+    );
+}
+
+#[test]
+fn partial_input_stops_at_the_limit_between_frames_only() {
+    let one = frame(Dialect::V2, &json!({ "n": 1 }));
+    let wire = one.repeat(5);
+    let mut conn = server(Config::default());
+    assert_eq!(
+        conn.handle_input_partial(ms(1), &wire, 0),
+        0,
+        "no frame asked for"
+    );
+    assert_eq!(conn.stats().bytes_in, 0);
+    assert_eq!(conn.handle_input_partial(ms(1), &wire, 2), 2 * one.len());
+    assert_eq!(drain(&mut conn).len(), 2);
+    assert_eq!(conn.stats().bytes_in, 2 * one.len() as u64);
+    assert_eq!(
+        conn.handle_input_partial(ms(1), &wire[2 * one.len()..], 9),
+        3 * one.len()
+    );
+    assert_eq!(drain(&mut conn).len(), 3);
+}
+
+#[test]
+fn partial_input_closes_as_whole_input_does() {
+    let ok = frame(Dialect::V2, &json!({ "n": 1 }));
+    // A framing error after two good frames, then bytes never read.
+    let mut wire = ok.repeat(2);
+    wire.extend_from_slice(b"JSN2\0\0\0\x02\0\0\0\0{}");
+    wire.extend(ok.repeat(2));
+    // A frame over the limit after a good one, in strict mode with a bad payload first.
+    let mut over = ok.clone();
+    over.extend(raw(Dialect::V2, &[b'"'; 200]));
+    let mut strict = ok.clone();
+    strict.extend(raw(Dialect::V2, b"{nope"));
+    strict.extend(ok.clone());
+    let cases = [
+        (Config::default(), wire),
+        (Config::default().max_message_size(100), over),
+        (Config::default().strict_json(true), strict),
+    ];
+    for (config, wire) in cases {
+        let mut whole = server(config.clone());
+        whole.handle_input(ms(1), &wire);
+        let expected = outcome(&mut whole);
+        assert!(
+            matches!(expected.0.last(), Some(Event::Closed(Closed::Error(_)))),
+            "{:?}",
+            expected.0
+        );
+        let mut conn = server(config);
+        let mut rest = &wire[..];
+        while !conn.is_closed() {
+            let taken = conn.handle_input_partial(ms(1), rest, 1);
+            if conn.is_closed() {
+                assert_eq!(taken, rest.len(), "the rest is dropped on closing");
+            } else {
+                assert_eq!(taken, ok.len(), "one good frame a call");
+            }
+            rest = &rest[taken..];
+        }
+        assert!(conn.is_closed());
+        assert_eq!(outcome(&mut conn), expected);
+        assert_eq!(
+            conn.handle_input_partial(ms(2), &ok, 1),
+            ok.len(),
+            "dropped once closed"
+        );
+        assert_eq!(conn.stats().bytes_in, wire.len() as u64);
+        assert!(drain(&mut conn).is_empty());
+    }
+}
+
+#[test]
+fn partial_input_is_decoded_while_paused_and_its_events_wait() {
+    let mut conn = server(Config::default().max_pending_output(10));
+    conn.send(ms(1), &json!({ "fills": "the output" }))
+        .expect("open");
+    assert!(conn.is_paused());
+    let wire = frame(Dialect::V2, &json!(1)).repeat(3);
+    assert_eq!(
+        conn.handle_input_partial(ms(1), &wire, 2),
+        wire.len() / 3 * 2
+    );
+    assert_eq!(conn.poll_event(), None, "held while paused");
+    let pending = conn.transmit().len();
+    conn.handle_written(pending);
+    assert_eq!(
+        drain(&mut conn),
+        [Event::Message(json!(1)), Event::Message(json!(1))]
+    );
+}

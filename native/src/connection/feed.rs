@@ -9,11 +9,14 @@ use crate::socket::ServerStream;
 use super::dispatch::{call_sync, deliver, settle, Out, Step};
 use super::flush::flush;
 
-/// Bytes handed to the core at a time when a synchronous handler answers them straight away.
+/// Frames handed to the core at a time when a synchronous handler answers them straight away.
 /// Parsing a whole read before answering any of it keeps every parsed message alive at once:
-/// the allocator's per-thread cache (a few blocks per size) overflows and the messages leave
-/// the CPU cache. A few messages at a time are parsed, answered and freed while hot.
-const FEED_CHUNK: usize = 512;
+/// the allocator's per-thread cache overflows and the messages leave the CPU cache. A few
+/// messages at a time are parsed, answered and freed while hot: fewer than the seven blocks of
+/// a size glibc's cache holds, so that each message's text is taken from it and given back.
+/// Counted in frames, not bytes, so that no frame is cut in two and gathered as if split by the
+/// network.
+const FEED_FRAMES: usize = 6;
 
 /// Output bytes at which replies first go out early within a read (see [`feed`]).
 const EARLY_FLUSH: usize = 512;
@@ -24,7 +27,7 @@ const EARLY_FLUSH: usize = 512;
 const EARLY_READ: usize = 4096;
 
 /// Hands what one read brought to the core. With a synchronous handler the messages are
-/// answered as they are decoded, a few at a time ([`FEED_CHUNK`]); whatever is left when the
+/// answered as they are decoded, a few at a time ([`FEED_FRAMES`]); whatever is left when the
 /// output passes its limit or the connection closes is queued in the core as a whole, and
 /// handled by [`handle_events`](super::dispatch::handle_events) as before.
 pub(super) fn feed(
@@ -50,16 +53,11 @@ pub(super) fn feed(
         usize::MAX
     };
     while !rest.is_empty() {
-        // No short tail: a last piece under a chunk goes with the one before it.
-        let take = if rest.len() >= 2 * FEED_CHUNK {
-            FEED_CHUNK
-        } else {
-            rest.len()
-        };
-        let (piece, later) = rest.split_at(take);
-        rest = later;
-        slot.conn.borrow_mut().handle_input(now, piece);
-        let mut answered = false;
+        let taken = slot
+            .conn
+            .borrow_mut()
+            .handle_input_partial(now, rest, FEED_FRAMES);
+        rest = &rest[taken..];
         // A closed connection's events (its `Closed` last) are left to `handle_events`.
         while !slot.conn.borrow().is_closed() {
             // Polled here, not through `next_event`: its `Result` held the event in memory and
@@ -72,7 +70,6 @@ pub(super) fn feed(
                 }
                 break;
             };
-            answered = true;
             let reply = match settle(shared, slot, ctx, event) {
                 Step::Call(msg) => call_sync(slot, handler.as_ref(), msg, ctx).map(Out::Reply),
                 Step::Reply(reply) => reply,
@@ -86,9 +83,8 @@ pub(super) fn feed(
             let _ = flush(slot, stream, usize::MAX);
             early = early.saturating_mul(2);
         }
-        if !answered || slot.conn.borrow().is_closed() {
-            // Inside a large frame, or closed: the rest in one piece, without chopping.
-            slot.conn.borrow_mut().handle_input(now, rest);
+        if slot.conn.borrow().is_closed() {
+            // What is left of the read is dropped, as the core drops input once closed.
             return;
         }
     }
