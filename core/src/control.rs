@@ -21,6 +21,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use memchr::memchr2_iter;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -273,6 +274,34 @@ fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(&digits[i..]);
 }
 
+/// Whether `text` may be a control message, told in one pass that finds nothing in most
+/// messages: it must be an object with a `$` or a `\u` escape in it, the only ways to write
+/// [`CONTROL_KEY`] (each of its characters plain or `\u`-escaped). A server that reads each
+/// message asks this before anything dearer.
+///
+/// ```
+/// use jsocket_core::control::may_be_control;
+///
+/// assert!(may_be_control(r#"{"$jsocket": "stats"}"#));
+/// assert!(may_be_control(r#"{"\u0024jsocket": "stats"}"#));
+/// assert!(may_be_control(r#"{"price": "$5"}"#)); // the parse tells it is not
+/// assert!(!may_be_control(r#"{"jsocket": "stats", "text": "a\nb"}"#));
+/// assert!(!may_be_control(r#"["$jsocket", "stats"]"#));
+/// ```
+#[must_use]
+pub fn may_be_control(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    is_object(bytes)
+        && memchr2_iter(b'$', b'\\', bytes)
+            .any(|at| bytes[at] == b'$' || bytes.get(at + 1) == Some(&b'u'))
+}
+
+/// Whether `text` begins, after JSON whitespace, with `{`: it can only be an object.
+pub(crate) fn is_object(text: &[u8]) -> bool {
+    let mut bytes = text.iter();
+    bytes.find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) == Some(&b'{')
+}
+
 /// Whether `text` has a `\u` escape of a character of [`CONTROL_KEY`] (`\u0024` for `$`,
 /// `\u006a` for `j`, …): the only way to write the key without `jsocket` in the text.
 fn escapes_key(text: &str) -> bool {
@@ -295,10 +324,10 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     /// Reads the fields of an object that may be a control message. Texts that cannot name the
-    /// key are passed over unparsed: not an object, or neither `jsocket` in them nor a `\u`
-    /// escape of one of the key's characters.
+    /// key are passed over unparsed: those [`may_be_control`] turns away, and those with
+    /// neither `jsocket` in them nor a `\u` escape of one of the key's characters.
     fn read(text: &'a str) -> Option<Fields<'a>> {
-        if !text.trim_start().starts_with('{') || !(text.contains("jsocket") || escapes_key(text)) {
+        if !may_be_control(text) || !(text.contains("jsocket") || escapes_key(text)) {
             return None;
         }
         let mut de = serde_json::Deserializer::from_str(text);
@@ -534,8 +563,54 @@ mod tests {
                 assert!(msg.members().is_some(), "{text}");
                 let want = Request::parse(&text);
                 assert_eq!(Request::from_json(&msg), want, "{text}");
+                assert!(msg.may_be_control() || want.is_none(), "{text}");
             }
         }
+    }
+
+    /// What a server asks of each message before reading it as a request lets every request
+    /// through: a key spelled with escapes is still the key, and a `$`, a `\u` or `jsocket`
+    /// elsewhere makes nothing a request.
+    #[test]
+    fn every_request_may_be_control() {
+        use crate::FromPayload;
+
+        // (text, what the cheap test says, what the request is)
+        let cases = [
+            (r#"{"$jsocket": "stats"}"#, true, Some(Action::Stats)),
+            (r#" {"$\u006asocket": "stats"}"#, true, Some(Action::Stats)),
+            (
+                r#"{"\u0024jsocket": "broadcast", "message": "$5"}"#,
+                true,
+                Some(Action::Broadcast(r#""$5""#)),
+            ),
+            (
+                "\r\n\t{\"$\\u006Asocket\": \"clients\", \"client\": \"ann\", \"after\": 2}",
+                true,
+                Some(Action::Clients {
+                    after: Some(2),
+                    limit: None,
+                }),
+            ),
+            (r#"{"price": "$jsocket", "jsocket": 1}"#, true, None),
+            (r#"{"text": "caf\u00e9 \u0024", "\u0024": 1}"#, true, None),
+            (r#"{"nested": {"$jsocket": "stats"}}"#, true, None),
+            (r#"{"jsocket": "stats", "a": "\n\"\\"}"#, false, None),
+            (r#"{"text": "a\\"}"#, false, None),
+            (r#"["$jsocket", "stats"]"#, false, None),
+            (r#""$jsocket""#, false, None),
+            (r#"{"text": "hi"}"#, false, None),
+        ];
+        for (text, may, want) in cases {
+            assert_eq!(may_be_control(text), may, "{text}");
+            assert_eq!(Request::parse(text).map(|r| r.action), want, "{text}");
+            let Ok(json) = JsonText::from_payload(text) else {
+                panic!("not JSON: {text}");
+            };
+            assert_eq!(json.may_be_control(), may, "{text}");
+        }
+        assert!(!may_be_control("\u{a0}{\"$jsocket\": \"stats\"}"));
+        assert!(!may_be_control(""));
     }
 
     #[test]

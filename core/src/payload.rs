@@ -191,6 +191,19 @@ impl JsonText {
         self.crc
     }
 
+    /// Whether the text may be a control message, told without a parse
+    /// ([`control::may_be_control`](crate::control::may_be_control)); for a large message
+    /// whose members the decoder noted, only its top-level keys are looked at.
+    pub fn may_be_control(&self) -> bool {
+        match &self.members {
+            Some(members) => members.iter().any(|m| {
+                let key = self.text.as_bytes().get(m.key.clone()).unwrap_or_default();
+                memchr::memchr2(b'$', b'\\', key).is_some()
+            }),
+            None => crate::control::may_be_control(&self.text),
+        }
+    }
+
     /// The text as received.
     pub fn as_str(&self) -> &str {
         &self.text

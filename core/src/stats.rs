@@ -9,6 +9,8 @@ use serde_json::value::RawValue;
 
 use serde_json::{Map, Value};
 
+#[cfg(feature = "client-identity")]
+use crate::control::is_object;
 use crate::control::{CONTROL_KEY, STATS};
 use crate::dialect::Dialect;
 use crate::error::ErrorKind;
@@ -212,7 +214,7 @@ pub const MAX_IDENTITY_LEN: usize = 256;
 /// so only messages that mention a `"client` key pay for a second look.
 #[cfg(feature = "client-identity")]
 fn client_identity(payload: &str) -> Option<String> {
-    if !payload.trim_start().starts_with('{') || !payload.contains("\"client") {
+    if !is_object(payload.as_bytes()) || !payload.contains("\"client") {
         return None;
     }
     let identity: Identity = serde_json::from_str(payload).ok()?;

@@ -41,8 +41,7 @@ impl Shared {
     /// holds to).
     pub(crate) fn on_message(&self, slot: &Slot, msg: &JsonText) -> Answer {
         // Only a text that can name the control key is read twice (as the core's parser).
-        let control =
-            self.config.endpoint.get_control() && (msg.contains("jsocket") || msg.contains("\\u"));
+        let control = self.config.endpoint.get_control() && msg.may_be_control();
         if slot.member.get() && !control {
             return Answer::Handler;
         }
