@@ -399,9 +399,10 @@ pub(crate) fn plain_run(bytes: &[u8]) -> usize {
 }
 
 /// Non-zero when one of eight bytes is below 0x20, or equal to `"` or `\` (as serde_json
-/// finds them): each such byte sets its high bit.
+/// finds them): each such byte sets its high bit. The lowest bit set is exact (a borrow only
+/// carries upward, past the first such byte).
 #[inline(always)]
-fn stops_in(chunk: &[u8]) -> u64 {
+pub(crate) fn stops_in(chunk: &[u8]) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero_in = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;

@@ -9,7 +9,7 @@
 
 use alloc::vec::Vec;
 
-use crate::scan::plain_run;
+use crate::scan::{plain_run, stops_in};
 
 /// Whether `bytes` are one JSON text, whitespace around it allowed.
 #[inline]
@@ -137,7 +137,15 @@ fn key(b: &[u8], i: usize) -> Option<usize> {
 #[inline(always)]
 fn string(b: &[u8], mut i: usize) -> Option<usize> {
     loop {
-        i += plain_run(b.get(i..)?);
+        // Most strings are short: eight bytes at once, to the first stop in them, before the
+        // blocks of a long run.
+        match b.get(i..i + 8) {
+            Some(word) => match stops_in(word) {
+                0 => i += 8 + plain_run(b.get(i + 8..)?),
+                stops => i += (stops.trailing_zeros() / 8) as usize,
+            },
+            None => i += plain_run(b.get(i..)?),
+        }
         match *b.get(i)? {
             b'"' => return Some(i + 1),
             b'\\' => {
