@@ -11,7 +11,8 @@
 //! [`RawValue`](serde_json::value::RawValue)) turns it on for every `Value` of the build. Any
 //! JSON text is a valid message, those keys included, so this module
 //! builds `Value`s with a visitor that gives no key any meaning ([`parse_value`],
-//! [`deserialize_value`]), and validates with [`serde::de::IgnoredAny`], which builds nothing
+//! [`deserialize_value`]), and validates with a loop of its own that builds nothing and
+//! accepts what [`serde::de::IgnoredAny`] does, which words the error when there is one
 //! ([`check`]).
 //!
 //! # Which serde_json features this holds under
@@ -73,20 +74,25 @@ pub const fn can_begin(byte: u8) -> bool {
 /// ```
 #[inline]
 pub fn check(text: &str) -> Result<(), RemoteError> {
+    // Our own loop says yes quickly; only a no asks serde_json, for the error's place and words.
+    if crate::syntax::is_json(text.as_bytes()) {
+        Ok(())
+    } else {
+        by_serde(text)
+    }
+}
+
+/// [`check`] by serde_json: the error as serde_json words it.
+#[cold]
+#[inline(never)]
+pub(crate) fn by_serde(text: &str) -> Result<(), RemoteError> {
     // What `serde_json::from_str` does, with the deserializer built here: passed to it, the
     // reader was written field by field and read back 16 bytes at a time, a stall each call.
     let mut de = serde_json::Deserializer::from_str(text);
     match IgnoredAny::deserialize(&mut de).and_then(|IgnoredAny| de.end()) {
         Ok(()) => Ok(()),
-        Err(e) => Err(invalid(&e)),
+        Err(e) => Err(RemoteError::from_json(&e)),
     }
-}
-
-/// [`check`]'s error, out of line: the caller keeps its `Ok` in registers.
-#[cold]
-#[inline(never)]
-fn invalid(error: &serde_json::Error) -> RemoteError {
-    RemoteError::from_json(error)
 }
 
 /// Parses `text` into a [`Value`] with this crate's own visitor: every key is just a key, floats

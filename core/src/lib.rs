@@ -123,6 +123,7 @@ mod payload;
 mod progress;
 mod scan;
 mod stats;
+mod syntax;
 pub mod websocket;
 
 pub use backoff::{Backoff, Retries};

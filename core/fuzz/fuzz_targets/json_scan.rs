@@ -12,7 +12,8 @@
 //! Checked: a `Connection<JsonText>` fed the payload's v2 frame in small chunks (so that the
 //! payload is gathered across them and checked piece by piece) delivers the same message, or
 //! rejects it with the same error, as `JsonText::from_payload` of the whole payload; the same
-//! holds for a payload that is not UTF-8, whose error the decoder gives.
+//! holds for a payload that is not UTF-8, whose error the decoder gives; and `json::check` of
+//! the whole payload accepts what serde_json's `IgnoredAny` does.
 
 #![no_main]
 
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use jsocket_core::{Config, Connection, Dialect, Encoder, Event, FromPayload, JsonText, RemoteError};
 use libfuzzer_sys::fuzz_target;
+use serde::Deserialize;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&seed, payload)) = data.split_first() else {
@@ -43,6 +45,12 @@ fuzz_target!(|data: &[u8]| {
         Some(Event::Rejected(e)) => Err(e),
         other => panic!("one frame, one event: {other:?}"),
     };
+    if let Ok(text) = std::str::from_utf8(payload) {
+        // The whole payload's own check accepts what serde_json's IgnoredAny does.
+        let mut de = serde_json::Deserializer::from_str(text);
+        let serde = serde::de::IgnoredAny::deserialize(&mut de).and_then(|_| de.end());
+        assert_eq!(jsocket_core::json::check(text).is_ok(), serde.is_ok(), "{text:?}");
+    }
     let want: Result<String, RemoteError> = match std::str::from_utf8(payload) {
         Ok(text) => JsonText::from_payload(text).map(JsonText::into_string),
         Err(e) => Err(RemoteError::InvalidUtf8 {
