@@ -42,8 +42,12 @@ impl WakeLine {
         }
     }
 
-    /// Wakes the members in line, a batch at a time, for as long as the shard runs.
-    pub(crate) async fn run(&self) {
+    /// Serves the members in line, a batch at a time, for as long as the shard runs: `deliver`
+    /// writes a member's pushes itself when it can (see [`Shared::write_pushes`]); a member it
+    /// cannot serve has its task woken.
+    ///
+    /// [`Shared::write_pushes`]: crate::shard::Shared::write_pushes
+    pub(crate) async fn run(&self, deliver: impl Fn(&Slot) -> bool) {
         loop {
             Waiting(self).await;
             for _ in 0..BATCH {
@@ -51,7 +55,9 @@ impl WakeLine {
                     break;
                 };
                 slot.in_line.set(false);
-                slot.wake();
+                if !deliver(&slot) {
+                    slot.wake();
+                }
             }
             // Behind the tasks just woken, and behind those the reactor wakes meanwhile.
             future::yield_now().await;
@@ -150,7 +156,7 @@ mod tests {
         }
         let _line = ex.spawn({
             let shared = shared.clone();
-            async move { shared.wake_line.run().await }
+            async move { shared.wake_line.run(|_| false).await }
         });
         smol::block_on(ex.run(async {
             for task in tasks {

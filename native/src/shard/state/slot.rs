@@ -11,7 +11,7 @@ use jsocket_core::endpoint::{ConnId, Frame};
 use jsocket_core::{Connection, JsonText};
 
 use crate::clock::Clock;
-use crate::socket::PeerAddr;
+use crate::socket::{PeerAddr, ServerStream};
 
 use super::Shared;
 
@@ -46,6 +46,10 @@ pub(crate) struct Slot {
     /// A large pushed frame being written by reference, at most one at a time (boxed: rare,
     /// and every idle connection would carry its room).
     pub(crate) by_ref: RefCell<Option<Box<ByRef>>>,
+    /// The connection's stream, lent by its task while it waits with nothing to write or
+    /// answer, so that its pushes are written without waking it
+    /// ([`Shared::write_pushes`]).
+    pub(crate) idle: RefCell<Option<Rc<ServerStream>>>,
     /// The connection task's waker while it waits.
     pub(super) waker: Cell<Option<Waker>>,
 }
