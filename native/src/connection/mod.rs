@@ -259,6 +259,7 @@ async fn drive(
                     shared,
                     slot,
                     take: wants_input,
+                    lent: lent.is_some(),
                 }
                 .await;
                 Wake::Pushed

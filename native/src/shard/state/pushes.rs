@@ -103,10 +103,17 @@ impl Shared {
             return false;
         }
         self.take_pushes(slot);
-        if slot.pushed.get() || slot.by_ref.borrow().is_some() {
-            return false;
+        let done = !slot.pushed.get()
+            && slot.by_ref.borrow().is_none()
+            && matches!(
+                flush(slot, &stream, self.config.read_buffer),
+                Ok(Flushed::AsFarAsItGoes)
+            )
+            && slot.conn.borrow().transmit().is_empty();
+        if !done {
+            // Taken back: its wait ends (see `Pushed`), and its task writes the rest.
+            slot.idle.borrow_mut().take();
         }
-        let written = flush(slot, &stream, self.config.read_buffer);
-        matches!(written, Ok(Flushed::AsFarAsItGoes)) && slot.conn.borrow().transmit().is_empty()
+        done
     }
 }

@@ -147,6 +147,9 @@ pub(crate) struct Pushed<'a> {
     /// Whether the connection takes pushed messages now (it does not while over its output
     /// limit).
     pub(crate) take: bool,
+    /// Whether the task lent its stream for the wait ([`Slot::idle`]): taken back, the wait
+    /// ends, as what was taken for it then needs the task.
+    pub(crate) lent: bool,
 }
 
 impl Future for Pushed<'_> {
@@ -156,6 +159,7 @@ impl Future for Pushed<'_> {
         if self.shared.stopping.get()
             || self.slot.kicked.get()
             || self.slot.close_asked.get()
+            || (self.lent && self.slot.idle.borrow().is_none())
             || (self.take
                 && self.slot.pushed.get()
                 && self.slot.awaiting.get() == 0
