@@ -7,6 +7,10 @@
 //! batch at a time, with the line's own task queued behind each batch, a message that arrives
 //! during a pass is read after one batch, and its frames join the outboxes of the members still
 //! in line, which then write both in one go.
+//!
+//! A member whose task waits with nothing else to do is not woken at all: the line writes its
+//! pushes itself (see [`Shared::write_pushes`](crate::shard::Shared::write_pushes)), which
+//! costs a write instead of a write and a turn of the task.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
