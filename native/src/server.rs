@@ -505,7 +505,7 @@ impl Shard {
         });
         let wakes = ex.spawn({
             let shared = shared.clone();
-            async move { shared.wake_line.run().await }
+            async move { shared.wake_line.run(|slot| shared.write_pushes(slot)).await }
         });
         let departures = ex.spawn({
             let (shared, dispatch) = (shared.clone(), dispatch.clone());

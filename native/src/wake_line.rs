@@ -7,6 +7,10 @@
 //! batch at a time, with the line's own task queued behind each batch, a message that arrives
 //! during a pass is read after one batch, and its frames join the outboxes of the members still
 //! in line, which then write both in one go.
+//!
+//! A member whose task waits with nothing else to do is not woken at all: the line writes its
+//! pushes itself (see [`Shared::write_pushes`](crate::shard::Shared::write_pushes)), which
+//! costs a write instead of a write and a turn of the task.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -42,8 +46,12 @@ impl WakeLine {
         }
     }
 
-    /// Wakes the members in line, a batch at a time, for as long as the shard runs.
-    pub(crate) async fn run(&self) {
+    /// Serves the members in line, a batch at a time, for as long as the shard runs: `deliver`
+    /// writes a member's pushes itself when it can (see [`Shared::write_pushes`]); a member it
+    /// cannot serve has its task woken.
+    ///
+    /// [`Shared::write_pushes`]: crate::shard::Shared::write_pushes
+    pub(crate) async fn run(&self, deliver: impl Fn(&Slot) -> bool) {
         loop {
             Waiting(self).await;
             for _ in 0..BATCH {
@@ -51,7 +59,9 @@ impl WakeLine {
                     break;
                 };
                 slot.in_line.set(false);
-                slot.wake();
+                if !deliver(&slot) {
+                    slot.wake();
+                }
             }
             // Behind the tasks just woken, and behind those the reactor wakes meanwhile.
             future::yield_now().await;
@@ -150,7 +160,7 @@ mod tests {
         }
         let _line = ex.spawn({
             let shared = shared.clone();
-            async move { shared.wake_line.run().await }
+            async move { shared.wake_line.run(|_| false).await }
         });
         smol::block_on(ex.run(async {
             for task in tasks {

@@ -9,7 +9,7 @@ use crate::socket::ServerStream;
 /// pushed frame written by reference (header and shared payload) in its place among it.
 /// How far a [`flush`] went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Flushed {
+pub(crate) enum Flushed {
     /// Everything was written, or the socket took no more.
     AsFarAsItGoes,
     /// It wrote its cap and stopped with output left: the other tasks come first.
@@ -18,7 +18,7 @@ pub(super) enum Flushed {
 
 /// Writes pending output, at most `cap` bytes (and always a whole header of a frame written by
 /// reference, with what of its payload fits).
-pub(super) fn flush(slot: &Slot, stream: &ServerStream, cap: usize) -> io::Result<Flushed> {
+pub(crate) fn flush(slot: &Slot, stream: &ServerStream, cap: usize) -> io::Result<Flushed> {
     // A WebSocket's last message first: it was taken from the core already.
     stream.flush_buffered()?;
     let mut conn = slot.conn.borrow_mut();

@@ -66,7 +66,7 @@ use crate::shard::{Pushed, Shared, Slot};
 use crate::socket::ServerStream;
 
 use dispatch::{handle_events, Handled};
-use flush::{flush, Flushed};
+pub(crate) use flush::{flush, Flushed};
 use read::{read, Got, Guess};
 
 /// What ended a wait.
@@ -91,6 +91,7 @@ pub(crate) async fn serve(
     let mut ctx = Context::new(slot.clone(), handle);
     log::debug!("connection {} from {}", slot.id, slot.peer);
     dispatch.on_connect(&mut ctx);
+    let stream = Rc::new(stream);
     drive(&shared, &slot, &stream, &dispatch, &mut ctx).await;
     dispatch.on_disconnect(&mut ctx);
     log::debug!("connection {} from {} gone", slot.id, slot.peer);
@@ -99,7 +100,7 @@ pub(crate) async fn serve(
 async fn drive(
     shared: &Shared,
     slot: &Slot,
-    stream: &ServerStream,
+    stream: &Rc<ServerStream>,
     dispatch: &Dispatch,
     ctx: &mut Context,
 ) {
@@ -230,6 +231,11 @@ async fn drive(
                 continue;
             }
         }
+        // Waiting with nothing to write or answer: the wake line may write this connection's
+        // pushes itself (see `Shared::write_pushes`); taken back when the wait ends, whatever
+        // ends it.
+        let lent = (!pending && open && !blocked && wants_input && stream.is_plain())
+            .then(|| Lent::new(slot, stream));
         let wake = async {
             if want_read {
                 let _ = readable.as_mut().await;
@@ -253,6 +259,7 @@ async fn drive(
                     shared,
                     slot,
                     take: wants_input,
+                    lent: lent.is_some(),
                 }
                 .await;
                 Wake::Pushed
@@ -265,6 +272,7 @@ async fn drive(
             Wake::Timer
         })
         .await;
+        drop(lent);
         match wake {
             Wake::Readable => {
                 readable.set(stream.readable());
@@ -276,5 +284,21 @@ async fn drive(
                 shutdown::timeout(slot, clock.now());
             }
         }
+    }
+}
+
+/// A connection's stream lent to its slot for the time of a wait (see [`Slot::idle`]).
+struct Lent<'a>(&'a Slot);
+
+impl<'a> Lent<'a> {
+    fn new(slot: &'a Slot, stream: &Rc<ServerStream>) -> Self {
+        *slot.idle.borrow_mut() = Some(stream.clone());
+        Lent(slot)
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        self.0.idle.borrow_mut().take();
     }
 }

@@ -137,3 +137,106 @@ fn a_pipelined_batch_is_answered_whole_and_in_order() -> std::io::Result<()> {
     assert!(replies == requests, "replies differ from the requests");
     Ok(())
 }
+
+/// A member waiting with nothing to write has what is broadcast written by the shard's wake
+/// line, with no turn of its task: the message arrives, and the task was not polled for it.
+#[test]
+fn an_idle_member_is_written_a_broadcast_without_its_task() -> std::io::Result<()> {
+    use std::cell::Cell;
+    use std::future::Future;
+    use std::io::{Read, Write};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use jsocket_core::{Decoder, DecoderConfig, Dialect};
+    use serde_json::{json, Value};
+    use smol::LocalExecutor;
+
+    /// Reads frames until one decodes whole.
+    fn next(stream: &mut TcpStream, decoder: &mut Decoder) -> std::io::Result<Value> {
+        let mut buf = [0u8; 4096];
+        let mut pending = Vec::new();
+        loop {
+            let mut input = &pending[..];
+            let payload = decoder.decode(&mut input).map_err(std::io::Error::other)?;
+            let used = pending.len() - input.len();
+            if let Some(payload) = payload {
+                return Ok(serde_json::from_str(payload.as_str())?);
+            }
+            pending.drain(..used);
+            let n = stream.read(&mut buf)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            pending.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let (greeted, greeted_rx) = mpsc::channel();
+    let (news, news_rx) = mpsc::channel();
+    let client = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut wire = Vec::new();
+        jsocket_core::encode(&json!({"hello": 1}), Dialect::V2, &mut wire)
+            .map_err(std::io::Error::other)?;
+        stream.write_all(&wire)?;
+        let mut decoder = Decoder::new(DecoderConfig::default());
+        let _ = greeted.send(next(&mut stream, &mut decoder)?);
+        let _ = news.send(next(&mut stream, &mut decoder)?);
+        Ok(())
+    });
+    let (stream, peer) = listener.accept()?;
+    let (stop, _stopped) = smol::channel::bounded(1);
+    let shared = Rc::new(Shared::new(ServerConfig::default(), stop));
+    let slot = shared.register_new(PeerAddr::Tcp(peer));
+    let stream = ServerStream::tcp(Async::new(stream)?);
+    let ex = LocalExecutor::new();
+    let polls = Rc::new(Cell::new(0u32));
+    let mut driver = Box::pin(super::serve(
+        shared.clone(),
+        slot.clone(),
+        stream,
+        Dispatch::Sync(Rc::new(Echo)),
+    ));
+    let _driver = ex.spawn({
+        let polls = polls.clone();
+        smol::future::poll_fn(move |cx| {
+            polls.set(polls.get() + 1);
+            driver.as_mut().poll(cx)
+        })
+    });
+    let _line = ex.spawn({
+        let shared = shared.clone();
+        async move { shared.wake_line.run(|s| shared.write_pushes(s)).await }
+    });
+    let until = |rx: &mpsc::Receiver<Value>| -> std::io::Result<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            while ex.try_tick() {}
+            match rx.recv_timeout(Duration::from_millis(1)) {
+                Ok(v) => return Ok(v),
+                Err(_) if Instant::now() < deadline => {}
+                Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+            }
+        }
+    };
+    assert_eq!(until(&greeted_rx)?, json!({"hello": 1}));
+    // Settled: the task waits, with its reply written.
+    std::thread::sleep(Duration::from_millis(50));
+    while ex.try_tick() {}
+    let before = polls.get();
+    assert_eq!(shared.broadcast(br#"{"news":2}"#.to_vec()), Ok(1));
+    assert_eq!(until(&news_rx)?, json!({"news": 2}));
+    assert_eq!(
+        polls.get(),
+        before,
+        "the member's task ran for the broadcast"
+    );
+    client
+        .join()
+        .map_err(|_| std::io::Error::other("the client thread panicked"))??;
+    Ok(())
+}

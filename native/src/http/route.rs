@@ -205,6 +205,7 @@ async fn sniff_http(
                     shared,
                     slot,
                     take: false,
+                    lent: false,
                 }
                 .await;
                 false

@@ -123,6 +123,7 @@ impl Shared {
             held_until: Cell::new(None),
             awaiting: Cell::new(0),
             by_ref: RefCell::new(None),
+            idle: RefCell::new(None),
             waker: Cell::new(None),
         });
         self.slots.borrow_mut().insert(id.get(), slot.clone());

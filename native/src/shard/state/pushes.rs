@@ -2,6 +2,8 @@
 
 use jsocket_core::endpoint::{ConnId, PushError};
 
+use crate::connection::{flush, Flushed};
+
 use super::{ByRef, Shared, Slot, BY_REFERENCE};
 
 impl Shared {
@@ -86,5 +88,32 @@ impl Shared {
                 log::debug!("connection {}: pushed message dropped: {e}", slot.id);
             }
         }
+    }
+
+    /// Takes `slot`'s pushes and writes them to its socket from here, while its task waits
+    /// with nothing else to do (it lent its stream: see [`Slot::idle`]); returns whether that
+    /// was all, or else its task must run (the socket took less, a frame goes by reference,
+    /// there is more than the output limit lets in, or the connection is closing). Waking a
+    /// task per member to do just this would cost more than the write.
+    pub(crate) fn write_pushes(&self, slot: &Slot) -> bool {
+        let Some(stream) = slot.idle.borrow().clone() else {
+            return false;
+        };
+        if self.stopping.get() || slot.kicked() || slot.close_asked() || slot.awaiting.get() > 0 {
+            return false;
+        }
+        self.take_pushes(slot);
+        let done = !slot.pushed.get()
+            && slot.by_ref.borrow().is_none()
+            && matches!(
+                flush(slot, &stream, self.config.read_buffer),
+                Ok(Flushed::AsFarAsItGoes)
+            )
+            && slot.conn.borrow().transmit().is_empty();
+        if !done {
+            // Taken back: its wait ends (see `Pushed`), and its task writes the rest.
+            slot.idle.borrow_mut().take();
+        }
+        done
     }
 }

@@ -11,7 +11,7 @@ use jsocket_core::endpoint::{ConnId, Frame};
 use jsocket_core::{Connection, JsonText};
 
 use crate::clock::Clock;
-use crate::socket::PeerAddr;
+use crate::socket::{PeerAddr, ServerStream};
 
 use super::Shared;
 
@@ -46,6 +46,10 @@ pub(crate) struct Slot {
     /// A large pushed frame being written by reference, at most one at a time (boxed: rare,
     /// and every idle connection would carry its room).
     pub(crate) by_ref: RefCell<Option<Box<ByRef>>>,
+    /// The connection's stream, lent by its task while it waits with nothing to write or
+    /// answer, so that its pushes are written without waking it
+    /// ([`Shared::write_pushes`]).
+    pub(crate) idle: RefCell<Option<Rc<ServerStream>>>,
     /// The connection task's waker while it waits.
     pub(super) waker: Cell<Option<Waker>>,
 }
@@ -143,6 +147,9 @@ pub(crate) struct Pushed<'a> {
     /// Whether the connection takes pushed messages now (it does not while over its output
     /// limit).
     pub(crate) take: bool,
+    /// Whether the task lent its stream for the wait ([`Slot::idle`]): taken back, the wait
+    /// ends, as what was taken for it then needs the task.
+    pub(crate) lent: bool,
 }
 
 impl Future for Pushed<'_> {
@@ -152,6 +159,7 @@ impl Future for Pushed<'_> {
         if self.shared.stopping.get()
             || self.slot.kicked.get()
             || self.slot.close_asked.get()
+            || (self.lent && self.slot.idle.borrow().is_none())
             || (self.take
                 && self.slot.pushed.get()
                 && self.slot.awaiting.get() == 0
