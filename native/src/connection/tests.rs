@@ -176,6 +176,7 @@ fn an_idle_member_is_written_a_broadcast_without_its_task() -> std::io::Result<(
     let addr = listener.local_addr()?;
     let (greeted, greeted_rx) = mpsc::channel();
     let (news, news_rx) = mpsc::channel();
+    let (counted, counted_rx) = mpsc::channel::<()>();
     let client = std::thread::spawn(move || -> std::io::Result<()> {
         let mut stream = TcpStream::connect(addr)?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -186,6 +187,9 @@ fn an_idle_member_is_written_a_broadcast_without_its_task() -> std::io::Result<(
         let mut decoder = Decoder::new(DecoderConfig::default());
         let _ = greeted.send(next(&mut stream, &mut decoder)?);
         let _ = news.send(next(&mut stream, &mut decoder)?);
+        // Open until the count is taken: its end would wake the task (the socket turns
+        // readable), which is not what is counted.
+        let _ = counted_rx.recv_timeout(Duration::from_secs(10));
         Ok(())
     });
     let (stream, peer) = listener.accept()?;
@@ -235,6 +239,7 @@ fn an_idle_member_is_written_a_broadcast_without_its_task() -> std::io::Result<(
         before,
         "the member's task ran for the broadcast"
     );
+    drop(counted);
     client
         .join()
         .map_err(|_| std::io::Error::other("the client thread panicked"))??;
