@@ -119,6 +119,7 @@ pub mod endpoint;
 mod error;
 mod frame;
 pub mod json;
+mod nest;
 mod payload;
 mod progress;
 mod scan;

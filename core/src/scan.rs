@@ -10,6 +10,8 @@
 use alloc::vec::Vec;
 use core::ops::Range;
 
+use crate::nest::Nest;
+
 /// The most top-level members whose places are kept; an object with more is read the slow
 /// way, by a parse of its text.
 pub(crate) const MAX_MEMBERS: usize = 16;
@@ -77,9 +79,8 @@ pub struct Scanned {
 #[derive(Debug, Clone)]
 pub(crate) struct Scanner {
     state: State,
-    /// Open containers, one bit each (1 for an object), innermost at bit `depth - 1`.
-    stack: Vec<u64>,
-    depth: usize,
+    /// The open containers.
+    nest: Nest,
     /// Bytes fed so far: the offset of the next one in the payload.
     pos: usize,
     /// The top-level value is an object, its members are kept, and these are they.
@@ -94,8 +95,7 @@ impl Default for Scanner {
     fn default() -> Self {
         Scanner {
             state: State::Value { close: false },
-            stack: Vec::new(),
-            depth: 0,
+            nest: Nest::default(),
             pos: 0,
             members: None,
             key_start: 0,
@@ -154,7 +154,7 @@ impl Scanner {
                 self.state = State::Invalid;
             }
         }
-        let valid = self.state == State::After && self.depth == 0;
+        let valid = self.state == State::After && self.nest.depth() == 0;
         Scanned {
             valid,
             members: if valid { self.members } else { None },
@@ -251,19 +251,19 @@ impl Scanner {
 
     /// The first byte of a value.
     fn begin_value(&mut self, b: u8, at: usize) {
-        if self.depth == 1 {
+        if self.nest.depth() == 1 {
             self.value_start = at;
         }
         self.state = match b {
             b'{' => {
-                if self.depth == 0 {
+                if self.nest.depth() == 0 {
                     self.members = Some(Vec::new());
                 }
-                self.push(true);
+                self.nest.push(true);
                 State::KeyOrEnd
             }
             b'[' => {
-                self.push(false);
+                self.nest.push(false);
                 State::Value { close: true }
             }
             b'"' => State::Str { key: false },
@@ -287,7 +287,7 @@ impl Scanner {
     }
 
     fn begin_key(&mut self, at: usize) -> State {
-        if self.depth == 1 {
+        if self.nest.depth() == 1 {
             self.key_start = at;
         }
         State::Str { key: true }
@@ -296,7 +296,7 @@ impl Scanner {
     /// A string's closing quote, `end` past it.
     fn end_string(&mut self, key: bool, end: usize) {
         if key {
-            if self.depth == 1 {
+            if self.nest.depth() == 1 {
                 self.key_end = end;
             }
         } else {
@@ -308,29 +308,29 @@ impl Scanner {
     fn after(&mut self, b: u8, ws: bool, at: usize) {
         self.state = match b {
             _ if ws => State::After,
-            _ if self.depth == 0 => State::Invalid,
-            b',' if self.top_is_object() => State::Key,
+            _ if self.nest.depth() == 0 => State::Invalid,
+            b',' if self.nest.in_object() => State::Key,
             b',' => State::Value { close: false },
-            b'}' if self.top_is_object() => return self.close(true, at),
-            b']' if !self.top_is_object() => return self.close(false, at),
+            b'}' if self.nest.in_object() => return self.close(true, at),
+            b']' if !self.nest.in_object() => return self.close(false, at),
             _ => State::Invalid,
         };
     }
 
     /// A closing bracket at `at` of the innermost container (an object if `object`).
     fn close(&mut self, object: bool, at: usize) {
-        if self.depth == 0 || self.top_is_object() != object {
+        if self.nest.depth() == 0 || self.nest.in_object() != object {
             self.state = State::Invalid;
             return;
         }
-        self.depth -= 1;
+        self.nest.pop();
         self.state = State::After;
         self.end_value(at + 1);
     }
 
     /// A value ended at `end`: a member of the top-level object if it was at depth 1.
     fn end_value(&mut self, end: usize) {
-        if self.depth != 1 || !self.top_is_object() {
+        if self.nest.depth() != 1 || !self.nest.in_object() {
             return;
         }
         let member = Member {
@@ -344,30 +344,6 @@ impl Scanner {
                 self.members = None;
             }
         }
-    }
-
-    fn push(&mut self, object: bool) {
-        let (word, bit) = (self.depth / 64, self.depth % 64);
-        if word == self.stack.len() {
-            self.stack.push(0);
-        }
-        if let Some(w) = self.stack.get_mut(word) {
-            if object {
-                *w |= 1 << bit;
-            } else {
-                *w &= !(1 << bit);
-            }
-        }
-        self.depth += 1;
-    }
-
-    fn top_is_object(&self) -> bool {
-        let Some(top) = self.depth.checked_sub(1) else {
-            return false;
-        };
-        self.stack
-            .get(top / 64)
-            .is_some_and(|w| w & (1 << (top % 64)) != 0)
     }
 }
 

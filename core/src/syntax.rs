@@ -7,49 +7,13 @@
 //! serde_json again for the error's place and wording, so a wrong no would cost time, never
 //! a message.
 
-use alloc::vec::Vec;
-
+use crate::nest::Nest;
 use crate::scan::{plain_run, stops_in};
 
 /// Whether `bytes` are one JSON text, whitespace around it allowed.
 #[inline]
 pub(crate) fn is_json(bytes: &[u8]) -> bool {
     text(bytes).is_some()
-}
-
-/// The open containers: one bit each (1 for an object), the innermost at bit 0 of `bits`,
-/// which holds the innermost 64 levels; deeper ones wait in `spill`, 64 to a word.
-#[derive(Default)]
-struct Nest {
-    depth: usize,
-    bits: u64,
-    spill: Vec<u64>,
-}
-
-impl Nest {
-    #[inline]
-    fn push(&mut self, object: bool) {
-        if self.depth != 0 && self.depth % 64 == 0 {
-            self.spill.push(self.bits);
-            self.bits = 0;
-        }
-        self.bits = (self.bits << 1) | u64::from(object);
-        self.depth += 1;
-    }
-
-    #[inline]
-    fn pop(&mut self) {
-        self.bits >>= 1;
-        self.depth -= 1;
-        if self.depth != 0 && self.depth % 64 == 0 {
-            self.bits = self.spill.pop().unwrap_or(0);
-        }
-    }
-
-    #[inline]
-    fn in_object(&self) -> bool {
-        self.bits & 1 == 1
-    }
 }
 
 /// `Some` when `b` is one JSON text.
@@ -91,7 +55,7 @@ fn text(b: &[u8]) -> Option<()> {
         // After a value: the next one of its container, the container's end, or the text's.
         loop {
             i = space(b, i);
-            if nest.depth == 0 {
+            if nest.depth() == 0 {
                 return (i == b.len()).then_some(());
             }
             match (*b.get(i)?, nest.in_object()) {
